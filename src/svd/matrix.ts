@@ -1,0 +1,57 @@
+/**
+ * Dense matrices: `{ rows, cols, data }`, row-major, contiguous.
+ * `Matrix` holds f32 (the compute type of big products); `Matrix64` holds f64
+ * (small cores, Gram matrices, anything where precision matters more than speed).
+ */
+export interface Matrix {
+  rows: number;
+  cols: number;
+  /** rows × cols values, row-major. */
+  data: Float32Array;
+}
+
+export interface Matrix64 {
+  rows: number;
+  cols: number;
+  data: Float64Array;
+}
+
+/** A zero-filled f32 matrix [rows, cols]. */
+export function zeros(rows: number, cols: number): Matrix {
+  return { rows, cols, data: new Float32Array(rows * cols) };
+}
+
+/** A zero-filled f64 matrix [rows, cols]. */
+export function zeros64(rows: number, cols: number): Matrix64 {
+  return { rows, cols, data: new Float64Array(rows * cols) };
+}
+
+/** Wrap existing data (no copy); checks the length. */
+export function matrix(rows: number, cols: number, data: Float32Array): Matrix {
+  if (data.length !== rows * cols) throw new RangeError(`matrix ${rows}×${cols} needs ${rows * cols} values, got ${data.length}`);
+  return { rows, cols, data };
+}
+
+/** Transposed copy [cols, rows]. O(mn); prefer the transA/transB flags of `matmul`. */
+export function transpose<M extends Matrix | Matrix64>(a: M): M {
+  const out = new (a.data.constructor as Float32ArrayConstructor | Float64ArrayConstructor)(a.data.length);
+  const { rows, cols, data } = a;
+  // Blocked so that both the reads and the writes stay in cache.
+  const B = 64;
+  for (let i0 = 0; i0 < rows; i0 += B) {
+    const i1 = Math.min(rows, i0 + B);
+    for (let j0 = 0; j0 < cols; j0 += B) {
+      const j1 = Math.min(cols, j0 + B);
+      for (let i = i0; i < i1; i++) for (let j = j0; j < j1; j++) out[j * rows + i] = data[i * cols + j]!;
+    }
+  }
+  return { rows: cols, cols: rows, data: out } as M;
+}
+
+/** ‖a‖_F², accumulated in f64. */
+export function frobeniusSquared(a: { data: ArrayLike<number> }): number {
+  let s = 0;
+  const d = a.data;
+  for (let i = 0; i < d.length; i++) s += d[i]! * d[i]!;
+  return s;
+}
