@@ -1,5 +1,12 @@
 import type { CommandModule } from 'yargs';
+import { analyzeCommand } from './analyze.js';
+import { extractCommand } from './extract.js';
+import { inspectCommand } from './inspect.js';
+import { mergeCommand } from './merge.js';
+import { resizeCommand } from './resize.js';
+import { synthCommand } from './synth.js';
+import { trainCommand } from './train.js';
 
 /** Every command, in the order `--help` lists them. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: CommandModule<any, any>[] = [];
+export const commands: CommandModule<any, any>[] = [inspectCommand, synthCommand, analyzeCommand, extractCommand, mergeCommand, resizeCommand, trainCommand];

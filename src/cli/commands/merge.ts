@@ -1,0 +1,43 @@
+import type { CommandModule } from 'yargs';
+import { mergeAdapter } from '../../extract/index.js';
+import { createProgress, printJson, type CommonArgs } from '../output.js';
+
+interface MergeArgs extends CommonArgs {
+  base: string;
+  adapter: string;
+  out: string;
+  force?: boolean;
+}
+
+export const mergeCommand: CommandModule<object, MergeArgs> = {
+  command: 'merge <base> <adapter>',
+  describe: 'apply a LoRA adapter: W + s·B·A, in the base checkpoint\'s sharding and names',
+  builder: (y) =>
+    y
+      .positional('base', { type: 'string', demandOption: true, describe: 'base checkpoint (file, index JSON or folder)' })
+      .positional('adapter', { type: 'string', demandOption: true, describe: 'PEFT LoRA adapter folder' })
+      .option('out', { type: 'string', demandOption: true, describe: 'folder for the merged checkpoint' })
+      .option('force', { type: 'boolean', describe: 'replace an existing --out folder' })
+      .example('$0 merge base/ lora/ --out merged/', 'the fine-tune the adapter stands for'),
+  handler: async (args) => {
+    let progress: ReturnType<typeof createProgress> | undefined;
+    let result;
+    try {
+      result = await mergeAdapter(args.base, args.adapter, args.out, {
+        force: args.force,
+        onProgress: (p) => {
+          progress ??= createProgress(args, 'merge', p.total);
+          progress.update(p.index, p.name);
+        },
+      });
+    } finally {
+      progress?.finish();
+    }
+    if (args.json) return printJson(result);
+    if (!args.quiet) {
+      process.stdout.write(
+        `merged ${result.merged.length} LoRA modules, replaced ${result.replaced.length} weights, copied ${result.copied} tensors into ${result.out} (${result.files.join(', ')})\n`,
+      );
+    }
+  },
+};

@@ -1,0 +1,49 @@
+import type { CommandModule } from 'yargs';
+import { policyFromFlags, resizeAdapter } from '../../extract/index.js';
+import type { DType } from '../../io/index.js';
+import { formatTable, printJson, warn, type CommonArgs } from '../output.js';
+
+interface ResizeArgs extends CommonArgs {
+  adapter: string;
+  out: string;
+  rank?: number;
+  energy?: number;
+  error?: number;
+  'max-rank'?: number;
+  dtype?: string;
+  force?: boolean;
+}
+
+const DTYPES: Record<string, DType> = { bf16: 'BF16', f16: 'F16', f32: 'F32' };
+
+export const resizeCommand: CommandModule<object, ResizeArgs> = {
+  command: 'resize <adapter>',
+  describe: 're-rank a LoRA adapter by the SVD of each s·B·A (from the factors, no product formed)',
+  builder: (y) =>
+    y
+      .positional('adapter', { type: 'string', demandOption: true, describe: 'PEFT LoRA adapter folder' })
+      .option('out', { type: 'string', demandOption: true, describe: 'folder for the resized adapter' })
+      .option('rank', { type: 'number', describe: 'the same rank for every module' })
+      .option('energy', { type: 'number', describe: 'per module, the smallest rank keeping this share of ‖s·B·A‖²' })
+      .option('error', { type: 'number', describe: 'per module, the smallest rank with relative error ≤ this' })
+      .option('max-rank', { type: 'number', describe: 'no module above this rank' })
+      .option('dtype', { choices: ['bf16', 'f16', 'f32'], describe: "dtype of the factors (default: the adapter's)" })
+      .option('force', { type: 'boolean', describe: 'replace an existing --out folder' })
+      .example('$0 resize lora-r64/ --out lora-r16/ --rank 16', 'the best rank-16 adapter inside a rank-64 one'),
+  handler: async (args) => {
+    const policy = policyFromFlags({ rank: args.rank, energy: args.energy, error: args.error });
+    const result = await resizeAdapter(args.adapter, args.out, policy, {
+      maxRank: args['max-rank'],
+      force: args.force,
+      dtype: args.dtype ? DTYPES[args.dtype] : undefined,
+    });
+    for (const w of result.warnings) warn(args, w);
+    if (args.json) {
+      const { schemaVersion: _v, tool: _t, ...doc } = result;
+      return printJson(doc);
+    }
+    if (args.quiet) return;
+    const rows = result.modules.map((m) => [m.module, m.fromRank, m.rank, m.energy.toFixed(4), m.relativeError.toFixed(4)]);
+    process.stdout.write(formatTable(['module', 'from', 'rank', 'energy', 'rel. error'], rows) + `\n${result.totalParams.toLocaleString('en-US')} parameters written to ${result.out}\n`);
+  },
+};

@@ -1,0 +1,7 @@
+/** Safetensors I/O, dtype codecs, checkpoint discovery and PEFT adapters. Imports nothing internal but errors. */
+export * from './dtypes.js';
+export * from './safetensors-reader.js';
+export * from './checkpoint.js';
+export * from './safetensors-writer.js';
+export * from './atomic.js';
+export * from './peft.js';

@@ -1,0 +1,24 @@
+import { buildParser } from '../../src/cli/parser.js';
+
+/** Run the CLI parser in-process, capturing stdout and stderr. */
+export async function runCli(argv: string[]): Promise<{ stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const out = process.stdout.write.bind(process.stdout);
+  const err = process.stderr.write.bind(process.stderr);
+  process.stdout.write = ((chunk: string | Uint8Array) => {
+    stdout += chunk.toString();
+    return true;
+  }) as typeof process.stdout.write;
+  process.stderr.write = ((chunk: string | Uint8Array) => {
+    stderr += chunk.toString();
+    return true;
+  }) as typeof process.stderr.write;
+  try {
+    await buildParser(argv).parseAsync();
+  } finally {
+    process.stdout.write = out;
+    process.stderr.write = err;
+  }
+  return { stdout, stderr };
+}
