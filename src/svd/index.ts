@@ -1,0 +1,20 @@
+/** The SVD engine: matrices, GEMM, QR, randomized / adaptive / small SVD, spectrum metrics. */
+export { frobeniusSquared, matrix, transpose, zeros, zeros64, type Matrix, type Matrix64 } from './matrix.js';
+export { gemmEngine, matmul, matmulPlain, releaseGemm, type GemmEngineInfo, type MatmulOptions } from './gemm.js';
+export { householderQr, orthonormalizeRows, type ThinQr } from './qr.js';
+export { createRng, fillNormal, gaussianMatrix, randomOrthonormal, randomOrthonormal64, type Rng } from './random.js';
+export { smallSvd, type Svd64 } from './small-svd.js';
+export { singularValues, exactSvd, exactIsCheaper } from './exact-svd.js';
+export { truncatedSvd, type Svd, type TruncatedSvdOptions } from './randomized-svd.js';
+export { adaptiveSvd, type AdaptiveSvd, type AdaptiveSvdOptions } from './adaptive-svd.js';
+export {
+  amplificationFactor,
+  effectiveRank,
+  energyCurve,
+  nuclearNorm,
+  projectionNorm,
+  rankAt,
+  relativeUpdate,
+  stableRank,
+  subspaceSimilarity,
+} from './metrics.js';

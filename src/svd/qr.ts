@@ -1,0 +1,204 @@
+/**
+ * QR of tall-skinny blocks [m, k], k ≪ m: the orthonormalisation step of randomized SVD.
+ *
+ * `orthonormalizeRows` runs CholeskyQR through the GEMM engine (Fukaya, Nakatsukasa et al.
+ * 2014): Gram YᵀY by one product, Cholesky in f64, then Y·R⁻¹ by a second product, repeated
+ * until the columns are orthonormal (blocks are held transposed, see there). Columns are scaled
+ * to unit norm first (the Gram's diagonal is taken in f64, where f32 sums of squares would lose
+ * the most), and an ill-conditioned Gram gets a diagonal shift (shifted CholeskyQR3, Fukaya et
+ * al. 2020), so a numerically rank-deficient block still converges: the shift bounds every
+ * pass's condition number and the directions Y lacks are filled from its rounding noise, which
+ * is as good as any orthonormal completion. Exactly degenerate blocks (a zero column, a Gram
+ * that stays singular) fall back to Householder QR in f64.
+ */
+import { DeltarankError, ShapeError } from '../errors.js';
+import { matmul } from './gemm.js';
+import { transpose, type Matrix, type Matrix64 } from './matrix.js';
+
+/** f32 unit roundoff. */
+const EPS32 = 2 ** -24;
+/** Passes before giving up on CholeskyQR: a rank-deficient block needs ≈ 6 (each shifted pass lifts a lacking direction by 1/√shift). */
+const MAX_PASSES = 10;
+/** A scaled Gram this close to I (max off-diagonal) is orthonormalised to f32 precision by one more pass. */
+const LAST_PASS_OFF_DIAGONAL = 0.1;
+
+/**
+ * Householder QR in f64: a = q·r, q [m, k] with orthonormal columns (always, even for a
+ * rank-deficient or zero `a`), r [k, k] upper triangular. Needs m ≥ k. Cost ≈ 4·m·k² flops in
+ * plain TypeScript; a copy.
+ * @example const { q, r } = householderQr({ rows: 100, cols: 5, data });
+ */
+export function householderQr(a: Matrix | Matrix64): { q: Matrix64; r: Matrix64 } {
+  const { rows: m, cols: k } = a;
+  if (k > m) throw new ShapeError(`householderQr: needs rows ≥ cols, got ${m}×${k}`);
+  // Column-major working copy: every inner loop below runs down one column.
+  const w = new Float64Array(m * k);
+  for (let i = 0; i < m; i++) for (let j = 0; j < k; j++) w[j * m + i] = a.data[i * k + j]!;
+  const tau = new Float64Array(k);
+  const r = new Float64Array(k * k);
+  for (let j = 0; j < k; j++) {
+    const cj = j * m;
+    let norm2 = 0;
+    for (let i = j; i < m; i++) norm2 += w[cj + i]! * w[cj + i]!;
+    const x0 = w[cj + j]!;
+    const norm = Math.sqrt(norm2);
+    if (norm === 0) continue;
+    const alpha = x0 > 0 ? -norm : norm;
+    const v0 = x0 - alpha;
+    const vnorm2 = norm2 - x0 * x0 + v0 * v0;
+    w[cj + j] = v0;
+    tau[j] = 2 / vnorm2;
+    for (let l = j + 1; l < k; l++) {
+      const cl = l * m;
+      let s = 0;
+      for (let i = j; i < m; i++) s += w[cj + i]! * w[cl + i]!;
+      s *= tau[j]!;
+      for (let i = j; i < m; i++) w[cl + i]! -= s * w[cj + i]!;
+    }
+    r[j * k + j] = alpha;
+  }
+  for (let j = 0; j < k; j++) for (let l = j + 1; l < k; l++) r[j * k + l] = w[l * m + j]!;
+  // Q = H_0 ⋯ H_{k−1} [I; 0], applied backwards so each reflector touches only rows ≥ j.
+  const e = new Float64Array(m * k);
+  for (let c = 0; c < k; c++) e[c * m + c] = 1;
+  for (let j = k - 1; j >= 0; j--) {
+    if (tau[j] === 0) continue;
+    const cj = j * m;
+    for (let c = j; c < k; c++) {
+      const cc = c * m;
+      let s = 0;
+      for (let i = j; i < m; i++) s += w[cj + i]! * e[cc + i]!;
+      s *= tau[j]!;
+      for (let i = j; i < m; i++) e[cc + i]! -= s * w[cj + i]!;
+    }
+  }
+  const q = new Float64Array(m * k);
+  for (let c = 0; c < k; c++) for (let i = 0; i < m; i++) q[i * k + c] = e[c * m + i]!;
+  return { q: { rows: m, cols: k, data: q }, r: { rows: k, cols: k, data: r } };
+}
+
+/**
+ * Cholesky factor R (upper, G + shift·I = RᵀR) of a symmetric k×k f64 matrix, a new array.
+ * Null when a pivot is not positive; `minPivot2` is the smallest squared pivot.
+ */
+function cholesky(g: Float64Array, k: number, shift: number): { r: Float64Array; minPivot2: number } | null {
+  const r = new Float64Array(k * k);
+  let minPivot2 = Infinity;
+  for (let j = 0; j < k; j++) {
+    let d = g[j * k + j]! + shift;
+    for (let p = 0; p < j; p++) d -= r[p * k + j]! * r[p * k + j]!;
+    if (!(d > 0)) return null;
+    minPivot2 = Math.min(minPivot2, d);
+    const rjj = Math.sqrt(d);
+    r[j * k + j] = rjj;
+    for (let l = j + 1; l < k; l++) {
+      let s = g[j * k + l]!;
+      for (let p = 0; p < j; p++) s -= r[p * k + j]! * r[p * k + l]!;
+      r[j * k + l] = s / rjj;
+    }
+  }
+  return { r, minPivot2 };
+}
+
+/** Inverse of an upper-triangular k×k f64 matrix with a non-zero diagonal. */
+function invertUpper(r: Float64Array, k: number): Float64Array {
+  const inv = new Float64Array(k * k);
+  for (let j = k - 1; j >= 0; j--) {
+    inv[j * k + j] = 1 / r[j * k + j]!;
+    for (let i = j - 1; i >= 0; i--) {
+      let s = 0;
+      for (let p = i + 1; p <= j; p++) s += r[i * k + p]! * inv[p * k + j]!;
+      inv[i * k + j] = -s / r[i * k + i]!;
+    }
+  }
+  return inv;
+}
+
+/** c = a·b for upper-triangular k×k f64 matrices. */
+function multiplyUpper(a: Float64Array, b: Float64Array, k: number): Float64Array {
+  const c = new Float64Array(k * k);
+  for (let i = 0; i < k; i++) {
+    for (let p = i; p < k; p++) {
+      const aip = a[i * k + p]!;
+      if (aip === 0) continue;
+      for (let j = p; j < k; j++) c[i * k + j]! += aip * b[p * k + j]!;
+    }
+  }
+  return c;
+}
+
+/** What `orthonormalizeRows` returns: yt = rᵀ·qt, i.e. the thin QR y = q·r of y = ytᵀ. */
+export interface ThinQr {
+  /** [k, len], orthonormal rows (to ≈ 1e-6 in f32): the transposed Q. */
+  qt: Matrix;
+  /** [k, k] upper triangular, f64. */
+  r: Matrix64;
+  /** CholeskyQR passes run; 0 when Householder QR did the work. */
+  passes: number;
+}
+
+/**
+ * Orthonormal basis of the rows of yt [k, len] (k ≤ len): the QR of the tall-skinny y = ytᵀ held
+ * transposed, the layout in which both products with a big A run as plain row-major GEMMs
+ * (Qᵀ·A, and Pᵀ·Aᵀ via the transB flag) and every sum over a row here is sequential.
+ * Returns qt [k, len] f32 (a new matrix, yt is untouched) and r [k, k] upper triangular f64 with
+ * yt = rᵀ·qt. Cost per CholeskyQR pass: 2·len·k² flops through the GEMM engine plus O(k³) in
+ * f64; 1–3 passes on well-conditioned blocks, up to ≈ 6 on rank-deficient ones, Householder
+ * (4·len·k², plain TypeScript) on exactly degenerate ones. `loose` stops after the first
+ * unshifted pass: the rows then span the same space and are orthonormal only to ≈ 1e-2, which
+ * is all a basis between power iterations needs (its span is what the next product uses).
+ * @example const { qt } = await orthonormalizeRows(await matmul(omegaT, a, { transB: true })); // Qᵀ, Q a basis of range(A·Ω)
+ */
+export async function orthonormalizeRows(yt: Matrix, { loose = false }: { loose?: boolean } = {}): Promise<ThinQr> {
+  const { rows: k, cols: len } = yt;
+  if (k > len) throw new ShapeError(`orthonormalizeRows: needs rows ≤ cols, got ${k}×${len}`);
+  if (k === 0) return { qt: { rows: 0, cols: len, data: new Float32Array(0) }, r: { rows: 0, cols: 0, data: new Float64Array(0) }, passes: 0 };
+  // Larger than the f32 rounding of the scaled Gram (≈ ε·√len per entry, √k entries' worth in norm).
+  const shift = 8 * EPS32 * Math.sqrt(len) * Math.sqrt(k);
+  let cur = yt;
+  let rTotal: Float64Array = new Float64Array(k * k);
+  for (let i = 0; i < k; i++) rTotal[i * k + i] = 1;
+  const norms2 = new Float64Array(k);
+  const g = new Float64Array(k * k);
+  for (let pass = 1; pass <= MAX_PASSES; pass++) {
+    const gram = await matmul(cur, cur, { transB: true });
+    const cd = cur.data;
+    let degenerate = false;
+    for (let j = 0; j < k; j++) {
+      let s = 0;
+      for (let i = j * len, end = i + len; i < end; i++) s += cd[i]! * cd[i]!;
+      if (!Number.isFinite(s)) throw new DeltarankError('orthonormalizeRows: the block holds non-finite values');
+      if (s === 0) degenerate = true;
+      norms2[j] = s;
+    }
+    if (degenerate) break;
+    let offMax = 0;
+    for (let i = 0; i < k; i++) {
+      const di = Math.sqrt(norms2[i]!);
+      for (let j = 0; j < k; j++) {
+        const v = i === j ? 1 : gram.data[i * k + j]! / (di * Math.sqrt(norms2[j]!));
+        g[i * k + j] = v;
+        if (i !== j) offMax = Math.max(offMax, Math.abs(v));
+      }
+    }
+    let chol = cholesky(g, k, 0);
+    const shifted = chol === null || chol.minPivot2 < shift;
+    if (shifted) chol = cholesky(g, k, shift);
+    if (chol === null) break;
+    const rInv = invertUpper(chol.r, k);
+    // Rows of the new block: Tᵀ·cur with T = D⁻¹·R⁻¹, D the row norms; Tᵀ is lower triangular.
+    const tt = new Float32Array(k * k);
+    for (let i = 0; i < k; i++) {
+      const s = 1 / Math.sqrt(norms2[i]!);
+      for (let j = i; j < k; j++) tt[j * k + i] = rInv[i * k + j]! * s;
+    }
+    cur = await matmul({ rows: k, cols: k, data: tt }, cur);
+    // y_old = y_new · R·D, so the factors accumulate on the left.
+    const rd = chol.r;
+    for (let i = 0; i < k; i++) for (let j = i; j < k; j++) rd[i * k + j]! *= Math.sqrt(norms2[j]!);
+    rTotal = multiplyUpper(rd, rTotal, k);
+    if (!shifted && (loose || offMax < LAST_PASS_OFF_DIAGONAL)) return { qt: cur, r: { rows: k, cols: k, data: rTotal }, passes: pass };
+  }
+  const { q, r } = householderQr(transpose(yt));
+  return { qt: { rows: k, cols: len, data: Float32Array.from(transpose(q).data) }, r, passes: 0 };
+}

@@ -1,0 +1,138 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { ShapeError } from '../../src/errors.js';
+import { gemmEngine, matmul, matmulPlain, releaseGemm } from '../../src/svd/gemm.js';
+import type { Matrix } from '../../src/svd/matrix.js';
+import { productModel } from '../../src/svd/onnx-model.js';
+import { gaussianMatrix } from '../../src/svd/random.js';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+
+/** op(A)·op(B) by the textbook triple loop in f64. */
+function reference(a: Matrix, b: Matrix, transA: boolean, transB: boolean): Float64Array {
+  const m = transA ? a.cols : a.rows;
+  const k = transA ? a.rows : a.cols;
+  const n = transB ? b.rows : b.cols;
+  const out = new Float64Array(m * n);
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      let s = 0;
+      for (let p = 0; p < k; p++) s += (transA ? a.data[p * a.cols + i]! : a.data[i * a.cols + p]!) * (transB ? b.data[j * b.cols + p]! : b.data[p * b.cols + j]!);
+      out[i * n + j] = s;
+    }
+  }
+  return out;
+}
+
+/** max |x − ref| relative to √k·max|A|·max|B| (the scale of f32 rounding in a k-term sum). */
+function relativeError(x: Float32Array, ref: Float64Array, k: number): number {
+  let worst = 0;
+  let scale = 0;
+  for (let i = 0; i < ref.length; i++) {
+    worst = Math.max(worst, Math.abs(x[i]! - ref[i]!));
+    scale = Math.max(scale, Math.abs(ref[i]!));
+  }
+  return worst / (scale * Math.sqrt(k) || 1);
+}
+
+function operands(m: number, k: number, n: number, transA: boolean, transB: boolean, seed: number): [Matrix, Matrix] {
+  const a = transA ? gaussianMatrix(k, m, seed) : gaussianMatrix(m, k, seed);
+  const b = transB ? gaussianMatrix(n, k, seed + 1) : gaussianMatrix(k, n, seed + 1);
+  return [a, b];
+}
+
+function runChild(code: string, env: Record<string, string> = {}): { stdout: string; ms: number; status: number | null } {
+  const t = performance.now();
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  return { stdout: r.stdout, ms: performance.now() - t, status: r.status };
+}
+
+describe('matmul', () => {
+  for (const transA of [false, true]) {
+    for (const transB of [false, true]) {
+      for (const [m, k, n] of [[3, 4, 5], [70, 90, 80], [257, 33, 129]] as const) {
+        it(`${transA ? 'Aᵀ' : 'A'}·${transB ? 'Bᵀ' : 'B'} ${m}×${k}·${k}×${n} matches the f64 triple loop`, async () => {
+          const [a, b] = operands(m, k, n, transA, transB, m + k + n);
+          const ref = reference(a, b, transA, transB);
+          const c = await matmul(a, b, { transA, transB });
+          assert.deepEqual([c.rows, c.cols], [m, n]);
+          assert.ok(relativeError(c.data, ref, k) < 1e-6, `engine error ${relativeError(c.data, ref, k)}`);
+          assert.ok(relativeError(matmulPlain(a, b, { transA, transB }).data, ref, k) < 1e-7);
+        });
+      }
+    }
+  }
+
+  it('reads operands that are views at an offset into a larger buffer', async () => {
+    const big = gaussianMatrix(1, 200 * 60 + 7 + 60 * 50, 3).data;
+    const a = { rows: 200, cols: 60, data: big.subarray(7, 7 + 200 * 60) };
+    const b = { rows: 60, cols: 50, data: big.subarray(7 + 200 * 60) };
+    const c = await matmul(a, b);
+    assert.ok(relativeError(c.data, reference(a, b, false, false), 60) < 1e-6);
+  });
+
+  it('handles empty sizes and refuses mismatched ones', async () => {
+    const c = await matmul({ rows: 4, cols: 0, data: new Float32Array(0) }, { rows: 0, cols: 3, data: new Float32Array(0) });
+    assert.deepEqual([c.rows, c.cols, Array.from(c.data)], [4, 3, new Array(12).fill(0)]);
+    await assert.rejects(matmul(gaussianMatrix(3, 4, 1), gaussianMatrix(3, 4, 2)), ShapeError);
+    await assert.rejects(matmul({ rows: 3, cols: 4, data: new Float32Array(11) }, gaussianMatrix(4, 2, 2)), ShapeError);
+  });
+
+  it('reports onnxruntime-node as its engine when the package loads', async () => {
+    let loads = true;
+    try {
+      await import('onnxruntime-node');
+    } catch {
+      loads = false;
+    }
+    const engine = await gemmEngine();
+    assert.equal(engine.name, loads ? 'onnxruntime-node' : 'plain');
+    if (loads) assert.match(engine.detail, /^\d+\.\d+\.\d+, \d+ threads$/);
+  });
+
+  it('falls back to the plain loop when told to (DELTARANK_GEMM=plain), with the same results', () => {
+    const code = `
+      import { gemmEngine, matmul } from './src/svd/gemm.ts';
+      import { gaussianMatrix } from './src/svd/random.ts';
+      const c = await matmul(gaussianMatrix(100, 80, 1), gaussianMatrix(80, 90, 2));
+      console.log(JSON.stringify({ engine: (await gemmEngine()).name, sum: c.data.reduce((s, x) => s + x, 0) }));`;
+    const plain = runChild(code, { DELTARANK_GEMM: 'plain' });
+    const fast = runChild(code);
+    const p = JSON.parse(plain.stdout) as { engine: string; sum: number };
+    const f = JSON.parse(fast.stdout) as { engine: string; sum: number };
+    assert.equal(p.engine, 'plain');
+    assert.ok(Math.abs(p.sum - f.sum) <= 1e-4 * Math.abs(p.sum) + 1e-2);
+  });
+
+  it('builds its sessions again after releaseGemm', async () => {
+    const [a, b] = operands(40, 50, 60, true, false, 8);
+    await matmul(a, b, { transA: true });
+    await releaseGemm();
+    const c = await matmul(a, b, { transA: true });
+    assert.ok(relativeError(c.data, reference(a, b, true, false), 50) < 1e-6);
+    assert.equal((await gemmEngine()).name, (await import('onnxruntime-node').then(() => 'onnxruntime-node', () => 'plain')));
+  });
+
+  it('writes no MatMul with transpose flags (Gemm carries them)', () => {
+    assert.throws(() => productModel({ op: 'MatMul', transA: true, transB: false }), RangeError);
+  });
+
+  it('lets a process exit promptly after using the engine', () => {
+    const code = `
+      import { matmul } from './src/svd/gemm.ts';
+      import { gaussianMatrix } from './src/svd/random.ts';
+      await matmul(gaussianMatrix(300, 300, 1), gaussianMatrix(300, 300, 2), { transA: true });
+      console.log('done');`;
+    const r = runChild(code);
+    assert.equal(r.status, 0);
+    assert.equal(r.stdout.trim(), 'done');
+    assert.ok(r.ms < 20_000, `child took ${r.ms} ms`);
+  });
+});

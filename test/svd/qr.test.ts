@@ -1,0 +1,106 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ShapeError } from '../../src/errors.js';
+import { transpose, type Matrix } from '../../src/svd/matrix.js';
+import { householderQr, orthonormalizeRows } from '../../src/svd/qr.js';
+import { createRng } from '../../src/svd/random.js';
+import { orthogonalityError, planted } from './planted.js';
+
+/** max |yt − rᵀ·qt| / max |yt|, in f64. */
+function reconstructionError(yt: Matrix, r: { data: Float64Array }, qt: Matrix): number {
+  const { rows: k, cols: len } = yt;
+  let worst = 0;
+  let scale = 0;
+  for (let i = 0; i < k; i++) {
+    for (let j = 0; j < len; j++) {
+      let x = 0;
+      for (let p = 0; p <= i; p++) x += r.data[p * k + i]! * qt.data[p * len + j]!;
+      worst = Math.max(worst, Math.abs(x - yt.data[i * len + j]!));
+      scale = Math.max(scale, Math.abs(yt.data[i * len + j]!));
+    }
+  }
+  return scale > 0 ? worst / scale : worst;
+}
+
+function rowsOf(a: Matrix): Matrix {
+  return transpose(a);
+}
+
+function isUpper(r: { rows: number; data: Float64Array }): boolean {
+  for (let i = 0; i < r.rows; i++) for (let j = 0; j < i; j++) if (r.data[i * r.rows + j] !== 0) return false;
+  return true;
+}
+
+describe('householderQr', () => {
+  it('factors a tall matrix: Q orthonormal to f64 precision, R upper, QR = A', () => {
+    const rng = createRng(1);
+    const a = { rows: 50, cols: 12, data: Float64Array.from({ length: 600 }, () => rng.normal()) };
+    const { q, r } = householderQr(a);
+    assert.ok(orthogonalityError(q) < 1e-13);
+    assert.ok(isUpper(r));
+    let worst = 0;
+    for (let i = 0; i < 50; i++) {
+      for (let j = 0; j < 12; j++) {
+        let x = 0;
+        for (let p = 0; p < 12; p++) x += q.data[i * 12 + p]! * r.data[p * 12 + j]!;
+        worst = Math.max(worst, Math.abs(x - a.data[i * 12 + j]!));
+      }
+    }
+    assert.ok(worst < 1e-12, `‖QR − A‖_max = ${worst}`);
+  });
+
+  it('gives an orthonormal Q for a zero or rank-deficient matrix', () => {
+    assert.ok(orthogonalityError(householderQr({ rows: 7, cols: 3, data: new Float64Array(21) }).q) < 1e-15);
+    const a = planted(30, 6, [1, 1e-3], 2);
+    assert.ok(orthogonalityError(householderQr(a).q) < 1e-13);
+  });
+
+  it('refuses a wide matrix', () => {
+    assert.throws(() => householderQr({ rows: 2, cols: 3, data: new Float64Array(6) }), ShapeError);
+  });
+});
+
+describe('orthonormalizeRows (CholeskyQR through the GEMM engine)', () => {
+  const cases: { name: string; sigma: number[] }[] = [
+    { name: 'well conditioned', sigma: Array.from({ length: 40 }, (_, i) => 1 + i / 40) },
+    { name: 'condition 1e6', sigma: Array.from({ length: 40 }, (_, i) => 10 ** (-6 * i / 39)) },
+    { name: 'numerically rank-deficient (rank 3 of 40)', sigma: [3, 2, 1] },
+  ];
+  for (const { name, sigma } of cases) {
+    it(`${name}: orthonormal rows and yt = rᵀ·qt`, async () => {
+      // A [2000, 40] with the planted spectrum, held transposed as the routine expects.
+      const yt = rowsOf(planted(2000, 40, sigma, 4));
+      const { qt, r, passes } = await orthonormalizeRows(yt);
+      assert.ok(orthogonalityError(transpose(qt)) <= 2e-6, `QᵀQ − I: ${orthogonalityError(transpose(qt))}`);
+      assert.ok(isUpper(r));
+      assert.ok(reconstructionError(yt, r, qt) <= 1e-5, `reconstruction ${reconstructionError(yt, r, qt)}`);
+      assert.ok(passes >= 1, 'CholeskyQR should handle this block without Householder');
+    });
+  }
+
+  it('loose: one pass on a moderately conditioned block, same span, orthonormal to 1e-2', async () => {
+    const yt = rowsOf(planted(2000, 40, Array.from({ length: 40 }, (_, i) => 10 ** (-2 * i / 39)), 6));
+    const { qt, r, passes } = await orthonormalizeRows(yt, { loose: true });
+    assert.equal(passes, 1);
+    assert.ok(orthogonalityError(transpose(qt)) <= 1e-2);
+    assert.ok(reconstructionError(yt, r, qt) <= 1e-5);
+  });
+
+  it('falls back to Householder on exactly degenerate blocks (a zero row) and still factors them', async () => {
+    const rng = createRng(3);
+    const yt = { rows: 5, cols: 300, data: Float32Array.from({ length: 1500 }, () => rng.normal()) };
+    yt.data.fill(0, 600, 900);
+    const { qt, r, passes } = await orthonormalizeRows(yt);
+    assert.equal(passes, 0);
+    assert.ok(orthogonalityError(transpose(qt)) <= 1e-6);
+    assert.ok(reconstructionError(yt, r, qt) <= 1e-6);
+  });
+
+  it('leaves its input untouched and refuses more rows than columns', async () => {
+    const yt = rowsOf(planted(500, 10, Array.from({ length: 10 }, (_, i) => 1 / (i + 1)), 9));
+    const copy = yt.data.slice();
+    await orthonormalizeRows(yt);
+    assert.deepEqual(yt.data, copy);
+    await assert.rejects(orthonormalizeRows({ rows: 4, cols: 3, data: new Float32Array(12) }), ShapeError);
+  });
+});
