@@ -1,0 +1,75 @@
+/**
+ * The spectrum of one ΔW: which SVD path to take, and the metrics derived from it.
+ * Shared by `analyze` (values only) and `extract` (which also needs the vectors).
+ */
+import type { Matrix } from '../svd/index.js';
+import { adaptiveSvd, effectiveRank, energyCurve, exactIsCheaper, rankAt, singularValues, stableRank } from '../svd/index.js';
+import type { SpectrumMethod } from './types.js';
+
+/** Energy thresholds reported as `rankAt` keys. */
+export const DEFAULT_THRESHOLDS = [0.5, 0.9, 0.95, 0.99] as const;
+
+/**
+ * How many singular values per tensor at most, by default. A cap keeps a 7B model's
+ * analysis in minutes: past it, `rankAt` is null and `complete` false, honestly.
+ */
+export const DEFAULT_TOP_K = 128;
+
+export interface SpectrumOptions {
+  /** Most singular values to compute on the randomized path. */
+  topK: number;
+  /** All singular values, whatever the cost. */
+  exact: boolean;
+  thresholds: readonly number[];
+  seed: number;
+}
+
+export interface SpectrumSummary {
+  singularValues: Float64Array;
+  complete: boolean;
+  energy: Float64Array;
+  rankAt: Record<string, number | null>;
+  stableRank: number;
+  effectiveRank: number | null;
+  method: SpectrumMethod;
+}
+
+/**
+ * Spectrum of `delta` [m, n] whose ‖·‖_F² is `frobSquared` (exact, f64).
+ * Takes the exact path when asked or when it is cheaper than a randomized top-k;
+ * otherwise grows a randomized range adaptively (randQB_EI) until the largest
+ * threshold's energy is reached or `topK` values are found.
+ */
+export async function computeSpectrum(delta: Matrix, frobSquared: number, opts: SpectrumOptions): Promise<SpectrumSummary> {
+  const p = Math.min(delta.rows, delta.cols);
+  if (frobSquared === 0) return summarize(new Float64Array(0), 0, true, 'exact', opts.thresholds);
+  if (opts.exact || exactIsCheaper(delta.rows, delta.cols, Math.min(opts.topK, p))) {
+    const { s, method } = await singularValues(delta);
+    return summarize(s, frobSquared, true, method, opts.thresholds);
+  }
+  const target = Math.max(...opts.thresholds);
+  const r = await adaptiveSvd(delta, { energy: target, maxRank: Math.min(opts.topK, p), seed: opts.seed, frobSquared });
+  return summarize(r.s, frobSquared, r.s.length >= p, 'adaptive', opts.thresholds);
+}
+
+/** Metrics of a spectrum `s` (descending) of a matrix with ‖·‖_F² = frobSquared. */
+export function summarize(
+  s: Float64Array,
+  frobSquared: number,
+  complete: boolean,
+  method: SpectrumMethod,
+  thresholds: readonly number[],
+): SpectrumSummary {
+  const energy = frobSquared > 0 ? energyCurve(s, frobSquared) : new Float64Array(0);
+  const ranks: Record<string, number | null> = {};
+  for (const t of thresholds) ranks[String(t)] = frobSquared > 0 ? rankAt(energy, t) : 0;
+  return {
+    singularValues: s,
+    complete,
+    energy,
+    rankAt: ranks,
+    stableRank: frobSquared > 0 ? stableRank(s, frobSquared) : 0,
+    effectiveRank: complete && frobSquared > 0 ? effectiveRank(s) : null,
+    method,
+  };
+}

@@ -1,0 +1,58 @@
+/**
+ * From an SVD of ΔW to LoRA factors, and the error of the factors as written.
+ */
+import type { DType } from '../io/index.js';
+import { fromFloat32, toFloat32 } from '../io/index.js';
+import type { Matrix } from '../svd/index.js';
+import { matmul } from '../svd/index.js';
+
+/**
+ * Split the singular values evenly: B = U_r Σ_r^{1/2} [out, r], A = Σ_r^{1/2} V_rᵀ [r, in],
+ * so that B·A = U_r Σ_r V_rᵀ (PEFT's lora_B / lora_A). `u` [out, ≥r], `v` [in, ≥r].
+ * For an embedding (ΔW [vocab, dim] = (B·A)ᵀ) pass `embedding`: A = Σ^{1/2} U_rᵀ [r, vocab], B = V_r Σ^{1/2} [dim, r].
+ */
+export function splitFactors(u: Matrix, s: ArrayLike<number>, v: Matrix, r: number, embedding = false): { a: Float32Array; b: Float32Array } {
+  const left = embedding ? v : u; // rows of B
+  const right = embedding ? u : v; // columns of A
+  const b = new Float32Array(left.rows * r);
+  const a = new Float32Array(r * right.rows);
+  const root = Array.from({ length: r }, (_, j) => Math.sqrt(Math.max(0, s[j]!)));
+  for (let i = 0; i < left.rows; i++) for (let j = 0; j < r; j++) b[i * r + j] = left.data[i * left.cols + j]! * root[j]!;
+  for (let k = 0; k < right.rows; k++) for (let j = 0; j < r; j++) a[j * right.rows + k] = right.data[k * right.cols + j]! * root[j]!;
+  return { a, b };
+}
+
+/** Round f32 values to what `dtype` stores (a copy), so errors are measured on the factors as written. */
+export function roundTo(dtype: DType, data: Float32Array): Float32Array {
+  return dtype === 'F32' ? data : toFloat32(dtype, fromFloat32(dtype, data));
+}
+
+/**
+ * ‖ΔW − scale·B·A‖_F (f64 accumulation) for ΔW [out, in] and factors B [out, r], A [r, in];
+ * with `embedding`, ΔW [vocab, dim] is compared with scale·(B·A)ᵀ. Forms the product once (one GEMM).
+ */
+export async function residualNorm(
+  delta: Matrix,
+  a: Float32Array,
+  b: Float32Array,
+  r: number,
+  scale: number,
+  embedding = false,
+): Promise<number> {
+  if (r === 0) {
+    let sq = 0;
+    for (const x of delta.data) sq += x * x;
+    return Math.sqrt(sq);
+  }
+  const bm: Matrix = { rows: b.length / r, cols: r, data: b };
+  const am: Matrix = { rows: r, cols: a.length / r, data: a };
+  const product = embedding ? await matmul(am, bm, { transA: true, transB: true }) : await matmul(bm, am);
+  let sq = 0;
+  const d = delta.data;
+  const p = product.data;
+  for (let i = 0; i < d.length; i++) {
+    const e = d[i]! - scale * p[i]!;
+    sq += e * e;
+  }
+  return Math.sqrt(sq);
+}

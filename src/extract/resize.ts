@@ -1,0 +1,138 @@
+/**
+ * `resize`: re-rank an existing LoRA adapter through the SVD of each s·B·A computed from
+ * its factors (QR of the factors, SVD of the small core), never forming the product.
+ */
+import type { LoraModule } from '../io/index.js';
+import { loraScale, readAdapter, writeAdapter, writeDirAtomically } from '../io/index.js';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { SCHEMA_VERSION, TOOL } from '../version.js';
+import { factoredSvd } from './factored.js';
+import { roundTo, splitFactors } from './factors.js';
+import { rankFor, type RankPolicy } from './policy.js';
+import type { DType } from '../io/index.js';
+import { UsageError } from '../errors.js';
+
+export interface ResizedModule {
+  module: string;
+  fromRank: number;
+  rank: number;
+  /** E(r) of the original product kept. */
+  energy: number;
+  /** ‖s·B·A − s'·B'·A'‖_F / ‖s·B·A‖_F, measured from the factors as written. */
+  relativeError: number;
+}
+
+export interface ResizeResult {
+  schemaVersion: 1;
+  tool: { name: string; version: string };
+  adapter: string;
+  out: string;
+  policy: RankPolicy & { maxRank?: number };
+  modules: ResizedModule[];
+  totalParams: number;
+  warnings: string[];
+}
+
+/**
+ * Re-rank every LoRA module of `adapterDir` by `policy` (rank, energy or error), into `outDir`.
+ * Replacement weights (modules_to_save) are carried over unchanged.
+ * @example await resizeAdapter('lora-r64/', 'lora-r16/', { rank: 16 });
+ */
+export async function resizeAdapter(
+  adapterDir: string,
+  outDir: string,
+  policy: RankPolicy,
+  { maxRank, force, dtype }: { maxRank?: number; force?: boolean; dtype?: DType } = {},
+): Promise<ResizeResult> {
+  if ('budget' in policy) throw new UsageError('resize takes --rank, --energy or --error');
+  const adapter = await readAdapter(adapterDir);
+  const useRslora = adapter.config['use_rslora'] === true;
+  const outDtype: DType = dtype ?? adapter.fullWeights[0]?.dtype ?? 'F32';
+  const modules: LoraModule[] = [];
+  const report: ResizedModule[] = [];
+  const warnings: string[] = [];
+  for (const m of adapter.modules) {
+    const scale = loraScale(m, useRslora);
+    // B·A is [out, in] for a linear and [dim, vocab] = ΔWᵀ for an embedding: PEFT's factor layout either way.
+    const svd = factoredSvd({ rows: m.outFeatures, cols: m.rank, data: m.b }, { rows: m.rank, cols: m.inFeatures, data: m.a }, scale);
+    let frob = 0;
+    for (const v of svd.s) frob += v * v;
+    const cap = Math.min(maxRank ?? m.rank, m.rank);
+    if ('rank' in policy && policy.rank > m.rank) warnings.push(`${m.module}: --rank ${policy.rank} is above its rank ${m.rank}; kept at ${m.rank}`);
+    const { rank } = rankFor(policy, svd.s, frob, cap);
+    if (rank === 0) {
+      warnings.push(`${m.module}: rank 0 (an all-zero product), left out`);
+      continue;
+    }
+    const split = splitFactors(svd.u, svd.s, svd.v, rank);
+    const a = roundTo(outDtype, split.a);
+    const b = roundTo(outDtype, split.b);
+    modules.push({ ...m, rank, alpha: rank, a, b });
+    let kept = 0;
+    for (let j = 0; j < rank; j++) kept += svd.s[j]! ** 2;
+    report.push({
+      module: m.module,
+      fromRank: m.rank,
+      rank,
+      energy: frob > 0 ? kept / frob : 1,
+      relativeError: frob > 0 ? productDistance(m, scale, a, b, rank) / Math.sqrt(frob) : 0,
+    });
+  }
+  const result: ResizeResult = {
+    schemaVersion: SCHEMA_VERSION,
+    tool: TOOL,
+    adapter: adapterDir,
+    out: outDir,
+    policy: { ...policy, ...(maxRank !== undefined ? { maxRank } : {}) },
+    modules: report,
+    totalParams: modules.reduce((s, m) => s + m.rank * (m.inFeatures + m.outFeatures), 0) + adapter.fullWeights.reduce((s, w) => s + w.data.length, 0),
+    warnings,
+  };
+  await writeDirAtomically(outDir, { force }, async (tmp) => {
+    await writeAdapter(
+      tmp,
+      {
+        modules,
+        fullWeights: adapter.fullWeights,
+        dtype: outDtype,
+        useRslora: false,
+        baseModel: (adapter.config['base_model_name_or_path'] as string | null | undefined) ?? null,
+        taskType: (adapter.config['task_type'] as string | null | undefined) ?? null,
+      },
+      { force: true },
+    );
+    await writeFile(join(tmp, 'resize.json'), JSON.stringify(result, null, 2) + '\n');
+  });
+  return result;
+}
+
+/**
+ * ‖s·B·A − B'·A'‖_F without forming either product:
+ * ‖X − Y‖² = ‖X‖² − 2⟨X, Y⟩ + ‖Y‖², each term a trace of small r×r' products, in f64.
+ */
+function productDistance(m: LoraModule, scale: number, a2: Float32Array, b2: Float32Array, r2: number): number {
+  const r1 = m.rank;
+  const out = m.outFeatures;
+  const inF = m.inFeatures;
+  // Gram-like blocks: Bᵢᵀ Bⱼ [ri, rj] over out, Aᵢ Aⱼᵀ [ri, rj] over in.
+  const cross = (x: Float32Array, rx: number, y: Float32Array, ry: number, len: number, rowsAreLen: boolean) => {
+    const g = new Float64Array(rx * ry);
+    for (let i = 0; i < rx; i++)
+      for (let j = 0; j < ry; j++) {
+        let s = 0;
+        for (let k = 0; k < len; k++) s += rowsAreLen ? x[k * rx + i]! * y[k * ry + j]! : x[i * len + k]! * y[j * len + k]!;
+        g[i * ry + j] = s;
+      }
+    return g;
+  };
+  const trace = (p: Float64Array, q: Float64Array, rx: number, ry: number) => {
+    let t = 0;
+    for (let i = 0; i < rx; i++) for (let j = 0; j < ry; j++) t += p[i * ry + j]! * q[i * ry + j]!;
+    return t;
+  };
+  const xx = scale * scale * trace(cross(m.b, r1, m.b, r1, out, true), cross(m.a, r1, m.a, r1, inF, false), r1, r1);
+  const xy = scale * trace(cross(m.b, r1, b2, r2, out, true), cross(m.a, r1, a2, r2, inF, false), r1, r2);
+  const yy = trace(cross(b2, r2, b2, r2, out, true), cross(a2, r2, a2, r2, inF, false), r2, r2);
+  return Math.sqrt(Math.max(0, xx - 2 * xy + yy));
+}
