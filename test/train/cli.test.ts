@@ -1,0 +1,66 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { buildParser } from '../../src/cli/parser.js';
+import { parseRanks } from '../../src/cli/commands/train.js';
+
+const root = await mkdtemp(join(tmpdir(), 'deltarank-train-cli-'));
+after(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+/**
+ * Run the CLI in-process and return what it printed on stdout. The command writes strings;
+ * the test runner's own reports (binary, on the same stream) pass through untouched.
+ */
+async function run(argv: string[]): Promise<string> {
+  const chunks: string[] = [];
+  const write = process.stdout.write;
+  process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+    if (typeof chunk !== 'string') return (write as (...a: unknown[]) => boolean).call(process.stdout, chunk, ...rest);
+    chunks.push(chunk);
+    return true;
+  }) as typeof process.stdout.write;
+  try {
+    await buildParser(argv).parseAsync();
+  } finally {
+    process.stdout.write = write;
+  }
+  return chunks.join('');
+}
+
+test('train --task mnist --json writes base/, full/, lora-r{R}/, metrics.json and prints metrics.json', async () => {
+  const out = join(root, 'mnist');
+  const doc = JSON.parse(await run(['train', '--task', 'mnist', '--out', out, '--epochs', '1', '--ranks', '2', '--seed', '3', '--json'])) as {
+    schemaVersion: number;
+    tool: { name: string };
+    task: string;
+    backend: string;
+    seed: number;
+    runs: { name: string; final: { target: { metric: number } } }[];
+  };
+  assert.equal(doc.schemaVersion, 1);
+  assert.equal(doc.tool.name, 'deltarank');
+  assert.equal(doc.task, 'mnist');
+  assert.equal(doc.seed, 3);
+  assert.equal(doc.backend, 'wasm');
+  assert.deepEqual(doc.runs.map((r) => r.name), ['base', 'full', 'lora-r2']);
+  assert.ok(doc.runs[1]!.final.target.metric > doc.runs[0]!.final.target.metric + 0.3, 'one epoch of fine-tuning already gains');
+  assert.deepEqual((await readdir(out)).sort(), ['base', 'full', 'lora-r2', 'metrics.json']);
+  assert.deepEqual((await readdir(join(out, 'lora-r2'))).sort(), ['adapter_config.json', 'adapter_model.safetensors']);
+  const written = JSON.parse(await readFile(join(out, 'metrics.json'), 'utf8')) as { runs: unknown[] };
+  assert.deepEqual(written.runs, doc.runs);
+
+  await assert.rejects(run(['train', '--task', 'mnist', '--out', out, '--epochs', '1', '--ranks', '2', '--quiet']), { name: 'UsageError', message: /exists/ });
+});
+
+test('train refuses bad flags with usage errors', async () => {
+  await assert.rejects(run(['train', '--task', 'cifar', '--out', join(root, 'x')]), { name: 'UsageError' });
+  await assert.rejects(run(['train', '--task', 'mnist', '--out', join(root, 'x'), '--ranks', '2,a']), { name: 'UsageError', message: /--ranks/ });
+  await assert.rejects(run(['train', '--task', 'mnist']), { name: 'UsageError' });
+  assert.deepEqual(parseRanks('1, 2,16'), [1, 2, 16]);
+  assert.throws(() => parseRanks('0'), /positive/);
+  assert.throws(() => parseRanks(''), /positive/);
+});
