@@ -44,7 +44,7 @@ export function extractionSections(result: ExtractionResult): ReportSection[] {
   }
 
   const summary: ReportSection = {
-    id: 'extraction',
+    id: 'lora-extraction',
     title: 'Extraction',
     html: `<p class="dr-note">Policy: ${escapeHtml(policyText(result.policy))}; factors in ${escapeHtml(result.dtype)}, written to <code>${escapeHtml(result.out)}</code>.
 Errors are measured from the factors as written, ‖ΔW − B·A‖<sub>F</sub> / ‖ΔW‖<sub>F</sub>, beside the best any factors of that rank can do, √(1 − E(r)).</p>
