@@ -1,5 +1,5 @@
 export { extractAdapter, BUDGET_SPECTRUM_CAP, type ExtractOptions, type ExtractOutput, type ExtractProgress } from './extract.js';
-export { mergeAdapter, type MergeOptions, type MergeResult } from './merge.js';
+export { applyAdapter, mergeAdapter, type MergeOptions, type MergeResult } from './merge.js';
 export { resizeAdapter, type ResizeResult, type ResizedModule } from './resize.js';
 export { factoredSvd, type FactoredSvd } from './factored.js';
 export { splitFactors, residualNorm, roundTo } from './factors.js';

@@ -4,7 +4,7 @@
 import { copyFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { ShapeError } from '../errors.js';
-import type { LoraModule, TensorInfo } from '../io/index.js';
+import type { Adapter, LoraModule, TensorInfo } from '../io/index.js';
 import { loraScale, openCheckpoint, readAdapter, writeDirAtomically, writeSafetensors } from '../io/index.js';
 import { matmul } from '../svd/index.js';
 
@@ -102,6 +102,27 @@ export async function mergeAdapter(basePath: string, adapterDir: string, outDir:
   } finally {
     await base.close();
   }
+}
+
+/**
+ * An adapter applied to weights held in memory (name → f32, PyTorch layout): a new map,
+ * the input untouched. For small models (compare, tests); `mergeAdapter` streams big ones.
+ */
+export async function applyAdapter(weights: Map<string, Float32Array>, adapter: Adapter): Promise<Map<string, Float32Array>> {
+  const useRslora = adapter.config['use_rslora'] === true;
+  const out = new Map(weights);
+  for (const m of adapter.modules) {
+    const name = `${m.module}.weight`;
+    const w = weights.get(name);
+    if (!w) throw new ShapeError(`adapter module ${m.module} has no weight "${name}" in the model`);
+    if (w.length !== m.inFeatures * m.outFeatures) throw new ShapeError(`adapter module ${m.module} is ${m.outFeatures}×${m.inFeatures} but ${name} holds ${w.length} values`);
+    out.set(name, await addProduct(w.slice(), m, loraScale(m, useRslora)));
+  }
+  for (const f of adapter.fullWeights) {
+    if (!weights.has(f.name)) throw new ShapeError(`adapter replaces "${f.name}", which the model does not have`);
+    out.set(f.name, f.data);
+  }
+  return out;
 }
 
 /** W + scale·B·A (embedding: W + scale·(B·A)ᵀ), in place on `w`. */

@@ -13,3 +13,4 @@ export { fixedRankFrontier, greedyFrontier, matrixDims, rankGrid } from './front
 export type { FixedRankPoint, FrontierPoint, GreedyFrontier, SpectrumLike } from './frontier.js';
 export { thinIndices, KEEP_ALL, TAIL_POINTS } from './thin.js';
 export { extractionSections, renderExtractReport, spectraAsAnalysis } from './extraction-sections.js';
+export { comparisonSections, renderCompareReport } from './comparison-sections.js';

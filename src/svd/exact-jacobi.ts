@@ -139,12 +139,18 @@ function rotateToOrthogonal(x: Float64Array, p: number, len: number, vectors: bo
   let converged = false;
   for (let sweep = 0; sweep < MAX_SWEEPS && !converged; sweep++) {
     converged = true;
+    // Columns below ε²·‖X‖ (a dead unit's column, say) sink towards subnormal numbers, whose
+    // rounding never lets the test below pass: they are left alone. Round-off columns near
+    // ε·‖X‖ still rotate, so null-space vectors come out orthogonal.
+    let largest = 0;
+    for (let j = 0; j < p; j++) largest = Math.max(largest, norms[j]!);
+    const negligible = largest * EPS ** 4;
     for (let j = 0; j < p - 1; j++) {
       const oj = j * len;
       for (let k = j + 1; k < p; k++) {
         const a = norms[j]!;
         const b = norms[k]!;
-        if (a === 0 || b === 0) continue;
+        if (a <= negligible || b <= negligible) continue;
         const ok = k * len;
         let g = 0;
         for (let i = 0; i < len; i++) g += x[oj + i]! * x[ok + i]!;

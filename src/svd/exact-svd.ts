@@ -36,7 +36,8 @@ export interface SingularValues {
  * All min(m, n) singular values of `a` (f32 [m, n], not changed), descending: Jacobi when
  * min(m, n) ≤ JACOBI_MAX_VALUES, else the Gram route (see `method` for what each
  * guarantees). Cost: ≈ 45·p³ scalar flops (Jacobi) or ≈ 2·m·n·p + 2·p³ GEMM flops plus
- * ≈ 7·32·p² scalar ones (Gram), p = min(m, n); ≈ 0.3 s at 1024², a few seconds at 4096².
+ * ≈ 7·32·p² scalar ones (Gram), p = min(m, n); on this 2-core machine ≈ 0.3 s at 1024²,
+ * 4–7 s at 4096² (bench/svd-exact.ts).
  * Throws DeltarankError on a NaN or infinite entry.
  * @example const { s, method } = await singularValues(delta);
  */
@@ -52,7 +53,7 @@ export async function singularValues(a: Matrix): Promise<SingularValues> {
  * s [p] descending (p = min(m, n)), and with `vectors` u [m, p], v [n, p] (f32, orthonormal
  * columns; those of zero singular values complete the basis). Cost ≈ 2·q·p² + 45·p³ flops
  * in plain TypeScript (q = max(m, n)), twice that with vectors: meant for small and
- * medium matrices (≈ 0.1 s at 128², ≈ 1 s at 256²). Throws DeltarankError on a NaN or
+ * medium matrices (≈ 0.1 s at 128², ≈ 0.6 s at 256²). Throws DeltarankError on a NaN or
  * infinite entry.
  * @example const { s, u, v } = await exactSvd(small, { vectors: true });
  */
@@ -72,19 +73,22 @@ export async function exactSvd(a: Matrix, { vectors = false }: { vectors?: boole
 /**
  * Whether all singular values of an m×n matrix cost less than a randomized top-k with
  * oversampling 10 and two power iterations (Halko–Martinsson–Tropp 2011, Alg. 4.4), by the
- * flop counts of each route at this machine's GEMM and scalar rates. True when k reaches
- * min(m, n) − 10, where the randomized sketch is no smaller than the matrix.
+ * flop counts of each route at this machine's GEMM and scalar rates. With `vectors`, the
+ * question is `exactSvd(a, { vectors: true })` (Jacobi, whatever the size) against a
+ * randomized SVD with vectors. True when k reaches min(m, n) − 10, where the randomized
+ * sketch is no smaller than the matrix.
  * @example exactIsCheaper(4096, 4096, 64); // false
  */
-export function exactIsCheaper(m: number, n: number, k: number): boolean {
+export function exactIsCheaper(m: number, n: number, k: number, { vectors = false }: { vectors?: boolean } = {}): boolean {
   const p = Math.min(m, n);
   const q = Math.max(m, n);
   const l = k + 10;
   if (l >= p) return true;
-  const exact =
-    p <= JACOBI_MAX_VALUES ? (2 * q * p * p + 45 * p ** 3) / SCALAR_RATE : (2 * q * p * p + 2 * p ** 3) / GEMM_RATE + (7 * 32 * p * p) / SCALAR_RATE;
+  // One-sided Jacobi of an a×b matrix (a ≥ b): the QR, then ≈ 9 sweeps of 5·b³; vectors double both.
+  const jacobi = (a: number, b: number) => ((vectors ? 4 : 2) * a * b * b + (vectors ? 90 : 45) * b ** 3) / SCALAR_RATE;
+  const exact = vectors || p <= JACOBI_MAX_VALUES ? jacobi(q, p) : (2 * q * p * p + 2 * p ** 3) / GEMM_RATE + (7 * 32 * p * p) / SCALAR_RATE;
   // Six products with the matrix (range finder and two power iterations), re-orthonormalisations of q×l blocks, the small SVD of l×p.
-  const randomized = (12 * m * n * l + 12 * q * l * l) / GEMM_RATE + (45 * l ** 3 + 2 * p * l * l) / SCALAR_RATE;
+  const randomized = (12 * m * n * l + 12 * q * l * l) / GEMM_RATE + jacobi(p, l);
   return exact <= randomized;
 }
 

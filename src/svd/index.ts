@@ -3,7 +3,7 @@ export { frobeniusSquared, matrix, transpose, zeros, zeros64, type Matrix, type 
 export { gemmEngine, matmul, matmulPlain, releaseGemm, type GemmEngineInfo, type MatmulOptions } from './gemm.js';
 export { householderQr, orthonormalizeRows, type ThinQr } from './qr.js';
 export { createRng, fillNormal, gaussianMatrix, randomOrthonormal, randomOrthonormal64, type Rng } from './random.js';
-export { smallSvd, type Svd64 } from './small-svd.js';
+export { rightVectors, smallSvd, smallSvdLeft, type Svd64 } from './small-svd.js';
 export { singularValues, exactSvd, exactIsCheaper } from './exact-svd.js';
 export { truncatedSvd, type Svd, type TruncatedSvdOptions } from './randomized-svd.js';
 export { adaptiveSvd, type AdaptiveSvd, type AdaptiveSvdOptions } from './adaptive-svd.js';

@@ -29,21 +29,76 @@ export interface Svd64 {
  * @example const { s } = smallSvd({ rows: 3, cols: 2, data: Float64Array.of(1, 0, 0, 2, 0, 0) }, { vectors: false }); // s = [2, 1]
  */
 export function smallSvd(a: Matrix64, { vectors = true }: { vectors?: boolean } = {}): Svd64 {
+  const mode = vectors ? 'both' : 'none';
   if (a.rows < a.cols) {
-    const t = jacobi(transposed(a), vectors);
+    const t = jacobi(transposed(a), mode);
     return { u: t.v, s: t.s, v: t.u };
   }
-  return jacobi(a, vectors);
+  return jacobi(a, mode);
 }
 
-function transposed(a: Matrix64): Matrix64 {
-  const out = new Float64Array(a.data.length);
-  for (let i = 0; i < a.rows; i++) for (let j = 0; j < a.cols; j++) out[j * a.rows + i] = a.data[i * a.cols + j]!;
-  return { rows: a.cols, cols: a.rows, data: out };
+/**
+ * Singular values and left vectors u [m, n] of a [m, n] f64 matrix with m ≥ n, without
+ * accumulating the rotations: per sweep 3·m·n² flops instead of smallSvd's 3·m·n² + 3·n³ (for a
+ * square core, 40 % fewer). Pair it with `rightVectors` when only some right vectors are needed.
+ * @example const { u, s } = smallSvdLeft(core); const v = rightVectors(core, u, s, 64);
+ */
+export function smallSvdLeft(a: Matrix64): { u: Matrix64; s: Float64Array } {
+  if (a.rows < a.cols) throw new RangeError(`smallSvdLeft: needs rows ≥ cols, got ${a.rows}×${a.cols}`);
+  const { u, s } = jacobi(a, 'left');
+  return { u, s };
 }
 
-/** m ≥ n. Works on the columns of a stored as rows (w = aᵀ) so every loop is sequential. */
-function jacobi(a: Matrix64, vectors: boolean): Svd64 {
+/** Below this fraction of σ₁ a right vector aᵀuⱼ/σⱼ has lost more than ≈ ε/1e-8 ≈ 1e-8 of its accuracy and is completed instead. */
+const RIGHT_FROM_LEFT_FLOOR = 1e-8;
+
+/**
+ * The first `count` right singular vectors of a = u·diag(s)·vᵀ ([m, n], u [m, ≥ count]) from its
+ * left ones: vⱼ = aᵀuⱼ/sⱼ, then Gram–Schmidt twice in f64. Accurate to ≈ ε·s₁/sⱼ, so vectors of
+ * sⱼ ≤ 1e-8·s₁ (zero up to rounding, for what they add to the product) are completed to an
+ * orthonormal set instead. Returns v [n, count]; cost 2·m·n·count + 4·n·count² flops.
+ */
+export function rightVectors(a: Matrix64, u: Matrix64, s: Float64Array, count: number): Matrix64 {
+  const { rows: m, cols: n } = a;
+  // Columns kept contiguous (vc[c·n + i]) while they are built and projected; laid out at the end.
+  const vc = new Float64Array(count * n);
+  const missing: number[] = [];
+  const filled: number[] = [];
+  for (let c = 0; c < count; c++) {
+    const sc = s[c]!;
+    if (!(sc > RIGHT_FROM_LEFT_FLOOR * s[0]!)) {
+      missing.push(c);
+      continue;
+    }
+    const col = vc.subarray(c * n, (c + 1) * n);
+    for (let r = 0; r < m; r++) {
+      const ur = u.data[r * u.cols + c]!;
+      if (ur === 0) continue;
+      const off = r * n;
+      for (let i = 0; i < n; i++) col[i]! += a.data[off + i]! * ur;
+    }
+    for (let pass = 0; pass < 2; pass++) {
+      for (const f of filled) {
+        const other = vc.subarray(f * n, (f + 1) * n);
+        let d = 0;
+        for (let i = 0; i < n; i++) d += other[i]! * col[i]!;
+        for (let i = 0; i < n; i++) col[i]! -= d * other[i]!;
+      }
+    }
+    let norm2 = 0;
+    for (let i = 0; i < n; i++) norm2 += col[i]! * col[i]!;
+    const inv = 1 / Math.sqrt(norm2);
+    for (let i = 0; i < n; i++) col[i]! *= inv;
+    filled.push(c);
+  }
+  const v = new Float64Array(n * count);
+  for (let c = 0; c < count; c++) for (let i = 0; i < n; i++) v[i * count + c] = vc[c * n + i]!;
+  completeColumns(v, n, count, missing);
+  return { rows: n, cols: count, data: v };
+}
+
+function jacobi(a: Matrix64, mode: 'none' | 'left' | 'both'): Svd64 {
+  const vectors = mode === 'both';
   const { rows: m, cols: n } = a;
   const w = transposed(a).data;
   const vt = vectors ? new Float64Array(n * n) : new Float64Array(0);
@@ -106,9 +161,9 @@ function jacobi(a: Matrix64, vectors: boolean): Svd64 {
   }
   const order = Array.from({ length: n }, (_, j) => j).sort((x, y) => sv[y]! - sv[x]!);
   const s = Float64Array.from(order, (j) => sv[j]!);
-  if (!vectors) return { u: { rows: m, cols: 0, data: new Float64Array(0) }, s, v: { rows: n, cols: 0, data: new Float64Array(0) } };
+  if (mode === 'none') return { u: { rows: m, cols: 0, data: new Float64Array(0) }, s, v: { rows: n, cols: 0, data: new Float64Array(0) } };
   const u = new Float64Array(m * n);
-  const v = new Float64Array(n * n);
+  const v = new Float64Array(vectors ? n * n : 0);
   const missing: number[] = [];
   // Columns this far below σ₁ are rounding noise: their directions are not reliably orthogonal,
   // and dropping them changes the product by less than its own rounding.
@@ -117,10 +172,10 @@ function jacobi(a: Matrix64, vectors: boolean): Svd64 {
     const sj = sv[j]!;
     if (sj > negligible) for (let i = 0; i < m; i++) u[i * n + c] = w[j * m + i]! / sj;
     else missing.push(c);
-    for (let i = 0; i < n; i++) v[i * n + c] = vt[j * n + i]!;
+    if (vectors) for (let i = 0; i < n; i++) v[i * n + c] = vt[j * n + i]!;
   });
   completeColumns(u, m, n, missing);
-  return { u: { rows: m, cols: n, data: u }, s, v: { rows: n, cols: n, data: v } };
+  return { u: { rows: m, cols: n, data: u }, s, v: { rows: n, cols: vectors ? n : 0, data: v } };
 }
 
 function swapRows(w: Float64Array, m: number, p: number, q: number, norms2: Float64Array, vt: Float64Array | null, n: number): void {

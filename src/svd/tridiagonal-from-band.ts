@@ -31,14 +31,14 @@ export interface LowerBand {
 const PIPELINE_LAG = 3;
 /** A sweep's step counter once the sweep is complete. */
 const SWEEP_DONE = 0x3fffffff;
-/** Below this order the worker start-up (tens of ms) costs more than the other cores save (measured: 1024 slower, 2048 ≈ 15 % faster on 2 idle cores). */
+/** Below this order the worker start-up (tens of ms) costs more than the other cores save (measured on 2 cores: 1024 slower, 2048 ≈ 15 % faster). */
 export const PARALLEL_MIN_N = 1536;
 /** Threads beyond this add little: each sweep trails the previous one. */
 const MAX_THREADS = 4;
 /**
  * Fewest cores on which the chase is spread by default. On 2 cores shared with other work
- * the pipeline stalls whenever either thread is descheduled: 4096² took 3.5 s on 2 threads
- * against 1.8 s on one (bench/svd-exact.ts, busy machine).
+ * the pipeline stalls whenever either thread is descheduled: the chase of a 4096² band took
+ * 3.5 s on 2 threads against 1.8 s on one (load average 4).
  */
 const PARALLEL_MIN_CORES = 4;
 
@@ -126,6 +126,7 @@ function workerSource(): string {
     'const __name = (f) => f;',
     `const PIPELINE_LAG = ${PIPELINE_LAG}, SWEEP_DONE = ${SWEEP_DONE};`,
     makeReflector.toString(),
+    symmetricCorner.toString(),
     applyTwoSided.toString(),
     waitForStep.toString(),
     chaseSweeps.toString(),
@@ -184,24 +185,34 @@ function chaseSweeps(a: Float64Array, n: number, W: number, b: number, first: nu
       // Block B = A[s0 : s0+rows, r0 : r0+len] ← H₂·B·H: H fills the bulge below the band, H₂
       // annihilates its first column. With x = τ·B·v and y = τ₂·B'ᵀ·u (B' = B·H),
       // H₂·B·H = B − x·vᵀ − u·yᵀ: three passes over B instead of four.
-      // Rows in pairs here and below: each load of v, y serves two rows.
+      // Rows four at a time here and below: each load of v, y serves four rows.
       let i = 0;
-      for (; i + 1 < rows; i += 2) {
+      for (; i + 3 < rows; i += 4) {
         const b1 = (s0 + i) * W + W + r0;
         const b2 = b1 + W;
+        const b3 = b2 + W;
+        const b4 = b3 + W;
         let d1 = 0;
         let d2 = 0;
+        let d3 = 0;
+        let d4 = 0;
         for (let c = 0; c < len; c++) {
           const vc = v[c]!;
           d1 += a[b1 + c]! * vc;
           d2 += a[b2 + c]! * vc;
+          d3 += a[b3 + c]! * vc;
+          d4 += a[b4 + c]! * vc;
         }
         x[i] = tau * d1;
         x[i + 1] = tau * d2;
+        x[i + 2] = tau * d3;
+        x[i + 3] = tau * d4;
         u[i] = a[b1]! - x[i]!;
         u[i + 1] = a[b2]! - x[i + 1]!;
+        u[i + 2] = a[b3]! - x[i + 2]!;
+        u[i + 3] = a[b4]! - x[i + 3]!;
       }
-      if (i < rows) {
+      for (; i < rows; i++) {
         const base = (s0 + i) * W + W + r0;
         let dot = 0;
         for (let c = 0; c < len; c++) dot += a[base + c]! * v[c]!;
@@ -215,36 +226,50 @@ function chaseSweeps(a: Float64Array, n: number, W: number, b: number, first: nu
         let ux = 0;
         for (let i = 0; i < rows; i++) ux += u[i]! * x[i]!;
         y.fill(0, 0, len);
-        for (i = 0; i + 1 < rows; i += 2) {
+        for (i = 0; i + 3 < rows; i += 4) {
           const b1 = (s0 + i) * W + W + r0;
           const b2 = b1 + W;
+          const b3 = b2 + W;
+          const b4 = b3 + W;
           const u1 = u[i]!;
           const u2 = u[i + 1]!;
-          for (let c = 0; c < len; c++) y[c]! += u1 * a[b1 + c]! + u2 * a[b2 + c]!;
+          const u3 = u[i + 2]!;
+          const u4 = u[i + 3]!;
+          for (let c = 0; c < len; c++) y[c]! += u1 * a[b1 + c]! + u2 * a[b2 + c]! + u3 * a[b3 + c]! + u4 * a[b4 + c]!;
         }
-        if (i < rows) {
+        for (; i < rows; i++) {
           const base = (s0 + i) * W + W + r0;
           const ui = u[i]!;
           for (let c = 0; c < len; c++) y[c]! += ui * a[base + c]!;
         }
         for (let c = 0; c < len; c++) y[c] = tau2 * (y[c]! - ux * v[c]!);
-        for (i = 0; i + 1 < rows; i += 2) {
+        for (i = 0; i + 3 < rows; i += 4) {
           const b1 = (s0 + i) * W + W + r0;
           const b2 = b1 + W;
+          const b3 = b2 + W;
+          const b4 = b3 + W;
           const x1 = x[i]!;
           const x2 = x[i + 1]!;
+          const x3 = x[i + 2]!;
+          const x4 = x[i + 3]!;
           const u1 = u[i]!;
           const u2 = u[i + 1]!;
+          const u3 = u[i + 2]!;
+          const u4 = u[i + 3]!;
           for (let c = 1; c < len; c++) {
             const vc = v[c]!;
             const yc = y[c]!;
             a[b1 + c]! -= x1 * vc + u1 * yc;
             a[b2 + c]! -= x2 * vc + u2 * yc;
+            a[b3 + c]! -= x3 * vc + u3 * yc;
+            a[b4 + c]! -= x4 * vc + u4 * yc;
           }
           a[b1] = 0;
           a[b2] = 0;
+          a[b3] = 0;
+          a[b4] = 0;
         }
-        if (i < rows) {
+        for (; i < rows; i++) {
           const base = (s0 + i) * W + W + r0;
           const xi = x[i]!;
           const ui = u[i]!;
@@ -294,40 +319,54 @@ function makeReflector(v: Float64Array, len: number): number {
   return (beta - alpha) / beta;
 }
 
-/** A[r0:r0+len, same] ← H·A·H on the symmetric diagonal block, lower triangle only (dsytd2's rank-2 form). Rows in pairs, as in the chase. */
+/** A[r0:r0+len, same] ← H·A·H on the symmetric diagonal block, lower triangle only (dsytd2's rank-2 form). Rows four at a time, as in the chase. */
 function applyTwoSided(a: Float64Array, W: number, r0: number, len: number, v: Float64Array, tau: number, w: Float64Array): void {
   w.fill(0, 0, len);
   // w = A·v from the lower triangle: row i gives w[i] its part left of the diagonal and w[c < i] the mirrored part.
   let i = 0;
-  for (; i + 1 < len; i += 2) {
+  for (; i + 3 < len; i += 4) {
     const b1 = (r0 + i) * W + W + r0;
     const b2 = b1 + W;
+    const b3 = b2 + W;
+    const b4 = b3 + W;
     const v1 = v[i]!;
     const v2 = v[i + 1]!;
+    const v3 = v[i + 2]!;
+    const v4 = v[i + 3]!;
     let acc1 = 0;
     let acc2 = 0;
+    let acc3 = 0;
+    let acc4 = 0;
     for (let c = 0; c < i; c++) {
       const t1 = a[b1 + c]!;
       const t2 = a[b2 + c]!;
+      const t3 = a[b3 + c]!;
+      const t4 = a[b4 + c]!;
       const vc = v[c]!;
       acc1 += t1 * vc;
       acc2 += t2 * vc;
-      w[c]! += t1 * v1 + t2 * v2;
+      acc3 += t3 * vc;
+      acc4 += t4 * vc;
+      w[c]! += t1 * v1 + t2 * v2 + t3 * v3 + t4 * v4;
     }
-    const t21 = a[b2 + i]!;
-    w[i]! += acc1 + a[b1 + i]! * v1 + t21 * v2;
-    w[i + 1]! += acc2 + t21 * v1 + a[b2 + i + 1]! * v2;
+    w[i]! += acc1;
+    w[i + 1]! += acc2;
+    w[i + 2]! += acc3;
+    w[i + 3]! += acc4;
+    symmetricCorner(a, W, b1, i, i + 4, v, w);
   }
-  if (i < len) {
-    const base = (r0 + i) * W + W + r0;
-    const vi = v[i]!;
+  symmetricCorner(a, W, (r0 + i) * W + W + r0, i, len, v, w);
+  for (let k = i; k < len; k++) {
+    // Remaining rows: their parts left of column i.
+    const base = (r0 + k) * W + W + r0;
+    const vk = v[k]!;
     let acc = 0;
     for (let c = 0; c < i; c++) {
       const t = a[base + c]!;
       acc += t * v[c]!;
-      w[c]! += t * vi;
+      w[c]! += t * vk;
     }
-    w[i]! += acc + a[base + i]! * vi;
+    w[k]! += acc;
   }
   let vw = 0;
   for (let k = 0; k < len; k++) {
@@ -336,25 +375,53 @@ function applyTwoSided(a: Float64Array, W: number, r0: number, len: number, v: F
   }
   const alpha = -0.5 * tau * vw;
   for (let k = 0; k < len; k++) w[k]! += alpha * v[k]!;
-  for (i = 0; i + 1 < len; i += 2) {
+  for (i = 0; i + 3 < len; i += 4) {
     const b1 = (r0 + i) * W + W + r0;
     const b2 = b1 + W;
+    const b3 = b2 + W;
+    const b4 = b3 + W;
     const v1 = v[i]!;
     const v2 = v[i + 1]!;
+    const v3 = v[i + 2]!;
+    const v4 = v[i + 3]!;
     const w1 = w[i]!;
     const w2 = w[i + 1]!;
+    const w3 = w[i + 2]!;
+    const w4 = w[i + 3]!;
     for (let c = 0; c <= i; c++) {
       const wc = w[c]!;
       const vc = v[c]!;
       a[b1 + c]! -= v1 * wc + w1 * vc;
       a[b2 + c]! -= v2 * wc + w2 * vc;
+      a[b3 + c]! -= v3 * wc + w3 * vc;
+      a[b4 + c]! -= v4 * wc + w4 * vc;
     }
-    a[b2 + i + 1]! -= 2 * v2 * w2;
+    for (let r = 1; r < 4; r++) {
+      const base = b1 + r * W;
+      const vr = v[i + r]!;
+      const wr = w[i + r]!;
+      for (let c = i + 1; c <= i + r; c++) a[base + c]! -= vr * w[c]! + wr * v[c]!;
+    }
   }
-  if (i < len) {
+  for (; i < len; i++) {
     const base = (r0 + i) * W + W + r0;
     const vi = v[i]!;
     const wi = w[i]!;
     for (let c = 0; c <= i; c++) a[base + c]! -= vi * w[c]! + wi * v[c]!;
+  }
+}
+
+/** w += A·v restricted to the lower-triangular block of rows and columns [from, to) (rows start at `base` for row `from`). */
+function symmetricCorner(a: Float64Array, W: number, base: number, from: number, to: number, v: Float64Array, w: Float64Array): void {
+  for (let r = from; r < to; r++) {
+    const br = base + (r - from) * W;
+    const vr = v[r]!;
+    let acc = 0;
+    for (let c = from; c < r; c++) {
+      const t = a[br + c]!;
+      acc += t * v[c]!;
+      w[c]! += t * vr;
+    }
+    w[r]! += acc + a[br + r]! * vr;
   }
 }

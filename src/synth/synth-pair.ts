@@ -106,7 +106,7 @@ function narrowWithNorms(dtype: DType, base: Float32Array, tuned: Float32Array):
  * atomically (an existing `out` needs `force`). Deterministic for (shape, dtype, shards, seed).
  * Cost: generating the base twice (once per side) and one rank-R product per 2-D tensor;
  * tinyllama takes a few minutes on 2 cores.
- * @example const manifest = await writeSynthPair('/tmp/pair', { shape: 'tiny', dtype: 'F32', seed: 1 });
+ * @example const manifest = await writeSynthPair('pairs/tiny', { shape: 'tiny', dtype: 'F32', seed: 1 });
  */
 export async function writeSynthPair(out: string, opts: SynthOptions): Promise<SynthManifest> {
   const { shape: shapeName, dtype = 'BF16', shards = 1, seed = 0, force = false, onProgress } = opts;

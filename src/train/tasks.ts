@@ -9,7 +9,7 @@ export const TASK_NAMES: readonly TaskName[] = ['mnist', 'charlm'];
 /** A model config of either task (what config.json decodes to). */
 export type TaskConfig = MnistConfig | CharLmConfig;
 
-/** Checks a name given by a user; UsageError names the known tasks. */
+/** Whether `name` is a built-in task (for commands that take a task name from files or flags). */
 export function isTaskName(name: string): name is TaskName {
   return (TASK_NAMES as readonly string[]).includes(name);
 }

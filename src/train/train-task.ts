@@ -216,7 +216,9 @@ async function trainWith<C extends TaskConfig>(task: TaskSpec<C>, opts: TrainOpt
     const name = `lora-r${rank}`;
     const model = createModel(shapes, base);
     try {
-      attachLora(model, targets, { rank, alpha, rslora, dropout: loraDropout, seed });
+      // Each rank draws its own A: with one stream, A at r = 8 would start as the first 8 rows of A at
+      // r = 64, and the subspace similarity between them (LoRA paper Fig. 3) would be inflated from the start.
+      attachLora(model, targets, { rank, alpha, rslora, dropout: loraDropout, seed, adapter: name });
       await train(name, 'lora', model, 'target', fineTuneSeed, { rank, alpha, rslora });
       adapters.push({ name, rank, alpha, rslora, modules: readAdapter(model, rank, alpha) });
     } finally {

@@ -127,7 +127,7 @@ describe('extract: rank policies', () => {
   it('--energy and --error pick the ranks an exact SVD gives', async () => {
     for (const policy of [{ energy: 0.9 }, { error: 0.2 }]) {
       const r = await extractAdapter(tiny().base, tiny().tuned, join(dir, `policy-${Object.keys(policy)[0]}`), { policy, embeddings: 'skip' });
-      const target = 'energy' in policy ? policy.energy : 1 - policy.error ** 2;
+      const target = policy.energy ?? 1 - policy.error! ** 2;
       for (const m of r.modules) {
         const { s, frob } = await exactSigma(tiny(), `${m.module}.weight`);
         assert.equal(m.rank, smallestRank(s, frob, target), `${m.module} with ${JSON.stringify(policy)}`);

@@ -118,32 +118,39 @@ describe('exact SVD, Jacobi route: planted spectra', () => {
     }
   });
 
-  it('badly scaled A = B·D, D from 1e6 to 1e-6: every σ to full relative precision', async () => {
+  it('badly scaled A = B·D, D from 1e6 to 1e-6: every σ to full relative precision (square, and tall through the QR)', async () => {
     // Relative accuracy of one-sided Jacobi (Demmel–Veselić 1992). Truth without an SVD:
-    // Πσ_i = |det A| = |det(A·D⁻¹)|·Πd_i, and σ_min(B)·d_i ≤ σ_i ≤ σ_max(B)·d_i.
-    const n = 12;
-    const d = descending(n, (i) => 10 ** (6 - (12 * i) / (n - 1)));
-    const next = gaussian(9);
-    const b = new MlMatrix(n, n);
-    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) b.set(i, j, next() + (i === j ? 4 : 0));
-    const { a } = fromMl(b.mmul(MlMatrix.diag(d)));
-    const stored = toMl(a);
-    const bStored = stored.mmul(MlMatrix.diag(d.map((x) => 1 / x)));
-    const lu = new LuDecomposition(bStored);
-    let logDet = 0;
-    for (let i = 0; i < n; i++) logDet += Math.log(Math.abs(lu.upperTriangularMatrix.get(i, i))) + Math.log(d[i]!);
-    const { s } = await exactSvd(a);
-    let logProd = 0;
-    for (const x of s) logProd += Math.log(x);
-    assert.ok(Math.abs(logProd - logDet) < 1e-12, `Πσ matches |det A|: log difference ${logProd - logDet}`);
-    const bSigma = oracleSingularValues({ rows: n, cols: n, data: Float32Array.from(bStored.to1DArray()) });
-    for (let i = 0; i < n; i++) {
-      assert.ok(s[i]! >= 0.99 * bSigma[n - 1]! * d[i]! && s[i]! <= 1.01 * bSigma[0]! * d[i]!, `σ_${i} = ${s[i]} within the bounds of d_${i} = ${d[i]}`);
+    // Πσ_i = det(AᵀA)^½ = det(BᵀB)^½·Πd_i with B = A·D⁻¹ as stored, and σ_min(B)·d_(i) ≤ σ_i ≤ σ_max(B)·d_(i)
+    // with d_(i) the i-th largest scale.
+    for (const [m, n] of [
+      [12, 12],
+      [30, 12],
+    ] as const) {
+      // Column scales out of order (column i gets the (5i mod n)-th): Golub–Kahan on these loses
+      // ≈ 1e-8 relative on the small σ (ml-matrix, measured), which the product check below catches.
+      const d = descending(n, (i) => 10 ** (6 - (12 * ((5 * i) % n)) / (n - 1)));
+      const sortedD = [...d].sort((x, y) => y - x);
+      const next = gaussian(m + 9);
+      const b = new MlMatrix(m, n);
+      for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) b.set(i, j, next() + (i === j ? 4 : 0));
+      const { a } = fromMl(b.mmul(MlMatrix.diag(d)));
+      const bStored = toMl(a).mmul(MlMatrix.diag(d.map((x) => 1 / x)));
+      const lu = new LuDecomposition(bStored.transpose().mmul(bStored));
+      let logDet = 0;
+      for (let i = 0; i < n; i++) logDet += 0.5 * Math.log(Math.abs(lu.upperTriangularMatrix.get(i, i))) + Math.log(d[i]!);
+      const { s } = await exactSvd(a);
+      let logProd = 0;
+      for (const x of s) logProd += Math.log(x);
+      assert.ok(Math.abs(logProd - logDet) < 1e-12, `${m}×${n}: Πσ matches det(AᵀA)^½: log difference ${logProd - logDet}`);
+      const bSigma = oracleSingularValues({ rows: m, cols: n, data: Float32Array.from(bStored.to1DArray()) });
+      for (let i = 0; i < n; i++) {
+        assert.ok(s[i]! >= 0.99 * bSigma[n - 1]! * sortedD[i]! && s[i]! <= 1.01 * bSigma[0]! * sortedD[i]!, `σ_${i} = ${s[i]} within the bounds of d_(${i}) = ${sortedD[i]}`);
+      }
+      // The Gram route resolves only the top of such a spectrum: the rest within ≈ (n^½·ε₃₂)^½·σ₁ absolute.
+      const g = await gramOf(a);
+      for (let i = 0; i < n; i++) assert.ok(Math.abs(g[i]! - s[i]!) <= gramFloor(n, s[0]!), `gram σ_${i}: ${g[i]} vs ${s[i]}`);
+      assert.ok(Math.abs(g[0]! - s[0]!) <= 1e-5 * s[0]!);
     }
-    // The Gram route resolves only the top of such a spectrum: the rest within ≈ (n^½·ε₃₂)^½·σ₁ absolute.
-    const g = await gramOf(a);
-    for (let i = 0; i < n; i++) assert.ok(Math.abs(g[i]! - s[i]!) <= gramFloor(n, s[0]!), `gram σ_${i}: ${g[i]} vs ${s[i]}`);
-    assert.ok(Math.abs(g[0]! - s[0]!) <= 1e-5 * s[0]!);
   });
 
   it('vectors: A = U·diag(s)·Vᵀ with orthonormal U, V; tall, wide, rank-deficient', async () => {
@@ -226,20 +233,30 @@ describe('exactIsCheaper', () => {
     assert.equal(exactIsCheaper(64, 4096, 60), true);
   });
 
-  it('switches once as k grows (monotone)', () => {
-    for (const [m, n] of [
-      [1024, 1024],
-      [4096, 4096],
-      [11008, 4096],
-      [200, 100],
-    ] as const) {
-      let switched = false;
-      for (let k = 1; k <= Math.min(m, n); k++) {
-        const cheaper = exactIsCheaper(m, n, k);
-        if (switched) assert.ok(cheaper, `${m}×${n}: exact cheaper at some k < ${k} but not at ${k}`);
-        switched ||= cheaper;
+  it('with vectors, weighs Jacobi with vectors at every size (extraction asks this)', () => {
+    // Values only: the Gram route beats a randomized sketch of 1010 columns, whose own small SVD is costly.
+    assert.equal(exactIsCheaper(4096, 4096, 1000), true);
+    // With vectors the exact route is Jacobi on 4096 columns: far dearer.
+    assert.equal(exactIsCheaper(4096, 4096, 1000, { vectors: true }), false);
+    assert.equal(exactIsCheaper(4096, 4096, 4090, { vectors: true }), true);
+  });
+
+  it('switches once as k grows (monotone), with and without vectors', () => {
+    for (const vectors of [false, true]) {
+      for (const [m, n] of [
+        [1024, 1024],
+        [4096, 4096],
+        [11008, 4096],
+        [200, 100],
+      ] as const) {
+        let switched = false;
+        for (let k = 1; k <= Math.min(m, n); k++) {
+          const cheaper = exactIsCheaper(m, n, k, { vectors });
+          if (switched) assert.ok(cheaper, `${m}×${n}, vectors ${vectors}: exact cheaper at some k < ${k} but not at ${k}`);
+          switched ||= cheaper;
+        }
+        assert.ok(switched);
       }
-      assert.ok(switched);
     }
   });
 });

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { Matrix as MlMatrix, SingularValueDecomposition } from 'ml-matrix';
 import type { Matrix64 } from '../../src/svd/matrix.js';
 import { createRng } from '../../src/svd/random.js';
-import { smallSvd } from '../../src/svd/small-svd.js';
+import { rightVectors, smallSvd, smallSvdLeft } from '../../src/svd/small-svd.js';
 import { expectAllClose } from '../helpers/close.js';
 import { orthogonalityError } from './planted.js';
 
@@ -72,6 +72,24 @@ describe('smallSvd (one-sided Jacobi, f64)', () => {
     const zero = smallSvd({ rows: 4, cols: 3, data: new Float64Array(12) });
     assert.deepEqual(Array.from(zero.s), [0, 0, 0]);
     assert.ok(orthogonalityError(zero.u) < 1e-15);
+  });
+
+  it('smallSvdLeft + rightVectors factor the matrix like smallSvd, also when rank-deficient', () => {
+    const full = gaussian(40, 40, 3);
+    // rank 25: the last 15 columns repeat combinations of the first ones
+    const deficient = gaussian(40, 40, 4);
+    for (let i = 0; i < 40; i++) for (let j = 25; j < 40; j++) deficient.data[i * 40 + j] = deficient.data[i * 40 + j - 25]! - 0.5 * deficient.data[i * 40 + j - 20]!;
+    for (const a of [full, deficient]) {
+      const { u, s } = smallSvdLeft(a);
+      expectAllClose(s, oracle(a), { rtol: 1e-12, atol: 1e-12 }, 'σ');
+      const v = rightVectors(a, u, s, 40);
+      assert.ok(orthogonalityError(u) < 1e-12 && orthogonalityError(v) < 1e-12);
+      assert.ok(residual(a, u, s, v) < 1e-12, `residual ${residual(a, u, s, v)}`);
+      const top = rightVectors(a, u, s, 10);
+      assert.deepEqual([top.rows, top.cols], [40, 10]);
+      for (let i = 0; i < 40; i++) for (let j = 0; j < 10; j++) assert.ok(Math.abs(top.data[i * 10 + j]! - v.data[i * 40 + j]!) < 1e-12);
+    }
+    assert.throws(() => smallSvdLeft(gaussian(3, 4, 1)), RangeError);
   });
 
   it('without vectors returns values only and leaves the input alone', () => {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
 import { trainTask, type TrainMetrics } from '../../src/train/train-task.js';
 
 /** metrics.json without the timings, which are the only part allowed to differ between runs. */
@@ -14,7 +15,9 @@ function withoutTimings(m: TrainMetrics) {
 test('the same seed gives the same metrics and weights; another seed does not', async () => {
   const opts = { task: 'mnist' as const, epochs: 2, ranks: [2], model: { hidden: [16], maxTrain: 96 } };
   const a = await trainTask({ ...opts, seed: 7 });
+  const tensors = tf.memory().numTensors;
   const b = await trainTask({ ...opts, seed: 7 });
+  assert.equal(tf.memory().numTensors, tensors, 'a whole training run frees every tensor it made');
   const c = await trainTask({ ...opts, seed: 8 });
   assert.deepEqual(withoutTimings(a.metrics), withoutTimings(b.metrics));
   assert.deepEqual(a.full, b.full);

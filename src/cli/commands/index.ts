@@ -1,5 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { analyzeCommand } from './analyze.js';
+import { compareCommand } from './compare.js';
+import { demoCommand } from './demo.js';
 import { extractCommand } from './extract.js';
 import { inspectCommand } from './inspect.js';
 import { mergeCommand } from './merge.js';
@@ -9,4 +11,4 @@ import { trainCommand } from './train.js';
 
 /** Every command, in the order `--help` lists them. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: CommandModule<any, any>[] = [inspectCommand, synthCommand, analyzeCommand, extractCommand, mergeCommand, resizeCommand, trainCommand];
+export const commands: CommandModule<any, any>[] = [inspectCommand, synthCommand, analyzeCommand, extractCommand, mergeCommand, resizeCommand, trainCommand, compareCommand, demoCommand];

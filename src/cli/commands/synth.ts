@@ -31,8 +31,8 @@ export const synthCommand: CommandModule<CommonArgs, SynthArgs> = {
       .option('shards', { type: 'number', default: 1, describe: 'safetensors shards per side' })
       .option('seed', { type: 'number', default: 0, describe: 'random seed; equal seeds give identical files' })
       .option('force', { type: 'boolean', describe: 'replace an existing output folder' })
-      .example('$0 synth --shape tiny --out /tmp/pair', 'a small pair to try analyze and extract on')
-      .example('$0 synth --shape tinyllama --shards 3 --out /tmp/tl', 'a 2.2 GB-a-side pair for benchmarks'),
+      .example('$0 synth --shape tiny --out pairs/tiny', 'a small pair to try analyze and extract on')
+      .example('$0 synth --shape tinyllama --shards 3 --out pairs/tinyllama', 'a 2.2 GB-a-side pair for benchmarks'),
   handler: async (args) => {
     if (!Number.isSafeInteger(args.shards) || args.shards < 1) throw new UsageError(`--shards must be a positive integer, got ${args.shards}`);
     if (!Number.isSafeInteger(args.seed)) throw new UsageError(`--seed must be an integer, got ${args.seed}`);
