@@ -277,12 +277,12 @@ async function factorize(
   if (wanted !== undefined) {
     const r = Math.max(wanted, 0);
     if (r === 0) return { r: 0, s: new Float64Array(0) };
-    const svd = exactIsCheaper(c.m, c.n, r) ? await exactSvd(d.delta, { vectors: true }) : await truncatedSvd(d.delta, { rank: r, seed });
+    const svd = exactIsCheaper(c.m, c.n, r, { vectors: true }) ? await exactSvd(d.delta, { vectors: true }) : await truncatedSvd(d.delta, { rank: r, seed });
     return { r, u: svd.u, s: svd.s, v: svd.v };
   }
   // energy / error: grow the range until the target is met, then keep the smallest rank that meets it.
   const target = 'energy' in policy ? policy.energy : 1 - (policy as { error: number }).error ** 2;
-  const svd = exactIsCheaper(c.m, c.n, maxRank)
+  const svd = exactIsCheaper(c.m, c.n, maxRank, { vectors: true })
     ? await exactSvd(d.delta, { vectors: true })
     : await adaptiveSvd(d.delta, { energy: target, maxRank, seed, frobSquared: d.frobSquared });
   const { rank, reached } = rankFor(policy, svd.s, d.frobSquared, maxRank);

@@ -1,0 +1,99 @@
+/**
+ * deltarank's library API: how low-rank a fine-tune's ΔW = W_tuned − W_base is, LoRA
+ * adapters from full fine-tunes and back, and self-contained HTML reports.
+ *
+ * Training and `compare` load tfjs, so they live behind their own entry points:
+ * `deltarank/train` and `deltarank/compare`.
+ *
+ * @example
+ * import { analyzeCheckpoints, renderAnalyzeReport, writeReport } from 'deltarank';
+ * const result = await analyzeCheckpoints('llama/base', 'llama/tuned');
+ * await writeReport('report.html', renderAnalyzeReport(result));
+ */
+export { DeltarankError, FormatError, ShapeError, UsageError } from './errors.js';
+export { TOOL, SCHEMA_VERSION } from './version.js';
+
+// Checkpoints and adapters
+export {
+  openCheckpoint,
+  writeCheckpoint,
+  writeSafetensors,
+  writeDirAtomically,
+  readAdapter,
+  writeAdapter,
+  loraScale,
+  decodeBf16,
+  encodeBf16,
+  decodeF16,
+  encodeF16,
+  toFloat32,
+  fromFloat32,
+  DTYPE_SIZE,
+  type Checkpoint,
+  type TensorInfo,
+  type TensorSpec,
+  type TensorSource,
+  type DType,
+  type Adapter,
+  type AdapterConfig,
+  type LoraModule,
+} from './io/index.js';
+
+// Linear algebra
+export {
+  matmul,
+  gemmEngine,
+  truncatedSvd,
+  adaptiveSvd,
+  exactSvd,
+  singularValues,
+  energyCurve,
+  rankAt,
+  stableRank,
+  effectiveRank,
+  nuclearNorm,
+  subspaceSimilarity,
+  projectionNorm,
+  amplificationFactor,
+  randomOrthonormal,
+  type Matrix,
+  type Matrix64,
+  type Svd,
+} from './svd/index.js';
+
+// Analysis, extraction, merging
+export * from './analyze/index.js';
+export {
+  extractAdapter,
+  mergeAdapter,
+  applyAdapter,
+  resizeAdapter,
+  factoredSvd,
+  allocateBudget,
+  policyFromFlags,
+  type ExtractOptions,
+  type ExtractOutput,
+  type ExtractionResult,
+  type ExtractedModule,
+  type RankPolicy,
+  type MergeResult,
+  type ResizeResult,
+} from './extract/index.js';
+
+// Synthetic pairs
+export { writeSynthPair, SYNTH_SHAPES, type SynthOptions, type SynthManifest } from './synth/index.js';
+
+// Reports
+export {
+  renderPage,
+  renderAnalyzeReport,
+  renderExtractReport,
+  renderCompareReport,
+  spectrumSections,
+  extractionSections,
+  comparisonSections,
+  writeReport,
+  checkReportPath,
+  type ReportSection,
+  type PlotSpec,
+} from './report/index.js';
