@@ -5,7 +5,7 @@ import { UsageError } from '../errors.js';
 import { factoredSvd } from '../extract/factored.js';
 import { loraScale, openCheckpoint, readAdapter } from '../io/index.js';
 import { SCHEMA_VERSION, TOOL } from '../version.js';
-import { readDelta, readStoredDelta, type Delta } from './delta.js';
+import { deltaScratch, readDelta, readStoredDelta, type Delta } from './delta.js';
 import { pairTensors } from './pairing.js';
 import { computeSpectrum, DEFAULT_THRESHOLDS, DEFAULT_TOP_K, summarize, type SpectrumSummary } from './spectrum.js';
 import type { AnalyzeResult, OtherTensor, SkippedTensor, TensorSpectrum } from './types.js';
@@ -21,7 +21,7 @@ export interface AnalyzeProgress {
 }
 
 export interface AnalyzeOptions {
-  /** Most singular values per tensor on the randomized path (default 128). */
+  /** Most singular values per tensor on the randomized path (default 64). */
   topK?: number;
   /** Complete spectra for every tensor. */
   exact?: boolean;
@@ -71,14 +71,15 @@ export async function analyzeCheckpoints(basePath: string, tunedPath: string, op
         opts.onProgress?.({ index: ++done, total, name, bytesRead });
       };
       const tensors: TensorSpectrum[] = [];
+      const scratch = deltaScratch([...matrices, ...others]);
       for (const pair of matrices) {
-        const d = await readDelta(base, tuned, pair);
+        const d = await readDelta(base, tuned, pair, scratch);
         tensors.push(await spectrumEntry(pair.name, pair.tuned.shape, pair.tuned.dtype, d, o));
         tick(pair.name, d.bytesRead);
       }
       const otherEntries: OtherTensor[] = [];
       for (const pair of others) {
-        const d = await readDelta(base, tuned, pair);
+        const d = await readDelta(base, tuned, pair, scratch);
         const deltaNorm = Math.sqrt(d.frobSquared);
         otherEntries.push({ name: pair.name, shape: pair.tuned.shape, deltaNorm, relativeUpdate: relative(deltaNorm, d.baseNorm) });
         tick(pair.name, d.bytesRead);

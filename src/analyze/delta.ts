@@ -18,13 +18,25 @@ export interface Delta {
   bytesRead: number;
 }
 
+/** Two f32 arrays reused from tensor to tensor: fresh memory costs a page fault per 4 kB, a large share of reading. */
+export interface DeltaScratch {
+  base: Float32Array;
+  tuned: Float32Array;
+}
+
+/** Scratch arrays big enough for every pair listed (its largest tensor). */
+export function deltaScratch(pairs: TensorPair[]): DeltaScratch {
+  const n = Math.max(0, ...pairs.map((p) => p.tuned.shape.reduce((a, b) => a * b, 1)));
+  return { base: new Float32Array(n), tuned: new Float32Array(n) };
+}
+
 /**
  * Read both sides and subtract in place (the tuned buffer becomes ΔW, so the peak is
- * two f32 copies of the tensor). Throws FormatError naming the tensor when ΔW has
- * a NaN or an infinity.
+ * two f32 copies of the tensor). With `scratch`, ΔW is a view into `scratch.tuned`, valid
+ * until the next read into it. Throws FormatError naming the tensor when ΔW has a NaN or an infinity.
  */
-export async function readDelta(base: Checkpoint, tuned: Checkpoint, pair: TensorPair): Promise<Delta> {
-  const [w, d] = await Promise.all([base.readFloat32(pair.name), tuned.readFloat32(pair.name)]);
+export async function readDelta(base: Checkpoint, tuned: Checkpoint, pair: TensorPair, scratch?: DeltaScratch): Promise<Delta> {
+  const [w, d] = await Promise.all([base.readFloat32(pair.name, scratch?.base), tuned.readFloat32(pair.name, scratch?.tuned)]);
   let baseSq = 0;
   let deltaSq = 0;
   for (let i = 0; i < d.length; i++) {

@@ -13,7 +13,7 @@ export const DEFAULT_THRESHOLDS = [0.5, 0.9, 0.95, 0.99] as const;
  * How many singular values per tensor at most, by default. A cap keeps a 7B model's
  * analysis in minutes: past it, `rankAt` is null and `complete` false, honestly.
  */
-export const DEFAULT_TOP_K = 128;
+export const DEFAULT_TOP_K = 64;
 
 export interface SpectrumOptions {
   /** Most singular values to compute on the randomized path. */

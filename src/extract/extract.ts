@@ -4,7 +4,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readDelta, type Delta } from '../analyze/delta.js';
+import { deltaScratch, readDelta, type Delta, type DeltaScratch } from '../analyze/delta.js';
 import { pairTensors, type TensorPair } from '../analyze/pairing.js';
 import { computeSpectrum, summarize, DEFAULT_THRESHOLDS } from '../analyze/spectrum.js';
 import type { SkippedTensor, TensorSpectrum } from '../analyze/types.js';
@@ -124,14 +124,19 @@ export async function extractAdapter(basePath: string, tunedPath: string, outDir
         }
       }
 
-      const ranks = await chooseRanks(base, tuned, candidates, opts, seed, warnings);
+      const scratch = deltaScratch(candidates.map((c) => c.pair));
+      const ranks = await chooseRanks(base, tuned, candidates, opts, seed, scratch);
+      if ('budget' in opts.policy) {
+        const capped = ranks.filter((r, i) => r === Math.min(opts.maxRank ?? BUDGET_SPECTRUM_CAP, candidates[i]!.m, candidates[i]!.n) && r < Math.min(candidates[i]!.m, candidates[i]!.n)).length;
+        if (capped > 0) warnings.push(`${capped} modules reached the rank cap ${opts.maxRank ?? BUDGET_SPECTRUM_CAP} of the budget's spectrum pass; raise --max-rank to let the budget spend more there`);
+      }
       const modules: LoraModule[] = [];
       const extracted: ExtractedModule[] = [];
       const spectra: TensorSpectrum[] = [];
       for (let i = 0; i < candidates.length; i++) {
         const c = candidates[i]!;
         const t0 = performance.now();
-        const d = await readDelta(base, tuned, c.pair);
+        const d = await readDelta(base, tuned, c.pair, scratch);
         const wanted = ranks[i];
         const { r, u, s, v } = await factorize(d, c, opts.policy, wanted, opts, seed, warnings);
         opts.onProgress?.({ phase: 'factors', index: i + 1, total: candidates.length, name: c.module });
@@ -236,7 +241,7 @@ async function chooseRanks(
   candidates: Candidate[],
   opts: ExtractOptions,
   seed: number,
-  warnings: string[],
+  scratch: DeltaScratch,
 ): Promise<(number | undefined)[]> {
   const policy = opts.policy;
   if (!('budget' in policy)) return candidates.map(() => undefined);
@@ -244,16 +249,13 @@ async function chooseRanks(
   const spectra: BudgetModule[] = [];
   for (let i = 0; i < candidates.length; i++) {
     const c = candidates[i]!;
-    const d = await readDelta(base, tuned, c.pair);
+    const d = await readDelta(base, tuned, c.pair, scratch);
     const maxRank = Math.min(cap, c.m, c.n);
     const sp = await computeSpectrum(d.delta, d.frobSquared, { topK: maxRank, exact: false, thresholds: [1], seed });
     spectra.push({ cost: c.m + c.n, s: sp.singularValues.subarray(0, maxRank), frobSquared: d.frobSquared, maxRank });
     opts.onProgress?.({ phase: 'spectra', index: i + 1, total: candidates.length, name: c.module });
   }
-  const ranks = allocateBudget(spectra, policy.budget, { relative: policy.relative, minRank: opts.minRank ?? 1 });
-  const capped = ranks.filter((r, i) => r === spectra[i]!.maxRank && r < Math.min(candidates[i]!.m, candidates[i]!.n)).length;
-  if (capped > 0) warnings.push(`${capped} modules reached the rank cap ${cap} of the budget's spectrum pass; raise --max-rank to let the budget spend more there`);
-  return ranks;
+  return allocateBudget(spectra, policy.budget, { relative: policy.relative, minRank: opts.minRank ?? 1 });
 }
 
 /** SVD of one ΔW at the rank the policy asks for. */

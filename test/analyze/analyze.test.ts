@@ -58,21 +58,30 @@ async function checkAgainstExact(pair: string, result: Awaited<ReturnType<typeof
     assert.ok(Math.abs(t.deltaNorm - Math.sqrt(frob)) <= 1e-6 * Math.sqrt(frob), `${t.name}: ‖ΔW‖ ${t.deltaNorm} vs ${Math.sqrt(frob)}`);
     const k = t.singularValues.length;
     assert.ok(k > 0 && k <= s.length);
+    // Randomized values are lower bounds (QᵀA's σ interlace A's). They are accurate to 1e-4 where the
+    // spectrum stands well clear of σ_{k+1} (4×); in a flat noise floor near it no few power iterations separate them.
+    const floor = k < s.length ? s[k]! : 0;
     for (let i = 0; i < k; i++) {
-      if (s[i]! < 1e-3 * s[0]!) break;
+      assert.ok(t.singularValues[i]! <= s[i]! * (1 + 1e-5) + 1e-12, `${t.name}: σ_${i + 1} ${t.singularValues[i]} above exact ${s[i]}`);
+      if (s[i]! < 1e-3 * s[0]! || s[i]! < 4 * floor) continue;
       const rel = Math.abs(t.singularValues[i]! - s[i]!) / s[i]!;
       assert.ok(rel <= 1e-4, `${t.name}: σ_${i + 1} ${t.singularValues[i]} vs exact ${s[i]} (rel ${rel.toExponential(2)}, ${t.method})`);
     }
     let acc = 0;
+    let accurate = true;
     for (let i = 0; i < k; i++) {
       acc += s[i]! ** 2;
-      assert.ok(Math.abs(t.energy[i]! - acc / frob) <= 1e-4, `${t.name}: E(${i + 1}) ${t.energy[i]} vs ${acc / frob}`);
+      if (s[i]! < 4 * floor) accurate = false;
+      const e = acc / frob;
+      assert.ok(t.energy[i]! <= e + 1e-6, `${t.name}: E(${i + 1}) ${t.energy[i]} above exact ${e}`);
+      if (accurate) assert.ok(Math.abs(t.energy[i]! - e) <= 1e-4, `${t.name}: E(${i + 1}) ${t.energy[i]} vs ${e}`);
     }
     for (const key of Object.keys(t.rankAt)) {
       const exact = rankAtExact(s, frob, Number(key));
       const got = t.rankAt[key];
-      if (got === null) assert.ok(exact === null || exact > k, `${t.name}: rankAt ${key} null but exact ${exact} ≤ k = ${k}`);
-      else assert.equal(got, exact, `${t.name}: rankAt ${key}`);
+      if (got === null) assert.ok(exact === null || exact > k || s[exact - 1]! < 4 * floor, `${t.name}: rankAt ${key} null but exact ${exact} ≤ k = ${k}`);
+      else if (s[got - 1]! >= 4 * floor) assert.equal(got, exact, `${t.name}: rankAt ${key}`);
+      else assert.ok(exact !== null && got >= exact, `${t.name}: rankAt ${key} = ${got} below exact ${exact}`);
     }
     assert.ok(Math.abs(t.stableRank - frob / s[0]! ** 2) <= 1e-3 * t.stableRank, `${t.name}: stable rank`);
     assert.equal(t.complete, k === Math.min(...t.shape));

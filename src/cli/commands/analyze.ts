@@ -27,7 +27,7 @@ export const analyzeCommand: CommandModule<object, AnalyzeArgs> = {
       .positional('tuned', { type: 'string', describe: 'fine-tuned checkpoint of the same model' })
       .option('delta', { type: 'string', describe: 'a checkpoint that already holds ΔW (in place of BASE TUNED)' })
       .option('adapter', { type: 'string', describe: 'a PEFT LoRA adapter folder: the spectrum of s·B·A (in place of BASE TUNED)' })
-      .option('top-k', { type: 'number', describe: 'most singular values per tensor (default 128)' })
+      .option('top-k', { type: 'number', describe: 'most singular values per tensor (default 64)' })
       .option('exact', { type: 'boolean', describe: 'complete spectra (all singular values), whatever the cost' })
       .option('include', { type: 'string', describe: 'only tensors whose name matches this regex' })
       .option('exclude', { type: 'string', describe: 'leave out tensors whose name matches this regex' })

@@ -1,0 +1,22 @@
+/**
+ * Child process of the analyze and extract benches: one run on the tinyllama pair, then its
+ * wall time and peak RSS as one JSON line (the process's own, not the bench runner's).
+ *   node --import tsx bench/analyze-run.ts analyze|extract DIR [OUT]
+ */
+import { join } from 'node:path';
+import { analyzeCheckpoints } from '../src/analyze/index.js';
+import { extractAdapter } from '../src/extract/index.js';
+import { gemmEngine } from '../src/svd/index.js';
+
+const [mode, dir, out] = process.argv.slice(2);
+const start = performance.now();
+let detail: Record<string, unknown>;
+if (mode === 'analyze') {
+  const r = await analyzeCheckpoints(join(dir!, 'base'), join(dir!, 'tuned'));
+  detail = { tensors: r.tensors.length, methods: [...new Set(r.tensors.map((t) => t.method))] };
+} else {
+  const r = await extractAdapter(join(dir!, 'base'), join(dir!, 'tuned'), out!, { policy: { rank: 64 }, force: true });
+  detail = { modules: r.modules.length, params: r.summary.loraParams, relativeError: r.summary.relativeError };
+}
+const seconds = (performance.now() - start) / 1000;
+console.log(JSON.stringify({ seconds, maxRssBytes: process.resourceUsage().maxRSS * 1024, engine: (await gemmEngine()).name, ...detail }));
