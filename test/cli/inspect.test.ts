@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { FormatError } from '../../src/errors.js';
 import { writeCheckpoint, type TensorSpec } from '../../src/io/index.js';
 import { buildFile, independentRead, put, scratch } from '../io/helpers.js';
-import { runCli } from '../io/run-cli.js';
+import { runCli } from '../helpers/run-cli.js';
 
 const specs: TensorSpec[] = [
   { name: 'model.embed_tokens.weight', dtype: 'BF16', shape: [32, 8] },

@@ -6,7 +6,7 @@ import { UsageError } from '../../src/errors.js';
 import { openCheckpoint } from '../../src/io/index.js';
 import type { SynthManifest } from '../../src/synth/index.js';
 import { scratch } from '../io/helpers.js';
-import { runCli } from '../io/run-cli.js';
+import { runCli } from '../helpers/run-cli.js';
 
 test('synth --json writes the pair and reports what it wrote', async () => {
   const out = join(await scratch(), 'pair');

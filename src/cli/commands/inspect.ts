@@ -5,6 +5,7 @@
 import { basename } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { DTYPE_SIZE, openCheckpoint } from '../../io/index.js';
+import { gemmEngine } from '../../svd/index.js';
 import { formatBytes, formatTable, printJson, type CommonArgs } from '../output.js';
 
 interface InspectArgs extends CommonArgs {
@@ -32,7 +33,8 @@ export const inspectCommand: CommandModule<CommonArgs, InspectArgs> = {
       const totalBytes = tensors.reduce((a, t) => a + t.bytes, 0);
       const totalParams = ckpt.tensors.reduce((a, t) => a + t.byteLength / DTYPE_SIZE[t.dtype], 0);
       if (args.json) {
-        printJson({ path: args.path, files: ckpt.files.map((f) => basename(f)), tensors, totalBytes, totalParams });
+        // The matrix-product engine this installation uses (chosen once per process), for bug reports.
+        printJson({ path: args.path, files: ckpt.files.map((f) => basename(f)), tensors, totalBytes, totalParams, engine: await gemmEngine() });
         return;
       }
       const rows = tensors.map((t) => [t.name, t.dtype, `[${t.shape.join(', ')}]`, formatBytes(t.bytes), t.file]);
