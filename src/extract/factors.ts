@@ -27,9 +27,13 @@ export function roundTo(dtype: DType, data: Float32Array): Float32Array {
   return dtype === 'F32' ? data : toFloat32(dtype, fromFloat32(dtype, data));
 }
 
+/** Values of the product formed at once while measuring a residual: 32 MB of f32, whatever the module's size. */
+const RESIDUAL_BLOCK_VALUES = 8 * 1024 * 1024;
+
 /**
  * ‖ΔW − scale·B·A‖_F (f64 accumulation) for ΔW [out, in] and factors B [out, r], A [r, in];
- * with `embedding`, ΔW [vocab, dim] is compared with scale·(B·A)ᵀ. Forms the product once (one GEMM).
+ * with `embedding`, ΔW [vocab, dim] is compared with scale·(B·A)ᵀ. The product is formed one
+ * block of rows at a time (one GEMM each), so the memory it takes stays bounded.
  */
 export async function residualNorm(
   delta: Matrix,
@@ -39,20 +43,31 @@ export async function residualNorm(
   scale: number,
   embedding = false,
 ): Promise<number> {
+  const d = delta.data;
+  let sq = 0;
   if (r === 0) {
-    let sq = 0;
-    for (const x of delta.data) sq += x * x;
+    for (let i = 0; i < d.length; i++) sq += d[i]! * d[i]!;
     return Math.sqrt(sq);
   }
-  const bm: Matrix = { rows: b.length / r, cols: r, data: b };
-  const am: Matrix = { rows: r, cols: a.length / r, data: a };
-  const product = embedding ? await matmul(am, bm, { transA: true, transB: true }) : await matmul(bm, am);
-  let sq = 0;
-  const d = delta.data;
-  const p = product.data;
-  for (let i = 0; i < d.length; i++) {
-    const e = d[i]! - scale * p[i]!;
-    sq += e * e;
+  const { rows, cols } = delta;
+  const block = Math.max(1, Math.floor(RESIDUAL_BLOCK_VALUES / cols));
+  for (let i0 = 0; i0 < rows; i0 += block) {
+    const rb = Math.min(block, rows - i0);
+    let product: Matrix;
+    if (embedding) {
+      // Rows i0..i0+rb of (B·A)ᵀ = A[:, i0..]ᵀ·Bᵀ, with A [r, vocab] and B [dim, r].
+      const slice = new Float32Array(r * rb);
+      for (let k = 0; k < r; k++) slice.set(a.subarray(k * rows + i0, k * rows + i0 + rb), k * rb);
+      product = await matmul({ rows: r, cols: rb, data: slice }, { rows: cols, cols: r, data: b }, { transA: true, transB: true });
+    } else {
+      product = await matmul({ rows: rb, cols: r, data: b.subarray(i0 * r, (i0 + rb) * r) }, { rows: r, cols, data: a });
+    }
+    const p = product.data;
+    const off = i0 * cols;
+    for (let i = 0; i < p.length; i++) {
+      const e = d[off + i]! - scale * p[i]!;
+      sq += e * e;
+    }
   }
   return Math.sqrt(sq);
 }

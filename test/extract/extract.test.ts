@@ -81,12 +81,16 @@ describe('extract: the adapter on disk', () => {
     assert.equal(doc.modules.length, 16);
     assert.equal(doc.totalParams, r.totalParams);
     assert.equal(doc.modules[1].params, 8 * (64 + 64));
+    // f32 factors of an exact SVD: the measured error is the Eckart–Young optimum, embeddings included.
+    for (const m of r.modules) assert.ok(Math.abs(m.relativeError - m.optimalError) < 1e-4, `${m.module} (${m.kind}): ${m.relativeError} vs ${m.optimalError}`);
+    assert.ok(r.modules.some((m) => m.kind === 'embedding'));
   });
 
   it('merge(extract(rank = full)) gives back the tuned weights', async () => {
     const out = join(dir, 'full-rank');
     const r = await extractAdapter(tiny().base, tiny().tuned, out, { policy: { rank: 256 } });
     assert.ok(r.warnings.some((w) => /--rank 256 is above min\(m, n\) = 64; clamped to 64/.test(w)), 'clamping is reported');
+    for (const m of r.modules) assert.ok(m.relativeError < 1e-5, `${m.module} (${m.kind}) at full rank: ${m.relativeError}`);
     const merged = join(dir, 'merged-full');
     await mergeAdapter(tiny().base, out, merged);
     const t = await openCheckpoint(tiny().tuned);

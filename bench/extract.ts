@@ -1,0 +1,27 @@
+/** extract bench: `extract --rank 64` of the tinyllama pair in a child process, wall time and peak RSS. */
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { RSS_TARGET_BYTES, runChild, torchLowrankEstimate } from './analyze.js';
+import { ensureTinyllamaPair } from './fixtures.js';
+import type { BenchRow } from './types.js';
+
+const MB = 1e6;
+
+export async function bench(): Promise<BenchRow[]> {
+  const dir = await ensureTinyllamaPair();
+  const out = join(tmpdir(), 'deltarank-bench', 'tinyllama-lora-r64');
+  const r = runChild(['extract', dir, out]);
+  await rm(out, { recursive: true, force: true });
+  const torch = await torchLowrankEstimate(dir);
+  return [
+    {
+      area: 'extract',
+      name: `extract --rank 64, tinyllama pair (${r['modules']} modules, ${((r['params'] as number) / 1e6).toFixed(1)}M parameters, model-level error ${(r['relativeError'] as number).toFixed(3)})`,
+      figure: `${r.seconds.toFixed(1)} s, peak RSS ${(r.maxRssBytes / MB).toFixed(0)} MB`,
+      peer: `torch loop: ≈ ${torch.toFixed(1)} s of svd_lowrank alone (estimated) + reading + writing`,
+      target: `≤ torch loop; RSS ≤ ${(RSS_TARGET_BYTES / MB).toFixed(0)} MB`,
+      met: r.maxRssBytes <= RSS_TARGET_BYTES && r.seconds <= torch,
+    },
+  ];
+}
