@@ -43,11 +43,14 @@ export interface AdaptiveSvd extends Svd {
 
 /**
  * The smallest r whose truncated SVD meets the target: E(r) ≥ `energy` and/or
- * ‖A − U S Vᵀ‖_F ≤ `relError`·‖A‖_F, with r ≤ `maxRank`. Grows the basis `blockSize` columns at
- * a time and stops at the first block that meets the target with at least 8 columns to spare,
- * so the basis ends within one block (plus those 8) of r. Cost for a final basis of K columns: ≈ (2 + 2·powerIters)·2·m·n·K flops in products with
- * A, plus 8·(m + n)·K² for re-orthogonalisation, plus one f64 pass over A unless `frobSquared`
- * is given. Returns u [m, r], s [r] descending, v [n, r].
+ * ‖A − U S Vᵀ‖_F ≤ `relError`·‖A‖_F, with r ≤ `maxRank`. Grows the basis `blockSize` columns
+ * at a time and stops at the first block that meets the target with at least 8 columns to
+ * spare, so the basis ends within one block (plus those 8) of r.
+ * Cost for a final basis of K columns: ≈ (2 + 2·powerIters)·2·m·n·K flops in products with A,
+ * plus 8·(m + n)·K² for re-orthogonalisation, one f64 pass over A unless `frobSquared` is
+ * given, and the K×K Jacobi core (≈ 30·K³ scalar flops: 0.01 s at K = 74, ≈ 1 s at K = 256, so
+ * keep the cap in the hundreds). Memory: (m + n)·K f32 for Q and B.
+ * Returns u [m, r], s [r] descending, v [n, r].
  * @example const { s, reached } = await adaptiveSvd(deltaW, { energy: 0.9, maxRank: 512 });
  */
 export async function adaptiveSvd(
@@ -68,9 +71,11 @@ export async function adaptiveSvd(
   const rankCap = Math.min(maxRank, p);
   const cap = Math.min(maxRank + MIN_OVERSAMPLE, p);
   const rng = createRng(seed);
-  // Qᵀ and B grow by rows, so each block is appended in place and every prefix is a matrix.
-  const qtAll = new Float32Array(cap * m);
-  const bAll = new Float32Array(cap * n);
+  // Qᵀ and B grow by rows, so each block is appended in place and every prefix is a matrix;
+  // capacity doubles as needed rather than reserving the cap up front.
+  let capacity = Math.min(cap, 4 * blockSize);
+  let qtAll = new Float32Array(capacity * m);
+  let bAll = new Float32Array(capacity * n);
   let K = 0;
   let residual = frob;
   const grow = async (): Promise<void> => {
@@ -87,6 +92,15 @@ export async function adaptiveSvd(
     // Rounding in the products lets Q_i drift back toward Q; once more restores orthogonality.
     qi = await orthonormalizeRows(await projectOut(qi.qt, qt));
     const bi = await matmul(qi.qt, a);
+    if (K + b > capacity) {
+      capacity = Math.min(cap, Math.max(2 * capacity, K + b));
+      const qtGrown = new Float32Array(capacity * m);
+      qtGrown.set(qtAll.subarray(0, K * m));
+      qtAll = qtGrown;
+      const bGrown = new Float32Array(capacity * n);
+      bGrown.set(bAll.subarray(0, K * n));
+      bAll = bGrown;
+    }
     qtAll.set(qi.qt.data, K * m);
     bAll.set(bi.data, K * n);
     residual -= frobeniusSquared(bi);

@@ -10,7 +10,7 @@
  * Gemm with its transA/transB attributes otherwise. Gemm transposing the big operand of a
  * thin product is the slow case (Aᵀ·Q, A 4096², Q 4096×74: 16 ms against 12 ms for MatMul
  * Qᵀ·A), so the SVD code keeps thin blocks transposed and only ever asks for Qᵀ·A (MatMul)
- * and Pᵀ·Aᵀ (Gemm transB, as fast as MatMul there).
+ * and Pᵀ·Aᵀ (Gemm transB, as fast as MatMul or faster there).
  */
 import { availableParallelism } from 'node:os';
 import { ShapeError } from '../errors.js';

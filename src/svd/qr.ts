@@ -180,6 +180,7 @@ export async function orthonormalizeRows(yt: Matrix, { loose = false }: { loose?
   let rTotal: Float64Array = new Float64Array(k * k);
   for (let i = 0; i < k; i++) rTotal[i * k + i] = 1;
   const norms2 = new Float64Array(k);
+  const invNorms = new Float64Array(k);
   const g = new Float64Array(k * k);
   for (let pass = 1; pass <= MAX_PASSES; pass++) {
     const gram = await matmul(cur, cur, { transB: true });
@@ -192,11 +193,11 @@ export async function orthonormalizeRows(yt: Matrix, { loose = false }: { loose?
       norms2[j] = s;
     }
     if (degenerate) break;
+    for (let j = 0; j < k; j++) invNorms[j] = 1 / Math.sqrt(norms2[j]!);
     let offMax = 0;
     for (let i = 0; i < k; i++) {
-      const di = Math.sqrt(norms2[i]!);
       for (let j = 0; j < k; j++) {
-        const v = i === j ? 1 : gram.data[i * k + j]! / (di * Math.sqrt(norms2[j]!));
+        const v = i === j ? 1 : gram.data[i * k + j]! * invNorms[i]! * invNorms[j]!;
         g[i * k + j] = v;
         if (i !== j) offMax = Math.max(offMax, Math.abs(v));
       }
@@ -208,10 +209,7 @@ export async function orthonormalizeRows(yt: Matrix, { loose = false }: { loose?
     const rInv = invertUpper(chol.r, k);
     // Rows of the new block: Tᵀ·cur with T = D⁻¹·R⁻¹, D the row norms; Tᵀ is lower triangular.
     const tt = new Float32Array(k * k);
-    for (let i = 0; i < k; i++) {
-      const s = 1 / Math.sqrt(norms2[i]!);
-      for (let j = i; j < k; j++) tt[j * k + i] = rInv[i * k + j]! * s;
-    }
+    for (let i = 0; i < k; i++) for (let j = i; j < k; j++) tt[j * k + i] = rInv[i * k + j]! * invNorms[i]!;
     cur = await matmul({ rows: k, cols: k, data: tt }, cur);
     // y_old = y_new · R·D, so the factors accumulate on the left.
     const rd = chol.r;
