@@ -2,8 +2,8 @@
  * `extract`: a PEFT LoRA adapter from a full fine-tune, streamed one module at a time.
  * ΔW ≈ U_r Σ_r V_rᵀ (Eckart–Young), split evenly into lora_B = U_r Σ_r^{1/2}, lora_A = Σ_r^{1/2} V_rᵀ, lora_alpha = r.
  */
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { deltaScratch, readDelta, type Delta, type DeltaScratch } from '../analyze/delta.js';
 import { pairTensors, type TensorPair } from '../analyze/pairing.js';
 import { computeSpectrum, summarize, DEFAULT_THRESHOLDS } from '../analyze/spectrum.js';
@@ -101,9 +101,14 @@ export async function extractAdapter(basePath: string, tunedPath: string, outDir
       }
 
       const candidates: Candidate[] = [];
+      const tied = await tiedEmbeddings(basePath);
       for (const pair of matrices) {
         const kind = moduleKind(pair.name, pair.tuned.shape);
         const [m, n] = pair.tuned.shape as [number, number];
+        if (kind === 'lm_head' && tied && matrices.some((p) => moduleKind(p.name, p.tuned.shape) === 'embedding')) {
+          skipped.push({ name: pair.name, reason: 'tied to the input embeddings (tie_word_embeddings): extracted once, with them' });
+          continue;
+        }
         if (kind === 'linear' || ((kind === 'embedding' || kind === 'lm_head') && embeddings === 'lora')) {
           candidates.push({ pair, kind: kind === 'embedding' ? 'embedding' : 'linear', module: modulePath(pair.name), m, n });
         } else if ((kind === 'embedding' || kind === 'lm_head') && embeddings === 'full' && profile === 'peft') {
@@ -228,6 +233,17 @@ export async function extractAdapter(basePath: string, tunedPath: string, outDir
     }
   } finally {
     await base.close();
+  }
+}
+
+/** Whether the model's config.json (beside the weights) says lm_head shares the input embeddings. */
+async function tiedEmbeddings(modelPath: string): Promise<boolean> {
+  const folder = (await stat(modelPath)).isDirectory() ? modelPath : dirname(modelPath);
+  try {
+    const config = JSON.parse(await readFile(join(folder, 'config.json'), 'utf8')) as { tie_word_embeddings?: unknown };
+    return config.tie_word_embeddings === true;
+  } catch {
+    return false;
   }
 }
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, unlink } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -172,6 +172,20 @@ describe('extract: modules that are not plain linears', () => {
     const ck = await openCheckpoint(join(dir, 'vllm', 'adapter_model.safetensors'));
     assert.ok(ck.tensors.every((t) => /lora_(embedding_)?[AB]/.test(t.name)), 'only LoRA factors');
     await ck.close();
+  });
+});
+
+describe('extract: tied embeddings', () => {
+  it('handles lm_head once, with the input embeddings, when config.json ties them', async () => {
+    const pair = join(dir, 'tied');
+    await writeSynthPair(pair, { shape: 'tiny', dtype: 'F32', seed: 13 });
+    const configFile = join(pair, 'base', 'config.json');
+    const config = JSON.parse(await readFile(configFile, 'utf8'));
+    await writeFile(configFile, JSON.stringify({ ...config, tie_word_embeddings: true }));
+    const r = await extractAdapter(join(pair, 'base'), join(pair, 'tuned'), join(dir, 'tied-lora'), { policy: { rank: 4 } });
+    assert.ok(r.modules.some((m) => m.module === 'model.embed_tokens'));
+    assert.ok(!r.modules.some((m) => m.module === 'lm_head'));
+    assert.match(r.skipped.find((s) => s.name === 'lm_head.weight')!.reason, /tied to the input embeddings/);
   });
 });
 
