@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { Page } from 'playwright-core';
 
 export const CHROMIUM = '/usr/bin/chromium';
 
@@ -23,10 +24,11 @@ export interface Rendered {
 }
 
 /**
- * Open an HTML report offline in headless Chromium, wait for every plot, take a full-page
- * screenshot to test-artifacts/<name>.png, and say what went wrong.
+ * Open an HTML report offline in headless Chromium, wait for every plot, run `interact` on the
+ * page (clicks, assertions), take a full-page screenshot to test-artifacts/<name>.png, and say
+ * what went wrong (errors raised during `interact` included).
  */
-export async function renderInChromium(file: string, name: string): Promise<Rendered> {
+export async function renderInChromium(file: string, name: string, interact?: (page: Page) => Promise<void>): Promise<Rendered> {
   const { chromium } = await import('playwright-core');
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -52,6 +54,10 @@ export async function renderInChromium(file: string, name: string): Promise<Rend
     const missing = await page.evaluate(() => [...document.querySelectorAll('.dr-plot')].filter((d) => !d.querySelector('.main-svg')).map((d) => d.id));
     const plots = await page.evaluate(() => document.querySelectorAll('.dr-plot').length);
     const sections = await page.evaluate(() => [...document.querySelectorAll('section.dr-card')].map((s) => s.id));
+    if (interact) {
+      await interact(page);
+      await page.evaluate(() => window.scrollTo(0, 0));
+    }
     await mkdir(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
     return { errors, requests, missing, plots, sections };
