@@ -1,5 +1,6 @@
 /** Argument helpers shared by several commands. */
 import { UsageError } from '../../errors.js';
+import type { DType } from '../../io/index.js';
 
 /** Compile a user regex, or a UsageError naming the flag. */
 export function parseRegex(flag: string, source: string | undefined): RegExp | undefined {
@@ -30,4 +31,12 @@ export function parseFraction(flag: string, v: number | undefined, { open = fals
   if (v === undefined) return undefined;
   if (!(v > 0 && (open ? v < 1 : v <= 1))) throw new UsageError(`--${flag} must be in (0, ${open ? '1)' : '1]'}, got ${v}`);
   return v;
+}
+
+/** `--dtype bf16|f16|f32` as the checkpoint dtype it names (undefined: keep the input's). */
+export function dtypeFlag(flag: string | undefined): DType | undefined {
+  if (flag === undefined) return undefined;
+  const d = ({ bf16: 'BF16', f16: 'F16', f32: 'F32' } as const)[flag as 'bf16' | 'f16' | 'f32'];
+  if (!d) throw new UsageError(`--dtype must be bf16, f16 or f32, got ${flag}`);
+  return d;
 }

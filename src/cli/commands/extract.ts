@@ -1,10 +1,9 @@
 import type { CommandModule } from 'yargs';
 import { UsageError } from '../../errors.js';
 import { extractAdapter, policyFromFlags } from '../../extract/index.js';
-import type { DType } from '../../io/index.js';
 import { checkReportPath, renderExtractReport, writeReport } from '../../report/index.js';
 import { createProgress, formatTable, printJson, say, warn, type CommonArgs } from '../output.js';
-import { parseCount, parseRegex } from './common.js';
+import { dtypeFlag, parseCount, parseRegex } from './common.js';
 
 interface ExtractArgs extends CommonArgs {
   base: string;
@@ -27,8 +26,6 @@ interface ExtractArgs extends CommonArgs {
   force?: boolean;
   seed: number;
 }
-
-const DTYPES: Record<string, DType> = { bf16: 'BF16', f16: 'F16', f32: 'F32' };
 
 export const extractCommand: CommandModule<object, ExtractArgs> = {
   command: 'extract <base> <tuned>',
@@ -76,7 +73,7 @@ export const extractCommand: CommandModule<object, ExtractArgs> = {
         minRank: args['min-rank'],
         include: parseRegex('include', args.include),
         exclude: parseRegex('exclude', args.exclude),
-        dtype: args.dtype ? DTYPES[args.dtype] : undefined,
+        dtype: dtypeFlag(args.dtype),
         embeddings: args.embeddings,
         norms: args.norms,
         profile: args.profile,

@@ -1,7 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { policyFromFlags, resizeAdapter } from '../../extract/index.js';
-import type { DType } from '../../io/index.js';
 import { formatTable, printJson, warn, type CommonArgs } from '../output.js';
+import { dtypeFlag } from './common.js';
 
 interface ResizeArgs extends CommonArgs {
   adapter: string;
@@ -13,8 +13,6 @@ interface ResizeArgs extends CommonArgs {
   dtype?: string;
   force?: boolean;
 }
-
-const DTYPES: Record<string, DType> = { bf16: 'BF16', f16: 'F16', f32: 'F32' };
 
 export const resizeCommand: CommandModule<object, ResizeArgs> = {
   command: 'resize <adapter>',
@@ -35,7 +33,7 @@ export const resizeCommand: CommandModule<object, ResizeArgs> = {
     const result = await resizeAdapter(args.adapter, args.out, policy, {
       maxRank: args['max-rank'],
       force: args.force,
-      dtype: args.dtype ? DTYPES[args.dtype] : undefined,
+      dtype: dtypeFlag(args.dtype),
     });
     for (const w of result.warnings) warn(args, w);
     if (args.json) {

@@ -4,7 +4,7 @@
  */
 import { join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import type { DType } from '../../io/index.js';
+import { dtypeFlag } from './common.js';
 import { llamaTensors, SYNTH_SHAPES, writeSynthPair, type SynthShapeName } from '../../synth/index.js';
 import { createProgress, formatBytes, formatDuration, printJson, say, type CommonArgs } from '../output.js';
 import { UsageError } from '../../errors.js';
@@ -17,8 +17,6 @@ interface SynthArgs extends CommonArgs {
   seed: number;
   force?: boolean;
 }
-
-const DTYPES: Record<SynthArgs['dtype'], DType> = { bf16: 'BF16', f16: 'F16', f32: 'F32' };
 
 export const synthCommand: CommandModule<CommonArgs, SynthArgs> = {
   command: 'synth',
@@ -36,7 +34,7 @@ export const synthCommand: CommandModule<CommonArgs, SynthArgs> = {
   handler: async (args) => {
     if (!Number.isSafeInteger(args.shards) || args.shards < 1) throw new UsageError(`--shards must be a positive integer, got ${args.shards}`);
     if (!Number.isSafeInteger(args.seed)) throw new UsageError(`--seed must be an integer, got ${args.seed}`);
-    const dtype = DTYPES[args.dtype];
+    const dtype = dtypeFlag(args.dtype)!;
     const progress = createProgress(args, 'synth: tensors', 2 * llamaTensors(SYNTH_SHAPES[args.shape]).length);
     const start = performance.now();
     const manifest = await writeSynthPair(args.out, {
