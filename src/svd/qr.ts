@@ -177,8 +177,7 @@ export async function orthonormalizeRows(yt: Matrix, { loose = false }: { loose?
   // Larger than the f32 rounding of the scaled Gram (≈ ε·√len per entry, √k entries' worth in norm).
   const shift = 8 * EPS32 * Math.sqrt(len) * Math.sqrt(k);
   let cur = yt;
-  let rTotal: Float64Array = new Float64Array(k * k);
-  for (let i = 0; i < k; i++) rTotal[i * k + i] = 1;
+  let rTotal: Float64Array = new Float64Array(0);
   const norms2 = new Float64Array(k);
   const invNorms = new Float64Array(k);
   const g = new Float64Array(k * k);
@@ -214,7 +213,7 @@ export async function orthonormalizeRows(yt: Matrix, { loose = false }: { loose?
     // y_old = y_new · R·D, so the factors accumulate on the left.
     const rd = chol.r;
     for (let i = 0; i < k; i++) for (let j = i; j < k; j++) rd[i * k + j]! *= Math.sqrt(norms2[j]!);
-    rTotal = multiplyUpper(rd, rTotal, k);
+    rTotal = pass === 1 ? rd : multiplyUpper(rd, rTotal, k);
     if (!shifted && (loose || offMax < LAST_PASS_OFF_DIAGONAL)) return { qt: cur, r: { rows: k, cols: k, data: rTotal }, passes: pass };
   }
   const { q, r } = householderQr(transpose(yt));

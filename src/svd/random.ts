@@ -2,7 +2,7 @@
  * Seeded random numbers: the same seed gives the same sketch, test matrix and report
  * on every machine. xoshiro128** (Blackman & Vigna 2018) seeded through splitmix32;
  * normals by the ziggurat method (Marsaglia & Tsang 2000), which needs one 32-bit draw and
- * no logarithm 98.8 % of the time: a 4096×74 sketch costs ≈ 2 ms instead of ≈ 7 ms by the
+ * no logarithm 98.8 % of the time: a 74×4096 sketch costs ≈ 3 ms instead of ≈ 7 ms by the
  * polar method.
  */
 import type { Matrix, Matrix64 } from './matrix.js';
@@ -14,6 +14,8 @@ export interface Rng {
   uniform(): number;
   /** Standard normal N(0, 1). */
   normal(): number;
+  /** Fill `out` with N(0, scale²) draws: the same sequence as `normal()` calls, ≈ 2× faster. */
+  fillNormal(out: Float32Array | Float64Array, scale: number): void;
 }
 
 function splitmix32(state: number): () => number {
@@ -52,6 +54,41 @@ export function createRng(seed: number): Rng {
   const uniform = (): number => next() / 2 ** 32;
   return {
     uniform,
+    fillNormal(out: Float32Array | Float64Array, scale: number): void {
+      // The generator's state in locals for the bulk loop; the rare slow path syncs it back.
+      let sa = a;
+      let sb = b;
+      let sc = c;
+      let sd = d;
+      for (let i = 0; i < out.length; i++) {
+        const r = Math.imul(rotl(Math.imul(sb, 5), 7), 9);
+        const t = sb << 9;
+        sc ^= sa;
+        sd ^= sb;
+        sb ^= sc;
+        sa ^= sd;
+        sc ^= t;
+        sd = rotl(sd, 11);
+        const iz = r & 127;
+        if (Math.abs(r) < KN[iz]!) {
+          out[i] = scale * r * WN[iz]!;
+          continue;
+        }
+        a = sa;
+        b = sb;
+        c = sc;
+        d = sd;
+        out[i] = scale * normalTail(r, iz, next, uniform);
+        sa = a;
+        sb = b;
+        sc = c;
+        sd = d;
+      }
+      a = sa;
+      b = sb;
+      c = sc;
+      d = sd;
+    },
     normal(): number {
       const hz = next() | 0;
       const iz = hz & 127;
@@ -115,7 +152,7 @@ function rotl(x: number, k: number): number {
 
 /** Fill `out` with N(0, scale²) draws; returns `out`. */
 export function fillNormal(out: Float32Array | Float64Array, rng: Rng, scale = 1): Float32Array | Float64Array {
-  for (let i = 0; i < out.length; i++) out[i] = scale * rng.normal();
+  rng.fillNormal(out, scale);
   return out;
 }
 

@@ -11,6 +11,16 @@ describe('seeded random numbers', () => {
     assert.notDeepEqual(gaussianMatrix(10, 10, 42 + 2 ** 32).data, a);
   });
 
+  it('fillNormal draws the same sequence as normal() calls, tails included', () => {
+    const bulk = createRng(21);
+    const single = createRng(21);
+    const a = new Float64Array(100_000);
+    bulk.fillNormal(a, 2);
+    for (let i = 0; i < a.length; i++) assert.equal(a[i], 2 * single.normal(), `draw ${i}`);
+    assert.equal(bulk.normal(), single.normal());
+    assert.ok(a.some((x) => Math.abs(x) > 2 * 3.5), 'the sample should reach the ziggurat tail');
+  });
+
   it('uniform draws fill [0, 1) evenly (χ² over 20 bins)', () => {
     const rng = createRng(7);
     const bins = new Array(20).fill(0);
