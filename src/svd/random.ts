@@ -10,12 +10,29 @@ import { householderQr } from './qr.js';
 
 /** A seeded generator. Not cryptographic. */
 export interface Rng {
-  /** Uniform in [0, 1), 32 random bits. */
-  uniform(): number;
+  /** Uniform in [lo, hi), 32 random bits; [0, 1) by default. */
+  uniform(lo?: number, hi?: number): number;
   /** Standard normal N(0, 1). */
   normal(): number;
-  /** Fill `out` with N(0, scale²) draws: the same sequence as `normal()` calls, ≈ 2× faster. */
-  fillNormal(out: Float32Array | Float64Array, scale: number): void;
+  /** Fill `out` with N(mean, scale²) draws: the same sequence as `normal()` calls, ≈ 2× faster. */
+  fillNormal(out: Float32Array | Float64Array, scale?: number, mean?: number): void;
+  /** Integer in [0, n). */
+  int(n: number): number;
+  /** Fisher–Yates shuffle in place; returns `a`. */
+  shuffle<T extends { length: number; [i: number]: unknown }>(a: T): T;
+  /**
+   * An independent stream for a named purpose, from this generator's seed and the label alone,
+   * so draws made elsewhere do not shift it: a tensor, an adapter or a data order can each be
+   * regenerated alone and in any order.
+   */
+  fork(label: string): Rng;
+}
+
+/** FNV-1a over the UTF-16 code units of `text`, 32 bits. */
+function hashString(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
 }
 
 function splitmix32(state: number): () => number {
@@ -52,9 +69,20 @@ export function createRng(seed: number): Rng {
     return result;
   };
   const uniform = (): number => next() / 2 ** 32;
-  return {
-    uniform,
-    fillNormal(out: Float32Array | Float64Array, scale: number): void {
+  const rng: Rng = {
+    uniform: (lo = 0, hi = 1) => lo + (hi - lo) * uniform(),
+    int: (n) => Math.floor(uniform() * n),
+    shuffle(arr) {
+      for (let i = arr.length - 1; i > 0; i--) {
+        const j = Math.floor(uniform() * (i + 1));
+        const t = arr[i];
+        arr[i] = arr[j];
+        arr[j] = t;
+      }
+      return arr;
+    },
+    fork: (label) => createRng((hashString(label) ^ Math.imul(seed >>> 0, 0x9e3779b1) ^ Math.floor(seed / 2 ** 32)) >>> 0),
+    fillNormal(out: Float32Array | Float64Array, scale = 1, mean = 0): void {
       // The generator's state in locals for the bulk loop; the rare slow path syncs it back.
       let sa = a;
       let sb = b;
@@ -71,14 +99,14 @@ export function createRng(seed: number): Rng {
         sd = rotl(sd, 11);
         const iz = r & 127;
         if (Math.abs(r) < KN[iz]!) {
-          out[i] = scale * r * WN[iz]!;
+          out[i] = mean + scale * r * WN[iz]!;
           continue;
         }
         a = sa;
         b = sb;
         c = sc;
         d = sd;
-        out[i] = scale * normalTail(r, iz, next, uniform);
+        out[i] = mean + scale * normalTail(r, iz, next, uniform);
         sa = a;
         sb = b;
         sc = c;
@@ -96,6 +124,7 @@ export function createRng(seed: number): Rng {
       return normalTail(hz, iz, next, uniform);
     },
   };
+  return rng;
 }
 
 /** Ziggurat tables for 128 layers (Marsaglia & Tsang 2000, RNOR): layer thresholds, widths, densities. */

@@ -1,5 +1,4 @@
 /** Synthetic Llama-shaped base/tuned pairs with a planted ΔW spectrum. */
-export * from './random.js';
 export * from './shapes.js';
 export * from './planted.js';
 export * from './synth-pair.js';

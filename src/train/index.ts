@@ -8,7 +8,7 @@ export { LoraLinear, loraScaleOf, type LoraAdapter, type LoraOptions } from './l
 export { createModel, attachLora, trainableVariables, countTrainable, readWeights, disposeModel, type TfModel } from './model.js';
 export { crossEntropy, fit, trainStep, evaluateModel, stepsPerEpoch, type CurvePoint, type FitOptions, type FitResult } from './trainer.js';
 export { matMulNN, matMulNT, type ProductOptions } from './ops.js';
-export { createRng, type Rng } from './random.js';
+export { createRng, type Rng } from '../svd/index.js';
 export { mnistTask, IMAGE_SIDE, rotateQuarterTurn, type MnistConfig } from './mnist-task.js';
 export { charlmTask, CHARLM_VOCAB, type CharLmConfig } from './charlm-task.js';
 export { PROSE, CODE } from './texts.js';

@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { UsageError } from '../errors.js';
 import { matMulNT } from './ops.js';
-import { createRng, type Rng } from './random.js';
+import { createRng, type Rng } from '../svd/index.js';
 
 export interface LoraOptions {
   rank: number;
@@ -182,6 +182,6 @@ function dropoutMask(rng: Rng, shape: number[], p: number): tf.Tensor {
   const n = shape.reduce((x, y) => x * y, 1);
   const mask = new Float32Array(n);
   const keep = 1 / (1 - p);
-  for (let i = 0; i < n; i++) mask[i] = rng.next() < p ? 0 : keep;
+  for (let i = 0; i < n; i++) mask[i] = rng.uniform() < p ? 0 : keep;
   return tf.tensor(mask, shape);
 }

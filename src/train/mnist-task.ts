@@ -12,7 +12,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { FormatError } from '../errors.js';
-import { createRng } from './random.js';
+import { createRng } from '../svd/index.js';
 import type { Batch, Split, TaskData, TaskSpec } from './task.js';
 
 export interface MnistConfig {

@@ -4,7 +4,7 @@
  * the base model and a shifted target distribution for the fine-tunes).
  */
 import type * as tf from '@tensorflow/tfjs';
-import type { Rng } from './random.js';
+import type { Rng } from '../svd/index.js';
 
 export type TaskName = 'mnist' | 'charlm';
 export type SplitName = 'source' | 'target';

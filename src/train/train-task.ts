@@ -7,7 +7,7 @@ import { UsageError } from '../errors.js';
 import { SCHEMA_VERSION, TOOL } from '../version.js';
 import { initBackend } from './backend.js';
 import { attachLora, countTrainable, createModel, disposeModel, readWeights, type TfModel } from './model.js';
-import { createRng } from './random.js';
+import { createRng } from '../svd/index.js';
 import type { Evaluation, Split, TaskData, TaskName, TaskSpec } from './task.js';
 import { withTask, type TaskConfig } from './tasks.js';
 import { evaluateModel, fit, stepsPerEpoch, type CurvePoint } from './trainer.js';

@@ -3,7 +3,7 @@
  * model's trainable variables, one tidy scope per step so no tensor outlives it.
  */
 import * as tf from '@tensorflow/tfjs';
-import { createRng } from './random.js';
+import { createRng } from '../svd/index.js';
 import type { Batch, Evaluation, Split, TaskSpec } from './task.js';
 import { trainableVariables, type TfModel } from './model.js';
 

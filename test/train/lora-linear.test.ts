@@ -3,7 +3,7 @@ import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/train/backend.js';
 import { LoraLinear, loraScaleOf } from '../../src/train/lora-linear.js';
-import { createRng } from '../../src/train/random.js';
+import { createRng } from '../../src/svd/random.js';
 import { expectAllClose } from '../helpers/close.js';
 
 before(async () => {

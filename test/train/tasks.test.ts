@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { CHARLM_VOCAB, charlmTask } from '../../src/train/charlm-task.js';
 import { IMAGE_SIDE, mnistTask, rotateQuarterTurn } from '../../src/train/mnist-task.js';
-import { createRng } from '../../src/train/random.js';
+import { createRng } from '../../src/svd/random.js';
 import { CODE, PROSE } from '../../src/train/texts.js';
 import { FormatError } from '../../src/errors.js';
 

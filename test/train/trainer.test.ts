@@ -6,7 +6,7 @@ import { charlmTask, type CharLmConfig } from '../../src/train/charlm-task.js';
 import { evaluate } from '../../src/train/evaluate.js';
 import { mnistTask, type MnistConfig } from '../../src/train/mnist-task.js';
 import { attachLora, createModel, disposeModel, readWeights, trainableVariables } from '../../src/train/model.js';
-import { createRng } from '../../src/train/random.js';
+import { createRng } from '../../src/svd/random.js';
 import type { TaskSpec } from '../../src/train/task.js';
 import { trainStep } from '../../src/train/trainer.js';
 

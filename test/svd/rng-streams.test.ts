@@ -1,20 +1,20 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createRng } from '../../src/train/random.js';
+import { createRng } from '../../src/svd/random.js';
 
 test('seeded streams: reproducible, uniform and normal moments right, shuffles are permutations', () => {
   const n = 200_000;
   const a = createRng(42);
   const b = createRng(42);
-  const xs = Array.from({ length: 1000 }, () => a.next());
-  assert.deepEqual(Array.from({ length: 1000 }, () => b.next()), xs);
-  assert.notDeepEqual(Array.from({ length: 1000 }, () => createRng(43).next()), xs);
+  const xs = Array.from({ length: 1000 }, () => a.uniform());
+  assert.deepEqual(Array.from({ length: 1000 }, () => b.uniform()), xs);
+  assert.notDeepEqual(Array.from({ length: 1000 }, () => createRng(43).uniform()), xs);
 
   const u = createRng(1);
   let sum = 0;
   let sq = 0;
   for (let i = 0; i < n; i++) {
-    const v = u.next();
+    const v = u.uniform();
     assert.ok(v >= 0 && v < 1);
     sum += v;
     sq += v * v;
@@ -41,9 +41,9 @@ test('seeded streams: reproducible, uniform and normal moments right, shuffles a
 
 test('fork depends on the seed and the label only, not on draws made before it', () => {
   const r = createRng(9);
-  const before = r.fork('init').next();
-  for (let i = 0; i < 10; i++) r.next();
-  assert.equal(r.fork('init').next(), before);
-  assert.notEqual(r.fork('order').next(), before);
-  assert.notEqual(createRng(10).fork('init').next(), before);
+  const before = r.fork('init').uniform();
+  for (let i = 0; i < 10; i++) r.uniform();
+  assert.equal(r.fork('init').uniform(), before);
+  assert.notEqual(r.fork('order').uniform(), before);
+  assert.notEqual(createRng(10).fork('init').uniform(), before);
 });
