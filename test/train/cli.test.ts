@@ -3,32 +3,17 @@ import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { buildParser } from '../../src/cli/parser.js';
 import { parseRanks } from '../../src/cli/commands/train.js';
+import { runCli } from '../helpers/run-cli.js';
 
 const root = await mkdtemp(join(tmpdir(), 'deltarank-train-cli-'));
 after(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-/**
- * Run the CLI in-process and return what it printed on stdout. The command writes strings;
- * the test runner's own reports (binary, on the same stream) pass through untouched.
- */
+/** Run the CLI in-process and return what it printed on stdout. */
 async function run(argv: string[]): Promise<string> {
-  const chunks: string[] = [];
-  const write = process.stdout.write;
-  process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
-    if (typeof chunk !== 'string') return (write as (...a: unknown[]) => boolean).call(process.stdout, chunk, ...rest);
-    chunks.push(chunk);
-    return true;
-  }) as typeof process.stdout.write;
-  try {
-    await buildParser(argv).parseAsync();
-  } finally {
-    process.stdout.write = write;
-  }
-  return chunks.join('');
+  return (await runCli(argv)).stdout;
 }
 
 test('train --task mnist --json writes base/, full/, lora-r{R}/, metrics.json and prints metrics.json', async () => {

@@ -2,9 +2,9 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CommandModule } from 'yargs';
 import type { CompareOptions, CompareOutput } from '../../compare/index.js';
-import { UsageError } from '../../errors.js';
 import { checkReportPath, renderCompareReport, writeReport } from '../../report/index.js';
 import { createProgress, formatTable, printJson, say, type CommonArgs } from '../output.js';
+import { parseRanks } from './train.js';
 
 interface CompareArgs extends CommonArgs {
   dir: string;
@@ -60,12 +60,6 @@ export async function runCompare(args: CommonArgs, dir: string, opts: CompareOpt
 export function comparisonDocument(r: CompareOutput): object {
   const { schemaVersion: _v, tool: _t, analysis: _a, extraction: _e, ...doc } = r;
   return doc;
-}
-
-function parseRanks(text: string): number[] {
-  const ranks = text.split(',').map((t) => Number(t.trim()));
-  if (ranks.length === 0 || ranks.some((r) => !Number.isInteger(r) || r < 1)) throw new UsageError(`--ranks must be positive integers separated by commas, got "${text}"`);
-  return ranks;
 }
 
 /** The score table for a terminal. */
