@@ -132,7 +132,12 @@ async function resolveTarget(path: string): Promise<{ kind: 'file' | 'index'; fi
   if (names.includes('model.safetensors')) return { kind: 'file', file: join(path, 'model.safetensors') };
   const files = names.filter((n) => n.endsWith('.safetensors'));
   if (files.length === 1) return { kind: 'file', file: join(path, files[0]!) };
-  if (files.length === 0) throw new FormatError(`${path}: no .safetensors file and no ${'model' + INDEX_SUFFIX} in this folder`);
+  if (files.length === 0) {
+    // PyTorch pickles can run code when loaded: they are not read, only pointed out.
+    const pickles = names.filter((n) => /\.(bin|pt|pth)$/.test(n));
+    const hint = pickles.length > 0 ? ` (found ${pickles.slice(0, 2).join(', ')}: PyTorch pickle files are not read; save the model with safe_serialization=True, or convert it to safetensors first)` : '';
+    throw new FormatError(`${path}: no .safetensors file and no ${'model' + INDEX_SUFFIX} in this folder${hint}`);
+  }
   throw new FormatError(`${path}: several .safetensors files (${files.join(', ')}) but no index; name the file to open`);
 }
 

@@ -92,5 +92,7 @@ test('a folder resolves to its index, its model.safetensors or its only .safeten
   const empty = await scratch();
   await put(empty, 'config.json', '{}');
   await assert.rejects(openCheckpoint(empty), (err: unknown) => err instanceof FormatError && /no \.safetensors file and no model\.safetensors\.index\.json/.test(err.message));
+  await put(empty, 'pytorch_model.bin', 'not read');
+  await assert.rejects(openCheckpoint(empty), (err: unknown) => err instanceof FormatError && /found pytorch_model\.bin: PyTorch pickle files are not read/.test(err.message));
   await assert.rejects(openCheckpoint(join(empty, 'missing.safetensors')), (err: unknown) => err instanceof DeltarankError && err.message === `${join(empty, 'missing.safetensors')}: no such file or folder`);
 });
