@@ -3,6 +3,7 @@
  * its full fine-tune on the target, and LoRA fine-tunes of the base at several ranks,
  * each scored on both distributions.
  */
+import type { LoraModule } from '../io/index.js';
 import { UsageError } from '../errors.js';
 import { SCHEMA_VERSION, TOOL } from '../version.js';
 import { initBackend } from './backend.js';
@@ -89,19 +90,8 @@ export interface TrainMetrics {
   seconds: number;
 }
 
-/** A trained LoRA in PEFT layout (the fields of io's LoraModule). */
-export interface TrainedLoraModule {
-  module: string;
-  kind: 'linear';
-  rank: number;
-  alpha: number;
-  /** lora_A.weight [r, in]. */
-  a: Float32Array;
-  /** lora_B.weight [out, r]. */
-  b: Float32Array;
-  inFeatures: number;
-  outFeatures: number;
-}
+/** A trained LoRA module in PEFT layout: lora_A.weight [r, in], lora_B.weight [out, r]. */
+export type TrainedLoraModule = LoraModule & { kind: 'linear' };
 
 export interface TrainedAdapter {
   name: string;
