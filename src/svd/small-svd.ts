@@ -4,6 +4,7 @@
  * of columns until all are orthogonal; their norms are the singular values, to high relative
  * accuracy, and the accumulated rotations are V.
  */
+import { DeltarankError } from '../errors.js';
 import type { Matrix64 } from './matrix.js';
 
 /** f64 unit roundoff. */
@@ -113,12 +114,19 @@ function jacobi(a: Matrix64, mode: 'none' | 'left' | 'both'): Svd64 {
   if (vectors) for (let i = 0; i < n; i++) vt[i * n + i] = 1;
   const norms2 = new Float64Array(n);
   const tol = Math.max(m, 2) * EPS64;
-  for (let sweep = 0; sweep < MAX_SWEEPS; sweep++) {
+  let converged = false;
+  for (let sweep = 0; sweep < MAX_SWEEPS && !converged; sweep++) {
     for (let j = 0; j < n; j++) {
       let s = 0;
       for (let i = 0; i < m; i++) s += w[j * m + i]! * w[j * m + i]!;
       norms2[j] = s;
     }
+    // Columns below ε²·‖a‖ (a dead unit's column, say) sink towards subnormal numbers, whose
+    // rounding never lets the orthogonality test pass: they are left alone. Round-off columns
+    // near ε·‖a‖ still rotate, so null-space vectors come out orthogonal.
+    let largest = 0;
+    for (let j = 0; j < n; j++) largest = Math.max(largest, norms2[j]!);
+    const negligible = largest * EPS64 ** 4;
     let rotated = false;
     for (let p = 0; p < n - 1; p++) {
       // de Rijk (1989): bring the largest remaining column to p; sweeps drop on graded inputs.
@@ -129,7 +137,7 @@ function jacobi(a: Matrix64, mode: 'none' | 'left' | 'both'): Svd64 {
       for (let q = p + 1; q < n; q++) {
         const alpha = norms2[p]!;
         const beta = norms2[q]!;
-        if (alpha === 0 || beta === 0) continue;
+        if (alpha <= negligible || beta <= negligible) continue;
         const oq = q * m;
         let gamma = 0;
         for (let i = 0; i < m; i++) gamma += w[op + i]! * w[oq + i]!;
@@ -159,8 +167,10 @@ function jacobi(a: Matrix64, mode: 'none' | 'left' | 'both'): Svd64 {
         }
       }
     }
-    if (!rotated) break;
+    converged = !rotated;
   }
+  // Quadratic convergence takes 6–14 sweeps; still rotating after MAX_SWEEPS is a fault, not an answer.
+  if (!converged) throw new DeltarankError(`SVD: one-sided Jacobi did not converge in ${MAX_SWEEPS} sweeps (${m}×${n})`);
   const sv = new Float64Array(n);
   for (let j = 0; j < n; j++) {
     let s = 0;
