@@ -5,13 +5,13 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { analyzeCheckpoints } from '../analyze/index.js';
+import { analyzeCheckpoints, type AnalyzeResult } from '../analyze/index.js';
 import { FormatError } from '../errors.js';
-import { applyAdapter, extractAdapter, factoredSvd, type ExtractOutput } from '../extract/index.js';
+import { applyAdapter, extractAdapter, factoredSvd, type ExtractOutput, type FactoredSvd } from '../extract/index.js';
 import type { Adapter, LoraModule } from '../io/index.js';
 import { loraScale, readAdapter } from '../io/index.js';
 import type { Matrix } from '../svd/index.js';
-import { projectionNorm, randomOrthonormal, subspaceSimilarity, truncatedSvd } from '../svd/index.js';
+import { leadingColumns, projectionNorm, randomOrthonormal, subspaceSimilarity, truncatedSvd } from '../svd/index.js';
 import { evaluate, loadModel, type TaskName, type TrainMetrics } from '../train/index.js';
 import { SCHEMA_VERSION, TOOL } from '../version.js';
 import type { ComparisonResult, ModuleSpectra, ProjectionRow, RankComparison, Scores, SimilarityGrid } from './types.js';
@@ -93,9 +93,10 @@ export async function compareRun(dir: string, opts: CompareOptions = {}): Promis
   }
   if (!extraction) throw new FormatError(`${dir}: no LoRA ranks to compare (train with --ranks, or pass --ranks here)`);
 
-  const spectra = await moduleSpectra(base.weights, full.weights, trained);
-  const similarity = await similarities(base.weights, full.weights, trained, seed);
-  const projections = await projectionTable(base.weights, trained, seed);
+  const products = loraProducts(trained);
+  const spectra = moduleSpectra(analysis, products);
+  const similarity = await similarities(base.weights, full.weights, trained, products, seed);
+  const projections = await projectionTable(base.weights, products, seed);
   tick('subspace similarity and Table 7');
 
   return {
@@ -146,23 +147,27 @@ function delta(base: Map<string, Float32Array>, full: Map<string, Float32Array>,
   return { rows, cols: w.cols, data: t.data.map((x, i) => x - w.data[i]!) };
 }
 
-/** The full ΔW spectrum of each LoRA target beside the spectra of the trained LoRA products. */
-async function moduleSpectra(base: Map<string, Float32Array>, full: Map<string, Float32Array>, trained: Map<number, Adapter>): Promise<ModuleSpectra[]> {
-  const any = [...trained.values()][0];
-  if (!any) return [];
-  const out: ModuleSpectra[] = [];
-  for (const m of any.modules) {
-    const d = delta(base, full, `${m.module}.weight`, m.outFeatures);
-    const p = Math.min(d.rows, d.cols);
-    const { s } = await truncatedSvd(d, { rank: Math.min(p, 128), seed: 1 });
-    const lora = [...trained.entries()].map(([rank, ad]) => {
-      const mm = ad.modules.find((x) => x.module === m.module)!;
-      const f = factors(mm);
-      return { rank, s: Array.from(factoredSvd(f.b, f.a, loraScale(mm, ad.config['use_rslora'] === true)).s) };
-    });
-    out.push({ module: m.module, full: Array.from(s), trained: lora });
+/** SVD of every trained LoRA product s·B·A, by rank then module path, from the factors: computed once, used by every view. */
+function loraProducts(trained: Map<number, Adapter>): Map<number, Map<string, FactoredSvd>> {
+  const out = new Map<number, Map<string, FactoredSvd>>();
+  for (const [rank, ad] of [...trained.entries()].sort((a, b) => a[0] - b[0])) {
+    const useRslora = ad.config['use_rslora'] === true;
+    out.set(rank, new Map(ad.modules.map((m) => {
+      const f = factors(m);
+      return [m.module, factoredSvd(f.b, f.a, loraScale(m, useRslora))];
+    })));
   }
   return out;
+}
+
+/** The full ΔW spectrum of each LoRA target (from the analysis) beside the spectra of the trained LoRA products. */
+function moduleSpectra(analysis: AnalyzeResult, products: Map<number, Map<string, FactoredSvd>>): ModuleSpectra[] {
+  const modules = [...([...products.values()][0]?.keys() ?? [])];
+  return modules.map((module) => ({
+    module,
+    full: analysis.tensors.find((t) => t.name === `${module}.weight`)?.singularValues ?? [],
+    trained: [...products.entries()].map(([rank, byModule]) => ({ rank, s: Array.from(byModule.get(module)!.s) })),
+  }));
 }
 
 /** Right singular vectors [in, r] of a LoRA A matrix [r, in] (the input directions it reads). */
@@ -178,7 +183,13 @@ function rightVectorsOfA(m: LoraModule): Matrix {
  * (right singular vectors of A, as Fig. 3 of the LoRA paper), and between the largest trained
  * LoRA's product and the top singular directions of the full ΔW, for every module.
  */
-async function similarities(base: Map<string, Float32Array>, full: Map<string, Float32Array>, trained: Map<number, Adapter>, seed: number): Promise<SimilarityGrid[]> {
+async function similarities(
+  base: Map<string, Float32Array>,
+  full: Map<string, Float32Array>,
+  trained: Map<number, Adapter>,
+  products: Map<number, Map<string, FactoredSvd>>,
+  seed: number,
+): Promise<SimilarityGrid[]> {
   const ranks = [...trained.keys()].sort((a, b) => a - b);
   if (ranks.length === 0) return [];
   const hi = ranks.at(-1)!;
@@ -194,12 +205,11 @@ async function similarities(base: Map<string, Float32Array>, full: Map<string, F
       const cols = gridOf(hi);
       grids.push({ module: mHi.module, what: `trained LoRA r=${lo} vs r=${hi} (right singular vectors of A)`, rows, cols, phi: rows.map((i) => cols.map((j) => subspaceSimilarity(u1, u2, i, j))) });
     }
-    const f = factors(mHi);
-    const lora = factoredSvd(f.b, f.a, loraScale(mHi, adHi.config['use_rslora'] === true));
+    const lora = products.get(hi)!.get(mHi.module)!;
     const d = delta(base, full, `${mHi.module}.weight`, mHi.outFeatures);
     const k = Math.min(64, d.rows, d.cols);
     const top = await truncatedSvd(d, { rank: k, seed });
-    const rows = gridOf(hi);
+    const rows = gridOf(lora.s.length);
     const cols = gridOf(k);
     grids.push({ module: mHi.module, what: `trained LoRA r=${hi} vs full fine-tune ΔW (left singular vectors)`, rows, cols, phi: rows.map((i) => cols.map((j) => subspaceSimilarity(lora.u, top.u, i, j))) });
   }
@@ -216,20 +226,17 @@ function gridOf(n: number): number[] {
 }
 
 /** LoRA paper Table 7 per module, for the trained LoRA at the smallest rank ≥ 4 and at the largest. */
-async function projectionTable(base: Map<string, Float32Array>, trained: Map<number, Adapter>, seed: number): Promise<ProjectionRow[]> {
-  const ranks = [...trained.keys()].sort((a, b) => a - b);
+async function projectionTable(base: Map<string, Float32Array>, products: Map<number, Map<string, FactoredSvd>>, seed: number): Promise<ProjectionRow[]> {
+  const ranks = [...products.keys()];
   if (ranks.length === 0) return [];
   const chosen = [...new Set([ranks.find((r) => r >= 4) ?? ranks[0]!, ranks.at(-1)!])];
   const rows: ProjectionRow[] = [];
   for (const rank of chosen) {
-    const ad = trained.get(rank)!;
-    for (const m of ad.modules) {
-      const f = factors(m);
-      const svd = factoredSvd(f.b, f.a, loraScale(m, ad.config['use_rslora'] === true));
-      const w = weight(base, `${m.module}.weight`, m.outFeatures);
+    for (const [module, svd] of products.get(rank)!) {
+      const w = weight(base, `${module}.weight`, svd.u.rows);
       const r = Math.min(rank, w.rows, w.cols);
-      const u = firstColumns(svd.u, r);
-      const v = firstColumns(svd.v, r);
+      const u = leadingColumns(svd.u, r);
+      const v = leadingColumns(svd.v, r);
       const topW = await truncatedSvd(w, { rank: r, seed });
       let deltaSq = 0;
       for (const x of svd.s) deltaSq += x * x;
@@ -237,7 +244,7 @@ async function projectionTable(base: Map<string, Float32Array>, trained: Map<num
       for (const x of w.data) wSq += x * x;
       const fromDelta = await projectionNorm(u, w, v);
       rows.push({
-        module: m.module,
+        module,
         rank,
         source: `trained LoRA r=${rank}`,
         deltaNorm: Math.sqrt(deltaSq),
@@ -250,11 +257,4 @@ async function projectionTable(base: Map<string, Float32Array>, trained: Map<num
     }
   }
   return rows;
-}
-
-function firstColumns(a: Matrix, r: number): Matrix {
-  if (a.cols === r) return a;
-  const out = new Float32Array(a.rows * r);
-  for (let i = 0; i < a.rows; i++) for (let j = 0; j < r; j++) out[i * r + j] = a.data[i * a.cols + j]!;
-  return { rows: a.rows, cols: r, data: out };
 }

@@ -1,5 +1,5 @@
 /** The SVD engine: matrices, GEMM, QR, randomized / adaptive / small SVD, spectrum metrics. */
-export { frobeniusSquared, matrix, transpose, zeros, zeros64, type Matrix, type Matrix64 } from './matrix.js';
+export { frobeniusSquared, leadingColumns, matrix, transpose, zeros, zeros64, type Matrix, type Matrix64 } from './matrix.js';
 export { gemmEngine, matmul, matmulPlain, releaseGemm, type GemmEngineInfo, type MatmulOptions } from './gemm.js';
 export { householderQr, orthonormalizeRows, type ThinQr } from './qr.js';
 export { createRng, fillNormal, gaussianMatrix, randomOrthonormal, randomOrthonormal64, type Rng } from './random.js';

@@ -55,3 +55,12 @@ export function frobeniusSquared(a: { data: ArrayLike<number> }): number {
   for (let i = 0; i < d.length; i++) s += d[i]! * d[i]!;
   return s;
 }
+
+/** The first k columns of `a` [rows, ≥ k] as a new [rows, k] matrix (`a` itself when k = cols). */
+export function leadingColumns<M extends Matrix | Matrix64>(a: M, k: number): M {
+  if (k === a.cols) return a;
+  if (k > a.cols) throw new RangeError(`leadingColumns: ${k} columns asked of a matrix with ${a.cols}`);
+  const out = new (a.data.constructor as Float32ArrayConstructor | Float64ArrayConstructor)(a.rows * k);
+  for (let i = 0; i < a.rows; i++) out.set(a.data.subarray(i * a.cols, i * a.cols + k), i * k);
+  return { rows: a.rows, cols: k, data: out } as M;
+}
