@@ -6,14 +6,14 @@
  */
 import { ShapeError } from '../errors.js';
 import type { Matrix, Matrix64 } from '../svd/index.js';
-import { smallSvd } from '../svd/index.js';
+import { leadingColumns, smallSvd } from '../svd/index.js';
 
 export interface FactoredSvd {
-  /** [out, r] f32, orthonormal columns. */
+  /** [out, k] f32, orthonormal columns, k = min(r, out, in). */
   u: Matrix;
-  /** Descending, r values (the remaining min(out, in) − r are exactly zero). */
+  /** Descending, min(r, out, in) values (every other singular value of the product is zero). */
   s: Float64Array;
-  /** [in, r] f32, orthonormal columns. */
+  /** [in, k] f32, orthonormal columns. */
   v: Matrix;
 }
 
@@ -37,7 +37,10 @@ export function factoredSvd(b: Matrix, a: Matrix, scale: number): FactoredSvd {
       core[i * r + j] = scale * sum;
     }
   const svd = smallSvd({ rows: r, cols: r, data: core }, { vectors: true });
-  return { u: times(qb, svd.u), s: svd.s, v: times(qa, svd.v) };
+  // The product has rank at most min(r, out, in): past that its singular values are zero and
+  // its directions do not exist (B of 10 rows cannot hold 64 orthonormal columns).
+  const k = Math.min(r, b.rows, a.cols);
+  return { u: leadingColumns(times(qb, svd.u), k), s: svd.s.slice(0, k), v: leadingColumns(times(qa, svd.v), k) };
 }
 
 /** An n×r matrix kept as r columns of length n (f64), what Householder QR works on. */

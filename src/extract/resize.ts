@@ -58,8 +58,8 @@ export async function resizeAdapter(
     const svd = factoredSvd({ rows: m.outFeatures, cols: m.rank, data: m.b }, { rows: m.rank, cols: m.inFeatures, data: m.a }, scale);
     let frob = 0;
     for (const v of svd.s) frob += v * v;
-    const cap = Math.min(maxRank ?? m.rank, m.rank);
-    if ('rank' in policy && policy.rank > m.rank) warnings.push(`${m.module}: --rank ${policy.rank} is above its rank ${m.rank}; kept at ${m.rank}`);
+    const cap = Math.min(maxRank ?? m.rank, svd.s.length);
+    if ('rank' in policy && policy.rank > svd.s.length) warnings.push(`${m.module}: --rank ${policy.rank} is above the rank ${svd.s.length} of its product; kept at ${svd.s.length}`);
     const { rank } = rankFor(policy, svd.s, frob, cap);
     if (rank === 0) {
       warnings.push(`${m.module}: rank 0 (an all-zero product), left out`);
