@@ -3,10 +3,10 @@
  */
 import { UsageError } from '../errors.js';
 import { factoredSvd } from '../extract/factored.js';
-import { loraScale, openCheckpoint, readAdapter } from '../io/index.js';
+import { isFloatDType, loraScale, openCheckpoint, readAdapter } from '../io/index.js';
 import { SCHEMA_VERSION, TOOL } from '../version.js';
 import { deltaScratch, readDelta, readStoredDelta, type Delta } from './delta.js';
-import { pairTensors } from './pairing.js';
+import { nameFilter, pairTensors } from './pairing.js';
 import { computeSpectrum, DEFAULT_THRESHOLDS, DEFAULT_TOP_K, summarize, type SpectrumSummary } from './spectrum.js';
 import type { AnalyzeResult, OtherTensor, SkippedTensor, TensorSpectrum } from './types.js';
 
@@ -102,7 +102,7 @@ export async function analyzeDelta(deltaPath: string, opts: AnalyzeOptions = {})
   const start = performance.now();
   const ck = await openCheckpoint(deltaPath);
   try {
-    const keep = (name: string) => (!opts.include || opts.include.test(name)) && !(opts.exclude && opts.exclude.test(name));
+    const keep = nameFilter(opts);
     const chosen = ck.tensors.filter((t) => keep(t.name));
     const tensors: TensorSpectrum[] = [];
     const others: OtherTensor[] = [];
@@ -110,7 +110,7 @@ export async function analyzeDelta(deltaPath: string, opts: AnalyzeOptions = {})
     let bytesRead = 0;
     let done = 0;
     for (const t of chosen) {
-      if (!['F64', 'F32', 'F16', 'BF16'].includes(t.dtype)) {
+      if (!isFloatDType(t.dtype)) {
         skipped.push({ name: t.name, reason: `not a float tensor (${t.dtype})` });
       } else {
         const d = await readStoredDelta(ck, t.name);
@@ -136,7 +136,7 @@ export async function analyzeAdapter(adapterDir: string, opts: AnalyzeOptions = 
   const start = performance.now();
   const adapter = await readAdapter(adapterDir);
   const useRslora = adapter.config['use_rslora'] === true;
-  const keep = (name: string) => (!opts.include || opts.include.test(name)) && !(opts.exclude && opts.exclude.test(name));
+  const keep = nameFilter(opts);
   const tensors: TensorSpectrum[] = [];
   const modules = adapter.modules.filter((m) => keep(m.module));
   let done = 0;

@@ -22,6 +22,11 @@ export interface Pairing {
   skipped: SkippedTensor[];
 }
 
+/** The `--include`/`--exclude` test on a tensor or module name. */
+export function nameFilter({ include, exclude }: { include?: RegExp; exclude?: RegExp }): (name: string) => boolean {
+  return (name) => (!include || include.test(name)) && !(exclude && exclude.test(name));
+}
+
 /** How many mismatches a "different models" error lists. */
 const MISMATCHES_SHOWN = 3;
 
@@ -34,7 +39,7 @@ export function pairTensors(
   tuned: TensorInfo[],
   { include, exclude }: { include?: RegExp; exclude?: RegExp } = {},
 ): Pairing {
-  const keep = (name: string) => (!include || include.test(name)) && !(exclude && exclude.test(name));
+  const keep = nameFilter({ include, exclude });
   const tunedByName = new Map(tuned.map((t) => [t.name, t]));
   const baseNames = new Set(base.map((t) => t.name));
   const matrices: TensorPair[] = [];
