@@ -7,7 +7,7 @@ import { isFloatDType, loraScale, openCheckpoint, readAdapter } from '../io/inde
 import { SCHEMA_VERSION, TOOL } from '../version.js';
 import { deltaScratch, readDelta, readStoredDelta, type Delta } from './delta.js';
 import { nameFilter, pairTensors } from './pairing.js';
-import { computeSpectrum, DEFAULT_THRESHOLDS, DEFAULT_TOP_K, summarize, type SpectrumSummary } from './spectrum.js';
+import { computeSpectrum, DEFAULT_THRESHOLDS, DEFAULT_TOP_K, relativeUpdate, summarize, tensorSpectrum } from './spectrum.js';
 import type { AnalyzeResult, OtherTensor, SkippedTensor, TensorSpectrum } from './types.js';
 
 export interface AnalyzeProgress {
@@ -81,7 +81,7 @@ export async function analyzeCheckpoints(basePath: string, tunedPath: string, op
       for (const pair of others) {
         const d = await readDelta(base, tuned, pair, scratch);
         const deltaNorm = Math.sqrt(d.frobSquared);
-        otherEntries.push({ name: pair.name, shape: pair.tuned.shape, deltaNorm, relativeUpdate: relative(deltaNorm, d.baseNorm) });
+        otherEntries.push({ name: pair.name, shape: pair.tuned.shape, deltaNorm, relativeUpdate: relativeUpdate(deltaNorm, d.baseNorm) });
         tick(pair.name, d.bytesRead);
       }
       return document({ base: basePath, tuned: tunedPath }, o, tensors, otherEntries, skipped, start);
@@ -150,7 +150,7 @@ export async function analyzeAdapter(adapterDir: string, opts: AnalyzeOptions = 
     for (const v of s) frob += v * v;
     const shape = m.kind === 'embedding' ? [m.inFeatures, m.outFeatures] : [m.outFeatures, m.inFeatures];
     const summary = summarize(s, frob, true, 'factored', o.thresholds);
-    tensors.push(entry(`${m.module}.weight`, shape, 'F32', null, frob, summary, t0));
+    tensors.push(tensorSpectrum(`${m.module}.weight`, shape, 'F32', null, frob, summary, t0));
     opts.onProgress?.({ index: ++done, total: modules.length, name: m.module, bytesRead: 0 });
   }
   const skipped = adapter.fullWeights.map((w) => ({ name: w.name, reason: 'full replacement weight (modules_to_save), not a LoRA product' }));
@@ -160,39 +160,7 @@ export async function analyzeAdapter(adapterDir: string, opts: AnalyzeOptions = 
 async function spectrumEntry(name: string, shape: number[], dtype: string, d: Delta, o: Resolved): Promise<TensorSpectrum> {
   const t0 = performance.now();
   const summary = await computeSpectrum(d.delta, d.frobSquared, o);
-  return entry(name, shape, dtype, d.baseNorm, d.frobSquared, summary, t0);
-}
-
-function entry(
-  name: string,
-  shape: number[],
-  dtype: string,
-  baseNorm: number | null,
-  frobSquared: number,
-  s: SpectrumSummary,
-  t0: number,
-): TensorSpectrum {
-  const deltaNorm = Math.sqrt(frobSquared);
-  return {
-    name,
-    shape,
-    dtype,
-    baseNorm,
-    deltaNorm,
-    relativeUpdate: relative(deltaNorm, baseNorm),
-    singularValues: Array.from(s.singularValues),
-    complete: s.complete,
-    energy: Array.from(s.energy),
-    rankAt: s.rankAt,
-    stableRank: s.stableRank,
-    effectiveRank: s.effectiveRank,
-    method: s.method,
-    seconds: (performance.now() - t0) / 1000,
-  };
-}
-
-function relative(deltaNorm: number, baseNorm: number | null): number | null {
-  return baseNorm === null || baseNorm === 0 ? null : deltaNorm / baseNorm;
+  return tensorSpectrum(name, shape, dtype, d.baseNorm, d.frobSquared, summary, t0);
 }
 
 function document(

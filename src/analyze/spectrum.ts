@@ -4,7 +4,7 @@
  */
 import type { Matrix } from '../svd/index.js';
 import { adaptiveSvd, effectiveRank, energyCurve, exactIsCheaper, rankAt, singularValues, stableRank } from '../svd/index.js';
-import type { SpectrumMethod } from './types.js';
+import type { SpectrumMethod, TensorSpectrum } from './types.js';
 
 /** Energy thresholds reported as `rankAt` keys. */
 export const DEFAULT_THRESHOLDS = [0.5, 0.9, 0.95, 0.99] as const;
@@ -82,4 +82,38 @@ export function summarize(
     effectiveRank: complete && frobSquared > 0 ? effectiveRank(s) : null,
     method,
   };
+}
+
+/** One tensor's entry of the analyze document, from its summary; `t0` is when its SVD started. */
+export function tensorSpectrum(
+  name: string,
+  shape: number[],
+  dtype: string,
+  baseNorm: number | null,
+  frobSquared: number,
+  s: SpectrumSummary,
+  t0: number,
+): TensorSpectrum {
+  const deltaNorm = Math.sqrt(frobSquared);
+  return {
+    name,
+    shape,
+    dtype,
+    baseNorm,
+    deltaNorm,
+    relativeUpdate: relativeUpdate(deltaNorm, baseNorm),
+    singularValues: Array.from(s.singularValues),
+    complete: s.complete,
+    energy: Array.from(s.energy),
+    rankAt: s.rankAt,
+    stableRank: s.stableRank,
+    effectiveRank: s.effectiveRank,
+    method: s.method,
+    seconds: (performance.now() - t0) / 1000,
+  };
+}
+
+/** ‖ΔW‖_F / ‖W‖_F, null when the base is unknown or zero. */
+export function relativeUpdate(deltaNorm: number, baseNorm: number | null): number | null {
+  return baseNorm === null || baseNorm === 0 ? null : deltaNorm / baseNorm;
 }

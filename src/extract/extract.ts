@@ -6,8 +6,8 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { deltaScratch, readDelta, type Delta, type DeltaScratch } from '../analyze/delta.js';
 import { pairTensors, type TensorPair } from '../analyze/pairing.js';
-import { computeSpectrum, summarize, DEFAULT_THRESHOLDS } from '../analyze/spectrum.js';
-import type { SkippedTensor, TensorSpectrum } from '../analyze/types.js';
+import { computeSpectrum, summarize, tensorSpectrum, DEFAULT_THRESHOLDS } from '../analyze/spectrum.js';
+import type { SkippedTensor, SpectrumMethod, TensorSpectrum } from '../analyze/types.js';
 import { UsageError } from '../errors.js';
 import type { Adapter, Checkpoint, DType, LoraModule } from '../io/index.js';
 import { openCheckpoint, writeAdapter, writeDirAtomically } from '../io/index.js';
@@ -143,25 +143,10 @@ export async function extractAdapter(basePath: string, tunedPath: string, outDir
         const t0 = performance.now();
         const d = await readDelta(base, tuned, c.pair, scratch);
         const wanted = ranks[i];
-        const { r, u, s, v } = await factorize(d, c, opts.policy, wanted, opts, seed, warnings);
+        const { r, u, s, v, method } = await factorize(d, c, opts.policy, wanted, opts, seed, warnings);
         opts.onProgress?.({ phase: 'factors', index: i + 1, total: candidates.length, name: c.module });
-        const summary = summarize(s, d.frobSquared, s.length >= Math.min(c.m, c.n), 'randomized', DEFAULT_THRESHOLDS);
-        spectra.push({
-          name: c.pair.name,
-          shape: c.pair.tuned.shape,
-          dtype: c.pair.tuned.dtype,
-          baseNorm: d.baseNorm,
-          deltaNorm: Math.sqrt(d.frobSquared),
-          relativeUpdate: d.baseNorm ? Math.sqrt(d.frobSquared) / d.baseNorm : null,
-          singularValues: Array.from(s),
-          complete: summary.complete,
-          energy: Array.from(summary.energy),
-          rankAt: summary.rankAt,
-          stableRank: summary.stableRank,
-          effectiveRank: summary.effectiveRank,
-          method: summary.method,
-          seconds: (performance.now() - t0) / 1000,
-        });
+        const summary = summarize(s, d.frobSquared, s.length >= Math.min(c.m, c.n), method, DEFAULT_THRESHOLDS);
+        spectra.push(tensorSpectrum(c.pair.name, c.pair.tuned.shape, c.pair.tuned.dtype, d.baseNorm, d.frobSquared, summary, t0));
         if (r === 0) {
           skipped.push({ name: c.pair.name, reason: d.frobSquared === 0 ? 'unchanged' : 'rank 0 chosen' });
           continue;
@@ -283,10 +268,10 @@ async function factorize(
   limits: RankLimits,
   seed: number,
   warnings: string[],
-): Promise<{ r: number; u?: Matrix; s: Float64Array; v?: Matrix }> {
+): Promise<{ r: number; u?: Matrix; s: Float64Array; v?: Matrix; method: SpectrumMethod }> {
   const p = Math.min(c.m, c.n);
   const maxRank = Math.min(limits.maxRank ?? p, p);
-  if (d.frobSquared === 0) return { r: 0, s: new Float64Array(0) };
+  if (d.frobSquared === 0) return { r: 0, s: new Float64Array(0), method: 'exact' };
   let wanted: number | undefined = allocated;
   if ('rank' in policy) {
     if (policy.rank > p) warnings.push(`${c.module}: --rank ${policy.rank} is above min(m, n) = ${p}; clamped to ${p}`);
@@ -294,17 +279,18 @@ async function factorize(
   }
   if (wanted !== undefined) {
     const r = Math.max(wanted, 0);
-    if (r === 0) return { r: 0, s: new Float64Array(0) };
-    const svd = exactIsCheaper(c.m, c.n, r, { vectors: true }) ? await exactSvd(d.delta, { vectors: true }) : await truncatedSvd(d.delta, { rank: r, seed });
-    return { r, u: svd.u, s: svd.s, v: svd.v };
+    if (r === 0) return { r: 0, s: new Float64Array(0), method: 'exact' };
+    const exact = exactIsCheaper(c.m, c.n, r, { vectors: true });
+    const svd = exact ? await exactSvd(d.delta, { vectors: true }) : await truncatedSvd(d.delta, { rank: r, seed });
+    return { r, u: svd.u, s: svd.s, v: svd.v, method: exact ? 'exact' : 'randomized' };
   }
   // energy / error: grow the range until the target is met, then keep the smallest rank that meets it.
   const target = 'energy' in policy ? policy.energy : 1 - (policy as { error: number }).error ** 2;
-  const svd = exactIsCheaper(c.m, c.n, maxRank, { vectors: true })
-    ? await exactSvd(d.delta, { vectors: true })
-    : await adaptiveSvd(d.delta, { energy: target, maxRank, seed, frobSquared: d.frobSquared });
+  const exact = exactIsCheaper(c.m, c.n, maxRank, { vectors: true });
+  const svd = exact ? await exactSvd(d.delta, { vectors: true }) : await adaptiveSvd(d.delta, { energy: target, maxRank, seed, frobSquared: d.frobSquared });
   const { rank, reached } = rankFor(policy, svd.s, d.frobSquared, maxRank);
   if (!reached) warnings.push(`${c.module}: target not reached within rank ${rank} (--max-rank)`);
-  const r = Math.max(rank, Math.min(limits.minRank ?? 0, p));
-  return { r, u: svd.u, s: svd.s, v: svd.v };
+  // --min-rank can ask for more than was computed on the adaptive path: the computed values bound it.
+  const r = Math.min(Math.max(rank, Math.min(limits.minRank ?? 0, p)), svd.s.length);
+  return { r, u: svd.u, s: svd.s, v: svd.v, method: exact ? 'exact' : 'adaptive' };
 }
