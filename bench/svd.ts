@@ -1,7 +1,7 @@
 /**
- * SVD engine figures: GEMM throughput against a raw one-node onnxruntime session measured in the
- * same run, fixed-rank randomized SVD against torch.svd_lowrank (quoted from DESIGN.md: torch
- * cannot be installed here), and adaptive rank on a planted ΔW against its planted truth.
+ * SVD engine figures: GEMM throughput against a raw one-node onnxruntime session and torch's
+ * matmul, fixed-rank randomized SVD against torch.svd_lowrank with the same settings, both peers
+ * measured in the same run, and adaptive rank on a planted ΔW against its planted truth.
  */
 import { availableParallelism } from 'node:os';
 import { adaptiveSvd } from '../src/svd/adaptive-svd.js';
@@ -11,12 +11,15 @@ import { productModel } from '../src/svd/onnx-model.js';
 import { orthonormalizeRows } from '../src/svd/qr.js';
 import { createRng, fillNormal, gaussianMatrix } from '../src/svd/random.js';
 import { truncatedSvd } from '../src/svd/randomized-svd.js';
+import { describe, runTorch } from './torch-peer.js';
 import type { BenchRow } from './types.js';
 
 const AREA = 'svd';
-/** torch.svd_lowrank(q = 74, niter = 2) on this machine, from DESIGN.md. */
+/** torch.svd_lowrank(q = 74, niter = 2) on this machine, quoted from DESIGN.md for when torch is missing. */
 const TORCH_4096 = 0.11;
 const TORCH_11008 = 0.27;
+/** Below this share of our GEMM rate, torch's BLAS is likely running a generic kernel. */
+const SLOW_BLAS_SHARE = 0.5;
 const GEMM_TARGET = 200;
 
 /** Median wall time in seconds of `reps` runs after `warmups` untimed ones. */
@@ -80,17 +83,28 @@ async function gemmRow(): Promise<BenchRow> {
   await session.release();
   const gflops = (ms: number[]): number => (2 * n ** 3) / ms.sort((x, y) => x - y)[Math.floor(ms.length / 2)]! / 1e6;
   const engine = await gemmEngine();
+  const oursRate = gflops(ours);
+  const torch = runTorch(['gemm', String(n)]);
+  let torchPeer = '';
+  if (torch) {
+    const rate = torch['gflops'] as number;
+    torchPeer = `; torch matmul ${rate.toFixed(0)} GFLOP/s (${describe(torch)})`;
+    if ((torch['relativeError'] as number) > 1e-4) throw new Error(`torch's matmul is wrong on this machine (relative error ${torch['relativeError']}): its figures would mean nothing`);
+    if (rate < SLOW_BLAS_SHARE * oursRate) {
+      process.stderr.write(`bench: torch's BLAS reached ${rate.toFixed(0)} GFLOP/s: it may run a generic kernel on this processor (OpenBLAS: try OPENBLAS_CORETYPE), which flatters every torch comparison\n`);
+    }
+  }
   return {
     area: AREA,
     name: `GEMM 4096³ (${engine.name}, median of 5)`,
-    figure: `${gflops(ours).toFixed(0)} GFLOP/s`,
-    peer: `raw onnxruntime MatMul ${gflops(raw).toFixed(0)} GFLOP/s`,
+    figure: `${oursRate.toFixed(0)} GFLOP/s`,
+    peer: `raw onnxruntime MatMul ${gflops(raw).toFixed(0)} GFLOP/s${torchPeer}`,
     target: `≥ ${GEMM_TARGET} GFLOP/s`,
-    met: gflops(ours) >= GEMM_TARGET,
+    met: oursRate >= GEMM_TARGET,
   };
 }
 
-async function truncatedRow(m: number, n: number, torchSeconds: number): Promise<BenchRow> {
+async function truncatedRow(m: number, n: number, quotedTorchSeconds: number): Promise<BenchRow> {
   // A ΔW-like spectrum: 256 decaying directions over a noise floor.
   const sigma = Array.from({ length: 256 }, (_, i) => 0.97 ** i);
   const { a } = await plantedMatrix(m, n, sigma, 1e-4, 7);
@@ -107,11 +121,13 @@ async function truncatedRow(m: number, n: number, torchSeconds: number): Promise
       await matmul(qt, a);
     }
   });
+  const torch = runTorch(['lowrank', String(m), String(n)]);
+  const torchSeconds = torch ? (torch['seconds'] as number) : quotedTorchSeconds;
   return {
     area: AREA,
     name: `top-64 SVD ${m}×${n} (oversample 10, 2 power iterations, median of 3 after 3 warm-ups)`,
     figure: `${seconds.toFixed(3)} s (its 6 products with A alone: ${products.toFixed(3)} s)`,
-    peer: `torch.svd_lowrank ${torchSeconds} s (quoted)`,
+    peer: torch ? `torch.svd_lowrank(q = 74, niter = 2) ${torchSeconds.toFixed(3)} s (${describe(torch)}, same runs)` : `torch.svd_lowrank ${torchSeconds} s (quoted)`,
     target: '≤ torch',
     met: seconds <= torchSeconds,
   };
