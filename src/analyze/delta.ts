@@ -5,6 +5,7 @@
 import { FormatError } from '../errors.js';
 import type { Checkpoint } from '../io/index.js';
 import type { Matrix } from '../svd/index.js';
+import { deltaKernel, type DeltaKernel } from './delta-kernel.js';
 import type { TensorPair } from './pairing.js';
 
 export interface Delta {
@@ -18,36 +19,72 @@ export interface Delta {
   bytesRead: number;
 }
 
-/** Two f32 arrays reused from tensor to tensor: fresh memory costs a page fault per 4 kB, a large share of reading. */
+/**
+ * Where both sides of a pair are read and ΔW is formed, reused from tensor to tensor: fresh
+ * memory costs a page fault per 4 kB, a large share of reading. Its arrays live in the SIMD
+ * kernel's memory (delta-kernel.ts) when the largest tensor fits wasm32's 4 GiB, else in plain
+ * arrays subtracted by a plain loop.
+ */
 export interface DeltaScratch {
+  kernel: DeltaKernel | null;
   base: Float32Array;
   tuned: Float32Array;
 }
 
-/** Scratch arrays big enough for every pair listed (its largest tensor). */
+/** Scratch big enough for every pair listed (its largest tensor). */
 export function deltaScratch(pairs: TensorPair[]): DeltaScratch {
-  const n = Math.max(0, ...pairs.map((p) => p.tuned.shape.reduce((a, b) => a * b, 1)));
-  return { base: new Float32Array(n), tuned: new Float32Array(n) };
+  const n = Math.max(0, ...pairs.map((p) => numel(p.tuned.shape)));
+  const kernel = deltaKernel(n);
+  return kernel ? { kernel, base: kernel.base, tuned: kernel.tuned } : { kernel: null, base: new Float32Array(n), tuned: new Float32Array(n) };
 }
 
 /**
- * Read both sides and subtract in place (the tuned buffer becomes ΔW, so the peak is
- * two f32 copies of the tensor). With `scratch`, ΔW is a view into `scratch.tuned`, valid
- * until the next read into it. Throws FormatError naming the tensor when ΔW has a NaN or an infinity.
+ * Read both sides and subtract (the tuned side's array becomes ΔW, so the peak is two f32
+ * copies of the tensor). ΔW is a view into the scratch's `tuned`, valid until its next read;
+ * without `scratch`, one is made for this pair. bf16 pairs are read raw and widened, subtracted
+ * and summed in one SIMD pass. Throws FormatError naming the tensor when ΔW has a NaN or an infinity.
  */
-export async function readDelta(base: Checkpoint, tuned: Checkpoint, pair: TensorPair, scratch?: DeltaScratch): Promise<Delta> {
-  const [w, d] = await Promise.all([base.readFloat32(pair.name, scratch?.base), tuned.readFloat32(pair.name, scratch?.tuned)]);
+export async function readDelta(base: Checkpoint, tuned: Checkpoint, pair: TensorPair, scratch = deltaScratch([pair])): Promise<Delta> {
+  const n = numel(pair.tuned.shape);
+  const { kernel } = scratch;
+  let sums: { baseSq: number; deltaSq: number };
+  if (kernel && pair.base.dtype === 'BF16' && pair.tuned.dtype === 'BF16') {
+    // Base raw at the start of its region; tuned raw in the upper half of its first 4n bytes, where the kernel widens it in place.
+    await Promise.all([
+      base.readRaw(pair.name, bytes(scratch.base, 0, 2 * n)),
+      tuned.readRaw(pair.name, bytes(scratch.tuned, 2 * n, 2 * n)),
+    ]);
+    sums = kernel.subtractBf16(n);
+  } else {
+    const [w, d] = await Promise.all([base.readFloat32(pair.name, scratch.base), tuned.readFloat32(pair.name, scratch.tuned)]);
+    sums = kernel ? kernel.subtractF32(n) : subtractPlain(w, d);
+  }
+  const d = scratch.tuned.subarray(0, n);
+  if (!Number.isFinite(sums.deltaSq)) throw new FormatError(`${pair.name}: ΔW has non-finite values (NaN or ±Inf) at element ${firstNonFinite(d)}`);
+  return { delta: asMatrix(pair.tuned.shape, d), baseNorm: Math.sqrt(sums.baseSq), frobSquared: sums.deltaSq, bytesRead: pair.base.byteLength + pair.tuned.byteLength };
+}
+
+/** d ← d − w with ‖w‖² and ‖d − w‖² of the f32 difference, in f64: the kernel's arithmetic in plain JS. */
+export function subtractPlain(w: Float32Array, d: Float32Array): { baseSq: number; deltaSq: number } {
   let baseSq = 0;
   let deltaSq = 0;
   for (let i = 0; i < d.length; i++) {
     const b = w[i]!;
-    const v = d[i]! - b;
+    const v = Math.fround(d[i]! - b);
     d[i] = v;
     baseSq += b * b;
     deltaSq += v * v;
   }
-  if (!Number.isFinite(deltaSq)) throw new FormatError(`${pair.name}: ΔW has non-finite values (NaN or ±Inf) at element ${firstNonFinite(d)}`);
-  return { delta: asMatrix(pair.tuned.shape, d), baseNorm: Math.sqrt(baseSq), frobSquared: deltaSq, bytesRead: pair.base.byteLength + pair.tuned.byteLength };
+  return { baseSq, deltaSq };
+}
+
+function numel(shape: number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+/** `length` bytes of `array`'s memory from byte `offset` of the array. */
+function bytes(array: Float32Array, offset: number, length: number): Uint8Array {
+  return new Uint8Array(array.buffer, array.byteOffset + offset, length);
 }
 
 /** Read a tensor that already holds ΔW (a `--delta` checkpoint). */

@@ -2,4 +2,4 @@ export * from './types.js';
 export { analyzeCheckpoints, analyzeDelta, analyzeAdapter, type AnalyzeOptions, type AnalyzeProgress } from './analyze.js';
 export { computeSpectrum, summarize, DEFAULT_THRESHOLDS, DEFAULT_TOP_K, type SpectrumOptions, type SpectrumSummary } from './spectrum.js';
 export { pairTensors, type Pairing, type TensorPair } from './pairing.js';
-export { deltaScratch, readDelta, readStoredDelta, type Delta, type DeltaScratch } from './delta.js';
+export { deltaScratch, readDelta, readStoredDelta, subtractPlain, type Delta, type DeltaScratch } from './delta.js';

@@ -33,8 +33,11 @@ export interface Checkpoint {
   has(name: string): boolean;
   /** FormatError if absent. */
   info(name: string): TensorInfo;
-  /** Exactly the tensor's bytes, in a fresh buffer (one positioned read, looped over short reads). */
-  readRaw(name: string): Promise<Uint8Array>;
+  /**
+   * Exactly the tensor's bytes (one positioned read, looped over short reads): a fresh buffer, or
+   * the first byteLength bytes of `into` when given.
+   */
+  readRaw(name: string, into?: Uint8Array): Promise<Uint8Array>;
   /**
    * The tensor widened to f32: a fresh array, or a view of the first numel values of `out`
    * when given (reusing one buffer across tensors spares the page faults of fresh memory,
@@ -190,9 +193,10 @@ function makeCheckpoint(path: string, shards: Shard[]): Checkpoint {
     tensors,
     has: (name) => byName.has(name),
     info,
-    async readRaw(name) {
+    async readRaw(name, into) {
       const t = info(name);
-      return readInto(t, new Uint8Array(t.byteLength));
+      if (into && into.byteLength < t.byteLength) throw new RangeError(`tensor "${name}" has ${t.byteLength} bytes but the output array holds ${into.byteLength}`);
+      return readInto(t, into ? into.subarray(0, t.byteLength) : new Uint8Array(t.byteLength));
     },
     async readFloat32(name, into) {
       const t = info(name);
