@@ -4,7 +4,7 @@
 import type { DType } from '../io/index.js';
 import { fromFloat32, toFloat32 } from '../io/index.js';
 import type { Matrix } from '../svd/index.js';
-import { matmul } from '../svd/index.js';
+import { frobeniusSquared, residualSquares } from '../svd/index.js';
 
 /**
  * Split the singular values evenly: B = U_r Σ_r^{1/2} [out, r], A = Σ_r^{1/2} V_rᵀ [r, in],
@@ -27,13 +27,13 @@ export function roundTo(dtype: DType, data: Float32Array): Float32Array {
   return dtype === 'F32' ? data : toFloat32(dtype, fromFloat32(dtype, data));
 }
 
-/** Values of the product formed at once while measuring a residual: 32 MB of f32, whatever the module's size. */
+/** Values of ΔW handed to one residual product: 32 MB of f32, so the product's memory stays bounded whatever the module's size. */
 const RESIDUAL_BLOCK_VALUES = 8 * 1024 * 1024;
 
 /**
- * ‖ΔW − scale·B·A‖_F (f64 accumulation) for ΔW [out, in] and factors B [out, r], A [r, in];
- * with `embedding`, ΔW [vocab, dim] is compared with scale·(B·A)ᵀ. The product is formed one
- * block of rows at a time (one GEMM each), so the memory it takes stays bounded.
+ * ‖ΔW − scale·B·A‖_F (f64 over rows) for ΔW [out, in] and factors B [out, r], A [r, in];
+ * with `embedding`, ΔW [vocab, dim] is compared with scale·(B·A)ᵀ. One block of rows at a time,
+ * the product subtracted as the GEMM forms it (residualSquares), so it is never handed back.
  */
 export async function residualNorm(
   delta: Matrix,
@@ -43,30 +43,22 @@ export async function residualNorm(
   scale: number,
   embedding = false,
 ): Promise<number> {
-  const d = delta.data;
-  let sq = 0;
-  if (r === 0) {
-    for (let i = 0; i < d.length; i++) sq += d[i]! * d[i]!;
-    return Math.sqrt(sq);
-  }
   const { rows, cols } = delta;
+  if (r === 0) return Math.sqrt(frobeniusSquared(delta));
+  // The scale goes on the smaller factor's copy; B·A is formed unscaled when scale is 1.
+  const scaled = scale === 1 ? b : b.map((x) => x * scale);
   const block = Math.max(1, Math.floor(RESIDUAL_BLOCK_VALUES / cols));
+  let sq = 0;
   for (let i0 = 0; i0 < rows; i0 += block) {
     const rb = Math.min(block, rows - i0);
-    let product: Matrix;
+    const target: Matrix = { rows: rb, cols, data: delta.data.subarray(i0 * cols, (i0 + rb) * cols) };
     if (embedding) {
       // Rows i0..i0+rb of (B·A)ᵀ = A[:, i0..]ᵀ·Bᵀ, with A [r, vocab] and B [dim, r].
       const slice = new Float32Array(r * rb);
       for (let k = 0; k < r; k++) slice.set(a.subarray(k * rows + i0, k * rows + i0 + rb), k * rb);
-      product = await matmul({ rows: r, cols: rb, data: slice }, { rows: cols, cols: r, data: b }, { transA: true, transB: true });
+      sq += await residualSquares(target, { rows: r, cols: rb, data: slice }, { rows: cols, cols: r, data: scaled }, { transA: true, transB: true });
     } else {
-      product = await matmul({ rows: rb, cols: r, data: b.subarray(i0 * r, (i0 + rb) * r) }, { rows: r, cols, data: a });
-    }
-    const p = product.data;
-    const off = i0 * cols;
-    for (let i = 0; i < p.length; i++) {
-      const e = d[off + i]! - scale * p[i]!;
-      sq += e * e;
+      sq += await residualSquares(target, { rows: rb, cols: r, data: scaled.subarray(i0 * r, (i0 + rb) * r) }, { rows: r, cols, data: a });
     }
   }
   return Math.sqrt(sq);

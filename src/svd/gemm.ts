@@ -15,7 +15,7 @@
 import { availableParallelism } from 'node:os';
 import { ShapeError } from '../errors.js';
 import type { Matrix } from './matrix.js';
-import { productModel, type ProductKind } from './onnx-model.js';
+import { productModel, residualModel, type ProductKind } from './onnx-model.js';
 
 export interface MatmulOptions {
   /** Use Aᵀ in place of A (no copy is made). */
@@ -60,7 +60,7 @@ function loadEngine(): Promise<{ info: GemmEngineInfo; ort: OrtEngine | null }> 
       const threads = availableParallelism();
       const ortEngine: OrtEngine = { ort, threads, sessions: new Map() };
       // Fail here, not on the first big product, if the native binding cannot run a model.
-      await sessionFor(ortEngine, { op: 'MatMul', transA: false, transB: false });
+      await productSession(ortEngine, { op: 'MatMul', transA: false, transB: false });
       const version = ort.env.versions?.node ?? 'unknown version';
       return { info: { name: 'onnxruntime-node', detail: `${version}, ${threads} threads` }, ort: ortEngine };
     } catch (err) {
@@ -71,14 +71,18 @@ function loadEngine(): Promise<{ info: GemmEngineInfo; ort: OrtEngine | null }> 
   return engine;
 }
 
-function sessionFor(e: OrtEngine, kind: ProductKind): Promise<Session> {
-  const key = `${kind.op}:${kind.transA ? 1 : 0}${kind.transB ? 1 : 0}`;
+function productSession(e: OrtEngine, kind: ProductKind): Promise<Session> {
+  return sessionFor(e, `${kind.op}:${kind.transA ? 1 : 0}${kind.transB ? 1 : 0}`, () => productModel(kind));
+}
+
+/** The session of a model, built once per key. */
+function sessionFor(e: OrtEngine, key: string, bytes: () => Uint8Array): Promise<Session> {
   let s = e.sessions.get(key);
   if (s === undefined) {
     // No spinning: idle pool threads otherwise busy-wait after each product and take the core
     // the JS between products runs on (a 4096² top-64 SVD: 145–225 ms without, 250–660 ms with,
     // alternating runs on 2 busy cores).
-    s = e.ort.InferenceSession.create(productModel(kind), {
+    s = e.ort.InferenceSession.create(bytes(), {
       intraOpNumThreads: e.threads,
       extra: { session: { intra_op: { allow_spinning: '0' } } },
     });
@@ -127,12 +131,40 @@ export async function matmul(a: Matrix, b: Matrix, { transA = false, transB = fa
   const { ort } = await loadEngine();
   if (ort === null) return matmulPlain(a, b, { transA, transB });
   const op = transA || transB ? 'Gemm' : 'MatMul';
-  const session = await sessionFor(ort, { op, transA, transB });
+  const session = await productSession(ort, { op, transA, transB });
   const A = new ort.ort.Tensor('float32', a.data, [a.rows, a.cols]);
   const B = new ort.ort.Tensor('float32', b.data, [b.rows, b.cols]);
   const out = await session.run({ A, B });
   const y = out['Y']!;
   return { rows: m, cols: n, data: y.data as Float32Array };
+}
+
+/**
+ * ‖C − op(A)·op(B)‖_F² without handing the product back: onnxruntime subtracts it as the Gemm
+ * forms it (alpha = −1, beta = 1 on C) and sums each row's squares, in f32 over one row; the rows
+ * are summed here in f64. The plain engine forms the product and sums in f64 throughout.
+ * @example const errSq = await residualSquares(delta, b, a); // ‖ΔW − B·A‖_F²
+ */
+export async function residualSquares(c: Matrix, a: Matrix, b: Matrix, { transA = false, transB = false }: MatmulOptions = {}): Promise<number> {
+  const m = transA ? a.cols : a.rows;
+  const k = transA ? a.rows : a.cols;
+  const kb = transB ? b.cols : b.rows;
+  const n = transB ? b.rows : b.cols;
+  if (k !== kb || c.rows !== m || c.cols !== n) throw new ShapeError(`residualSquares: ${c.rows}×${c.cols} minus a ${m}×${k} by ${kb}×${n} product`);
+  const { ort } = await loadEngine();
+  if (ort === null || m * n * k < SMALL_PRODUCT) {
+    const p = matmulPlain(a, b, { transA, transB }).data;
+    let sq = 0;
+    for (let i = 0; i < p.length; i++) sq += (c.data[i]! - p[i]!) ** 2;
+    return sq;
+  }
+  const session = await sessionFor(ort, `residual:${transA ? 1 : 0}${transB ? 1 : 0}`, () => residualModel({ transA, transB }));
+  const T = ort.ort.Tensor;
+  const out = await session.run({ A: new T('float32', a.data, [a.rows, a.cols]), B: new T('float32', b.data, [b.rows, b.cols]), C: new T('float32', c.data, [m, n]) });
+  const rows = out['Y']!.data as Float32Array;
+  let sq = 0;
+  for (let i = 0; i < rows.length; i++) sq += rows[i]!;
+  return sq;
 }
 
 /** The plain-JS product: exact reference and fallback. Accumulates in f64 per output row. */

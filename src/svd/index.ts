@@ -1,6 +1,6 @@
 /** The SVD engine: matrices, GEMM, QR, randomized / adaptive / small SVD, spectrum metrics. */
 export { frobeniusSquared, leadingColumns, matrix, transpose, zeros, zeros64, type Matrix, type Matrix64 } from './matrix.js';
-export { gemmEngine, matmul, matmulPlain, releaseGemm, type GemmEngineInfo, type MatmulOptions } from './gemm.js';
+export { gemmEngine, matmul, matmulPlain, releaseGemm, residualSquares, type GemmEngineInfo, type MatmulOptions } from './gemm.js';
 export { householderQr, orthonormalizeRows, type ThinQr } from './qr.js';
 export { createRng, fillNormal, gaussianMatrix, randomOrthonormal, randomOrthonormal64, type Rng } from './random.js';
 export { rightVectors, smallSvd, smallSvdLeft, type Svd64 } from './small-svd.js';

@@ -1,17 +1,21 @@
 /**
- * One-node ONNX models (MatMul, Gemm) written as protobuf bytes by hand, so the GEMM
- * engine needs no protobuf or onnx dependency. Only the fields a one-node float graph
- * uses are encoded; field numbers are those of onnx.proto (ModelProto, GraphProto, …).
+ * Small ONNX models (a MatMul or Gemm; a residual's Gemm and ReduceSumSquare) written as
+ * protobuf bytes by hand, so the GEMM engine needs no protobuf or onnx dependency. Only the
+ * fields such float graphs use are encoded; field numbers are those of onnx.proto
+ * (ModelProto, GraphProto, NodeProto, AttributeProto, …).
  */
 
 /** Protobuf wire types used here. */
 const VARINT = 0;
 const LEN = 2;
+const FIXED32 = 5;
 
 /** ONNX TensorProto.DataType.FLOAT. */
 const ELEM_FLOAT = 1;
-/** ONNX AttributeProto.AttributeType.INT. */
+/** ONNX AttributeProto.AttributeType FLOAT, INT and INTS. */
+const ATTR_FLOAT = 1;
 const ATTR_INT = 2;
+const ATTR_INTS = 7;
 /** IR version 8 and opset 13: both accepted by every onnxruntime since 1.13, and Gemm/MatMul are unchanged since. */
 const IR_VERSION = 8;
 const OPSET = 13;
@@ -53,8 +57,45 @@ function stringField(field: number, value: string): Uint8Array {
   return bytesField(field, utf8.encode(value));
 }
 
-/** ValueInfoProto of a 2-D float tensor whose two sizes are symbolic (dim_param), so one session serves every shape. */
-function floatMatrixInfo(name: string, dims: [string, string]): Uint8Array {
+function floatField(field: number, value: number): Uint8Array {
+  const out = new Uint8Array(5);
+  out[0] = (field << 3) | FIXED32;
+  new DataView(out.buffer).setFloat32(1, value, true);
+  return out;
+}
+
+/** AttributeProto fields of a NodeProto (field 5): an INT, a FLOAT or an INTS. */
+function intAttr(name: string, value: number): Uint8Array {
+  return bytesField(5, concat([stringField(1, name), intField(3, value), intField(20, ATTR_INT)]));
+}
+
+function floatAttr(name: string, value: number): Uint8Array {
+  return bytesField(5, concat([stringField(1, name), floatField(2, value), intField(20, ATTR_FLOAT)]));
+}
+
+function intsAttr(name: string, values: number[]): Uint8Array {
+  return bytesField(5, concat([stringField(1, name), ...values.map((v) => intField(8, v)), intField(20, ATTR_INTS)]));
+}
+
+/** NodeProto: inputs, outputs, operator and attributes. */
+function node(inputs: string[], outputs: string[], op: string, attrs: Uint8Array[] = []): Uint8Array {
+  return concat([...inputs.map((i) => stringField(1, i)), ...outputs.map((o) => stringField(2, o)), stringField(4, op), ...attrs]);
+}
+
+/** ModelProto of one graph: its nodes, then inputs and outputs as ValueInfoProtos. */
+function model(name: string, nodes: Uint8Array[], inputs: Uint8Array[], outputs: Uint8Array[]): Uint8Array {
+  const graph = concat([
+    ...nodes.map((n) => bytesField(1, n)),
+    stringField(2, name),
+    ...inputs.map((i) => bytesField(11, i)),
+    ...outputs.map((o) => bytesField(12, o)),
+  ]);
+  const opset = concat([stringField(1, ''), intField(2, OPSET)]);
+  return concat([intField(1, IR_VERSION), bytesField(8, opset), bytesField(7, graph)]);
+}
+
+/** ValueInfoProto of a float tensor whose sizes are symbolic (dim_param), so one session serves every shape. */
+function floatTensorInfo(name: string, dims: string[]): Uint8Array {
   const shape = concat(dims.map((d) => bytesField(1, stringField(2, d))));
   const tensorType = concat([intField(1, ELEM_FLOAT), bytesField(2, shape)]);
   return concat([stringField(1, name), bytesField(2, bytesField(1, tensorType))]);
@@ -74,22 +115,26 @@ export interface ProductKind {
  */
 export function productModel({ op, transA, transB }: ProductKind): Uint8Array {
   if (op === 'MatMul' && (transA || transB)) throw new RangeError('productModel: MatMul has no transpose flags; use Gemm');
-  const aDims: [string, string] = transA ? ['k', 'm'] : ['m', 'k'];
-  const bDims: [string, string] = transB ? ['n', 'k'] : ['k', 'n'];
-  const attrs: Uint8Array[] = [];
-  if (op === 'Gemm') {
-    for (const [name, on] of [['transA', transA], ['transB', transB]] as const) {
-      attrs.push(bytesField(5, concat([stringField(1, name), intField(3, on ? 1 : 0), intField(20, ATTR_INT)])));
-    }
-  }
-  const node = concat([stringField(1, 'A'), stringField(1, 'B'), stringField(2, 'Y'), stringField(4, op), ...attrs]);
-  const graph = concat([
-    bytesField(1, node),
-    stringField(2, 'product'),
-    bytesField(11, floatMatrixInfo('A', aDims)),
-    bytesField(11, floatMatrixInfo('B', bDims)),
-    bytesField(12, floatMatrixInfo('Y', ['m', 'n'])),
-  ]);
-  const opset = concat([stringField(1, ''), intField(2, OPSET)]);
-  return concat([intField(1, IR_VERSION), bytesField(8, opset), bytesField(7, graph)]);
+  const aDims = transA ? ['k', 'm'] : ['m', 'k'];
+  const bDims = transB ? ['n', 'k'] : ['k', 'n'];
+  const attrs = op === 'Gemm' ? [intAttr('transA', transA ? 1 : 0), intAttr('transB', transB ? 1 : 0)] : [];
+  return model('product', [node(['A', 'B'], ['Y'], op, attrs)], [floatTensorInfo('A', aDims), floatTensorInfo('B', bDims)], [floatTensorInfo('Y', ['m', 'n'])]);
+}
+
+/**
+ * Serialized ModelProto computing the squared norm of each row of C − op(A)·op(B): a Gemm with
+ * alpha = −1 and beta = 1 (the product is subtracted as it is formed, C is not changed), then
+ * ReduceSumSquare over axis 1. Inputs "A", "B", "C" [m, n]; output "Y" [m], float.
+ */
+export function residualModel({ transA, transB }: { transA: boolean; transB: boolean }): Uint8Array {
+  const aDims = transA ? ['k', 'm'] : ['m', 'k'];
+  const bDims = transB ? ['n', 'k'] : ['k', 'n'];
+  const gemm = node(['A', 'B', 'C'], ['E'], 'Gemm', [intAttr('transA', transA ? 1 : 0), intAttr('transB', transB ? 1 : 0), floatAttr('alpha', -1), floatAttr('beta', 1)]);
+  const reduce = node(['E'], ['Y'], 'ReduceSumSquare', [intsAttr('axes', [1]), intAttr('keepdims', 0)]);
+  return model(
+    'residual',
+    [gemm, reduce],
+    [floatTensorInfo('A', aDims), floatTensorInfo('B', bDims), floatTensorInfo('C', ['m', 'n'])],
+    [floatTensorInfo('Y', ['m'])],
+  );
 }

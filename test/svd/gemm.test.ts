@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ShapeError } from '../../src/errors.js';
-import { gemmEngine, matmul, matmulPlain, releaseGemm } from '../../src/svd/gemm.js';
+import { gemmEngine, matmul, matmulPlain, releaseGemm, residualSquares } from '../../src/svd/gemm.js';
 import type { Matrix } from '../../src/svd/matrix.js';
 import { productModel } from '../../src/svd/onnx-model.js';
 import { gaussianMatrix } from '../../src/svd/random.js';
@@ -53,6 +53,32 @@ function runChild(code: string, env: Record<string, string> = {}): { stdout: str
   });
   return { stdout: r.stdout, ms: performance.now() - t, status: r.status };
 }
+
+describe('residualSquares', () => {
+  for (const transA of [false, true]) {
+    for (const transB of [false, true]) {
+      for (const [m, k, n] of [[3, 4, 5], [70, 9, 80], [301, 17, 129]] as const) {
+        it(`‖C − ${transA ? 'Aᵀ' : 'A'}·${transB ? 'Bᵀ' : 'B'}‖² ${m}×${k}·${k}×${n} matches the f64 definition`, async () => {
+          const [a, b] = operands(m, k, n, transA, transB, m + k + n);
+          const ref = reference(a, b, transA, transB);
+          // C = the product plus a small known difference, so the residual is far below ‖C‖ as an extraction's is.
+          const noise = gaussianMatrix(m, n, 99).data;
+          const c = { rows: m, cols: n, data: Float32Array.from(ref, (x, i) => x + 1e-2 * noise[i]!) };
+          let want = 0;
+          for (let i = 0; i < ref.length; i++) want += (c.data[i]! - ref[i]!) ** 2;
+          const got = await residualSquares(c, a, b, { transA, transB });
+          // f32 products of k terms each carry ≈ √k·2⁻²⁴·|A||B| of rounding, here 1e-5 of the 1e-2 difference.
+          assert.ok(Math.abs(got - want) <= 1e-3 * want, `${got} vs ${want}`);
+        });
+      }
+    }
+  }
+
+  it('rejects a C whose shape is not the product\'s', async () => {
+    const [a, b] = operands(20, 30, 40, false, false, 1);
+    await assert.rejects(residualSquares(gaussianMatrix(20, 41, 2), a, b), ShapeError);
+  });
+});
 
 describe('matmul', () => {
   for (const transA of [false, true]) {
