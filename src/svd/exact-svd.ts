@@ -14,6 +14,7 @@ import { DeltarankError } from '../errors.js';
 import { jacobiSvd } from './exact-jacobi.js';
 import { gramSingularValues } from './exact-gram.js';
 import type { Matrix } from './matrix.js';
+import { DEFAULT_BANDWIDTH } from './symmetric-eigenvalues.js';
 
 /**
  * Largest min(m, n) for which `singularValues` takes the Jacobi route: its ≈ 45·p³ scalar flops
@@ -36,8 +37,8 @@ export interface SingularValues {
  * All min(m, n) singular values of `a` (f32 [m, n], not changed), descending: Jacobi when
  * min(m, n) ≤ JACOBI_MAX_VALUES, else the Gram route (see `method` for what each
  * guarantees). Cost: ≈ 45·p³ scalar flops (Jacobi) or ≈ 2·m·n·p + 2·p³ GEMM flops plus
- * ≈ 7·32·p² scalar ones (Gram), p = min(m, n); on this 2-core machine ≈ 0.3 s at 1024²,
- * 4–7 s at 4096² (bench/svd-exact.ts).
+ * ≈ 7·b·p² scalar ones (Gram, band b = DEFAULT_BANDWIDTH), p = min(m, n); on this 2-core
+ * machine ≈ 0.2 s at 1024², 4–5 s at 4096² (bench/svd-exact.ts).
  * Throws DeltarankError on a NaN or infinite entry.
  * @example const { s, method } = await singularValues(delta);
  */
@@ -86,7 +87,7 @@ export function exactIsCheaper(m: number, n: number, k: number, { vectors = fals
   if (l >= p) return true;
   // One-sided Jacobi of an a×b matrix (a ≥ b): the QR, then ≈ 9 sweeps of 5·b³; vectors double both.
   const jacobi = (a: number, b: number) => ((vectors ? 4 : 2) * a * b * b + (vectors ? 90 : 45) * b ** 3) / SCALAR_RATE;
-  const exact = vectors || p <= JACOBI_MAX_VALUES ? jacobi(q, p) : (2 * q * p * p + 2 * p ** 3) / GEMM_RATE + (7 * 32 * p * p) / SCALAR_RATE;
+  const exact = vectors || p <= JACOBI_MAX_VALUES ? jacobi(q, p) : (2 * q * p * p + 2 * p ** 3) / GEMM_RATE + (7 * DEFAULT_BANDWIDTH * p * p) / SCALAR_RATE;
   // Six products with the matrix (range finder and two power iterations), re-orthonormalisations of q×l blocks, the small SVD of l×p.
   const randomized = (12 * m * n * l + 12 * q * l * l) / GEMM_RATE + jacobi(p, l);
   return exact <= randomized;
