@@ -143,19 +143,20 @@ function subtractStoreAccumulate(storeOffset: number): number[] {
   ];
 }
 
+/** `while (i < end) { body; i += step }`, i continuing from where the last loop left it. */
+function loop(end: number, step: number, body: number[]): number[] {
+  return [BLOCK, VOID, LOOP, VOID, GET, L_I, GET, end, I32_GE_U, BR_IF, 1, ...body, GET, L_I, I32_CONST, ...sleb(step), I32_ADD, SET, L_I, BR, 0, END, END];
+}
+
 /** The scalar tail: i from the vector end to n, one element at a time. */
 function tail(load: (ptr: number) => number[]): number[] {
-  return [
-    BLOCK, VOID, LOOP, VOID,
-    GET, L_I, GET, P_N, I32_GE_U, BR_IF, 1,
+  return loop(P_N, 1, [
     ...load(P_BASE), SET, F_B,
     ...load(P_TUNED), GET, F_B, F32_SUB, SET, F_T,
     ...address(P_OUT, L_I, 4), GET, F_T, F32_STORE, 2, 0,
     ...scalarAccumulate(F_B, S_B),
     ...scalarAccumulate(F_T, S_D),
-    GET, L_I, I32_CONST, 1, I32_ADD, SET, L_I,
-    BR, 0, END, END,
-  ];
+  ]);
 }
 
 /** The vector loop's end: n rounded down to a multiple of the step (locals start at zero, sums too). */
@@ -173,14 +174,12 @@ function deltaBf16Body(): number[] {
   const loadBf16 = (ptr: number) => [...address(ptr, L_I, 2), I32_LOAD16_U, 1, 0, I32_CONST, 16, I32_SHL, F32_REINTERPRET];
   return [
     ...prologue(8),
-    BLOCK, VOID, LOOP, VOID,
-    GET, L_I, GET, L_VECTOR_END, I32_GE_U, BR_IF, 1,
-    ...address(P_BASE, L_I, 2), ...v128Load(0), SET, L_RAW_B,
-    ...address(P_TUNED, L_I, 2), ...v128Load(0), SET, L_RAW_T,
-    ...widen(L_RAW_B, EXTEND_LOW_U16, L_XB), ...widen(L_RAW_T, EXTEND_LOW_U16, L_XT), ...subtractStoreAccumulate(0),
-    ...widen(L_RAW_B, EXTEND_HIGH_U16, L_XB), ...widen(L_RAW_T, EXTEND_HIGH_U16, L_XT), ...subtractStoreAccumulate(16),
-    GET, L_I, I32_CONST, 8, I32_ADD, SET, L_I,
-    BR, 0, END, END,
+    ...loop(L_VECTOR_END, 8, [
+      ...address(P_BASE, L_I, 2), ...v128Load(0), SET, L_RAW_B,
+      ...address(P_TUNED, L_I, 2), ...v128Load(0), SET, L_RAW_T,
+      ...widen(L_RAW_B, EXTEND_LOW_U16, L_XB), ...widen(L_RAW_T, EXTEND_LOW_U16, L_XT), ...subtractStoreAccumulate(0),
+      ...widen(L_RAW_B, EXTEND_HIGH_U16, L_XB), ...widen(L_RAW_T, EXTEND_HIGH_U16, L_XT), ...subtractStoreAccumulate(16),
+    ]),
     ...tail(loadBf16),
     ...epilogue,
   ];
@@ -191,13 +190,11 @@ function deltaF32Body(): number[] {
   const loadF32 = (ptr: number) => [...address(ptr, L_I, 4), F32_LOAD, 2, 0];
   return [
     ...prologue(4),
-    BLOCK, VOID, LOOP, VOID,
-    GET, L_I, GET, L_VECTOR_END, I32_GE_U, BR_IF, 1,
-    ...address(P_BASE, L_I, 4), ...v128Load(0), SET, L_XB,
-    ...address(P_TUNED, L_I, 4), ...v128Load(0), SET, L_XT,
-    ...subtractStoreAccumulate(0),
-    GET, L_I, I32_CONST, 4, I32_ADD, SET, L_I,
-    BR, 0, END, END,
+    ...loop(L_VECTOR_END, 4, [
+      ...address(P_BASE, L_I, 4), ...v128Load(0), SET, L_XB,
+      ...address(P_TUNED, L_I, 4), ...v128Load(0), SET, L_XT,
+      ...subtractStoreAccumulate(0),
+    ]),
     ...tail(loadF32),
     ...epilogue,
   ];
