@@ -232,10 +232,10 @@ let compiled: WebAssembly.Module | undefined;
 
 /**
  * A memory holding two regions of `capacity` f32 values each (base and tuned), with the kernels
- * bound to it. `base` and `tuned` view the regions; ΔW is written over `tuned`.
+ * bound to it. `base` and `tuned` view the regions; ΔW is written over `tuned`. The kernels trust
+ * n ≤ base.length: a larger n would run one region into the other.
  */
 export interface DeltaKernel {
-  capacity: number;
   base: Float32Array;
   tuned: Float32Array;
   /** base bf16 in base[0, 2n) bytes, tuned bf16 in the upper half of tuned's first 4n bytes → ΔW in tuned. */
@@ -260,7 +260,6 @@ export function deltaKernel(capacity: number): DeltaKernel | null {
   const sums = new Float64Array(memory.buffer, 0, 2);
   const result = () => ({ baseSq: sums[0]!, deltaSq: sums[1]! });
   return {
-    capacity,
     base: new Float32Array(memory.buffer, baseAt, capacity),
     tuned: new Float32Array(memory.buffer, tunedAt, capacity),
     subtractBf16(n) {

@@ -46,6 +46,7 @@ export function deltaScratch(pairs: TensorPair[]): DeltaScratch {
  */
 export async function readDelta(base: Checkpoint, tuned: Checkpoint, pair: TensorPair, scratch = deltaScratch([pair])): Promise<Delta> {
   const n = numel(pair.tuned.shape);
+  if (n > scratch.tuned.length) throw new RangeError(`tensor "${pair.name}" has ${n} values but the scratch holds ${scratch.tuned.length}`);
   const { kernel } = scratch;
   let sums: { baseSq: number; deltaSq: number };
   if (kernel && pair.base.dtype === 'BF16' && pair.tuned.dtype === 'BF16') {

@@ -137,6 +137,9 @@ describe('readDelta', () => {
           assert.equal(got.delta.rows, pair.tuned.shape.length >= 2 ? pair.tuned.shape[0] : 1);
         }
       }
+      // A scratch sized for a smaller pair is refused before anything is read into it.
+      const big = pairs.find((p) => p.name === 'big.weight')!;
+      await assert.rejects(readDelta(base, tuned, big, deltaScratch([pairs.find((p) => p.name === 'bf16.weight')!])), RangeError);
     } finally {
       await base.close();
       await tuned.close();
