@@ -5,3 +5,4 @@ export * from './checkpoint.js';
 export * from './safetensors-writer.js';
 export * from './atomic.js';
 export * from './peft.js';
+export * from './peft-reader.js';
