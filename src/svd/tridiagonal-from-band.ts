@@ -84,7 +84,7 @@ export async function bandToTridiagonalParallel(
   const done = new Int32Array(new SharedArrayBuffer(4 * n));
   const workers = Array.from(
     { length: threads },
-    (_, first) => new Worker(workerSource(), { eval: true, workerData: { data, done, n, width, b, first, stride: threads } }),
+    (_, first) => startWorker({ data, done, n, width, b, first, stride: threads }),
   );
   try {
     await Promise.all(
@@ -116,25 +116,27 @@ function tridiagonalOf({ n, width: W, data: a }: LowerBand): { d: Float64Array; 
   return { d, e };
 }
 
-let source: string | undefined;
+/** What one worker thread of the parallel chase is given: the shared band and step counters, and its sweeps. */
+export interface ChaseJob {
+  data: Float64Array;
+  done: Int32Array;
+  n: number;
+  width: number;
+  b: number;
+  first: number;
+  stride: number;
+}
 
-/** The worker's program: the kernels below, as compiled, and a driver. They are self-contained for this reason. */
-function workerSource(): string {
-  source ??= [
-    "'use strict';",
-    // Loaders that keep function names wrap nested functions in __name(); the kernels have none, but be safe.
-    'const __name = (f) => f;',
-    `const PIPELINE_LAG = ${PIPELINE_LAG}, SWEEP_DONE = ${SWEEP_DONE};`,
-    makeReflector.toString(),
-    symmetricCorner.toString(),
-    applyTwoSided.toString(),
-    waitForStep.toString(),
-    chaseSweeps.toString(),
-    "const { parentPort, workerData: w } = require('node:worker_threads');",
-    'try { chaseSweeps(w.data, w.n, w.width, w.b, w.first, w.stride, w.done); parentPort.postMessage("ok"); }',
-    'catch (e) { parentPort.postMessage(String((e && e.stack) || e)); }',
-  ].join('\n');
-  return source;
+/**
+ * A worker running band-chase-worker, a real module beside this one, so that coverage tools and
+ * bundlers see its code. From TypeScript sources (tests under tsx) this module is `.ts`: Node 20
+ * does not carry tsx's hooks into worker threads, so there the worker registers them first.
+ */
+function startWorker(job: ChaseJob): Worker {
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./band-chase-worker.js', import.meta.url), { workerData: job });
+  const entry = JSON.stringify(new URL('./band-chase-worker.ts', import.meta.url).href);
+  const tsx = JSON.stringify(import.meta.resolve('tsx/esm/api'));
+  return new Worker(`import(${tsx}).then((t) => { t.register(); return import(${entry}); })`, { eval: true, workerData: job });
 }
 
 /** Wait until sweep j has finished `steps` steps (j < 0: nothing to wait for). Spins briefly, then sleeps in 0.1 ms naps. */
@@ -151,9 +153,9 @@ function waitForStep(done: Int32Array, j: number, steps: number): void {
 /**
  * Sweeps first, first + stride, … of the chase, in place on the lower-band array `a`
  * (width W, bandwidth b). done[j] counts the finished steps of sweep j (SWEEP_DONE when
- * complete); sweep j waits on done[j − 1]. Self-contained: it runs in workers from its source.
+ * complete); sweep j waits on done[j − 1]. Worker threads run it from band-chase-worker.ts.
  */
-function chaseSweeps(a: Float64Array, n: number, W: number, b: number, first: number, stride: number, done: Int32Array): void {
+export function chaseSweeps(a: Float64Array, n: number, W: number, b: number, first: number, stride: number, done: Int32Array): void {
   const v = new Float64Array(b);
   const u = new Float64Array(b);
   const w = new Float64Array(b);
