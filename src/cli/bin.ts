@@ -6,6 +6,7 @@ import { hideBin } from 'yargs/helpers';
 import { UsageError } from '../errors.js';
 import { buildParser } from './parser.js';
 import { EXIT, exitCodeFor } from './exit.js';
+import { errorLine } from './option-flags.js';
 
 const argv = hideBin(process.argv);
 const debug = argv.includes('--debug');
@@ -20,7 +21,7 @@ try {
   await buildParser(argv).parseAsync();
 } catch (err) {
   const code = exitCodeFor(err);
-  const message = err instanceof Error ? err.message : String(err);
+  const message = errorLine(err);
   process.stderr.write(`deltarank: ${message}\n`);
   if (err instanceof UsageError) process.stderr.write('Run deltarank --help for usage.\n');
   if (code === EXIT.internal && debug && err instanceof Error && err.stack) process.stderr.write(err.stack + '\n');

@@ -23,18 +23,18 @@ export interface RankLimits {
 export function policyFromFlags(flags: { rank?: number; energy?: number; error?: number; budget?: number; budgetRelative?: number }): RankPolicy {
   const given = Object.entries(flags).filter(([, v]) => v !== undefined);
   if (given.length !== 1) {
-    throw new UsageError(`choose exactly one of --rank, --energy, --error, --budget, --budget-relative (got ${given.length === 0 ? 'none' : given.map(([k]) => k).join(', ')})`);
+    throw new UsageError(`choose exactly one of \`rank\`, \`energy\`, \`error\`, \`budget\`, \`budgetRelative\` (got ${given.length === 0 ? 'none' : given.map(([k]) => `\`${k}\``).join(', ')})`, { option: given[1]?.[0] });
   }
   const [key, value] = given[0]! as [string, number];
   switch (key) {
     case 'rank':
-      if (!Number.isInteger(value) || value < 1) throw new UsageError(`--rank must be a positive integer, got ${value}`);
+      if (!Number.isInteger(value) || value < 1) throw new UsageError(`\`rank\` must be a positive integer, got ${value}`, { option: 'rank' });
       return { rank: value };
     case 'energy':
-      if (!(value > 0 && value <= 1)) throw new UsageError(`--energy must be in (0, 1], got ${value}`);
+      if (!(value > 0 && value <= 1)) throw new UsageError(`\`energy\` must be in (0, 1], got ${value}`, { option: 'energy' });
       return { energy: value };
     case 'error':
-      if (!(value >= 0 && value < 1)) throw new UsageError(`--error must be in [0, 1), got ${value}`);
+      if (!(value >= 0 && value < 1)) throw new UsageError(`\`error\` must be in [0, 1), got ${value}`, { option: 'error' });
       return { error: value };
     case 'budget':
       return { budget: value };
@@ -89,7 +89,8 @@ export function allocateBudget(modules: BudgetModule[], budget: number, { relati
   const ranks = modules.map((m) => Math.min(minRank, m.maxRank, m.s.length));
   const floor = modules.reduce((sum, m, i) => sum + ranks[i]! * m.cost, 0);
   if (floor > budget) {
-    throw new UsageError(`--budget ${budget} is too small: ${minRank === 1 ? 'one rank' : `${minRank} ranks`} in each of the ${modules.length} modules takes ${floor} parameters (the minimum); raise the budget or lower --min-rank`);
+    const option = relative ? 'budgetRelative' : 'budget';
+    throw new UsageError(`\`${option}\` ${budget} is too small: ${minRank === 1 ? 'one rank' : `${minRank} ranks`} in each of the ${modules.length} modules takes ${floor} parameters (the minimum); raise the budget or lower \`minRank\``, { option });
   }
   let left = budget - floor;
   const gain = (i: number, r: number) => {

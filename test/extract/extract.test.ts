@@ -155,7 +155,7 @@ describe('extract: rank policies', () => {
   it('a budget too small for one rank everywhere fails with the minimum', async () => {
     await assert.rejects(
       extractAdapter(tiny().base, tiny().tuned, join(dir, 'too-small'), { policy: { budget: 1000 } }),
-      (e: unknown) => e instanceof UsageError && /--budget 1000 is too small: one rank in each of the 16 modules takes 2976 parameters \(the minimum\)/.test(e.message),
+      (e: unknown) => e instanceof UsageError && /`budget` 1000 is too small: one rank in each of the 16 modules takes 2976 parameters \(the minimum\)/.test(e.message),
     );
   });
 });

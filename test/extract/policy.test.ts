@@ -27,10 +27,33 @@ describe('policyFromFlags', () => {
     assert.deepEqual(policyFromFlags({ rank: 8 }), { rank: 8 });
     assert.deepEqual(policyFromFlags({ budgetRelative: 100 }), { budget: 100, relative: true });
     assert.throws(() => policyFromFlags({}), (e: unknown) => e instanceof UsageError && /exactly one/.test(e.message));
-    assert.throws(() => policyFromFlags({ rank: 8, energy: 0.9 }), /rank, energy/);
+    assert.throws(() => policyFromFlags({ rank: 8, energy: 0.9 }), /got `rank`, `energy`/);
     assert.throws(() => policyFromFlags({ rank: 0 }), /positive integer/);
     assert.throws(() => policyFromFlags({ energy: 1.5 }), /\(0, 1\]/);
   });
+});
+
+describe('policy errors name the library option, not a flag', () => {
+  const cases: [() => unknown, string, RegExp][] = [
+    [() => policyFromFlags({ rank: 0 }), 'rank', /^`rank` must be a positive integer, got 0$/],
+    [() => policyFromFlags({ rank: 2.5 }), 'rank', /^`rank` must be a positive integer, got 2.5$/],
+    [() => policyFromFlags({ energy: 0 }), 'energy', /^`energy` must be in \(0, 1\], got 0$/],
+    [() => policyFromFlags({ error: 1 }), 'error', /^`error` must be in \[0, 1\), got 1$/],
+    [() => policyFromFlags({ rank: 4, budget: 9 }), 'budget', /^choose exactly one of .*\(got `rank`, `budget`\)$/],
+    [() => allocateBudget([module(10, spectrum(4, () => 1))], 5), 'budget', /^`budget` 5 is too small: .* lower `minRank`$/],
+    [() => allocateBudget([module(10, spectrum(4, () => 1))], 5, { relative: true }), 'budgetRelative', /^`budgetRelative` 5 is too small/],
+  ];
+  for (const [i, [call, option, message]] of cases.entries()) {
+    it(`case ${i + 1}: a UsageError with option ${option}, named \`${option}\` in the message`, () => {
+      assert.throws(call, (e: unknown) => {
+        assert.ok(e instanceof UsageError);
+        assert.equal(e.option, option);
+        assert.match(e.message, message);
+        assert.doesNotMatch(e.message, /--/, 'flags are the CLI\'s words');
+        return true;
+      });
+    });
+  }
 });
 
 describe('rankFor', () => {
