@@ -3,7 +3,7 @@
  * Shared by `analyze` (values only) and `extract` (which also needs the vectors).
  */
 import type { Matrix } from '../svd/index.js';
-import { adaptiveSvd, effectiveRank, energyCurve, exactIsCheaper, rankAt, singularValues, stableRank } from '../svd/index.js';
+import { adaptiveSvd, effectiveRank, energyCurve, exactIsCheaper, rankAt, relativeUpdate, singularValues, stableRank } from '../svd/index.js';
 import type { SpectrumMethod, TensorSpectrum } from './types.js';
 
 /** Energy thresholds reported as `rankAt` keys. */
@@ -113,7 +113,5 @@ export function tensorSpectrum(
   };
 }
 
-/** ‖ΔW‖_F / ‖W‖_F, null when the base is unknown or zero. */
-export function relativeUpdate(deltaNorm: number, baseNorm: number | null): number | null {
-  return baseNorm === null || baseNorm === 0 ? null : deltaNorm / baseNorm;
-}
+/** svd's relativeUpdate, the one definition, re-exported where analyze.ts has imported it from. */
+export { relativeUpdate };

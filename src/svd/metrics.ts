@@ -74,13 +74,14 @@ export function nuclearNorm(s: ArrayLike<number>): number {
 }
 
 /**
- * Relative update ‖ΔW‖_F / ‖W‖_F from the squared norms; Infinity when W is zero and ΔW is not,
- * 0 when both are.
- * @example relativeUpdate(0.5041, 3831.61) // 0.0115
+ * Relative update ‖ΔW‖_F / ‖W‖_F, from the two norms: the one definition of it (`analyze`'s
+ * `relativeUpdate` field is this). null where it is no finite number: an unknown base (a ΔW
+ * checkpoint, an adapter) or a zero base (a tensor that starts from zeros), where any change
+ * is infinitely large relative to W, and 0/0 says nothing; JSON has no Infinity either.
+ * @example relativeUpdate(0.71, 61.9) // 0.01147
  */
-export function relativeUpdate(deltaFrobSquared: number, baseFrobSquared: number): number {
-  if (baseFrobSquared > 0) return Math.sqrt(deltaFrobSquared / baseFrobSquared);
-  return deltaFrobSquared > 0 ? Infinity : 0;
+export function relativeUpdate(deltaNorm: number, baseNorm: number | null): number | null {
+  return baseNorm === null || baseNorm === 0 ? null : deltaNorm / baseNorm;
 }
 
 /**

@@ -54,9 +54,10 @@ describe('spectrum metrics', () => {
   });
 
   it('relative update and amplification factor', () => {
-    assert.ok(Math.abs(relativeUpdate(0.25, 100) - 0.05) < 1e-15);
-    assert.equal(relativeUpdate(1, 0), Infinity);
-    assert.equal(relativeUpdate(0, 0), 0);
+    assert.equal(relativeUpdate(0.5, 100), 0.005);
+    assert.equal(relativeUpdate(1, 0), null, 'a zero base: no finite ratio');
+    assert.equal(relativeUpdate(0, 0), null);
+    assert.equal(relativeUpdate(1, null), null, 'no base read');
     assert.equal(amplificationFactor(6, 2), 3);
     assert.equal(amplificationFactor(1, 0), Infinity);
   });
