@@ -37,7 +37,7 @@ export interface SafetensorsHeader {
 
 const nf = new Intl.NumberFormat('en-US');
 /** 9012 → "9,012", as messages print byte positions. */
-export function formatCount(n: number | bigint): string {
+export function formatInteger(n: number | bigint): string {
   return nf.format(n);
 }
 
@@ -47,7 +47,7 @@ export async function readExactly(handle: FileHandle, length: number, position: 
   let done = 0;
   while (done < length) {
     const { bytesRead } = await handle.read(buf, done, length - done, position + done);
-    if (bytesRead === 0) throw new FormatError(`${what()}: the file ended after ${formatCount(position + done)} bytes (it shrank while open?)`);
+    if (bytesRead === 0) throw new FormatError(`${what()}: the file ended after ${formatInteger(position + done)} bytes (it shrank while open?)`);
     done += bytesRead;
   }
   return buf;
@@ -69,11 +69,11 @@ export async function readSafetensorsHeader(handle: FileHandle, file: string, fi
   const prefix = await readExactly(handle, 8, 0, () => label);
   const n = new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true);
   if (n > BigInt(MAX_HEADER_BYTES)) {
-    throw new FormatError(`${label}: header length ${formatCount(n)} bytes is above the cap of ${formatCount(MAX_HEADER_BYTES)} (a corrupt or non-safetensors file)`);
+    throw new FormatError(`${label}: header length ${formatInteger(n)} bytes is above the cap of ${formatInteger(MAX_HEADER_BYTES)} (a corrupt or non-safetensors file)`);
   }
   const headerLength = Number(n);
   if (8 + headerLength > fileSize) {
-    throw new FormatError(`${label}: header length ${formatCount(headerLength)} bytes runs past the end of the file (${formatCount(fileSize)} bytes)`);
+    throw new FormatError(`${label}: header length ${formatInteger(headerLength)} bytes runs past the end of the file (${formatInteger(fileSize)} bytes)`);
   }
   const raw = await readExactly(handle, headerLength, 8, () => label);
   return parseSafetensorsHeader(raw, label, fileSize);
@@ -119,12 +119,12 @@ export function parseSafetensorsHeader(raw: Uint8Array, label: string, fileSize:
     const [begin, end] = offsets as [number, number];
     if (end < begin) throw new FormatError(`${where}: data_offsets [${begin}, ${end}] are reversed`);
     if (dataStart + end > fileSize) {
-      throw new FormatError(`${where} ends at byte ${formatCount(dataStart + end)} but the file has ${formatCount(fileSize)}`);
+      throw new FormatError(`${where} ends at byte ${formatInteger(dataStart + end)} but the file has ${formatInteger(fileSize)}`);
     }
     const elements = (shape as number[]).reduce((a, b) => a * b, 1);
     const expected = elements * DTYPE_SIZE[dtype];
     if (end - begin !== expected) {
-      throw new FormatError(`${where}: data_offsets span ${formatCount(end - begin)} bytes but shape [${(shape as number[]).join(', ')}] of ${dtype} needs ${formatCount(expected)}`);
+      throw new FormatError(`${where}: data_offsets span ${formatInteger(end - begin)} bytes but shape [${(shape as number[]).join(', ')}] of ${dtype} needs ${formatInteger(expected)}`);
     }
     entries.push({ name, dtype, shape: shape as number[], byteLength: expected, offset: dataStart + begin, begin, end });
   }
@@ -133,16 +133,16 @@ export function parseSafetensorsHeader(raw: Uint8Array, label: string, fileSize:
   let previous: string | undefined;
   for (const e of entries) {
     if (e.begin < cursor) {
-      throw new FormatError(`${label}: tensor "${e.name}" (bytes ${formatCount(e.begin)}–${formatCount(e.end)} of the data section) overlaps tensor "${previous}", which ends at ${formatCount(cursor)}`);
+      throw new FormatError(`${label}: tensor "${e.name}" (bytes ${formatInteger(e.begin)}–${formatInteger(e.end)} of the data section) overlaps tensor "${previous}", which ends at ${formatInteger(cursor)}`);
     }
     if (e.begin > cursor) {
-      throw new FormatError(`${label}: tensor "${e.name}" starts at byte ${formatCount(e.begin)} of the data section, leaving a gap after byte ${formatCount(cursor)}`);
+      throw new FormatError(`${label}: tensor "${e.name}" starts at byte ${formatInteger(e.begin)} of the data section, leaving a gap after byte ${formatInteger(cursor)}`);
     }
     cursor = e.end;
     previous = e.name;
   }
   if (cursor !== dataSize) {
-    throw new FormatError(`${label}: the tensors cover ${formatCount(cursor)} bytes of the data section but it has ${formatCount(dataSize)} (trailing bytes)`);
+    throw new FormatError(`${label}: the tensors cover ${formatInteger(cursor)} bytes of the data section but it has ${formatInteger(dataSize)} (trailing bytes)`);
   }
   return { metadata, entries: entries.map(({ begin: _b, end: _e, ...rest }) => rest), headerLength };
 }

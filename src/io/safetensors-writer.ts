@@ -8,7 +8,7 @@ import { ShapeError, UsageError } from '../errors.js';
 import { DTYPE_SIZE, fromFloat32, isDType, isFloatDType, type DType } from './dtypes.js';
 import { discardTemporary, registerTemporary, releaseTemporary } from './atomic.js';
 import { INDEX_SUFFIX } from './checkpoint.js';
-import { formatCount } from './safetensors-reader.js';
+import { formatInteger } from './safetensors-reader.js';
 
 export interface TensorSpec {
   name: string;
@@ -64,12 +64,12 @@ function tensorBytes(spec: TensorSpec, index: number, data: Float32Array | Uint8
   const expected = specByteLength(spec);
   if (data instanceof Float32Array) {
     const numel = expected / DTYPE_SIZE[spec.dtype];
-    if (data.length !== numel) throw new ShapeError(`tensor "${spec.name}": source gave ${formatCount(data.length)} values but shape [${spec.shape.join(', ')}] holds ${formatCount(numel)}`);
+    if (data.length !== numel) throw new ShapeError(`tensor "${spec.name}": source gave ${formatInteger(data.length)} values but shape [${spec.shape.join(', ')}] holds ${formatInteger(numel)}`);
     if (!isFloatDType(spec.dtype)) throw new UsageError(`tensor "${spec.name}": f32 values cannot be written as ${spec.dtype}; give raw bytes`);
     return fromFloat32(spec.dtype, data);
   }
   if (data instanceof Uint8Array) {
-    if (data.byteLength !== expected) throw new ShapeError(`tensor "${spec.name}": source gave ${formatCount(data.byteLength)} bytes but ${spec.dtype} [${spec.shape.join(', ')}] takes ${formatCount(expected)}`);
+    if (data.byteLength !== expected) throw new ShapeError(`tensor "${spec.name}": source gave ${formatInteger(data.byteLength)} bytes but ${spec.dtype} [${spec.shape.join(', ')}] takes ${formatInteger(expected)}`);
     return data;
   }
   throw new UsageError(`tensor "${spec.name}" (#${index}): source must give a Float32Array or a Uint8Array`);

@@ -210,7 +210,7 @@ async function trainWith<C extends TaskConfig>(task: TaskSpec<C>, opts: TrainOpt
       // r = 64, and the subspace similarity between them (LoRA paper Fig. 3) would be inflated from the start.
       attachLora(model, targets, { rank, alpha, rslora, dropout: loraDropout, seed, adapter: name });
       await train(name, 'lora', model, 'target', fineTuneSeed, { rank, alpha, rslora });
-      adapters.push({ name, rank, alpha, rslora, modules: readAdapter(model, rank, alpha) });
+      adapters.push({ name, rank, alpha, rslora, modules: activeAdapterModules(model, rank, alpha) });
     } finally {
       disposeModel(model);
     }
@@ -251,7 +251,7 @@ function finalScores<C>(task: TaskSpec<C>, config: C, model: TfModel, data: Task
 }
 
 /** The active adapter of every LoRA layer, copied out in PEFT layout. */
-function readAdapter(model: TfModel, rank: number, alpha: number): TrainedLoraModule[] {
+function activeAdapterModules(model: TfModel, rank: number, alpha: number): TrainedLoraModule[] {
   return [...model.lora.values()].map((layer) => {
     const adapter = layer.active!;
     return {
