@@ -3,7 +3,8 @@
  * the tensors are read into. It replaces three passes of plain JS over a tensor (widen each side
  * from bf16, then subtract and sum): on a TinyLlama-sized pair those took ≈ 11 s of the 30 s of
  * an extraction. The module is a few hundred bytes written here by hand, like the ONNX models of
- * the GEMM engine, so there is no build step and no dependency.
+ * the GEMM engine, so there is no build step and no dependency. Its source in WebAssembly's text
+ * format is delta-kernel.wat beside this file; a test assembles it and compares the bytes.
  *
  * Sums are accumulated in f64 from the exact f64 squares of f32 values, as the plain loop does.
  */

@@ -1,0 +1,84 @@
+/**
+ * src/analyze/delta-kernel.wat is the source of the bytes delta-kernel.ts builds by hand:
+ * assembled by wabt (a dev dependency; the shipped code needs none), it must give the same module
+ * byte for byte, and that module must compute ΔW and both sums as plain arithmetic does.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import wabt from 'wabt';
+
+const WAT = new URL('../../src/analyze/delta-kernel.wat', import.meta.url);
+
+/** The bytes deltaKernel() compiles, caught on their way into WebAssembly.Module (compiled once per process). */
+async function shippedBytes(): Promise<Uint8Array> {
+  const Module = WebAssembly.Module;
+  let caught: Uint8Array | undefined;
+  const spy = function (bytes: BufferSource) {
+    caught = new Uint8Array(bytes instanceof ArrayBuffer ? bytes : (bytes as Uint8Array).slice().buffer);
+    return new Module(bytes);
+  } as unknown as typeof WebAssembly.Module;
+  (WebAssembly as { Module: typeof WebAssembly.Module }).Module = spy;
+  try {
+    const { deltaKernel } = await import('../../src/analyze/delta-kernel.js');
+    assert.ok(deltaKernel(8));
+  } finally {
+    (WebAssembly as { Module: typeof WebAssembly.Module }).Module = Module;
+  }
+  assert.ok(caught, 'deltaKernel compiled a module');
+  return caught;
+}
+
+describe('delta-kernel.wat', () => {
+  it('assembles to the bytes delta-kernel.ts ships', async () => {
+    const shipped = await shippedBytes();
+    const module = (await wabt()).parseWat('delta-kernel.wat', readFileSync(WAT, 'utf8'), { simd: true });
+    try {
+      module.validate();
+      const { buffer } = module.toBinary({ canonicalize_lebs: true, write_debug_names: false });
+      assert.equal(buffer.length, shipped.length, `assembled ${buffer.length} bytes, shipped ${shipped.length}`);
+      const first = buffer.findIndex((b, i) => b !== shipped[i]);
+      assert.equal(first, -1, `first difference at byte ${first}`);
+    } finally {
+      module.destroy();
+    }
+  });
+
+  it('its module computes ΔW, ‖base‖² and ‖ΔW‖² (f32 and bf16 inputs, vector loop and tail)', async () => {
+    const module = (await wabt()).parseWat('delta-kernel.wat', readFileSync(WAT, 'utf8'), { simd: true });
+    const bytes = module.toBinary({}).buffer;
+    module.destroy();
+    const memory = new WebAssembly.Memory({ initial: 1 });
+    const k = new WebAssembly.Instance(new WebAssembly.Module(new Uint8Array(bytes)), { k: { memory } }).exports as Record<string, (...a: number[]) => void>;
+    const n = 19; // two vector steps of 8 and a tail of 3 (bf16); four of 4 and 3 (f32)
+    const base = Float32Array.from({ length: n }, (_, i) => Math.fround(Math.sin(i + 1) * 3));
+    const tuned = Float32Array.from(base, (x, i) => Math.fround(x + Math.cos(i) / 4));
+    const f32 = new Float32Array(memory.buffer);
+    const sums = new Float64Array(memory.buffer, 0, 2);
+    const expectSums = (b: Float32Array, t: Float32Array, out: Float32Array) => {
+      let sb = 0;
+      let sd = 0;
+      for (let i = 0; i < n; i++) {
+        const d = Math.fround(t[i]! - b[i]!);
+        assert.equal(out[i], d, `ΔW[${i}]`);
+        sb += b[i]! * b[i]!;
+        sd += d * d;
+      }
+      assert.ok(Math.abs(sums[0]! - sb) <= 1e-15 * sb, `‖base‖² ${sums[0]} vs ${sb}`);
+      assert.ok(Math.abs(sums[1]! - sd) <= 1e-15 * sd, `‖ΔW‖² ${sums[1]} vs ${sd}`);
+    };
+    // f32: base at 64, tuned at 256, ΔW over tuned.
+    f32.set(base, 16);
+    f32.set(tuned, 64);
+    k['delta_f32']!(64, 256, 256, n);
+    expectSums(base, tuned, f32.subarray(64, 64 + n));
+    // bf16: truncate both to bf16 (their high 16 bits), tuned in the upper half of out.
+    const bf = (x: Float32Array) => Uint16Array.from(new Uint32Array(x.buffer.slice(x.byteOffset, x.byteOffset + 4 * n)), (u) => u >>> 16);
+    const widen = (h: Uint16Array) => new Float32Array(Uint32Array.from(h, (u) => u << 16).buffer);
+    const [bb, tb] = [bf(base), bf(tuned)];
+    new Uint16Array(memory.buffer, 64, n).set(bb);
+    new Uint16Array(memory.buffer, 1024 + 2 * n, n).set(tb);
+    k['delta_bf16']!(64, 1024 + 2 * n, 1024, n);
+    expectSums(widen(bb), widen(tb), new Float32Array(memory.buffer, 1024, n));
+  });
+});
