@@ -5,6 +5,9 @@
  * Training and `compare` load tfjs, so they live behind their own entry points:
  * `deltarank/train` and `deltarank/compare`.
  *
+ * The names exported here are the library's surface, pinned by test/index.test.ts: adding or
+ * removing one is a decision (and a CHANGELOG line), not a side effect of a layer's index.
+ *
  * @example
  * import { analyzeCheckpoints, renderAnalyzeReport, writeReport } from 'deltarank';
  * const result = await analyzeCheckpoints('llama/base', 'llama/tuned');
@@ -61,8 +64,23 @@ export {
   type Svd,
 } from './svd/index.js';
 
-// Analysis, extraction, merging
-export * from './analyze/index.js';
+// Analysis, extraction, merging. Named one by one: what a layer's front door exports for the
+// other layers (ΔW scratch memory, pairing, spectrum internals) is not the library's surface.
+export {
+  analyzeCheckpoints,
+  analyzeDelta,
+  analyzeAdapter,
+  DEFAULT_THRESHOLDS,
+  DEFAULT_TOP_K,
+  type AnalyzeOptions,
+  type AnalyzeProgress,
+  type AnalyzeResult,
+  type TensorSpectrum,
+  type OtherTensor,
+  type SkippedTensor,
+  type SpectrumMethod,
+  type ToolInfo,
+} from './analyze/index.js';
 export {
   extractAdapter,
   mergeAdapter,
