@@ -78,7 +78,7 @@ async function checkAgainstExact(pair: string, result: Awaited<ReturnType<typeof
     }
     for (const key of Object.keys(t.rankAt)) {
       const exact = rankAtExact(s, frob, Number(key));
-      const got = t.rankAt[key];
+      const got = t.rankAt[key]!;
       if (got === null) assert.ok(exact === null || exact > k || s[exact - 1]! < 4 * floor, `${t.name}: rankAt ${key} null but exact ${exact} ≤ k = ${k}`);
       else if (s[got - 1]! >= 4 * floor) assert.equal(got, exact, `${t.name}: rankAt ${key}`);
       else assert.ok(exact !== null && got >= exact, `${t.name}: rankAt ${key} = ${got} below exact ${exact}`);
