@@ -9,29 +9,102 @@ import { describe, it } from 'node:test';
 
 const VALUES = [
   // errors and versions
-  'DeltarankError', 'FormatError', 'ShapeError', 'UsageError', 'TOOL', 'SCHEMA_VERSION',
+  'DeltarankError',
+  'FormatError',
+  'ShapeError',
+  'UsageError',
+  'TOOL',
+  'SCHEMA_VERSION',
   // checkpoints and adapters
-  'openCheckpoint', 'writeCheckpoint', 'writeSafetensors', 'writeDirAtomically', 'readAdapter', 'writeAdapter', 'loraScale',
-  'decodeBf16', 'encodeBf16', 'decodeF16', 'encodeF16', 'toFloat32', 'fromFloat32', 'DTYPE_SIZE',
+  'openCheckpoint',
+  'writeCheckpoint',
+  'writeSafetensors',
+  'writeDirAtomically',
+  'readAdapter',
+  'writeAdapter',
+  'loraScale',
+  'decodeBf16',
+  'encodeBf16',
+  'decodeF16',
+  'encodeF16',
+  'toFloat32',
+  'fromFloat32',
+  'DTYPE_SIZE',
   // linear algebra
-  'matmul', 'gemmEngine', 'truncatedSvd', 'adaptiveSvd', 'exactSvd', 'singularValues', 'energyCurve', 'rankAt', 'stableRank',
-  'effectiveRank', 'nuclearNorm', 'subspaceSimilarity', 'projectionNorm', 'amplificationFactor', 'randomOrthonormal',
+  'matmul',
+  'gemmEngine',
+  'truncatedSvd',
+  'adaptiveSvd',
+  'exactSvd',
+  'singularValues',
+  'energyCurve',
+  'rankAt',
+  'stableRank',
+  'effectiveRank',
+  'nuclearNorm',
+  'subspaceSimilarity',
+  'projectionNorm',
+  'amplificationFactor',
+  'randomOrthonormal',
   // analysis, extraction, merging
-  'analyzeCheckpoints', 'analyzeDelta', 'analyzeAdapter', 'DEFAULT_THRESHOLDS', 'DEFAULT_TOP_K',
-  'extractAdapter', 'mergeAdapter', 'applyAdapter', 'resizeAdapter', 'factoredSvd', 'allocateBudget', 'policyFromFlags',
+  'analyzeCheckpoints',
+  'analyzeDelta',
+  'analyzeAdapter',
+  'DEFAULT_THRESHOLDS',
+  'DEFAULT_TOP_K',
+  'extractAdapter',
+  'mergeAdapter',
+  'applyAdapter',
+  'resizeAdapter',
+  'factoredSvd',
+  'allocateBudget',
+  'policyFromFlags',
   // synthetic pairs
-  'writeSynthPair', 'SYNTH_SHAPES',
+  'writeSynthPair',
+  'SYNTH_SHAPES',
   // reports
-  'renderPage', 'renderAnalyzeReport', 'renderExtractReport', 'renderCompareReport', 'spectrumSections', 'extractionSections',
-  'comparisonSections', 'writeReport', 'checkReportPath',
+  'renderPage',
+  'renderAnalyzeReport',
+  'renderExtractReport',
+  'renderCompareReport',
+  'spectrumSections',
+  'extractionSections',
+  'comparisonSections',
+  'writeReport',
+  'checkReportPath',
 ];
 
 const TYPES = [
-  'Checkpoint', 'TensorInfo', 'TensorSpec', 'TensorSource', 'DType', 'Adapter', 'AdapterConfig', 'LoraModule',
-  'Matrix', 'Matrix64', 'Svd',
-  'AnalyzeOptions', 'AnalyzeProgress', 'AnalyzeResult', 'TensorSpectrum', 'OtherTensor', 'SkippedTensor', 'SpectrumMethod', 'ToolInfo',
-  'ExtractOptions', 'ExtractOutput', 'ExtractionResult', 'ExtractedModule', 'RankPolicy', 'MergeResult', 'ResizeResult',
-  'SynthOptions', 'SynthManifest', 'ReportSection', 'PlotSpec',
+  'Checkpoint',
+  'TensorInfo',
+  'TensorSpec',
+  'TensorSource',
+  'DType',
+  'Adapter',
+  'AdapterConfig',
+  'LoraModule',
+  'Matrix',
+  'Matrix64',
+  'Svd',
+  'AnalyzeOptions',
+  'AnalyzeProgress',
+  'AnalyzeResult',
+  'TensorSpectrum',
+  'OtherTensor',
+  'SkippedTensor',
+  'SpectrumMethod',
+  'ToolInfo',
+  'ExtractOptions',
+  'ExtractOutput',
+  'ExtractionResult',
+  'ExtractedModule',
+  'RankPolicy',
+  'MergeResult',
+  'ResizeResult',
+  'SynthOptions',
+  'SynthManifest',
+  'ReportSection',
+  'PlotSpec',
 ];
 
 const sorted = (xs: Iterable<string>) => [...xs].sort();
@@ -64,7 +137,10 @@ describe("the library's public surface", () => {
       const text = readFileSync(new URL(file, dir), 'utf8');
       for (const m of text.matchAll(/import \{([^}]+)\} from '(deltarank(?:\/\w+)?)'/g)) {
         if (!(m[2]! in entries)) continue; // deltarank/train loads tfjs: its test is its own
-        for (const name of m[1]!.split(',').map((n) => n.trim().replace(/^type\s+/, '')).filter(Boolean)) {
+        for (const name of m[1]!
+          .split(',')
+          .map((n) => n.trim().replace(/^type\s+/, ''))
+          .filter(Boolean)) {
           assert.ok(name in entries[m[2]!]! || TYPES.includes(name), `${file}: ${name} from '${m[2]}'`);
         }
       }

@@ -14,10 +14,13 @@ const WAT = new URL('../../src/analyze/delta-kernel.wat', import.meta.url);
 async function shippedBytes(): Promise<Uint8Array> {
   const Module = WebAssembly.Module;
   let caught: Uint8Array | undefined;
-  const spy = function (bytes: BufferSource) {
-    caught = new Uint8Array(bytes instanceof ArrayBuffer ? bytes : (bytes as Uint8Array).slice().buffer);
-    return new Module(bytes);
-  } as unknown as typeof WebAssembly.Module;
+  class Spy extends Module {
+    constructor(bytes: BufferSource) {
+      caught = new Uint8Array(bytes instanceof ArrayBuffer ? bytes : (bytes as Uint8Array).slice().buffer);
+      super(bytes);
+    }
+  }
+  const spy = Spy as typeof WebAssembly.Module;
   (WebAssembly as { Module: typeof WebAssembly.Module }).Module = spy;
   try {
     const { deltaKernel } = await import('../../src/analyze/delta-kernel.js');
@@ -49,7 +52,8 @@ describe('delta-kernel.wat', () => {
     const bytes = module.toBinary({}).buffer;
     module.destroy();
     const memory = new WebAssembly.Memory({ initial: 1 });
-    const k = new WebAssembly.Instance(new WebAssembly.Module(new Uint8Array(bytes)), { k: { memory } }).exports as Record<string, (...a: number[]) => void>;
+    const k = new WebAssembly.Instance(new WebAssembly.Module(new Uint8Array(bytes)), { k: { memory } })
+      .exports as Record<string, (...a: number[]) => void>;
     const n = 19; // two vector steps of 8 and a tail of 3 (bf16); four of 4 and 3 (f32)
     const base = Float32Array.from({ length: n }, (_, i) => Math.fround(Math.sin(i + 1) * 3));
     const tuned = Float32Array.from(base, (x, i) => Math.fround(x + Math.cos(i) / 4));
@@ -73,7 +77,8 @@ describe('delta-kernel.wat', () => {
     k['delta_f32']!(64, 256, 256, n);
     expectSums(base, tuned, f32.subarray(64, 64 + n));
     // bf16: truncate both to bf16 (their high 16 bits), tuned in the upper half of out.
-    const bf = (x: Float32Array) => Uint16Array.from(new Uint32Array(x.buffer.slice(x.byteOffset, x.byteOffset + 4 * n)), (u) => u >>> 16);
+    const bf = (x: Float32Array) =>
+      Uint16Array.from(new Uint32Array(x.buffer.slice(x.byteOffset, x.byteOffset + 4 * n)), (u) => u >>> 16);
     const widen = (h: Uint16Array) => new Float32Array(Uint32Array.from(h, (u) => u << 16).buffer);
     const [bb, tb] = [bf(base), bf(tuned)];
     new Uint16Array(memory.buffer, 64, n).set(bb);

@@ -32,7 +32,11 @@ describe('relativeUpdate: one definition', () => {
     const result = await analyzeCheckpoints(join(dir, 'base'), join(dir, 'tuned'));
     const byName = new Map([...result.tensors, ...result.others].map((t) => [t.name, t]));
     const plainNorm = Math.sqrt(base.get('plain.weight')!.reduce((a, x) => a + x * x, 0));
-    for (const [name, baseNorm] of [['zero.weight', 0], ['plain.weight', plainNorm], ['zero.bias', 0]] as const) {
+    for (const [name, baseNorm] of [
+      ['zero.weight', 0],
+      ['plain.weight', plainNorm],
+      ['zero.bias', 0],
+    ] as const) {
       const t = byName.get(name)!;
       assert.ok(Math.abs(t.deltaNorm - 0.5) < 1e-12, `${name}: ‖ΔW‖ = ${t.deltaNorm}`);
       assert.equal(t.relativeUpdate, relativeUpdate(t.deltaNorm, baseNorm), `${name}: analyze and svd agree`);

@@ -1,18 +1,25 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
-import { FormatError, UsageError } from '../../src/errors.js';
+import { fileURLToPath } from 'node:url';
 import { errorLine, flagFor, OPTION_FLAGS, withFlags } from '../../src/cli/option-flags.js';
+import { FormatError, UsageError } from '../../src/errors.js';
 
 const BIN = fileURLToPath(new URL('../../src/cli/bin.ts', import.meta.url));
 
 describe('library options → CLI flags', () => {
   it('maps backticked options that have a flag, and nothing else', () => {
-    assert.equal(withFlags('`maxRank` must be a positive integer, got 0'), '--max-rank must be a positive integer, got 0');
+    assert.equal(
+      withFlags('`maxRank` must be a positive integer, got 0'),
+      '--max-rank must be a positive integer, got 0',
+    );
     assert.equal(withFlags('choose one of `rank`, `budgetRelative`'), 'choose one of --rank, --budget-relative');
-    assert.equal(withFlags('`thresholds` must be in (0, 1]'), '`thresholds` must be in (0, 1]', 'no flag sets it: kept as the API spells it');
+    assert.equal(
+      withFlags('`thresholds` must be in (0, 1]'),
+      '`thresholds` must be in (0, 1]',
+      'no flag sets it: kept as the API spells it',
+    );
     assert.equal(withFlags('module `q_proj` and `toString`'), 'module `q_proj` and `toString`');
     assert.equal(flagFor('constructor'), undefined);
   });
@@ -31,14 +38,18 @@ describe('library options → CLI flags', () => {
     const dir = new URL('../../src/cli/commands/', import.meta.url);
     const declared = new Set<string>();
     for (const file of readdirSync(dir)) {
-      for (const m of readFileSync(new URL(file, dir), 'utf8').matchAll(/\.option\('([a-z][a-z-]*)'/g)) declared.add(`--${m[1]}`);
+      for (const m of readFileSync(new URL(file, dir), 'utf8').matchAll(/\.option\('([a-z][a-z-]*)'/g))
+        declared.add(`--${m[1]}`);
     }
     assert.ok(declared.size > 20, `found the commands' flags (${declared.size})`);
-    for (const [option, flag] of Object.entries(OPTION_FLAGS)) assert.ok(declared.has(flag), `${option} → ${flag}: no command declares ${flag}`);
+    for (const [option, flag] of Object.entries(OPTION_FLAGS))
+      assert.ok(declared.has(flag), `${option} → ${flag}: no command declares ${flag}`);
   });
 
   it('the binary prints a policy error with the flag', () => {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', BIN, 'extract', 'a', 'b', '--out', 'c', '--rank', '0'], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, ['--import', 'tsx', BIN, 'extract', 'a', 'b', '--out', 'c', '--rank', '0'], {
+      encoding: 'utf8',
+    });
     assert.equal(r.status, 2, r.stderr);
     assert.match(r.stderr, /^deltarank: --rank must be a positive integer, got 0\n/);
   });

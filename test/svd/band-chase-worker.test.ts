@@ -8,7 +8,12 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { bandToTridiagonal, bandToTridiagonalParallel, lowerBand, PARALLEL_MIN_N } from '../../src/svd/tridiagonal-from-band.js';
+import {
+  bandToTridiagonal,
+  bandToTridiagonalParallel,
+  lowerBand,
+  PARALLEL_MIN_N,
+} from '../../src/svd/tridiagonal-from-band.js';
 
 const DIST = new URL('../../dist/svd/tridiagonal-from-band.js', import.meta.url);
 
@@ -33,7 +38,7 @@ describe('band-chase worker module', () => {
   it('does not rebuild the kernels from their source text (which instrumentation and bundlers rewrite)', async () => {
     // What coverage instrumentation or a minifier does to a function's text, at its worst: the
     // text no longer compiles on its own. The worker must not depend on it.
-    const toString = Function.prototype.toString;
+    const original = Function.prototype.toString;
     Function.prototype.toString = function () {
       return `function ${this.name}() { cov_1x2y.s[0]++; [instrumented] }`;
     };
@@ -43,7 +48,7 @@ describe('band-chase worker module', () => {
       const got = await bandToTridiagonalParallel(shared, b, { threads: 2 });
       assert.deepEqual(got.d, want.d);
     } finally {
-      Function.prototype.toString = toString;
+      Function.prototype.toString = original;
     }
   });
 
@@ -55,7 +60,9 @@ describe('band-chase worker module', () => {
     assert.deepEqual(got.e, want.e);
   });
 
-  it('from dist/ in plain Node (no TypeScript loader): the same result', { skip: existsSync(DIST) ? false : 'dist/ is not built (npm run build; npm test builds first)' }, () => {
+  it('from dist/ in plain Node (no TypeScript loader): the same result', {
+    skip: existsSync(DIST) ? false : 'dist/ is not built (npm run build; npm test builds first)',
+  }, () => {
     const script = `
       const { bandToTridiagonalParallel, lowerBand } = await import(${JSON.stringify(DIST.href)});
       const band = lowerBand(${n}, ${2 * b}, { shared: true });

@@ -133,8 +133,13 @@ describe('ONNX models written by hand', () => {
   for (const [transA, transB] of FLAGS) {
     it(`Gemm transA=${+transA} transB=${+transB}: the flags as INT attributes, input shapes transposed to match`, () => {
       const g = readModel(productModel({ op: 'Gemm', transA, transB }));
-      assert.deepEqual(g.nodes, [{ op: 'Gemm', inputs: ['A', 'B'], outputs: ['Y'], attrs: { transA: +transA, transB: +transB } }]);
-      assert.deepEqual(g.inputs.map((i) => i.dims), [dimsA(transA), dimsB(transB)]);
+      assert.deepEqual(g.nodes, [
+        { op: 'Gemm', inputs: ['A', 'B'], outputs: ['Y'], attrs: { transA: +transA, transB: +transB } },
+      ]);
+      assert.deepEqual(
+        g.inputs.map((i) => i.dims),
+        [dimsA(transA), dimsB(transB)],
+      );
       assert.deepEqual(g.outputs, [{ name: 'Y', elem: FLOAT, dims: ['m', 'n'] }]);
     });
 
@@ -142,7 +147,12 @@ describe('ONNX models written by hand', () => {
       const g = readModel(residualModel({ transA, transB }));
       assert.equal(g.name, 'residual');
       assert.deepEqual(g.nodes, [
-        { op: 'Gemm', inputs: ['A', 'B', 'C'], outputs: ['E'], attrs: { transA: +transA, transB: +transB, alpha: -1, beta: 1 } },
+        {
+          op: 'Gemm',
+          inputs: ['A', 'B', 'C'],
+          outputs: ['E'],
+          attrs: { transA: +transA, transB: +transB, alpha: -1, beta: 1 },
+        },
         { op: 'ReduceSumSquare', inputs: ['E'], outputs: ['Y'], attrs: { axes: [1], keepdims: 0 } },
       ]);
       assert.deepEqual(g.inputs, [
@@ -167,7 +177,8 @@ describe('ONNX models written by hand', () => {
     const b = [2, 0, 1, -1, 1, 3, 0, 2];
     const c = [1, 1, 1, 1, 0, 2, 0, 2, 5, 5, 5, 5];
     const product = (i: number, j: number) => a[i * 2]! * b[j]! + a[i * 2 + 1]! * b[4 + j]!;
-    const transpose = (x: number[], rows: number, cols: number) => Array.from({ length: rows * cols }, (_, k) => x[(k % rows) * cols + Math.floor(k / rows)]!);
+    const transpose = (x: number[], rows: number, cols: number) =>
+      Array.from({ length: rows * cols }, (_, k) => x[(k % rows) * cols + Math.floor(k / rows)]!);
     for (const [transA, transB] of FLAGS) {
       const feeds = {
         A: new ort.Tensor('float32', Float32Array.from(transA ? transpose(a, 3, 2) : a), transA ? [2, 3] : [3, 2]),
@@ -179,16 +190,28 @@ describe('ONNX models written by hand', () => {
       ] as const) {
         const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1 });
         const g = readModel(bytes);
-        assert.deepEqual(session.inputNames, g.inputs.map((i) => i.name));
-        assert.deepEqual(session.outputNames, g.outputs.map((o) => o.name));
+        assert.deepEqual(
+          session.inputNames,
+          g.inputs.map((i) => i.name),
+        );
+        assert.deepEqual(
+          session.outputNames,
+          g.outputs.map((o) => o.name),
+        );
         for (const [k, meta] of session.inputMetadata.entries()) {
           assert.ok(meta.isTensor);
           assert.equal(meta.type, 'float32');
           assert.deepEqual(meta.shape, g.inputs[k]!.dims);
         }
-        const out = await session.run(kind === 'Gemm' ? feeds : { ...feeds, C: new ort.Tensor('float32', Float32Array.from(c), [3, 4]) });
+        const out = await session.run(
+          kind === 'Gemm' ? feeds : { ...feeds, C: new ort.Tensor('float32', Float32Array.from(c), [3, 4]) },
+        );
         const y = Array.from(out['Y']!.data as Float32Array);
-        if (kind === 'Gemm') assert.deepEqual(y, Array.from({ length: 12 }, (_, k) => product(Math.floor(k / 4), k % 4)));
+        if (kind === 'Gemm')
+          assert.deepEqual(
+            y,
+            Array.from({ length: 12 }, (_, k) => product(Math.floor(k / 4), k % 4)),
+          );
         else {
           const want = [0, 1, 2].map((i) => [0, 1, 2, 3].reduce((s, j) => s + (c[i * 4 + j]! - product(i, j)) ** 2, 0));
           assert.deepEqual(y, want, `residual rows ‖C − op(A)·op(B)‖² (transA=${transA}, transB=${transB})`);
