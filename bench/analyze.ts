@@ -14,7 +14,7 @@ import type { BenchRow } from './types.js';
 const MB = 1e6;
 /** Peak RSS target of the analyze and extract issues. */
 export const RSS_TARGET_BYTES = 1.5e9;
-/** torch.svd_lowrank(4096×4096, q = 74, niter = 2) on this machine, quoted from DESIGN.md. */
+/** torch.svd_lowrank(4096×4096, q = 74, niter = 2) on this machine, quoted from docs/ARCHITECTURE.md. */
 const TORCH_LOWRANK_4096_SECONDS = 0.11;
 
 export interface ChildRun {

@@ -1,6 +1,6 @@
 /**
  * Exact SVD: all singular values of square Gaussian matrices (the Gram route) against
- * torch.linalg.svdvals, measured in the same run (quoted from DESIGN.md when torch is missing).
+ * torch.linalg.svdvals, measured in the same run (quoted from docs/ARCHITECTURE.md when torch is missing).
  */
 import { loadavg } from 'node:os';
 import { singularValues } from '../src/svd/exact-svd.js';
@@ -11,7 +11,7 @@ import type { BenchRow } from './types.js';
 /** Above this many seconds one run stands for the median: three would crowd the bench on 2 cores. */
 const SLOW_RUN_S = 5;
 
-/** torch.linalg.svdvals on this machine, quoted from DESIGN.md for when torch is missing. */
+/** torch.linalg.svdvals on this machine, quoted from docs/ARCHITECTURE.md for when torch is missing. */
 const QUOTED: [n: number, torchSeconds: number][] = [
   [1024, 0.3],
   [4096, 1.6],

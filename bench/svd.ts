@@ -15,7 +15,7 @@ import { describe, runTorch } from './torch-peer.js';
 import type { BenchRow } from './types.js';
 
 const AREA = 'svd';
-/** torch.svd_lowrank(q = 74, niter = 2) on this machine, quoted from DESIGN.md for when torch is missing. */
+/** torch.svd_lowrank(q = 74, niter = 2) on this machine, quoted from docs/ARCHITECTURE.md for when torch is missing. */
 const TORCH_4096 = 0.11;
 const TORCH_11008 = 0.27;
 /** Below this share of our GEMM rate, torch's BLAS is likely running a generic kernel. */

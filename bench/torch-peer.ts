@@ -1,7 +1,7 @@
 /**
  * The PyTorch peer (bench/peers/torch_peer.py), run as a child process when a Python with torch
  * is found: `DELTARANK_BENCH_PYTHON`, else `python3`, else /usr/bin/python3 (where Debian's
- * python3-torch installs). Without one, rows fall back to DESIGN.md's quoted figures and say so.
+ * python3-torch installs). Without one, rows fall back to the figures quoted in docs/ARCHITECTURE.md and say so.
  */
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';

@@ -1,5 +1,5 @@
 /**
- * Result shapes of `analyze` (the `--json` document of DESIGN.md). Plain data:
+ * Result shapes of `analyze` (the `--json` document of docs/ARCHITECTURE.md). Plain data:
  * the report layer imports these types and nothing else of the pipeline.
  */
 

@@ -81,7 +81,7 @@ export function fixedRankFrontier(tensors: readonly SpectrumLike[], ranks: reado
     let residual = 0;
     let bound = false;
     for (const t of tensors) {
-      if (t.deltaNorm === 0) continue; // nothing to extract: DESIGN leaves rank-0 modules out of the adapter
+      if (t.deltaNorm === 0) continue; // nothing to extract: rank-0 modules are left out of the adapter (docs/ARCHITECTURE.md)
       const full = Math.min(...matrixDims(t.shape));
       const r = Math.min(rank, full);
       params += r * termParams(t.shape);

@@ -28,7 +28,7 @@ function run(...args: string[]): { status: number | null; stdout: string; stderr
 }
 
 describe('analyze, extract, merge, resize from the command line', () => {
-  it('analyze --json prints one document of the DESIGN shape', async () => {
+  it('analyze --json prints one document of the shape in docs/ARCHITECTURE.md', async () => {
     const { stdout } = await runCli(['analyze', base(), tuned(), '--json']);
     const doc = JSON.parse(stdout);
     assert.equal(doc.schemaVersion, 1);

@@ -45,7 +45,7 @@ function smallestRank(s: number[], frob: number, energy: number): number {
 }
 
 describe('extract: the adapter on disk', () => {
-  it('has the layout, keys, shapes and config of DESIGN.md', async () => {
+  it('has the layout, keys, shapes and config of docs/ARCHITECTURE.md', async () => {
     const out = join(dir, 'layout');
     const r = await extractAdapter(tiny().base, tiny().tuned, out, { policy: { rank: 8 } });
     const config = JSON.parse(await readFile(join(out, 'adapter_config.json'), 'utf8'));
