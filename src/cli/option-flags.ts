@@ -33,6 +33,7 @@ export const OPTION_FLAGS: Readonly<Record<string, string>> = Object.freeze({
   alpha: '--alpha',
   rslora: '--rslora',
   seed: '--seed',
+  shape: '--shape',
   shards: '--shards',
 });
 

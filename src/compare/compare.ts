@@ -91,7 +91,7 @@ export async function compareRun(dir: string, opts: CompareOptions = {}): Promis
     });
     tick(`scored rank ${rank}`);
   }
-  if (!extraction) throw new FormatError(`${dir}: no LoRA ranks to compare (train with --ranks, or pass --ranks here)`);
+  if (!extraction) throw new FormatError(`${dir}: no LoRA ranks to compare (train LoRA at some \`ranks\`, or pass \`ranks\` here)`, { file: dir });
 
   const products = loraProducts(trained);
   const spectra = moduleSpectra(analysis, products);

@@ -111,9 +111,9 @@ function narrowWithNorms(dtype: DType, base: Float32Array, tuned: Float32Array):
 export async function writeSynthPair(out: string, opts: SynthOptions): Promise<SynthManifest> {
   const { shape: shapeName, dtype = 'BF16', shards = 1, seed = 0, force = false, onProgress } = opts;
   const shape = SYNTH_SHAPES[shapeName];
-  if (!shape) throw new UsageError(`unknown shape "${shapeName}"; known: ${Object.keys(SYNTH_SHAPES).join(', ')}`);
-  if (!isFloatDType(dtype)) throw new UsageError(`synth writes float weights; ${dtype} is not a float dtype`);
-  if (!Number.isSafeInteger(seed)) throw new UsageError(`seed must be an integer, got ${seed}`);
+  if (!shape) throw new UsageError(`\`shape\` "${shapeName}" is not known; known: ${Object.keys(SYNTH_SHAPES).join(', ')}`, { option: 'shape' });
+  if (!isFloatDType(dtype)) throw new UsageError(`\`dtype\` ${dtype} is not a float dtype, and synth writes float weights`, { option: 'dtype' });
+  if (!Number.isSafeInteger(seed)) throw new UsageError(`\`seed\` must be an integer, got ${seed}`, { option: 'seed' });
   const tensors = llamaTensors(shape);
   const plans = new Map<string, ModulePlan | null>(tensors.map((t) => [t.name, planModule(t, shape.numLayers, seed)]));
   const specs: TensorSpec[] = tensors.map((t) => ({ name: t.name, dtype, shape: t.shape }));

@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { errorLine, flagFor, OPTION_FLAGS, withFlags } from '../../src/cli/option-flags.js';
 import { FormatError, UsageError } from '../../src/errors.js';
+import { type SynthOptions, writeSynthPair } from '../../src/synth/index.js';
 
 const BIN = fileURLToPath(new URL('../../src/cli/bin.ts', import.meta.url));
 
@@ -44,6 +45,22 @@ describe('library options → CLI flags', () => {
     assert.ok(declared.size > 20, `found the commands' flags (${declared.size})`);
     for (const [option, flag] of Object.entries(OPTION_FLAGS))
       assert.ok(declared.has(flag), `${option} → ${flag}: no command declares ${flag}`);
+  });
+
+  it('synth names its options, not flags', async () => {
+    for (const [opts, option] of [
+      [{ shape: 'huge' }, 'shape'],
+      [{ shape: 'tiny', dtype: 'I32' }, 'dtype'],
+      [{ shape: 'tiny', seed: 0.5 }, 'seed'],
+    ] as const) {
+      await assert.rejects(writeSynthPair('never-written', opts as SynthOptions), (e: unknown) => {
+        assert.ok(e instanceof UsageError);
+        assert.equal(e.option, option);
+        assert.match(e.message, new RegExp(`^\`${option}\` `));
+        assert.match(errorLine(e), new RegExp(`^--${option} `));
+        return true;
+      });
+    }
   });
 
   it('the binary prints a policy error with the flag', () => {
