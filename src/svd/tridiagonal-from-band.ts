@@ -131,12 +131,19 @@ export interface ChaseJob {
  * A worker running band-chase-worker, a real module beside this one, so that coverage tools and
  * bundlers see its code. From TypeScript sources (tests under tsx) this module is `.ts`: Node 20
  * does not carry tsx's hooks into worker threads, so there the worker registers them first.
+ * Without tsx the `.ts` worker is started as it is (Node ≥ 22.6 strips types itself).
  */
 function startWorker(job: ChaseJob): Worker {
   if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./band-chase-worker.js', import.meta.url), { workerData: job });
-  const entry = JSON.stringify(new URL('./band-chase-worker.ts', import.meta.url).href);
-  const tsx = JSON.stringify(import.meta.resolve('tsx/esm/api'));
-  return new Worker(`import(${tsx}).then((t) => { t.register(); return import(${entry}); })`, { eval: true, workerData: job });
+  const entry = new URL('./band-chase-worker.ts', import.meta.url);
+  let tsx: string;
+  try {
+    tsx = import.meta.resolve('tsx/esm/api');
+  } catch {
+    return new Worker(entry, { workerData: job });
+  }
+  const bootstrap = `import(${JSON.stringify(tsx)}).then((t) => { t.register(); return import(${JSON.stringify(entry.href)}); })`;
+  return new Worker(bootstrap, { eval: true, workerData: job });
 }
 
 /** Wait until sweep j has finished `steps` steps (j < 0: nothing to wait for). Spins briefly, then sleeps in 0.1 ms naps. */
