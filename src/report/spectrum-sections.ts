@@ -3,7 +3,7 @@
  * scree plots against a random-matrix baseline, extraction error frontier, tables.
  */
 import type { AnalyzeResult, TensorSpectrum } from '../analyze/types.js';
-import { formatCount, formatNumber, formatPercent, formatRank, formatShape, shortName } from './format.js';
+import { formatCount, formatNumber, formatPercent, formatRank, formatShape, maxOf, minOf, shortName } from './format.js';
 import { fixedRankFrontier, greedyFrontier, matrixDims, rankGrid } from './frontier.js';
 import { randomSpectrumBaseline } from './marchenko-pastur.js';
 import { escapeHtml, renderPage } from './page.js';
@@ -87,7 +87,7 @@ function medianRankText(all: Placed[], key: string): { value: number | null; tex
   const mid = vals.length >> 1;
   const m = vals.length % 2 ? vals[mid]! : (vals[mid - 1]! + vals[mid]!) / 2;
   if (Number.isFinite(m)) return { value: m, text: formatNumber(m) };
-  const k = Math.min(...items.filter((p) => p.t.rankAt[key] == null).map((p) => p.t.singularValues.length));
+  const k = minOf(items.filter((p) => p.t.rankAt[key] == null).map((p) => p.t.singularValues.length));
   return { value: null, text: `> ${k}` };
 }
 
@@ -149,7 +149,7 @@ function summarySection(result: AnalyzeResult, items: Placed[], types: string[])
       return `<td data-v="${m.value ?? ''}">${escapeHtml(m.text)}</td>`;
     });
     const medRel = median(rel);
-    const maxRel = rel.length ? Math.max(...rel) : null;
+    const maxRel = rel.length ? maxOf(rel) : null;
     return `<tr><td>${escapeHtml(type)}</td><td data-v="${of.length}">${of.length}</td><td class="dr-text">${escapeHtml(shapes.join(', '))}</td>${ranks.join('')}<td data-v="${medRel ?? ''}">${formatPercent(medRel)}</td><td data-v="${maxRel ?? ''}">${formatPercent(maxRel)}</td><td data-v="${share}">${formatPercent(share)}</td></tr>`;
   });
   const typeTable = `<div class="dr-scroll"><table class="dr-table dr-sortable" id="dr-type-table"><thead><tr><th>module type</th><th>tensors</th><th>shape</th>${rankKeys
@@ -266,7 +266,7 @@ function heatmapSection(items: Placed[], types: string[]): ReportSection {
     const best = (ps: Placed[]) => {
       const vs = ps.map(value);
       if (vs.some((v) => v === null)) return null;
-      return Math.max(...(vs as number[]));
+      return maxOf(vs as number[]);
     };
     const z = grid((ps) => {
       const v = best(ps);
@@ -281,7 +281,7 @@ function heatmapSection(items: Placed[], types: string[]): ReportSection {
     const unknown = grid((ps) => (off(ps) ? 1 : null), null);
     const unknownText = grid((ps) => (best(ps) === null ? missing(ps) : off(ps) ? 'unchanged' : ''), '');
     const present = items.map(value).filter((v): v is number => v !== null && v > 0);
-    const ticks = present.length ? logTicks(Math.min(...present), Math.max(...present), fmt) : { vals: [0], text: [fmt(1)] };
+    const ticks = present.length ? logTicks(minOf(present), maxOf(present), fmt) : { vals: [0], text: [fmt(1)] };
     return { label, title, colorTitle, z, text, unknown, unknownText, ticks };
   };
   const modes: Mode[] = [];
@@ -404,8 +404,8 @@ and the relative update. <span style="background:${UNKNOWN_CELL_COLOR};padding:0
 
 function energySection(items: Placed[], types: string[]): ReportSection {
   const layers = items.filter((p) => p.layer !== null).map((p) => p.layer!);
-  const minL = layers.length ? Math.min(...layers) : 0;
-  const maxL = layers.length ? Math.max(...layers) : 0;
+  const minL = layers.length ? minOf(layers) : 0;
+  const maxL = layers.length ? maxOf(layers) : 0;
   const colorOf = (p: Placed) => (p.layer === null ? NO_LAYER_COLOR : viridis(maxL > minL ? (p.layer - minL) / (maxL - minL) : 0.5));
   const traces: Record<string, unknown>[] = [];
   const owner: string[] = [];
@@ -602,7 +602,7 @@ hugs it is noise-like, full-rank change.</p>
 
 function extractionSection(items: Placed[]): ReportSection {
   const tensors = items.map((p) => p.t);
-  const maxK = Math.max(...tensors.map((t) => t.singularValues.length));
+  const maxK = maxOf(tensors.map((t) => t.singularValues.length));
   const fixed = fixedRankFrontier(tensors, rankGrid(maxK));
   const greedy = greedyFrontier(tensors);
   const denseParams = tensors.reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1), 0);
