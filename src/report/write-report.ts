@@ -36,7 +36,7 @@ async function statOrNull(path: string) {
  *
  * @example await checkReportPath(args.report, { force: args.force })
  */
-export async function checkReportPath(file: string, { force = true }: { force?: boolean } = {}): Promise<void> {
+export async function checkReportPath(file: string, { force = false }: { force?: boolean } = {}): Promise<void> {
   if (file === '' || /[\\/]$/.test(file)) throw new UsageError(`report path "${file}" names a folder; give a file such as report.html`);
   const target = resolve(file);
   const existing = await statOrNull(target);
