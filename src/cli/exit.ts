@@ -28,7 +28,7 @@ const SYSTEM_ERRORS: Record<string, (path: string) => string> = {
 const TEMPORARY = /^\.(.+)\.tmp-\d+-[0-9a-f]+$/;
 
 /** The path a user gave, for a path that may be a temporary of ours or lie inside one. */
-export function userPath(path: string): string {
+function userPath(path: string): string {
   const parts = path.split('/');
   for (let i = parts.length - 1; i >= 0; i--) {
     const m = TEMPORARY.exec(parts[i]!);

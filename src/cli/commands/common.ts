@@ -21,7 +21,7 @@ function single(flag: string, v: unknown): unknown {
 }
 
 /** An integer ≥ `min`, or a UsageError quoting what was typed ("abc", not NaN). */
-export function parseInteger(flag: string, v: unknown, min = 1): number {
+function parseInteger(flag: string, v: unknown, min = 1): number {
   const raw = single(flag, v);
   const text = String(raw).trim();
   const n = typeof raw === 'number' ? raw : /^[+-]?\d+$/.test(text) ? Number(text) : NaN;
@@ -263,7 +263,7 @@ export async function writeReportWith(out: string, report: string | undefined, r
 }
 
 /** A failure after which an output already written was removed again: the message says so. */
-export class OutputsWithdrawn extends Error {
+class OutputsWithdrawn extends Error {
   constructor(
     readonly failure: unknown,
     readonly removed: string,
