@@ -42,12 +42,13 @@ function parseNumber(flag: string, v: unknown): number {
 
 /** An integer option (`--rank`, `--seed`, `--shards`…) parsed when the arguments are. */
 export function integerOption(flag: string, describe: string, { min = 1, default: def }: { min?: number; default?: number } = {}): Options {
-  return valued({ type: 'string', describe, ...(def !== undefined ? { default: def } : {}), coerce: (v: unknown) => parseInteger(flag, v, min) });
+  // No yargs type: type 'number' would turn "abc" into NaN before the message could quote it.
+  return valued({ describe, ...(def !== undefined ? { default: def } : {}), coerce: (v: unknown) => parseInteger(flag, v, min) });
 }
 
 /** A number option (`--energy`, `--error`, `--alpha`). */
 export function numberOption(flag: string, describe: string): Options {
-  return valued({ type: 'string', describe, coerce: (v: unknown) => parseNumber(flag, v) });
+  return valued({ describe, coerce: (v: unknown) => parseNumber(flag, v) });
 }
 
 /** A string option that needs a value. */
