@@ -1,9 +1,10 @@
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { writeFileAtomically } from '../../io/index.js';
 import { checkReportPath, renderCompareReport, writeReport } from '../../report/index.js';
 import { printJson, say, writingTo, type CommonArgs } from '../output.js';
-import { comparisonDocument, parseRanks, renderScores, reportOption, runCompare, seedOption, stringOption } from './common.js';
+import { checkOutput, comparisonDocument, parseRanks, renderScores, reportOption, runCompare, seedOption, stringOption } from './common.js';
 
 interface CompareArgs extends CommonArgs {
   dir: string;
@@ -30,6 +31,7 @@ export const compareCommand: CommandModule<object, CompareArgs> = {
     const ranks = args.ranks === undefined ? undefined : parseRanks(args.ranks);
     const reportPath = args.report ?? `${args.dir.replace(/\/+$/, '')}/report.html`;
     await checkReportPath(reportPath, { force: args.force });
+    if (!args.force) for (const rank of ranks ?? (await trainedRanks(args.dir))) await checkOutput(join(args.dir, `extracted-r${rank}`), false);
     const result = await runCompare(args, args.dir, { ranks, force: args.force, seed: args.seed });
     const scores = join(args.dir, 'compare.json');
     writingTo(reportPath);
@@ -41,3 +43,16 @@ export const compareCommand: CommandModule<object, CompareArgs> = {
     if (!args.quiet) process.stdout.write(renderScores(result) + '\n');
   },
 };
+
+/**
+ * The ranks compare extracts by default (those trained), read leniently: a metrics.json that
+ * cannot be read is left for compare itself to refuse, with its own message.
+ */
+async function trainedRanks(dir: string): Promise<number[]> {
+  try {
+    const doc = JSON.parse(await readFile(join(dir, 'metrics.json'), 'utf8')) as { runs?: { kind?: string; rank?: number }[] };
+    return (doc.runs ?? []).filter((r) => r.kind === 'lora' && Number.isInteger(r.rank)).map((r) => r.rank!);
+  } catch {
+    return [];
+  }
+}
