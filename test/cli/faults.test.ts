@@ -55,7 +55,7 @@ async function hidden(folder: string): Promise<string[]> {
 
 describe('a 0-column pseudo-terminal', () => {
   const hasScript = spawnSync('script', ['--version'], { encoding: 'utf8' }).status === 0;
-  it('extract, analyze and merge finish and write their outputs (progress without a width)', { skip: hasScript ? false : 'no `script` command (util-linux) to make a pseudo-terminal' }, async () => {
+  it('extract, analyze, merge and synth finish and write their outputs (progress without a width)', { skip: hasScript ? false : 'no `script` command (util-linux) to make a pseudo-terminal' }, async () => {
     const out = join(dir, 'pty');
     await mkdir(out);
     // script gives the command a pseudo-terminal whose size is 0×0, as in CI logs and some IDEs.
@@ -64,13 +64,14 @@ describe('a 0-column pseudo-terminal', () => {
       `${cli} extract ${tiny('base')} ${tiny('tuned')} --out ${out}/lora --rank 4 --report ${out}/extract.html`,
       `${cli} analyze ${tiny('base')} ${tiny('tuned')} --report ${out}/analyze.html`,
       `${cli} merge ${tiny('base')} ${out}/lora --out ${out}/merged`,
+      `${cli} synth --shape tiny --out ${out}/pair`,
     ];
     for (const command of commands) {
       const r = spawnSync('script', ['-qec', command, '/dev/null'], { encoding: 'utf8', cwd: ROOT, timeout: 120_000 });
       assert.equal(r.status, 0, `${command}\n${r.stdout}`);
       assert.doesNotMatch(r.stdout, /Invalid count value|internal error/);
     }
-    for (const f of ['lora/adapter_model.safetensors', 'extract.html', 'analyze.html', 'merged']) assert.ok(existsSync(join(out, f)), f);
+    for (const f of ['lora/adapter_model.safetensors', 'extract.html', 'analyze.html', 'merged', 'pair/synth.json']) assert.ok(existsSync(join(out, f)), f);
   });
 });
 
