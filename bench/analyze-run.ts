@@ -1,7 +1,7 @@
 /**
  * Child process of the analyze and extract benches: one run on the tinyllama pair, then its
  * wall time and peak RSS as one JSON line (the process's own, not the bench runner's).
- *   node --import tsx bench/analyze-run.ts analyze|extract DIR [OUT]
+ *   node --import tsx bench/analyze-run.ts analyze|extract|extract-energy DIR [OUT]
  */
 import { join } from 'node:path';
 import { analyzeCheckpoints } from '../src/analyze/index.js';
@@ -15,8 +15,10 @@ if (mode === 'analyze') {
   const r = await analyzeCheckpoints(join(dir!, 'base'), join(dir!, 'tuned'));
   detail = { tensors: r.tensors.length, methods: [...new Set(r.tensors.map((t) => t.method))] };
 } else {
-  const r = await extractAdapter(join(dir!, 'base'), join(dir!, 'tuned'), out!, { policy: { rank: 64 }, force: true });
-  detail = { modules: r.modules.length, params: r.summary.loraParams, relativeError: r.summary.relativeError };
+  const policy = mode === 'extract-energy' ? { energy: 0.9 } : { rank: 64 };
+  const r = await extractAdapter(join(dir!, 'base'), join(dir!, 'tuned'), out!, { policy, force: true });
+  const ranks = r.modules.map((m) => m.rank).sort((a, b) => a - b);
+  detail = { modules: r.modules.length, params: r.summary.loraParams, relativeError: r.summary.relativeError, medianRank: ranks[ranks.length >> 1] ?? 0, maxRank: ranks.at(-1) ?? 0 };
 }
 const seconds = (performance.now() - start) / 1000;
 console.log(JSON.stringify({ seconds, maxRssBytes: process.resourceUsage().maxRSS * 1024, engine: (await gemmEngine()).name, ...detail }));

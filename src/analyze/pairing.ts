@@ -62,7 +62,8 @@ export function pairTensors(
       continue;
     }
     if (!isFloatDType(b.dtype) || !isFloatDType(t.dtype)) {
-      skipped.push({ name: b.name, reason: `not a float tensor (${b.dtype})` });
+      // Name both dtypes when they differ: an integer tensor on one side only is the tuned one as often as not.
+      skipped.push({ name: b.name, reason: `not a float tensor (${b.dtype === t.dtype ? b.dtype : `base ${b.dtype}, tuned ${t.dtype}`})` });
       continue;
     }
     const pair = { name: b.name, base: b, tuned: t };

@@ -3,28 +3,32 @@
  * `deltarank` entry point: parse, run, map errors to one line and an exit code.
  */
 import { hideBin } from 'yargs/helpers';
-import { UsageError } from '../errors.js';
 import { buildParser } from './parser.js';
-import { EXIT, exitCodeFor } from './exit.js';
-import { errorLine } from './option-flags.js';
+import { describeError, EXIT, exitCodeFor } from './exit.js';
+import { lastOutput } from './output.js';
 
 const argv = hideBin(process.argv);
 const debug = argv.includes('--debug');
 
-process.on('SIGINT', () => {
-  process.stderr.write('\ninterrupted\n');
-  // Writers clean up their temporary files in exit handlers registered by src/io.
-  process.exit(EXIT.interrupted);
-});
+/** Exit status of a signal, as a shell reports it: 128 + its number. */
+const SIGNAL_EXIT = { SIGHUP: 129, SIGINT: EXIT.interrupted, SIGTERM: 143 } as const;
+
+for (const signal of Object.keys(SIGNAL_EXIT) as (keyof typeof SIGNAL_EXIT)[]) {
+  process.on(signal, () => {
+    // Ctrl-C, kill, a closed terminal: exit now. The exit handler of src/io/atomic.ts removes
+    // every temporary and every output still provisional, so nothing half-written stays.
+    process.stderr.write(`\ndeltarank: interrupted (${signal}); nothing unfinished was kept\n`);
+    process.exit(SIGNAL_EXIT[signal]);
+  });
+}
 
 try {
   await buildParser(argv).parseAsync();
 } catch (err) {
   const code = exitCodeFor(err);
-  const message = errorLine(err);
-  process.stderr.write(`deltarank: ${message}\n`);
-  if (err instanceof UsageError) process.stderr.write('Run deltarank --help for usage.\n');
+  const line = describeError(err, lastOutput());
+  const hint = code === EXIT.usage ? ' (deltarank --help for usage)' : code === EXIT.internal && !debug ? ' (an internal error: rerun with --debug for the stack trace)' : '';
+  process.stderr.write(`deltarank: ${line}${hint}\n`);
   if (code === EXIT.internal && debug && err instanceof Error && err.stack) process.stderr.write(err.stack + '\n');
-  else if (code === EXIT.internal) process.stderr.write('(an internal error: rerun with --debug for the stack trace)\n');
   process.exitCode = code;
 }

@@ -3,7 +3,7 @@
  * One file per command under ./commands.
  */
 import yargs, { type Argv } from 'yargs';
-import { UsageError } from '../errors.js';
+import { DeltarankError, UsageError } from '../errors.js';
 import { TOOL } from '../version.js';
 import { commands } from './commands/index.js';
 
@@ -24,7 +24,11 @@ export function buildParser(argv: string[]): Argv {
     // Validation failures (unknown flag, missing argument) become UsageError (exit 2);
     // errors thrown by a handler pass through unchanged.
     .fail((message, err) => {
-      throw err ?? new UsageError(message);
+      // yargs' own validation errors (YError: a missing value, an unknown flag) and errors thrown
+      // while coercing a value are usage errors; a handler's errors keep their class.
+      if (err instanceof DeltarankError) throw err;
+      if (!err || err.name === 'YError') throw new UsageError(err?.message ?? message);
+      throw err;
     });
   for (const command of commands) parser = parser.command(command);
   return parser;

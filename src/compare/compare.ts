@@ -12,7 +12,7 @@ import type { Adapter, LoraModule } from '../io/index.js';
 import { loraScale, readAdapter } from '../io/index.js';
 import type { Matrix } from '../svd/index.js';
 import { leadingColumns, projectionNorm, randomOrthonormal, subspaceSimilarity, truncatedSvd } from '../svd/index.js';
-import { evaluate, loadModel, type TaskName, type TrainMetrics } from '../train/index.js';
+import { evaluate, isTaskName, loadModel, TASK_NAMES, type TaskName, type TrainMetrics } from '../train/index.js';
 import { SCHEMA_VERSION, TOOL } from '../version.js';
 import type { ComparisonResult, ModuleSpectra, ProjectionRow, RankComparison, Scores, SimilarityGrid } from './types.js';
 
@@ -127,6 +127,7 @@ async function readMetrics(dir: string): Promise<TrainMetrics> {
     throw new FormatError(`${file}: cannot read the training metrics (${(err as Error).message}); is ${dir} a folder written by deltarank train?`, { cause: err });
   }
   if (!Array.isArray(doc.runs) || typeof doc.task !== 'string') throw new FormatError(`${file}: not a deltarank train metrics.json (no task or runs)`);
+  if (!isTaskName(doc.task)) throw new FormatError(`${file}: unknown task "${doc.task}" (known: ${TASK_NAMES.join(', ')}); was it written by deltarank train?`);
   return doc;
 }
 

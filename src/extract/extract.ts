@@ -259,7 +259,12 @@ async function chooseRanks(
   return allocateBudget(spectra, policy.budget, { relative: policy.relative, minRank: opts.minRank ?? 1 });
 }
 
-/** SVD of one ΔW at the rank the policy asks for. */
+/**
+ * SVD of one ΔW at the rank the policy asks for. The energy and error policies grow a
+ * randomized basis block by block (randQB_EI) up to the rank where the exact SVD becomes the
+ * cheaper route, and take the exact route only past it (or when it is cheaper from the start):
+ * asking `exactIsCheaper` about min(m, n) would send every module down the exact route.
+ */
 async function factorize(
   d: Delta,
   c: Candidate,
@@ -274,23 +279,70 @@ async function factorize(
   if (d.frobSquared === 0) return { r: 0, s: new Float64Array(0), method: 'exact' };
   let wanted: number | undefined = allocated;
   if ('rank' in policy) {
-    if (policy.rank > p) warnings.push(`${c.module}: --rank ${policy.rank} is above min(m, n) = ${p}; clamped to ${p}`);
+    if (policy.rank > p) noteClamped(warnings, policy.rank, p, c.module);
     wanted = Math.min(policy.rank, maxRank);
   }
-  if (wanted !== undefined) {
-    const r = Math.max(wanted, 0);
-    if (r === 0) return { r: 0, s: new Float64Array(0), method: 'exact' };
-    const exact = exactIsCheaper(c.m, c.n, r, { vectors: true });
-    const svd = exact ? await exactSvd(d.delta, { vectors: true }) : await truncatedSvd(d.delta, { rank: r, seed });
-    return { r, u: svd.u, s: svd.s, v: svd.v, method: exact ? 'exact' : 'randomized' };
-  }
+  if (wanted !== undefined) return fixedRank(d, c, Math.max(wanted, 0), seed);
   // energy / error: grow the range until the target is met, then keep the smallest rank that meets it.
   const target = 'energy' in policy ? policy.energy : 1 - (policy as { error: number }).error ** 2;
-  const exact = exactIsCheaper(c.m, c.n, maxRank, { vectors: true });
-  const svd = exact ? await exactSvd(d.delta, { vectors: true }) : await adaptiveSvd(d.delta, { energy: target, maxRank, seed, frobSquared: d.frobSquared });
+  const crossover = randomizedRankLimit(c.m, c.n, maxRank);
+  let svd: { u?: Matrix; s: Float64Array; v?: Matrix } | undefined;
+  let method: SpectrumMethod = 'adaptive';
+  if (crossover >= Math.min(ADAPTIVE_BLOCK, maxRank)) {
+    const grown = await adaptiveSvd(d.delta, { energy: target, maxRank: crossover, blockSize: ADAPTIVE_BLOCK, seed, frobSquared: d.frobSquared });
+    // Not reached below the crossover while --max-rank allows more: the exact route is now the cheaper one.
+    if (grown.reached || crossover >= maxRank) svd = grown;
+  }
+  if (svd === undefined) {
+    svd = await exactSvd(d.delta, { vectors: true });
+    method = 'exact';
+  }
   const { rank, reached } = rankFor(policy, svd.s, d.frobSquared, maxRank);
   if (!reached) warnings.push(`${c.module}: target not reached within rank ${rank} (--max-rank)`);
-  // --min-rank can ask for more than was computed on the adaptive path: the computed values bound it.
-  const r = Math.min(Math.max(rank, Math.min(limits.minRank ?? 0, p)), svd.s.length);
-  return { r, u: svd.u, s: svd.s, v: svd.v, method: exact ? 'exact' : 'adaptive' };
+  const floor = Math.min(limits.minRank ?? 0, maxRank);
+  // --min-rank above the rank the adaptive basis stopped at: the truncated SVD at that rank.
+  if (floor > svd.s.length) return fixedRank(d, c, floor, seed);
+  return { r: Math.max(rank, floor), u: svd.u, s: svd.s, v: svd.v, method };
+}
+
+/** Columns per block of the adaptive basis: wide enough to run the products near full speed. */
+const ADAPTIVE_BLOCK = 64;
+
+/** The truncated SVD at rank r, by whichever route is cheaper. */
+async function fixedRank(d: Delta, c: Candidate, r: number, seed: number): Promise<{ r: number; u?: Matrix; s: Float64Array; v?: Matrix; method: SpectrumMethod }> {
+  if (r === 0) return { r: 0, s: new Float64Array(0), method: 'exact' };
+  const exact = exactIsCheaper(c.m, c.n, r, { vectors: true });
+  const svd = exact ? await exactSvd(d.delta, { vectors: true }) : await truncatedSvd(d.delta, { rank: r, seed });
+  return { r, u: svd.u, s: svd.s, v: svd.v, method: exact ? 'exact' : 'randomized' };
+}
+
+/**
+ * The largest k ≤ maxRank at which a randomized SVD with vectors still costs less than the
+ * exact one (0 when the exact route is cheaper at every rank). exactIsCheaper grows with k,
+ * so a bisection finds it in O(log maxRank) cost evaluations.
+ */
+function randomizedRankLimit(m: number, n: number, maxRank: number): number {
+  if (exactIsCheaper(m, n, 1, { vectors: true })) return 0;
+  if (!exactIsCheaper(m, n, maxRank, { vectors: true })) return maxRank;
+  let lo = 1;
+  let hi = maxRank;
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    if (exactIsCheaper(m, n, mid, { vectors: true })) hi = mid;
+    else lo = mid;
+  }
+  return lo;
+}
+
+/** One warning per clamped --rank and min(m, n), counting the modules, rather than one per module. */
+function noteClamped(warnings: string[], rank: number, p: number, module: string): void {
+  const head = `--rank ${rank} is above min(m, n) = ${p}; clamped to ${p}`;
+  const i = warnings.findIndex((w) => w.startsWith(head));
+  if (i < 0) {
+    warnings.push(`${head} (${module})`);
+    return;
+  }
+  const count = Number(/in (\d+) modules/.exec(warnings[i]!)?.[1] ?? 1) + 1;
+  const first = /\(([^,)]+)/.exec(warnings[i]!)?.[1] ?? module;
+  warnings[i] = `${head} in ${count} modules (${first}, …)`;
 }

@@ -2,7 +2,7 @@
  * Outputs appear under their final name only when complete: writers fill a temporary
  * sibling (same folder, so the final rename stays on one file system and is atomic) and
  * rename it at the end. Temporaries still registered when the process exits (an error
- * path that could not clean up, SIGINT, SIGTERM) are removed synchronously on exit.
+ * path that could not clean up, SIGINT, SIGTERM, SIGHUP) are removed synchronously on exit.
  */
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
@@ -24,16 +24,19 @@ function removeTemporariesSync(): void {
   temporaries.clear();
 }
 
+type HandledSignal = 'SIGINT' | 'SIGTERM' | 'SIGHUP';
+
 /**
- * On SIGINT/SIGTERM, remove the temporaries, then leave the signal to whoever else listens
+ * On SIGINT/SIGTERM/SIGHUP, remove the temporaries, then leave the signal to whoever else listens
  * (the CLI exits with 130); with no other listener, re-raise it so the process ends as the
  * signal's default would have it.
  */
 function onSignal(signal: NodeJS.Signals): void {
   removeTemporariesSync();
-  const others = process.listeners(signal).filter((l) => l !== signalHandlers[signal as 'SIGINT' | 'SIGTERM']);
+  const own = signalHandlers[signal as HandledSignal];
+  const others = process.listeners(signal).filter((l) => l !== own);
   if (others.length === 0) {
-    process.removeListener(signal, signalHandlers[signal as 'SIGINT' | 'SIGTERM']);
+    process.removeListener(signal, own);
     process.kill(process.pid, signal);
   }
 }
@@ -41,6 +44,8 @@ function onSignal(signal: NodeJS.Signals): void {
 const signalHandlers = {
   SIGINT: () => onSignal('SIGINT'),
   SIGTERM: () => onSignal('SIGTERM'),
+  // A closed terminal or ssh session: the default would end the process with the temporaries left.
+  SIGHUP: () => onSignal('SIGHUP'),
 };
 
 function hook(): void {
@@ -49,6 +54,7 @@ function hook(): void {
   process.on('exit', removeTemporariesSync);
   process.on('SIGINT', signalHandlers.SIGINT);
   process.on('SIGTERM', signalHandlers.SIGTERM);
+  process.on('SIGHUP', signalHandlers.SIGHUP);
 }
 
 function unhookWhenIdle(): void {
@@ -57,11 +63,12 @@ function unhookWhenIdle(): void {
   process.removeListener('exit', removeTemporariesSync);
   process.removeListener('SIGINT', signalHandlers.SIGINT);
   process.removeListener('SIGTERM', signalHandlers.SIGTERM);
+  process.removeListener('SIGHUP', signalHandlers.SIGHUP);
 }
 
 /**
  * A fresh hidden name beside `finalPath` (`.name.tmp-<pid>-<random>`), registered for removal
- * on exit and on SIGINT/SIGTERM until released.
+ * on exit and on SIGINT/SIGTERM/SIGHUP until released.
  */
 export function registerTemporary(finalPath: string): string {
   const tmp = join(dirname(finalPath), `.${basename(finalPath)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
@@ -120,7 +127,14 @@ export async function writeDirAtomically<T>(dir: string, opts: { force?: boolean
       }
       await discardTemporary(old);
     } else {
-      await rename(tmp, dir);
+      try {
+        await rename(tmp, dir);
+      } catch (err) {
+        // Checked absent at the start: another run (or person) wrote it meanwhile, and theirs stays.
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ENOTEMPTY' || code === 'EEXIST') throw new UsageError(`${dir} appeared while this run was writing it (another run?); it was left as it is and nothing of this run was kept; pass --force to replace it`, { cause: err });
+        throw err;
+      }
     }
     releaseTemporary(tmp);
     return result;
@@ -128,4 +142,20 @@ export async function writeDirAtomically<T>(dir: string, opts: { force?: boolean
     await discardTemporary(tmp);
     throw err;
   }
+}
+
+/**
+ * Treat a just-written output as provisional until `commit()`: until then an exit or a signal
+ * removes it, as it does a temporary, and `discard()` removes it now. For a command whose
+ * outputs stand or fall together (an adapter and its report): the first is kept only once the
+ * last is in place.
+ * @example const held = holdProvisionally(out); try { await writeReport(...); held.commit(); } catch (e) { await held.discard(); throw e; }
+ */
+export function holdProvisionally(path: string): { commit(): void; discard(): Promise<void> } {
+  temporaries.add(path);
+  hook();
+  return {
+    commit: () => releaseTemporary(path),
+    discard: () => discardTemporary(path),
+  };
 }

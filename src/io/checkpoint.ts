@@ -158,7 +158,8 @@ async function readIndex(file: string): Promise<Record<string, string>> {
     throw new FormatError(`${label}: no "weight_map" object (expected {"weight_map": {"tensor name": "shard file"}})`);
   }
   for (const [tensor, shard] of Object.entries(weightMap)) {
-    if (typeof shard !== 'string' || shard === '' || basename(shard) !== shard) {
+    // A NUL byte is no file name anywhere (the file system API would throw a TypeError on it).
+    if (typeof shard !== 'string' || shard === '' || basename(shard) !== shard || shard.includes('\0') || shard === '.' || shard === '..') {
       throw new FormatError(`${label}: tensor "${tensor}" maps to ${JSON.stringify(shard)}, not a file name in the index's folder`);
     }
   }

@@ -87,7 +87,8 @@ Base: ${fmtMetric(r, r.base.target)} on the target task, ${fmtMetric(r, r.base.s
 Trained LoRA: the base frozen, only A and B trained. Extracted LoRA: the truncated SVD of the full fine-tune's ΔW at the same rank, measured, not assumed (biases and norms stay at the base's, as in the trained LoRA).</p>
 <div class="dr-grid2"><div class="dr-plot" id="dr-cmp-rank"></div><div class="dr-plot" id="dr-cmp-params"></div></div>
 <div class="dr-grid2"><div class="dr-plot" id="dr-cmp-source"></div>
-<div class="dr-scroll"><table class="dr-table dr-sortable" id="dr-cmp-table"><thead><tr><th>rank</th><th>trained params</th><th>trained target</th><th>trained source</th><th>extracted params</th><th>extraction error</th><th>extracted target</th><th>extracted source</th></tr></thead><tbody>${rows}</tbody></table></div></div>`,
+<p class="dr-note">The source task is what the base model knew before fine-tuning: the further a run lies from the base model's line here, the more it forgot. The table below gives every number the plots show.</p></div>
+<div class="dr-scroll"><table class="dr-table dr-sortable" id="dr-cmp-table"><thead><tr><th>rank</th><th>trained params</th><th>trained target</th><th>trained source</th><th>extracted params</th><th>extraction error</th><th>extracted target</th><th>extracted source</th></tr></thead><tbody>${rows}</tbody></table></div>`,
     plots: ranks.length > 0 ? [plot('dr-cmp-rank', 'target', false), plot('dr-cmp-params', 'target', true), plot('dr-cmp-source', 'source', false)] : [],
   };
 }

@@ -4,7 +4,7 @@
  */
 import type { AnalyzeResult, TensorSpectrum } from '../analyze/types.js';
 import type { ExtractionResult } from '../extract/types.js';
-import { formatCount, formatNumber, formatPercent, formatShape, shortName } from './format.js';
+import { formatCount, formatNumber, formatPercent, formatShape, maxOf, shortName } from './format.js';
 import { escapeHtml, renderPage } from './page.js';
 import type { ReportSection } from './page.js';
 import { spectrumSections } from './spectrum-sections.js';
@@ -75,7 +75,8 @@ ${result.warnings.length > 0 ? `<ul class="dr-note">${result.warnings.slice(0, 2
             colorbar: { title: { text: 'rank' } },
           },
         ],
-        layout: { title: { text: 'Rank chosen per module' }, height: Math.max(320, 60 + 22 * rows.length), yaxis: { autorange: 'reversed', title: { text: 'layer' }, type: 'category' }, margin: { l: 56, r: 16, t: 44, b: 40 } },
+        // automargin: room below for the module names ("embeddings", "lm_head") however they are tilted.
+        layout: { title: { text: 'Rank chosen per module' }, height: Math.max(340, 100 + 22 * rows.length), xaxis: { automargin: true, tickangle: -35 }, yaxis: { autorange: 'reversed', title: { text: 'layer' }, type: 'category', automargin: true }, margin: { l: 56, r: 16, t: 44, b: 40 } },
       },
       {
         divId: 'dr-extract-errors',
@@ -88,14 +89,15 @@ ${result.warnings.length > 0 ? `<ul class="dr-note">${result.warnings.slice(0, 2
             y: result.modules.map((m) => m.relativeError),
             text: result.modules.map((m) => `${shortName(m.module)} (rank ${m.rank})`),
             hovertemplate: '%{text}<br>optimum %{x:.4g}<br>measured %{y:.4g}<extra></extra>',
-            marker: { size: 7, color: result.modules.map((m) => m.rank), colorscale: 'Viridis', showscale: false },
+            // Colour is the module's rank, with its scale shown: a colour nobody can read explains nothing.
+            marker: { size: 7, color: result.modules.map((m) => m.rank), colorscale: 'Viridis', showscale: true, colorbar: { title: { text: 'rank' }, thickness: 12 } },
           },
           {
             type: 'scatter',
             mode: 'lines',
             name: 'measured = optimum',
-            x: [0, Math.max(1e-9, ...result.modules.map((m) => Math.max(m.optimalError, m.relativeError)))],
-            y: [0, Math.max(1e-9, ...result.modules.map((m) => Math.max(m.optimalError, m.relativeError)))],
+            x: [0, Math.max(1e-9, maxOf(result.modules.map((m) => Math.max(m.optimalError, m.relativeError))))],
+            y: [0, Math.max(1e-9, maxOf(result.modules.map((m) => Math.max(m.optimalError, m.relativeError))))],
             line: { dash: 'dash', color: '#888' },
           },
         ],
@@ -147,6 +149,13 @@ export function renderExtractReport(result: ExtractionResult & { spectra: Tensor
   return renderPage({
     title: opts.title ?? `LoRA extraction · ${result.tuned}`,
     subtitle: `${result.base} → ${result.tuned} · ${result.tool.name} ${result.tool.version}`,
-    sections: [...extractionSections(result), ...spectrumSections(spectraAsAnalysis(result, result.spectra))],
+    sections: [
+      ...extractionSections(result),
+      ...spectrumSections(spectraAsAnalysis(result, result.spectra), {
+        adapter: { params: result.summary.loraParams, error: result.summary.relativeError, policy: policyText(result.policy) },
+        savedWhole: result.modulesToSave,
+        moreValues: '(extract computes only the values its ranks need; deltarank analyze computes more)',
+      }),
+    ],
   });
 }

@@ -41,3 +41,19 @@ export function formatShape(shape: readonly number[]): string {
 export function shortName(name: string): string {
   return name.replace(/^model\./, '').replace(/\.weight$/, '');
 }
+
+/**
+ * Largest and smallest of `xs` by a loop (−∞ and +∞ when empty). `Math.max(...xs)` passes
+ * every element as an argument and overflows the call stack past about 100,000 of them.
+ */
+export function maxOf(xs: Iterable<number>): number {
+  let m = -Infinity;
+  for (const x of xs) if (x > m) m = x;
+  return m;
+}
+
+export function minOf(xs: Iterable<number>): number {
+  let m = Infinity;
+  for (const x of xs) if (x < m) m = x;
+  return m;
+}

@@ -106,7 +106,8 @@ section.dr-card > h2 { margin: 0 0 10px; font-size: 17px; font-weight: 650; }
 .dr-tile span { color: var(--muted); font-size: 12px; }
 .dr-grid2 { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 16px; align-items: start; }
 @media (max-width: 900px) { .dr-grid2 { grid-template-columns: minmax(0, 1fr); } }
-.dr-scroll { overflow: auto; max-height: 640px; border: 1px solid var(--line); border-radius: 6px; }
+/* Tables show every row (no inner scroll box: a printed or full-page view would show the first twenty); wide ones scroll sideways. */
+.dr-scroll { overflow-x: auto; border: 1px solid var(--line); border-radius: 6px; }
 table.dr-table { border-collapse: collapse; width: 100%; font-size: 12.5px; font-variant-numeric: tabular-nums; }
 table.dr-table th, table.dr-table td { padding: 4px 7px; border-bottom: 1px solid var(--line); text-align: right; white-space: nowrap; }
 table.dr-table th:first-child, table.dr-table td:first-child { text-align: left; }

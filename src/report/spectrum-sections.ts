@@ -3,7 +3,7 @@
  * scree plots against a random-matrix baseline, extraction error frontier, tables.
  */
 import type { AnalyzeResult, TensorSpectrum } from '../analyze/types.js';
-import { formatCount, formatNumber, formatPercent, formatRank, formatShape, shortName } from './format.js';
+import { formatCount, formatNumber, formatPercent, formatRank, formatShape, maxOf, minOf, shortName } from './format.js';
 import { fixedRankFrontier, greedyFrontier, matrixDims, rankGrid } from './frontier.js';
 import { randomSpectrumBaseline } from './marchenko-pastur.js';
 import { escapeHtml, renderPage } from './page.js';
@@ -87,8 +87,26 @@ function medianRankText(all: Placed[], key: string): { value: number | null; tex
   const mid = vals.length >> 1;
   const m = vals.length % 2 ? vals[mid]! : (vals[mid - 1]! + vals[mid]!) / 2;
   if (Number.isFinite(m)) return { value: m, text: formatNumber(m) };
-  const k = Math.min(...items.filter((p) => p.t.rankAt[key] == null).map((p) => p.t.singularValues.length));
+  const k = minOf(items.filter((p) => p.t.rankAt[key] == null).map((p) => p.t.singularValues.length));
   return { value: null, text: `> ${k}` };
+}
+
+/** The adapter an `extract` run wrote, marked on the error-vs-size plot. */
+export interface AdapterPoint {
+  params: number;
+  /** Model-level relative error measured from the factors as written. */
+  error: number;
+  /** The policy, as a user would type it ("--energy 0.9"). */
+  policy: string;
+}
+
+export interface SpectrumSectionOptions {
+  /** Mark this adapter on the error-vs-size plot (the extract report). */
+  adapter?: AdapterPoint;
+  /** Tensors saved whole rather than analyzed (the extract report's norms): shown in place of "other tensors". */
+  savedWhole?: string[];
+  /** How to get the singular values past those computed, in the words of the command that made the report. */
+  moreValues?: string;
 }
 
 function thresholdLabel(key: string): string {
@@ -122,19 +140,33 @@ function sourceLine(result: AnalyzeResult): string {
   return parts.join(' · ');
 }
 
-function summarySection(result: AnalyzeResult, items: Placed[], types: string[]): ReportSection {
+/**
+ * A median-rank tile. Where the median lies past the values computed, "> k" alone says little:
+ * the label adds how many tensors stop short and the median energy they reach at their last value.
+ */
+function rankTile(items: Placed[], key: string, label: string, hint: string): string {
+  const m = medianRankText(items, key);
+  if (m.value !== null || m.text === '—') return tile(m.text, label);
+  const short = items.filter((p) => key in p.t.rankAt && p.t.rankAt[key] == null);
+  const reached = short.map((p) => p.t.energy[p.t.energy.length - 1] ?? 0).sort((a, b) => a - b);
+  const median = reached[reached.length >> 1] ?? 0;
+  return tile(m.text, `${label}: ${short.length} of ${items.length} tensors stop short of it, keeping a median ${formatPercent(median)} at their last value ${hint}`);
+}
+
+function summarySection(result: AnalyzeResult, items: Placed[], types: string[], opts: SpectrumSectionOptions): ReportSection {
   const sumDelta = items.reduce((s, p) => s + p.t.deltaNorm ** 2, 0);
   const allBase = items.length > 0 && items.every((p) => p.t.baseNorm !== null);
   const sumBase = items.reduce((s, p) => s + (p.t.baseNorm ?? 0) ** 2, 0);
   const layers = new Set(items.filter((p) => p.layer !== null).map((p) => p.layer));
+  const hint = opts.moreValues ?? '(raise --top-k, or --exact)';
   const tiles = [
     tile(String(items.length), 'tensors analyzed (2-D)'),
     tile(String(layers.size), 'layers'),
     tile(formatNumber(Math.sqrt(sumDelta)), '‖ΔW‖_F of all 2-D tensors together'),
     tile(allBase && sumBase > 0 ? formatPercent(Math.sqrt(sumDelta / sumBase)) : '—', 'overall relative update ‖ΔW‖/‖W‖'),
-    tile(medianRankText(items, '0.9').text, 'median rank at 90 % energy'),
-    tile(medianRankText(items, '0.99').text, 'median rank at 99 % energy'),
-    tile(String(result.others.length), 'other tensors (norms, biases)'),
+    rankTile(items, '0.9', 'median rank at 90 % energy', hint),
+    rankTile(items, '0.99', 'median rank at 99 % energy', hint),
+    opts.savedWhole ? tile(String(opts.savedWhole.length), 'other tensors saved whole (modules_to_save)') : tile(String(result.others.length), 'other tensors (norms, biases)'),
     tile(String(result.skipped.length), 'skipped'),
     tile(`${formatNumber(result.seconds)} s`, 'analysis time'),
   ];
@@ -149,7 +181,7 @@ function summarySection(result: AnalyzeResult, items: Placed[], types: string[])
       return `<td data-v="${m.value ?? ''}">${escapeHtml(m.text)}</td>`;
     });
     const medRel = median(rel);
-    const maxRel = rel.length ? Math.max(...rel) : null;
+    const maxRel = rel.length ? maxOf(rel) : null;
     return `<tr><td>${escapeHtml(type)}</td><td data-v="${of.length}">${of.length}</td><td class="dr-text">${escapeHtml(shapes.join(', '))}</td>${ranks.join('')}<td data-v="${medRel ?? ''}">${formatPercent(medRel)}</td><td data-v="${maxRel ?? ''}">${formatPercent(maxRel)}</td><td data-v="${share}">${formatPercent(share)}</td></tr>`;
   });
   const typeTable = `<div class="dr-scroll"><table class="dr-table dr-sortable" id="dr-type-table"><thead><tr><th>module type</th><th>tensors</th><th>shape</th>${rankKeys
@@ -266,7 +298,7 @@ function heatmapSection(items: Placed[], types: string[]): ReportSection {
     const best = (ps: Placed[]) => {
       const vs = ps.map(value);
       if (vs.some((v) => v === null)) return null;
-      return Math.max(...(vs as number[]));
+      return maxOf(vs as number[]);
     };
     const z = grid((ps) => {
       const v = best(ps);
@@ -281,7 +313,7 @@ function heatmapSection(items: Placed[], types: string[]): ReportSection {
     const unknown = grid((ps) => (off(ps) ? 1 : null), null);
     const unknownText = grid((ps) => (best(ps) === null ? missing(ps) : off(ps) ? 'unchanged' : ''), '');
     const present = items.map(value).filter((v): v is number => v !== null && v > 0);
-    const ticks = present.length ? logTicks(Math.min(...present), Math.max(...present), fmt) : { vals: [0], text: [fmt(1)] };
+    const ticks = present.length ? logTicks(minOf(present), maxOf(present), fmt) : { vals: [0], text: [fmt(1)] };
     return { label, title, colorTitle, z, text, unknown, unknownText, ticks };
   };
   const modes: Mode[] = [];
@@ -404,8 +436,8 @@ and the relative update. <span style="background:${UNKNOWN_CELL_COLOR};padding:0
 
 function energySection(items: Placed[], types: string[]): ReportSection {
   const layers = items.filter((p) => p.layer !== null).map((p) => p.layer!);
-  const minL = layers.length ? Math.min(...layers) : 0;
-  const maxL = layers.length ? Math.max(...layers) : 0;
+  const minL = layers.length ? minOf(layers) : 0;
+  const maxL = layers.length ? maxOf(layers) : 0;
   const colorOf = (p: Placed) => (p.layer === null ? NO_LAYER_COLOR : viridis(maxL > minL ? (p.layer - minL) / (maxL - minL) : 0.5));
   const traces: Record<string, unknown>[] = [];
   const owner: string[] = [];
@@ -531,7 +563,9 @@ function draw(i) {
     var r = t.r[j];
     if (r === null) return;
     shapes.push({ type: 'line', x0: r, x1: r, yref: 'paper', y0: 0, y1: 1, line: { color: '#9aa3b2', width: 1, dash: 'dot' } });
-    notes.push({ x: r, yref: 'paper', y: 1 - 0.07 * j, xanchor: 'left', yanchor: 'top', xshift: 2, text: label + ' = ' + r,
+    // Near the right edge a label reads leftwards, so it stays inside the plot.
+    var leftwards = r > 0.75 * last;
+    notes.push({ x: r, yref: 'paper', y: 1 - 0.07 * j, xanchor: leftwards ? 'right' : 'left', yanchor: 'top', xshift: leftwards ? -2 : 2, text: label + ' = ' + r,
       showarrow: false, font: { size: 10, color: '#5b6475' }, bgcolor: 'rgba(255,255,255,0.8)' });
   });
   var layout = Object.assign({}, data.layout, {
@@ -586,10 +620,11 @@ function screeSection(items: Placed[]): ReportSection {
     layout: baseLayout({
       height: SCREE_HEIGHT,
       title: { text: '', font: { size: 13 }, x: 0.01, xanchor: 'left' },
-      margin: { l: 70, r: 24, t: 48, b: 52 },
+      margin: { l: 70, r: 24, t: 48, b: 84 },
       xaxis: axis('index i'),
       yaxis: axis('σᵢ (log)', { type: 'log', exponentformat: 'power' }),
-      legend: { x: 1, xanchor: 'right', y: 1, yanchor: 'top', bgcolor: 'rgba(255,255,255,0.8)' },
+      // Below the plot: inside it, the rank labels (r95 = 64 at the right edge) covered the legend.
+      legend: { orientation: 'h', x: 0, xanchor: 'left', y: -0.2, yanchor: 'top' },
     }),
   };
   const html = `<p class="dr-note">Singular values of one ΔW on a log scale, against the spectrum a Gaussian random matrix of the same shape and
@@ -600,9 +635,9 @@ hugs it is noise-like, full-rank change.</p>
   return { id: 'scree', title: 'Scree plots', html, data, script: SCREE_JS };
 }
 
-function extractionSection(items: Placed[]): ReportSection {
+function extractionSection(items: Placed[], adapter?: AdapterPoint): ReportSection {
   const tensors = items.map((p) => p.t);
-  const maxK = Math.max(...tensors.map((t) => t.singularValues.length));
+  const maxK = maxOf(tensors.map((t) => t.singularValues.length));
   const fixed = fixedRankFrontier(tensors, rankGrid(maxK));
   const greedy = greedyFrontier(tensors);
   const denseParams = tensors.reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1), 0);
@@ -626,7 +661,9 @@ function extractionSection(items: Placed[]): ReportSection {
     x: fixed.map((f) => f.params),
     y: fixed.map((f) => f.error),
     text: fixed.map((f) => `r=${f.rank}`),
-    textposition: 'top right',
+    // The last labels read leftwards so that "r=512" is not cut off at the plot's edge.
+    textposition: fixed.map((_, i) => (i >= fixed.length - 2 ? 'top left' : 'top right')),
+    cliponaxis: false,
     textfont: { size: 10, color: '#3b3f4a' },
     customdata: fixed.map((f) => (f.bound ? 'upper bound: some spectra stop before this rank' : 'exact')),
     name: 'same rank r for every tensor (extract --rank r)',
@@ -634,15 +671,29 @@ function extractionSection(items: Placed[]): ReportSection {
     marker: { size: 8, color: '#2d5fb4', symbol: fixed.map((f) => (f.bound ? 'circle-open' : 'circle')), line: { width: 1.5, color: '#2d5fb4' } },
     hovertemplate: '%{text}: %{x:.3s} params → error %{y:.3f}<br>%{customdata}<extra></extra>',
   });
+  if (adapter) {
+    traces.push({
+      type: 'scatter',
+      mode: 'markers',
+      x: [adapter.params],
+      y: [adapter.error],
+      cliponaxis: false,
+      name: `the adapter extracted (${adapter.policy}): measured error`,
+      marker: { size: 14, symbol: 'star', color: '#b4262d', line: { width: 1, color: '#fff' } },
+      hovertemplate: `the adapter extracted (${escapeHtml(adapter.policy)})<br>%{x:.3s} params → measured error %{y:.3f}<extra></extra>`,
+    });
+  }
   const plot: PlotSpec = {
     divId: 'dr-frontier-plot',
     data: traces,
     layout: baseLayout({
-      height: 440,
+      height: 500,
+      margin: { l: 70, r: 24, t: 48, b: 150 },
       title: { text: 'Extraction error √(1 − E) against adapter size, whole model', font: { size: 14 }, x: 0.01, xanchor: 'left' },
       xaxis: axis('adapter parameters Σ r·(m + n) (log)', { type: 'log' }),
       yaxis: axis('relative error ‖ΔW − ΔW_r‖ / ‖ΔW‖', { range: [0, 1.08] }),
-      legend: { x: 0.01, xanchor: 'left', y: 0.02, yanchor: 'bottom', bgcolor: 'rgba(255,255,255,0.85)', bordercolor: '#dfe3ea', borderwidth: 1, font: { size: 11 } },
+      // Below the axis: inside the plot the legend covered the points of the largest ranks (and the adapter's star).
+      legend: { x: 0, xanchor: 'left', y: -0.25, yanchor: 'top', font: { size: 11 } },
       shapes: [{ type: 'line', x0: denseParams, x1: denseParams, yref: 'paper', y0: 0, y1: 1, line: { color: '#9a3d00', width: 1, dash: 'dot' } }],
       annotations: [
         { x: Math.log10(denseParams), yref: 'paper', y: 1, xanchor: 'right', yanchor: 'top', text: `dense ΔW: ${formatCount(denseParams)}`, showarrow: false, font: { size: 10, color: '#9a3d00' } },
@@ -658,13 +709,13 @@ function extractionSection(items: Placed[]): ReportSection {
   const html = `<p class="dr-note">What <code>extract</code> would cost: the model-level error √(Σ‖ΔW‖²(1 − E(r)) / Σ‖ΔW‖²) (the best any rank-r factors can do,
 by Eckart–Young) against the parameters of the adapter. Blue points give every tensor the same rank; the green line spends the same
 budget where it buys the most energy. Open points and “≤” values are upper bounds: some spectra stop before that rank, so their
-last computed energy stands in.${split !== null ? ` The green line is optimal up to ${formatCount(split)} parameters; past it, values beyond the top k computed could do better.` : ''}</p>
+last computed energy stands in.${adapter ? ` The red star is the adapter this run extracted (${escapeHtml(adapter.policy)}), at its measured error.` : ''}${split !== null ? ` The green line is optimal up to ${formatCount(split)} parameters; past it, values beyond the top k computed could do better.` : ''}</p>
 <div class="dr-grid2"><div class="dr-plot" id="dr-frontier-plot"></div>
 <div class="dr-scroll"><table class="dr-table dr-sortable" id="dr-frontier-table"><thead><tr><th>rank</th><th>adapter params</th><th>of dense ΔW</th><th>error</th><th>energy kept</th></tr></thead><tbody>${rows}</tbody></table></div></div>`;
   return { id: 'extraction', title: 'Extraction error vs adapter size', html, plots: [plot] };
 }
 
-function tablesSection(result: AnalyzeResult, items: Placed[]): ReportSection {
+function tablesSection(result: AnalyzeResult, items: Placed[], opts: SpectrumSectionOptions): ReportSection {
   const keys = result.thresholds.length ? result.thresholds.map(String) : ['0.5', '0.9', '0.95', '0.99'];
   const num = (v: number | null, text: string) => `<td data-v="${v ?? ''}">${escapeHtml(text)}</td>`;
   const txt = (text: string) => `<td class="dr-text">${escapeHtml(text)}</td>`;
@@ -719,12 +770,14 @@ function tablesSection(result: AnalyzeResult, items: Placed[]): ReportSection {
   const skipped = result.skipped.map((s) => `<tr>${txt(s.name)}${txt(s.reason)}</tr>`);
   const html = `<p class="dr-note">Click a header to sort. “&gt; k”: the threshold lies past the k singular values computed.</p>
 ${table('dr-tensor-table', head, rows)}
-<h3>Other tensors (${result.others.length})</h3>
-<p class="dr-note">Not 2-D weights (norms, biases): their change alone.</p>
 ${
+  opts.savedWhole
+    ? `<h3>Other tensors (${opts.savedWhole.length})</h3>\n<p class="dr-note">Saved whole in the adapter (modules_to_save): ${opts.savedWhole.map((n) => `<code>${escapeHtml(n)}</code>`).join(', ') || 'none'}.</p>`
+    : `<h3>Other tensors (${result.others.length})</h3>\n<p class="dr-note">Not 2-D weights (norms, biases): their change alone.</p>\n${
   result.others.length
     ? table('dr-others-table', [['tensor', true], ['shape', false], ['‖ΔW‖', false], ['rel. update', false]], others)
     : '<p class="dr-note">None.</p>'
+}`
 }
 <h3>Skipped (${result.skipped.length})</h3>
 ${result.skipped.length ? table('dr-skipped-table', [['tensor', true], ['reason', true]], skipped) : '<p class="dr-note">None.</p>'}`;
@@ -740,14 +793,14 @@ ${result.skipped.length ? table('dr-skipped-table', [['tensor', true], ['reason'
  *
  * @example renderPage({ title: 'ΔW', sections: spectrumSections(result) })
  */
-export function spectrumSections(result: AnalyzeResult): ReportSection[] {
+export function spectrumSections(result: AnalyzeResult, opts: SpectrumSectionOptions = {}): ReportSection[] {
   const items = place(result.tensors);
   const types = orderModuleTypes(items.map((p) => p.type));
-  const sections = [summarySection(result, items, types)];
+  const sections = [summarySection(result, items, types, opts)];
   if (items.length > 0) {
-    sections.push(heatmapSection(items, types), energySection(items, types), screeSection(items), extractionSection(items));
+    sections.push(heatmapSection(items, types), energySection(items, types), screeSection(items), extractionSection(items, opts.adapter));
   }
-  sections.push(tablesSection(result, items));
+  sections.push(tablesSection(result, items, opts));
   return sections;
 }
 

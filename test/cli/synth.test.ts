@@ -40,6 +40,6 @@ test('synth --json writes the pair and reports what it wrote', async () => {
 test('synth refuses bad flags with a UsageError', async () => {
   const out = join(await scratch(), 'x');
   await assert.rejects(runCli(['synth', '--shape', 'huge', '--out', out]), (err: unknown) => err instanceof UsageError && /Invalid values/.test(err.message));
-  await assert.rejects(runCli(['synth', '--shape', 'tiny', '--out', out, '--shards', '0']), (err: unknown) => err instanceof UsageError && /--shards must be a positive integer, got 0/.test(err.message));
+  await assert.rejects(runCli(['synth', '--shape', 'tiny', '--out', out, '--shards', '0']), (err: unknown) => err instanceof UsageError && /--shards must be a positive integer, got "0"/.test(err.message));
   await assert.rejects(runCli(['synth', '--shape', 'tiny']), (err: unknown) => err instanceof UsageError && /Missing required argument: out/.test(err.message));
 });

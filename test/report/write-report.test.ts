@@ -28,14 +28,15 @@ test('writeReport into a path that is a folder fails and cleans up', async () =>
   const target = join(dir, 'is-a-dir');
   await mkdir(join(target, 'inside'), { recursive: true });
   await assert.rejects(writeReport(target, 'x'));
-  assert.deepEqual((await readdir(dir)).filter((n) => n.startsWith('.tmp-')), []);
+  assert.deepEqual((await readdir(dir)).filter((n) => n.startsWith('.')), []);
 });
 
 test('checkReportPath accepts writable places, even folders still to make', async () => {
   await checkReportPath(join(dir, 'report.html'));
   await checkReportPath(join(dir, 'new', 'deeper', 'report.html'));
   await writeFile(join(dir, 'existing.html'), 'old');
-  await checkReportPath(join(dir, 'existing.html'));
+  await checkReportPath(join(dir, 'existing.html'), { force: true });
+  await assert.rejects(checkReportPath(join(dir, 'existing.html')), (e: unknown) => e instanceof UsageError && /existing\.html already exists; pass --force/.test(e.message));
   assert.deepEqual((await readdir(dir)).includes('new'), false, 'nothing created');
 });
 

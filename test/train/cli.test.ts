@@ -3,7 +3,7 @@ import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { parseRanks } from '../../src/cli/commands/train.js';
+import { parseRanks } from '../../src/cli/commands/common.js';
 import { runCli } from '../helpers/run-cli.js';
 
 const root = await mkdtemp(join(tmpdir(), 'deltarank-train-cli-'));

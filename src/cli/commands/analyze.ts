@@ -1,9 +1,9 @@
-import type { CommandModule } from 'yargs';
+import type { Argv, CommandModule } from 'yargs';
 import { analyzeAdapter, analyzeCheckpoints, analyzeDelta, type AnalyzeOptions, type AnalyzeResult } from '../../analyze/index.js';
 import { UsageError } from '../../errors.js';
 import { checkReportPath, renderAnalyzeReport, writeReport } from '../../report/index.js';
-import { createProgress, formatBytes, formatTable, printJson, say, type CommonArgs } from '../output.js';
-import { parseRegex } from './common.js';
+import { formatBytes, formatTable, printJson, say, writingTo, type CommonArgs } from '../output.js';
+import { FILTER_OPTIONS, integerOption, parseRegex, reportOption, seedOption, stringOption, tensorSizes, withProgress, workBySize } from './common.js';
 
 interface AnalyzeArgs extends CommonArgs {
   base?: string;
@@ -15,6 +15,7 @@ interface AnalyzeArgs extends CommonArgs {
   include?: string;
   exclude?: string;
   report?: string;
+  force?: boolean;
   seed: number;
 }
 
@@ -25,43 +26,43 @@ export const analyzeCommand: CommandModule<object, AnalyzeArgs> = {
     y
       .positional('base', { type: 'string', describe: 'base checkpoint: a .safetensors file, an index JSON, or a folder' })
       .positional('tuned', { type: 'string', describe: 'fine-tuned checkpoint of the same model' })
-      .option('delta', { type: 'string', describe: 'a checkpoint that already holds ΔW (in place of BASE TUNED)' })
-      .option('adapter', { type: 'string', describe: 'a PEFT LoRA adapter folder: the spectrum of s·B·A (in place of BASE TUNED)' })
-      .option('top-k', { type: 'number', describe: 'most singular values per tensor (default 64)' })
-      .option('exact', { type: 'boolean', describe: 'complete spectra (all singular values), whatever the cost' })
-      .option('include', { type: 'string', describe: 'only tensors whose name matches this regex' })
-      .option('exclude', { type: 'string', describe: 'leave out tensors whose name matches this regex' })
-      .option('report', { type: 'string', describe: 'write the HTML report here' })
-      .option('seed', { type: 'number', default: 0, describe: 'seed of the randomized SVD' })
+      .options({
+        delta: stringOption('a checkpoint that already holds ΔW (in place of BASE TUNED)'),
+        adapter: stringOption('a PEFT LoRA adapter folder: the spectrum of s·B·A (in place of BASE TUNED)'),
+        'top-k': integerOption('top-k', 'most singular values per tensor (default 64)'),
+        exact: { type: 'boolean', describe: 'complete spectra (all singular values), whatever the cost' },
+        ...FILTER_OPTIONS,
+        ...reportOption(),
+        force: { type: 'boolean', describe: 'replace an existing --report file' },
+        ...seedOption(),
+      })
       .example('$0 analyze llama-7b/ llama-7b-chat/ --report report.html', 'spectra of a full fine-tune, with a report')
-      .example('$0 analyze --adapter my-lora/ --json', 'spectra of a LoRA adapter, as JSON'),
+      .example('$0 analyze --adapter my-lora/ --json', 'spectra of a LoRA adapter, as JSON') as unknown as Argv<AnalyzeArgs>,
   handler: async (args) => {
     const sources = [args.base !== undefined || args.tuned !== undefined, args.delta !== undefined, args.adapter !== undefined].filter(Boolean).length;
     if (sources !== 1) throw new UsageError('give BASE TUNED, or --delta FILE, or --adapter DIR (exactly one of them)');
     if ((args.base === undefined) !== (args.tuned === undefined)) throw new UsageError('give both BASE and TUNED');
-    if (args.report) await checkReportPath(args.report);
-
-    let progress: ReturnType<typeof createProgress> | undefined;
-    const opts: AnalyzeOptions = {
-      topK: args['top-k'],
-      exact: args.exact,
-      include: parseRegex('include', args.include),
-      exclude: parseRegex('exclude', args.exclude),
-      seed: args.seed,
-      onProgress: (p) => {
-        progress ??= createProgress(args, 'analyze', p.total);
-        progress.update(p.index, `${formatBytes(p.bytesRead)} read  ${p.name}`);
-      },
-    };
-    let result: AnalyzeResult;
-    try {
-      if (args.delta) result = await analyzeDelta(args.delta, opts);
-      else if (args.adapter) result = await analyzeAdapter(args.adapter, opts);
-      else result = await analyzeCheckpoints(args.base!, args.tuned!, opts);
-    } finally {
-      progress?.finish();
-    }
-    if (args.report) {
+    const include = parseRegex('include', args.include);
+    const exclude = parseRegex('exclude', args.exclude);
+    if (args.report !== undefined) await checkReportPath(args.report, { force: args.force });
+    // ETA by elements read, not tensors: the first tensor (the embeddings) is often the largest.
+    const sizes = args.base !== undefined ? await tensorSizes(args.tuned!, (name) => (!include || include.test(name)) && (!exclude || !exclude.test(name))) : undefined;
+    const work = sizes && workBySize(sizes);
+    const result = await withProgress(args, (tick) => {
+      const opts: AnalyzeOptions = {
+        topK: args['top-k'],
+        exact: args.exact,
+        include,
+        exclude,
+        seed: args.seed,
+        onProgress: (p) => tick('analyze', p.index, p.total, `${formatBytes(p.bytesRead)} read  ${p.name}`, work?.finished(p.name)),
+      };
+      if (args.delta) return analyzeDelta(args.delta, opts);
+      if (args.adapter) return analyzeAdapter(args.adapter, opts);
+      return analyzeCheckpoints(args.base!, args.tuned!, opts);
+    });
+    if (args.report !== undefined) {
+      writingTo(args.report);
       await writeReport(args.report, renderAnalyzeReport(result));
       say(args, `report: ${args.report}`);
     }
@@ -87,7 +88,7 @@ function renderText(r: AnalyzeResult): string {
     t.method,
   ]);
   const lines = [formatTable(['tensor', 'shape', '‖ΔW‖', 'rel', ...keys.map((k) => `r${Math.round(Number(k) * 100)}`), 'stable', 'method'], rows)];
-  if (r.others.length > 0) lines.push('', `${r.others.length} other tensors (norms, biases) changed by ‖Δ‖ up to ${fmt(Math.max(...r.others.map((o) => o.deltaNorm)))}`);
+  if (r.others.length > 0) lines.push('', `${r.others.length} other tensors (norms, biases) changed by ‖Δ‖ up to ${fmt(r.others.reduce((m, o) => Math.max(m, o.deltaNorm), 0))}`);
   if (r.skipped.length > 0) lines.push('', `skipped ${r.skipped.length}:`, ...r.skipped.slice(0, 10).map((s) => `  ${s.name}: ${s.reason}`));
   if (r.skipped.length > 10) lines.push(`  … and ${r.skipped.length - 10} more (see --json)`);
   lines.push('', `${r.tensors.length} matrices analyzed in ${r.seconds.toFixed(1)} s`);

@@ -1,10 +1,10 @@
-import { writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { CommandModule } from 'yargs';
-import type { CompareOptions, CompareOutput } from '../../compare/index.js';
+import type { Argv, CommandModule } from 'yargs';
+import { writeFileAtomically } from '../../io/index.js';
 import { checkReportPath, renderCompareReport, writeReport } from '../../report/index.js';
-import { createProgress, formatTable, printJson, say, type CommonArgs } from '../output.js';
-import { parseRanks } from './train.js';
+import { printJson, say, writingTo, type CommonArgs } from '../output.js';
+import { checkOutput, comparisonDocument, parseRanks, renderScores, reportOption, runCompare, seedOption, stringOption } from './common.js';
 
 interface CompareArgs extends CommonArgs {
   dir: string;
@@ -20,59 +20,39 @@ export const compareCommand: CommandModule<object, CompareArgs> = {
   builder: (y) =>
     y
       .positional('dir', { type: 'string', demandOption: true, describe: 'a folder written by deltarank train' })
-      .option('ranks', { type: 'string', describe: 'ranks to extract at, e.g. 1,4,16 (default: the trained ranks)' })
-      .option('report', { type: 'string', describe: 'write the HTML report here (default DIR/report.html)' })
-      .option('force', { type: 'boolean', describe: 'replace extracted-r*/ folders of an earlier compare' })
-      .option('seed', { type: 'number', default: 0, describe: 'seed of the randomized SVD' })
-      .example('$0 train --task mnist --out runs/mnist && $0 compare runs/mnist', 'the whole story on MNIST'),
+      .options({
+        ranks: stringOption('ranks to extract at, e.g. 1,4,16 (default: the trained ranks)'),
+        ...reportOption('write the HTML report here (default DIR/report.html)'),
+        force: { type: 'boolean', describe: 'replace the report and the extracted-r*/ folders of an earlier compare' },
+        ...seedOption(),
+      })
+      .example('$0 train --task mnist --out runs/mnist && $0 compare runs/mnist', 'the whole story on MNIST') as unknown as Argv<CompareArgs>,
   handler: async (args) => {
     const ranks = args.ranks === undefined ? undefined : parseRanks(args.ranks);
     const reportPath = args.report ?? `${args.dir.replace(/\/+$/, '')}/report.html`;
-    await checkReportPath(reportPath);
+    await checkReportPath(reportPath, { force: args.force });
+    if (!args.force) for (const rank of ranks ?? (await trainedRanks(args.dir))) await checkOutput(join(args.dir, `extracted-r${rank}`), false);
     const result = await runCompare(args, args.dir, { ranks, force: args.force, seed: args.seed });
+    const scores = join(args.dir, 'compare.json');
+    writingTo(reportPath);
     await writeReport(reportPath, renderCompareReport(result));
-    await writeFile(join(args.dir, 'compare.json'), JSON.stringify(comparisonDocument(result), null, 2) + '\n');
-    say(args, `report: ${reportPath}; scores in ${join(args.dir, 'compare.json')}`);
+    writingTo(scores);
+    await writeFileAtomically(scores, JSON.stringify(comparisonDocument(result), null, 2) + '\n');
+    say(args, `report: ${reportPath}; scores in ${scores}`);
     if (args.json) return printJson(comparisonDocument(result));
-    if (!args.quiet) process.stdout.write(renderText(result) + '\n');
+    if (!args.quiet) process.stdout.write(renderScores(result) + '\n');
   },
 };
 
-/** Run compare with a progress line. Shared with `demo`. */
-export async function runCompare(args: CommonArgs, dir: string, opts: CompareOptions): Promise<CompareOutput> {
-  // compare trains nothing but scores models with tfjs: loaded here, not when the CLI starts.
-  const { compareRun } = await import('../../compare/index.js');
-  let progress: ReturnType<typeof createProgress> | undefined;
+/**
+ * The ranks compare extracts by default (those trained), read leniently: a metrics.json that
+ * cannot be read is left for compare itself to refuse, with its own message.
+ */
+async function trainedRanks(dir: string): Promise<number[]> {
   try {
-    return await compareRun(dir, {
-      ...opts,
-      onProgress: (p) => {
-        progress ??= createProgress(args, 'compare', p.total);
-        progress.update(p.index, p.step);
-      },
-    });
-  } finally {
-    progress?.finish();
+    const doc = JSON.parse(await readFile(join(dir, 'metrics.json'), 'utf8')) as { runs?: { kind?: string; rank?: number }[] };
+    return (doc.runs ?? []).filter((r) => r.kind === 'lora' && Number.isInteger(r.rank)).map((r) => r.rank!);
+  } catch {
+    return [];
   }
-}
-
-/** compare.json: everything but the bulky analysis and extraction, which have files of their own. */
-export function comparisonDocument(r: CompareOutput): object {
-  const { schemaVersion: _v, tool: _t, analysis: _a, extraction: _e, ...doc } = r;
-  return doc;
-}
-
-/** The score table for a terminal. */
-export function renderText(r: CompareOutput): string {
-  const pct = r.metric.name === 'accuracy';
-  const f = (v: number | undefined) => (v === undefined ? '-' : pct ? `${(100 * v).toFixed(1)}%` : v.toFixed(3));
-  const rows = [
-    ['base', '-', f(r.base.target), f(r.base.source)],
-    ['full fine-tune', r.full.params, f(r.full.target), f(r.full.source)],
-    ...r.ranks.flatMap((x) => [
-      ...(x.trained ? [[`trained LoRA r=${x.rank}`, x.trained.params, f(x.trained.target), f(x.trained.source)]] : []),
-      [`extracted LoRA r=${x.rank}`, x.extracted.params, f(x.extracted.target), f(x.extracted.source)],
-    ]),
-  ];
-  return formatTable(['model', 'params', `target ${r.metric.name}`, `source ${r.metric.name}`], rows as (string | number)[][]);
 }

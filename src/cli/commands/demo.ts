@@ -1,10 +1,8 @@
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { CommandModule } from 'yargs';
+import type { Argv, CommandModule } from 'yargs';
 import { renderCompareReport, writeReport } from '../../report/index.js';
-import { formatDuration, printJson, say, type CommonArgs } from '../output.js';
-import { comparisonDocument, renderText, runCompare } from './compare.js';
-import { parseRanks } from './train.js';
+import { formatDuration, printJson, say, writingTo, type CommonArgs } from '../output.js';
+import { comparisonDocument, integerOption, parseRanks, renderScores, runCompare, stringOption, withProgress } from './common.js';
 
 interface DemoArgs extends CommonArgs {
   out: string;
@@ -18,48 +16,46 @@ export const demoCommand: CommandModule<object, DemoArgs> = {
   describe: 'the whole path on MNIST: train base, full fine-tune and LoRA, analyze, extract, compare, one report',
   builder: (y) =>
     y
-      .option('out', { type: 'string', default: 'reports/demo', describe: 'folder for the run and index.html (replaced)' })
-      .option('ranks', { type: 'string', default: '1,2,4,8,16,64', describe: 'LoRA ranks to train and extract' })
-      .option('epochs', { type: 'number', describe: 'epochs of every training run (default 5)' })
-      .option('seed', { type: 'number', default: 0, describe: 'seed of training and of the randomized SVD' })
-      .example('$0 demo', 'what npm start runs: reports/demo/index.html in about a minute'),
+      .options({
+        out: stringOption('folder for the run and index.html (replaced)', { default: 'reports/demo' }),
+        ranks: stringOption('LoRA ranks to train and extract', { default: '1,2,4,8,16,64' }),
+        epochs: integerOption('epochs', 'epochs of every training run (default 5)'),
+        seed: integerOption('seed', 'seed of training and of the randomized SVD', { min: 0, default: 0 }),
+      })
+      .example('$0 demo', 'what npm start runs: reports/demo/index.html in about a minute') as unknown as Argv<DemoArgs>,
   handler: async (args) => {
     const start = performance.now();
     const ranks = parseRanks(args.ranks);
     const { initBackend, trainTask, writeTrainOutput } = await import('../../train/index.js');
-    const { writeDirAtomically } = await import('../../io/index.js');
-    const { createProgress } = await import('../output.js');
+    const { writeDirAtomically, writeFileAtomically } = await import('../../io/index.js');
     const run = join(args.out, 'run');
     const backend = await initBackend();
     say(args, `1/3 training on MNIST (upright digits → digits turned a quarter turn), ${backend.detail}: base, full fine-tune, LoRA at r = ${ranks.join(', ')}`);
-    let progress: ReturnType<typeof createProgress> | undefined;
-    try {
-      await writeDirAtomically(run, { force: true }, async (tmp) => {
+    writingTo(run);
+    await withProgress(args, (tick) =>
+      writeDirAtomically(run, { force: true }, async (tmp) => {
         const trained = await trainTask({
           task: 'mnist',
           ranks,
           epochs: args.epochs,
           seed: args.seed,
-          onProgress: (p) => {
-            progress ??= createProgress(args, 'train', p.total);
-            progress.update(p.done, `${p.run} loss ${p.loss.toFixed(3)}`);
-          },
+          onProgress: (p) => tick('train', p.done, p.total, `${p.run} loss ${p.loss.toFixed(3)}`),
         });
         await writeTrainOutput(tmp, trained);
-      });
-    } finally {
-      progress?.finish();
-    }
+      }),
+    );
     say(args, `   checkpoints and trained adapters in ${run}/ (${formatDuration((performance.now() - start) / 1000)})`);
     say(args, '2/3 analyzing the full fine-tune\'s ΔW, extracting LoRA at the same ranks, scoring everything on both tasks');
     const result = await runCompare(args, run, { force: true, seed: args.seed });
     say(args, `   extracted adapters in ${run}/extracted-r*/`);
     say(args, '3/3 writing the report');
     const report = join(args.out, 'index.html');
+    writingTo(report);
     await writeReport(report, renderCompareReport(result, { title: 'deltarank demo: LoRA against full fine-tuning on MNIST' }));
-    await writeFile(join(run, 'compare.json'), JSON.stringify(comparisonDocument(result), null, 2) + '\n');
+    writingTo(join(run, 'compare.json'));
+    await writeFileAtomically(join(run, 'compare.json'), JSON.stringify(comparisonDocument(result), null, 2) + '\n');
     if (args.json) printJson({ report, ...comparisonDocument(result) });
-    else if (!args.quiet) process.stdout.write(renderText(result) + '\n');
+    else if (!args.quiet) process.stdout.write(renderScores(result) + '\n');
     say(args, `\nreport: ${report}  (open it in a browser; done in ${formatDuration((performance.now() - start) / 1000)})`);
   },
 };

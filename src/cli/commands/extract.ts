@@ -1,9 +1,27 @@
-import type { CommandModule } from 'yargs';
+import type { Argv, CommandModule } from 'yargs';
 import { UsageError } from '../../errors.js';
 import { extractAdapter, policyFromFlags } from '../../extract/index.js';
-import { checkReportPath, renderExtractReport, writeReport } from '../../report/index.js';
-import { createProgress, formatTable, printJson, say, warn, type CommonArgs } from '../output.js';
-import { dtypeFlag, parseCount, parseRegex } from './common.js';
+import { checkReportPath, renderExtractReport } from '../../report/index.js';
+import { formatTable, printJson, say, warn, type CommonArgs } from '../output.js';
+import {
+  checkOutput,
+  checkRankLimits,
+  dtypeFlag,
+  FILTER_OPTIONS,
+  integerOption,
+  onePolicy,
+  outOptions,
+  parseCount,
+  parseRegex,
+  rankOptions,
+  reportOption,
+  seedOption,
+  stringOption,
+  tensorSizes,
+  withProgress,
+  workBySize,
+  writeReportWith,
+} from './common.js';
 
 interface ExtractArgs extends CommonArgs {
   base: string;
@@ -34,45 +52,46 @@ export const extractCommand: CommandModule<object, ExtractArgs> = {
     y
       .positional('base', { type: 'string', demandOption: true, describe: 'base checkpoint (file, index JSON or folder)' })
       .positional('tuned', { type: 'string', demandOption: true, describe: 'fine-tuned checkpoint of the same model' })
-      .option('out', { type: 'string', demandOption: true, describe: 'adapter folder to write' })
-      .option('rank', { type: 'number', describe: 'the same rank for every module' })
-      .option('energy', { type: 'number', describe: 'per module, the smallest rank keeping this share of ‖ΔW‖²' })
-      .option('error', { type: 'number', describe: 'per module, the smallest rank with relative Frobenius error ≤ this' })
-      .option('budget', { type: 'string', describe: 'total adapter parameters (e.g. 20M), ranks allocated to minimise the total squared error' })
-      .option('budget-relative', { type: 'string', describe: 'like --budget, minimising the sum of relative squared errors' })
-      .option('max-rank', { type: 'number', describe: 'no module above this rank' })
-      .option('min-rank', { type: 'number', describe: 'no module below this rank (budget default 1)' })
-      .option('include', { type: 'string', describe: 'only tensors whose name matches this regex' })
-      .option('exclude', { type: 'string', describe: 'leave out tensors whose name matches this regex' })
-      .option('dtype', { choices: ['bf16', 'f16', 'f32'], describe: "dtype of the factors (default: the checkpoint's)" })
-      .option('embeddings', { choices: ['lora', 'full', 'skip'] as const, default: 'lora' as const, describe: 'input embeddings and lm_head' })
-      .option('norms', { choices: ['full', 'skip'] as const, describe: 'norm weights: saved whole (modules_to_save) or left out (default full; skip with --profile vllm)' })
-      .option('profile', { choices: ['peft', 'vllm'] as const, default: 'peft' as const, describe: 'vllm: no modules_to_save, no bias' })
-      .option('report', { type: 'string', describe: 'write the HTML report (spectra and extraction) here' })
-      .option('force', { type: 'boolean', describe: 'replace an existing --out folder' })
-      .option('seed', { type: 'number', default: 0, describe: 'seed of the randomized SVD' })
+      .options({
+        ...outOptions('adapter folder to write', 'replace an existing --out folder and --report file'),
+        ...rankOptions('‖ΔW‖²'),
+        budget: stringOption('total adapter parameters (e.g. 20M), ranks allocated to minimise the total squared error'),
+        'budget-relative': stringOption('like --budget, minimising the sum of relative squared errors'),
+        'min-rank': integerOption('min-rank', 'no module below this rank (budget default 1)', { min: 0 }),
+        ...FILTER_OPTIONS,
+        dtype: stringOption("dtype of the factors (default: the checkpoint's)", { choices: ['bf16', 'f16', 'f32'] }),
+        embeddings: stringOption('input embeddings and lm_head', { choices: ['lora', 'full', 'skip'], default: 'lora' }),
+        norms: stringOption('norm weights: saved whole (modules_to_save) or left out (default full; skip with --profile vllm)', { choices: ['full', 'skip'] }),
+        profile: stringOption('vllm: no modules_to_save, no bias', { choices: ['peft', 'vllm'], default: 'peft' }),
+        ...reportOption('write the HTML report (spectra and extraction) here'),
+        ...seedOption(),
+      })
       .example('$0 extract base/ tuned/ --out lora/ --rank 16', 'rank 16 everywhere')
-      .example('$0 extract base/ tuned/ --out lora/ --budget 20M --report extract.html', 'best adapter of 20M parameters'),
+      .example('$0 extract base/ tuned/ --out lora/ --budget 20M --report extract.html', 'best adapter of 20M parameters') as unknown as Argv<ExtractArgs>,
   handler: async (args) => {
-    const policy = policyFromFlags({
+    const flags = onePolicy({
       rank: args.rank,
       energy: args.energy,
       error: args.error,
       budget: args.budget === undefined ? undefined : parseCount('budget', args.budget),
-      budgetRelative: args['budget-relative'] === undefined ? undefined : parseCount('budget-relative', args['budget-relative']),
+      'budget-relative': args['budget-relative'] === undefined ? undefined : parseCount('budget-relative', args['budget-relative']),
     });
+    const policy = policyFromFlags({ rank: flags.rank, energy: flags.energy, error: flags.error, budget: flags.budget, budgetRelative: flags['budget-relative'] });
+    checkRankLimits({ rank: args.rank, minRank: args['min-rank'], maxRank: args['max-rank'] });
     if (args.profile === 'vllm' && args.norms === 'full') throw new UsageError('--profile vllm writes no modules_to_save: drop --norms full');
-    if (args.report) await checkReportPath(args.report);
-    let progress: ReturnType<typeof createProgress> | undefined;
-    let phase = '';
-    let result;
-    try {
-      result = await extractAdapter(args.base, args.tuned, args.out, {
+    const include = parseRegex('include', args.include);
+    const exclude = parseRegex('exclude', args.exclude);
+    // Everything that can be refused is refused before the first tensor is read.
+    await checkOutput(args.out, args.force);
+    if (args.report !== undefined) await checkReportPath(args.report, { force: args.force });
+    const work = workBySize(await tensorSizes(args.tuned, (name, shape) => shape.length === 2 && (!include || include.test(name)) && (!exclude || !exclude.test(name))));
+    const result = await withProgress(args, (tick) =>
+      extractAdapter(args.base, args.tuned, args.out, {
         policy,
         maxRank: args['max-rank'],
         minRank: args['min-rank'],
-        include: parseRegex('include', args.include),
-        exclude: parseRegex('exclude', args.exclude),
+        include,
+        exclude,
         dtype: dtypeFlag(args.dtype),
         embeddings: args.embeddings,
         norms: args.norms,
@@ -80,22 +99,17 @@ export const extractCommand: CommandModule<object, ExtractArgs> = {
         force: args.force,
         seed: args.seed,
         onProgress: (p) => {
-          if (p.phase !== phase) {
-            progress?.finish();
-            phase = p.phase;
-            progress = createProgress(args, p.phase === 'spectra' ? 'spectra' : 'extract', p.total);
-          }
-          progress!.update(p.index, p.name);
+          const label = p.phase === 'spectra' ? 'spectra' : 'extract';
+          tick(label, p.index, p.total, p.name, p.phase === 'factors' ? work.finished(p.name) : undefined);
         },
-      });
-    } finally {
-      progress?.finish();
-    }
+      }),
+    );
     for (const w of result.warnings) warn(args, w);
-    if (args.report) {
-      await writeReport(args.report, renderExtractReport(result));
-      say(args, `report: ${args.report}`);
-    }
+    // A resized vocabulary cannot be a LoRA: say so here, not only inside extraction.json.
+    const resized = result.skipped.filter((s) => /resized vocabulary/.test(s.reason));
+    if (resized.length > 0) warn(args, `${resized.map((s) => s.name).join(', ')}: the vocabulary was resized, so no LoRA can hold it; left out of the adapter (--embeddings full saves it whole)`);
+    await writeReportWith(result.out, args.report, () => renderExtractReport(result));
+    if (args.report !== undefined) say(args, `report: ${args.report}`);
     const { spectra: _s, schemaVersion: _v, tool: _t, ...doc } = result;
     if (args.json) return printJson(doc);
     if (args.quiet) return;

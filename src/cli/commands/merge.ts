@@ -1,6 +1,7 @@
-import type { CommandModule } from 'yargs';
+import type { Argv, CommandModule } from 'yargs';
 import { mergeAdapter } from '../../extract/index.js';
-import { createProgress, printJson, type CommonArgs } from '../output.js';
+import { printJson, type CommonArgs } from '../output.js';
+import { checkOutput, outOptions, tensorSizes, withProgress, workBySize } from './common.js';
 
 interface MergeArgs extends CommonArgs {
   base: string;
@@ -16,23 +17,23 @@ export const mergeCommand: CommandModule<object, MergeArgs> = {
     y
       .positional('base', { type: 'string', demandOption: true, describe: 'base checkpoint (file, index JSON or folder)' })
       .positional('adapter', { type: 'string', demandOption: true, describe: 'PEFT LoRA adapter folder' })
-      .option('out', { type: 'string', demandOption: true, describe: 'folder for the merged checkpoint' })
-      .option('force', { type: 'boolean', describe: 'replace an existing --out folder' })
-      .example('$0 merge base/ lora/ --out merged/', 'the fine-tune the adapter stands for'),
+      .options(outOptions('folder for the merged checkpoint'))
+      .example('$0 merge base/ lora/ --out merged/', 'the fine-tune the adapter stands for') as unknown as Argv<MergeArgs>,
   handler: async (args) => {
-    let progress: ReturnType<typeof createProgress> | undefined;
-    let result;
-    try {
-      result = await mergeAdapter(args.base, args.adapter, args.out, {
+    await checkOutput(args.out, args.force);
+    const work = workBySize(await tensorSizes(args.base));
+    let previous: string | undefined;
+    const result = await withProgress(args, (tick) =>
+      mergeAdapter(args.base, args.adapter, args.out, {
         force: args.force,
+        // Each event announces the tensor about to be written: the one before it is the one done.
         onProgress: (p) => {
-          progress ??= createProgress(args, 'merge', p.total);
-          progress.update(p.index, p.name);
+          const done = previous === undefined ? { done: 0, total: 1 } : work.finished(previous);
+          previous = p.name;
+          tick('merge', p.index - 1, p.total, p.name, done);
         },
-      });
-    } finally {
-      progress?.finish();
-    }
+      }),
+    );
     if (args.json) return printJson(result);
     if (!args.quiet) {
       process.stdout.write(

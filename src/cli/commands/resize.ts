@@ -1,7 +1,7 @@
-import type { CommandModule } from 'yargs';
+import type { Argv, CommandModule } from 'yargs';
 import { policyFromFlags, resizeAdapter } from '../../extract/index.js';
 import { formatTable, printJson, warn, type CommonArgs } from '../output.js';
-import { dtypeFlag } from './common.js';
+import { checkOutput, checkRankLimits, dtypeFlag, onePolicy, outOptions, rankOptions, stringOption } from './common.js';
 
 interface ResizeArgs extends CommonArgs {
   adapter: string;
@@ -20,16 +20,16 @@ export const resizeCommand: CommandModule<object, ResizeArgs> = {
   builder: (y) =>
     y
       .positional('adapter', { type: 'string', demandOption: true, describe: 'PEFT LoRA adapter folder' })
-      .option('out', { type: 'string', demandOption: true, describe: 'folder for the resized adapter' })
-      .option('rank', { type: 'number', describe: 'the same rank for every module' })
-      .option('energy', { type: 'number', describe: 'per module, the smallest rank keeping this share of ‖s·B·A‖²' })
-      .option('error', { type: 'number', describe: 'per module, the smallest rank with relative error ≤ this' })
-      .option('max-rank', { type: 'number', describe: 'no module above this rank' })
-      .option('dtype', { choices: ['bf16', 'f16', 'f32'], describe: "dtype of the factors (default: the adapter's)" })
-      .option('force', { type: 'boolean', describe: 'replace an existing --out folder' })
-      .example('$0 resize lora-r64/ --out lora-r16/ --rank 16', 'the best rank-16 adapter inside a rank-64 one'),
+      .options({
+        ...outOptions('folder for the resized adapter'),
+        ...rankOptions('‖s·B·A‖²'),
+        dtype: stringOption("dtype of the factors (default: the adapter's)", { choices: ['bf16', 'f16', 'f32'] }),
+      })
+      .example('$0 resize lora-r64/ --out lora-r16/ --rank 16', 'the best rank-16 adapter inside a rank-64 one') as unknown as Argv<ResizeArgs>,
   handler: async (args) => {
-    const policy = policyFromFlags({ rank: args.rank, energy: args.energy, error: args.error });
+    const policy = policyFromFlags(onePolicy({ rank: args.rank, energy: args.energy, error: args.error }));
+    checkRankLimits({ rank: args.rank, maxRank: args['max-rank'] });
+    await checkOutput(args.out, args.force);
     const result = await resizeAdapter(args.adapter, args.out, policy, {
       maxRank: args['max-rank'],
       force: args.force,

@@ -4,10 +4,9 @@
  */
 import { join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { dtypeFlag } from './common.js';
+import { checkOutput, dtypeFlag, integerOption, outOptions, stringOption, withProgress, workBySize } from './common.js';
 import { llamaTensors, SYNTH_SHAPES, writeSynthPair, type SynthShapeName } from '../../synth/index.js';
-import { createProgress, formatBytes, formatDuration, printJson, say, type CommonArgs } from '../output.js';
-import { UsageError } from '../../errors.js';
+import { formatBytes, formatDuration, printJson, say, type CommonArgs } from '../output.js';
 
 interface SynthArgs extends CommonArgs {
   shape: SynthShapeName;
@@ -23,29 +22,32 @@ export const synthCommand: CommandModule<CommonArgs, SynthArgs> = {
   describe: 'write a Llama-shaped base/ + tuned/ pair with a planted ΔW spectrum (and synth.json)',
   builder: (y: Argv<CommonArgs>) =>
     y
-      .option('shape', { choices: Object.keys(SYNTH_SHAPES) as SynthShapeName[], demandOption: true, describe: 'tiny (hidden 64), small (hidden 512), tinyllama (1.1 B parameters)' })
-      .option('out', { type: 'string', demandOption: true, describe: 'output folder (gets base/, tuned/, synth.json)' })
-      .option('dtype', { choices: ['bf16', 'f16', 'f32'] as const, default: 'bf16' as const, describe: 'storage dtype' })
-      .option('shards', { type: 'number', default: 1, describe: 'safetensors shards per side' })
-      .option('seed', { type: 'number', default: 0, describe: 'random seed; equal seeds give identical files' })
-      .option('force', { type: 'boolean', describe: 'replace an existing output folder' })
+      .options({
+        shape: stringOption('tiny (hidden 64), small (hidden 512), tinyllama (1.1 B parameters)', { choices: Object.keys(SYNTH_SHAPES), demandOption: true }),
+        ...outOptions('output folder (gets base/, tuned/, synth.json)', 'replace an existing output folder'),
+        dtype: stringOption('storage dtype', { choices: ['bf16', 'f16', 'f32'], default: 'bf16' }),
+        shards: integerOption('shards', 'safetensors shards per side', { default: 1 }),
+        seed: integerOption('seed', 'random seed; equal seeds give identical files', { min: 0, default: 0 }),
+      })
       .example('$0 synth --shape tiny --out pairs/tiny', 'a small pair to try analyze and extract on')
-      .example('$0 synth --shape tinyllama --shards 3 --out pairs/tinyllama', 'a 2.2 GB-a-side pair for benchmarks'),
+      .example('$0 synth --shape tinyllama --shards 3 --out pairs/tinyllama', 'a 2.2 GB-a-side pair for benchmarks') as unknown as Argv<SynthArgs>,
   handler: async (args) => {
-    if (!Number.isSafeInteger(args.shards) || args.shards < 1) throw new UsageError(`--shards must be a positive integer, got ${args.shards}`);
-    if (!Number.isSafeInteger(args.seed)) throw new UsageError(`--seed must be an integer, got ${args.seed}`);
     const dtype = dtypeFlag(args.dtype)!;
-    const progress = createProgress(args, 'synth: tensors', 2 * llamaTensors(SYNTH_SHAPES[args.shape]).length);
+    await checkOutput(args.out, args.force);
+    const tensors = llamaTensors(SYNTH_SHAPES[args.shape]);
+    // Both sides, tensor by tensor: the work of each is its size (the embeddings come first and are the largest).
+    const work = workBySize(new Map(tensors.flatMap((t) => { const n = t.shape.reduce((a, b) => a * b, 1); return [[`base:${t.name}`, n], [`tuned:${t.name}`, n]] as [string, number][]; })));
     const start = performance.now();
-    const manifest = await writeSynthPair(args.out, {
-      shape: args.shape,
-      dtype,
-      shards: args.shards,
-      seed: args.seed,
-      force: args.force,
-      onProgress: (done, _total, name) => progress.update(done, name),
-    });
-    progress.finish();
+    const manifest = await withProgress(args, (tick) =>
+      writeSynthPair(args.out, {
+        shape: args.shape,
+        dtype,
+        shards: args.shards,
+        seed: args.seed,
+        force: args.force,
+        onProgress: (done, total, name) => tick('synth: tensors', done, total, name, work.finished(`${done <= total / 2 ? 'base' : 'tuned'}:${name}`)),
+      }),
+    );
     const seconds = (performance.now() - start) / 1000;
     const perSide = [...manifest.modules, ...manifest.others].reduce((a, m) => a + m.shape.reduce((x, y) => x * y, 1), 0);
     const bytesPerSide = perSide * (dtype === 'F32' ? 4 : 2);

@@ -1,6 +1,7 @@
-import type { CommandModule } from 'yargs';
+import type { Argv, CommandModule } from 'yargs';
 import { UsageError } from '../../errors.js';
-import { createProgress, formatDuration, formatTable, printJson, say, type CommonArgs } from '../output.js';
+import { formatDuration, formatTable, printJson, say, type CommonArgs } from '../output.js';
+import { checkOutput, integerOption, numberOption, outOptions, parseRanks, stringOption, withProgress } from './common.js';
 
 interface TrainArgs extends CommonArgs {
   task: string;
@@ -13,44 +14,33 @@ interface TrainArgs extends CommonArgs {
   force?: boolean;
 }
 
-/** "1,2,4,8" → [1, 2, 4, 8]; UsageError on anything else. */
-export function parseRanks(text: string): number[] {
-  const parts = text.split(',').map((s) => s.trim());
-  const ranks = parts.map(Number);
-  if (parts.some((p) => !/^\d+$/.test(p)) || ranks.some((r) => r < 1)) {
-    throw new UsageError(`--ranks must be positive integers separated by commas, such as 1,2,4,8; got "${text}"`);
-  }
-  return ranks;
-}
-
 export const trainCommand: CommandModule<object, TrainArgs> = {
   command: 'train',
   describe: 'train a base model, its full fine-tune and LoRA fine-tunes at several ranks on a built-in task',
   builder: (y) =>
     y
-      .option('task', { type: 'string', choices: ['mnist', 'charlm'], demandOption: true, describe: 'mnist: MLP on upright → turned digits; charlm: Llama-shaped character LM on prose → code' })
-      .option('out', { type: 'string', demandOption: true, describe: 'folder for base/, full/, lora-r{R}/ and metrics.json' })
-      .option('ranks', { type: 'string', describe: 'LoRA ranks, comma-separated (default mnist 1,2,4,8,16,32,64; charlm 1,4,16)' })
-      .option('epochs', { type: 'number', describe: 'epochs of every run (default mnist 5, charlm 3)' })
-      .option('seed', { type: 'number', default: 0, describe: 'seeds weights, LoRA A, example order and dropout' })
-      .option('alpha', { type: 'number', describe: 'LoRA alpha (default 16); scale alpha/r' })
-      .option('rslora', { type: 'boolean', describe: 'rank-stabilised LoRA: scale alpha/sqrt(r)' })
-      .option('force', { type: 'boolean', describe: 'replace an existing --out folder' })
+      .options({
+        task: stringOption('mnist: MLP on upright → turned digits; charlm: Llama-shaped character LM on prose → code', { choices: ['mnist', 'charlm'], demandOption: true }),
+        ...outOptions('folder for base/, full/, lora-r{R}/ and metrics.json'),
+        ranks: stringOption('LoRA ranks, comma-separated (default mnist 1,2,4,8,16,32,64; charlm 1,4,16)'),
+        epochs: integerOption('epochs', 'epochs of every run (default mnist 5, charlm 3)'),
+        seed: integerOption('seed', 'seeds weights, LoRA A, example order and dropout', { min: 0, default: 0 }),
+        alpha: numberOption('alpha', 'LoRA alpha (default 16); scale alpha/r'),
+        rslora: { type: 'boolean', describe: 'rank-stabilised LoRA: scale alpha/sqrt(r)' },
+      })
       .example('$0 train --task mnist --out runs/mnist', 'base, full fine-tune and LoRA at ranks 1…64 (≈ 30 s)')
-      .example('$0 train --task charlm --out runs/lm --ranks 4,16 --epochs 2', 'a quicker character LM'),
+      .example('$0 train --task charlm --out runs/lm --ranks 4,16 --epochs 2', 'a quicker character LM') as unknown as Argv<TrainArgs>,
   handler: async (args) => {
+    await checkOutput(args.out, args.force);
     const { initBackend, trainTask, writeTrainOutput } = await import('../../train/index.js');
     const { writeDirAtomically } = await import('../../io/index.js');
     if (args.task !== 'mnist' && args.task !== 'charlm') throw new UsageError(`--task must be mnist or charlm, got ${args.task}`);
     const task = args.task;
     const ranks = args.ranks === undefined ? undefined : parseRanks(args.ranks);
-    if (!Number.isInteger(args.seed) || args.seed < 0) throw new UsageError(`--seed must be a non-negative integer, got ${args.seed}`);
     const backend = await initBackend();
     say(args, `backend: ${backend.detail}`);
-    let progress: ReturnType<typeof createProgress> | undefined;
-    let result;
-    try {
-      result = await writeDirAtomically(args.out, { force: args.force }, async (tmp) => {
+    const result = await withProgress(args, (tick) =>
+      writeDirAtomically(args.out, { force: args.force }, async (tmp) => {
         const trained = await trainTask({
           task,
           ranks,
@@ -58,17 +48,12 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
           seed: args.seed,
           alpha: args.alpha,
           rslora: args.rslora,
-          onProgress: (p) => {
-            progress ??= createProgress(args, `train ${task}`, p.total);
-            progress.update(p.done, `${p.run} loss ${p.loss.toFixed(3)}`);
-          },
+          onProgress: (p) => tick(`train ${task}`, p.done, p.total, `${p.run} loss ${p.loss.toFixed(3)}`),
         });
         await writeTrainOutput(tmp, trained);
         return trained;
-      });
-    } finally {
-      progress?.finish();
-    }
+      }),
+    );
     const { metrics } = result;
     if (args.json) return printJson(metrics);
     if (args.quiet) return;
