@@ -42,7 +42,9 @@ describe('library options → CLI flags', () => {
     for (const command of commands) {
       const parser = yargs([]);
       if (typeof command.builder === 'function') command.builder(parser);
-      for (const key of parser.getOptions().key ? Object.keys(parser.getOptions().key) : []) declared.add(`--${key}`);
+      // getOptions is yargs' own record of declared options; its typings leave it out.
+      const { key } = (parser as unknown as { getOptions(): { key: Record<string, unknown> } }).getOptions();
+      for (const name of Object.keys(key)) declared.add(`--${name}`);
     }
     assert.ok(declared.size > 20, `found the commands' flags (${declared.size})`);
     for (const [option, flag] of Object.entries(OPTION_FLAGS))
