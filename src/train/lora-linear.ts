@@ -65,11 +65,22 @@ export function loraScaleOf(rank: number, alpha: number, rslora: boolean): numbe
   return rslora ? alpha / Math.sqrt(rank) : alpha / rank;
 }
 
-/** A value whose gradient is zero: torch's `.detach()` (tfjs has no stop_gradient op). */
-const detach = tf.customGrad((x, save) => {
-  void save;
-  return { value: tf.clone(x as tf.Tensor), gradFunc: (dy) => tf.zerosLike(dy as tf.Tensor) };
-}) as (x: tf.Tensor) => tf.Tensor;
+/**
+ * ‖W + s·B·A‖ per output row, as one op without gradient: torch's `.detach()` of PEFT's
+ * weight norm (tfjs has no stop_gradient). One op rather than a zero-gradient wrapper around
+ * the product, so backpropagation does not run the product's backward pass only to multiply it by zero.
+ */
+function detachedRowNorms(w: tf.Tensor, a: tf.Tensor, b: tf.Tensor, scale: number): tf.Tensor1D {
+  const f = tf.customGrad((wt, at, bt, save) => {
+    void save;
+    const sum = tf.add(wt as tf.Tensor, tf.mul(tf.matMul(bt as tf.Tensor, at as tf.Tensor), scale));
+    return {
+      value: tf.sqrt(tf.sum(tf.square(sum), 1)),
+      gradFunc: () => [tf.zerosLike(wt as tf.Tensor), tf.zerosLike(at as tf.Tensor), tf.zerosLike(bt as tf.Tensor)],
+    };
+  }) as (w: tf.Tensor, a: tf.Tensor, b: tf.Tensor) => tf.Tensor1D;
+  return f(w, a, b);
+}
 
 /**
  * A dense layer with frozen weight and any number of named adapters, one active.
@@ -235,10 +246,24 @@ export class LoraLinear {
       if (a.bias) lora = tf.add(lora, a.bias);
       lora = tf.mul(lora, a.scale);
       if (!a.magnitude) return tf.add(y, lora) as tf.Tensor2D;
-      const factor = tf.div(a.magnitude, detach(this.rowNorms(a)));
+      const factor = tf.div(a.magnitude, detachedRowNorms(this.weight, a.a, a.b, a.scale));
       const baseD = dropped ? matMulNT(h, this.weight, { constB: true }) : base;
       y = tf.add(y, tf.mul(tf.sub(factor, 1), baseD));
       return tf.add(y, tf.mul(factor, lora)) as tf.Tensor2D;
+    });
+  }
+
+  /**
+   * The weight the active adapter makes, without merging: W + s·B·A, or DoRA's m ⊙ (W + s·B·A)/‖·‖
+   * (W itself when none is active or it is merged). [out, in], a new tensor.
+   */
+  effectiveWeight(): tf.Tensor2D {
+    return tf.tidy(() => {
+      const a = this.active;
+      if (!a || this.mergedName === a.name) return tf.clone(this.weight) as tf.Tensor2D;
+      const sum = tf.add(this.weight, tf.mul(tf.matMul(a.b, a.a), a.scale));
+      if (!a.magnitude) return sum as tf.Tensor2D;
+      return tf.mul(sum, tf.reshape(tf.div(a.magnitude, this.rowNorms(a)), [-1, 1])) as tf.Tensor2D;
     });
   }
 

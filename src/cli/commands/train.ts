@@ -10,6 +10,10 @@ interface TrainArgs extends CommonArgs {
   seed: number;
   alpha?: number;
   rslora?: boolean;
+  dora?: boolean;
+  loraBias?: boolean;
+  init?: string;
+  variants?: string;
   force?: boolean;
 }
 
@@ -35,15 +39,26 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('seed', { type: 'number', default: 0, describe: 'seeds weights, LoRA A, example order and dropout' })
       .option('alpha', { type: 'number', describe: 'LoRA alpha (default 16); scale alpha/r' })
       .option('rslora', { type: 'boolean', describe: 'rank-stabilised LoRA: scale alpha/sqrt(r)' })
+      .option('dora', { type: 'boolean', describe: 'DoRA (PEFT use_dora): a trained magnitude per output row' })
+      .option('lora-bias', { type: 'boolean', describe: 'a trainable bias on lora_B (PEFT lora_bias; mnist only: charlm layers have no bias)' })
+      .option('init', { type: 'string', describe: 'init_lora_weights: default, gaussian, pissa, pissa_niter_N, olora' })
+      .option('variants', { type: 'string', describe: 'several LoRA kinds at every rank, e.g. lora,dora,pissa (words lora, dora, bias, gaussian, pissa, pissa_niter_N, olora; join with +)' })
       .option('force', { type: 'boolean', describe: 'replace an existing --out folder' })
       .example('$0 train --task mnist --out runs/mnist', 'base, full fine-tune and LoRA at ranks 1…64 (≈ 30 s)')
-      .example('$0 train --task charlm --out runs/lm --ranks 4,16 --epochs 2', 'a quicker character LM'),
+      .example('$0 train --task charlm --out runs/lm --ranks 4,16 --epochs 2', 'a quicker character LM')
+      .example('$0 train --task mnist --out runs/kinds --ranks 4,16 --variants lora,dora,pissa', 'LoRA, DoRA and PiSSA side by side'),
   handler: async (args) => {
     const { initBackend, trainTask, writeTrainOutput } = await import('../../train/index.js');
     const { writeDirAtomically } = await import('../../io/index.js');
     if (args.task !== 'mnist' && args.task !== 'charlm') throw new UsageError(`--task must be mnist or charlm, got ${args.task}`);
     const task = args.task;
     const ranks = args.ranks === undefined ? undefined : parseRanks(args.ranks);
+    const { parseLoraInit, parseVariant } = await import('../../train/index.js');
+    if (args.variants !== undefined && (args.dora || args.loraBias || args.init !== undefined)) {
+      throw new UsageError('--variants names every kind itself (e.g. lora,dora+gaussian); drop --dora, --lora-bias and --init');
+    }
+    const variants = args.variants?.split(',').map((v) => parseVariant(v));
+    const init = args.init === undefined ? undefined : parseLoraInit(args.init);
     if (!Number.isInteger(args.seed) || args.seed < 0) throw new UsageError(`--seed must be a non-negative integer, got ${args.seed}`);
     const backend = await initBackend();
     say(args, `backend: ${backend.detail}`);
@@ -58,6 +73,10 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
           seed: args.seed,
           alpha: args.alpha,
           rslora: args.rslora,
+          variants,
+          useDora: args.dora,
+          loraBias: args.loraBias,
+          init,
           onProgress: (p) => {
             progress ??= createProgress(args, `train ${task}`, p.total);
             progress.update(p.done, `${p.run} loss ${p.loss.toFixed(3)}`);
