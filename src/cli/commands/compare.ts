@@ -16,7 +16,7 @@ interface CompareArgs extends CommonArgs {
 
 export const compareCommand: CommandModule<object, CompareArgs> = {
   command: 'compare <dir>',
-  describe: 'full fine-tune vs trained LoRA vs LoRA extracted from the full fine-tune, per rank',
+  describe: 'full fine-tune vs every trained LoRA variant vs LoRA extracted from the full fine-tune, per rank, with ΔM/ΔD and intruder dimensions',
   builder: (y) =>
     y
       .positional('dir', { type: 'string', demandOption: true, describe: 'a folder written by deltarank train' })
@@ -66,13 +66,16 @@ export function comparisonDocument(r: CompareOutput): object {
 export function renderText(r: CompareOutput): string {
   const pct = r.metric.name === 'accuracy';
   const f = (v: number | undefined) => (v === undefined ? '-' : pct ? `${(100 * v).toFixed(1)}%` : v.toFixed(3));
-  const rows = [
+  const intruders = (run: string) => r.intruders?.find((x) => x.run === run)?.total ?? '-';
+  const rows: (string | number)[][] = [
     ['base', '-', f(r.base.target), f(r.base.source)],
     ['full fine-tune', r.full.params, f(r.full.target), f(r.full.source)],
     ...r.ranks.flatMap((x) => [
-      ...(x.trained ? [[`trained LoRA r=${x.rank}`, x.trained.params, f(x.trained.target), f(x.trained.source)]] : []),
-      [`extracted LoRA r=${x.rank}`, x.extracted.params, f(x.extracted.target), f(x.extracted.source)],
+      ...(x.variants ?? []).map((v) => [`trained ${v.variant} r=${x.rank}`, v.params, f(v.target), f(v.source), intruders(v.run)]),
+      [`extracted LoRA r=${x.rank}`, x.extracted.params, f(x.extracted.target), f(x.extracted.source), '-'],
     ]),
   ];
-  return formatTable(['model', 'params', `target ${r.metric.name}`, `source ${r.metric.name}`], rows as (string | number)[][]);
+  rows[1]!.push(intruders('full'));
+  rows[0]!.push('-');
+  return formatTable(['model', 'params', `target ${r.metric.name}`, `source ${r.metric.name}`, 'intruders'], rows as (string | number)[][]);
 }
