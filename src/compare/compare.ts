@@ -15,7 +15,7 @@ import type { Matrix } from '../svd/index.js';
 import { leadingColumns, projectionNorm, randomOrthonormal, subspaceSimilarity, truncatedSvd } from '../svd/index.js';
 import { evaluate, loadModel, withTask, type TaskName, type TrainMetrics } from '../train/index.js';
 import { SCHEMA_VERSION, TOOL } from '../version.js';
-import { baseLeftVectors, intruderCount } from './intruders.js';
+import { baseLeftVectors, intruderCount } from '../analyze/intruders.js';
 import type { ComparisonResult, DirectionSeries, IntruderRow, ModuleSpectra, ProjectionRow, RankComparison, Scores, SimilarityGrid, VariantScores } from './types.js';
 
 export interface CompareProgress {

@@ -1,5 +1,5 @@
 import type { CommandModule } from 'yargs';
-import { analyzeAdapter, analyzeCheckpoints, analyzeDelta, type AnalyzeOptions, type AnalyzeResult } from '../../analyze/index.js';
+import { analyzeAdapter, analyzeCheckpoints, analyzeDelta, checkpointIntruders, type AnalyzeOptions, type AnalyzeResult, type TensorIntruders } from '../../analyze/index.js';
 import { UsageError } from '../../errors.js';
 import { checkReportPath, renderAnalyzeReport, writeReport } from '../../report/index.js';
 import { createProgress, formatBytes, formatTable, printJson, say, type CommonArgs } from '../output.js';
@@ -15,6 +15,7 @@ interface AnalyzeArgs extends CommonArgs {
   include?: string;
   exclude?: string;
   report?: string;
+  intruders?: boolean;
   seed: number;
 }
 
@@ -32,6 +33,7 @@ export const analyzeCommand: CommandModule<object, AnalyzeArgs> = {
       .option('include', { type: 'string', describe: 'only tensors whose name matches this regex' })
       .option('exclude', { type: 'string', describe: 'leave out tensors whose name matches this regex' })
       .option('report', { type: 'string', describe: 'write the HTML report here' })
+      .option('intruders', { type: 'boolean', describe: 'also count intruder dimensions per matrix (BASE TUNED only; needs the exact SVD of each W, matrices up to 512 on their smaller side)' })
       .option('seed', { type: 'number', default: 0, describe: 'seed of the randomized SVD' })
       .example('$0 analyze llama-7b/ llama-7b-chat/ --report report.html', 'spectra of a full fine-tune, with a report')
       .example('$0 analyze --adapter my-lora/ --json', 'spectra of a LoRA adapter, as JSON'),
@@ -40,6 +42,7 @@ export const analyzeCommand: CommandModule<object, AnalyzeArgs> = {
     if (sources !== 1) throw new UsageError('give BASE TUNED, or --delta FILE, or --adapter DIR (exactly one of them)');
     if ((args.base === undefined) !== (args.tuned === undefined)) throw new UsageError('give both BASE and TUNED');
     if (args.report) await checkReportPath(args.report);
+    if (args.intruders && args.base === undefined) throw new UsageError('--intruders compares the singular vectors of two checkpoints: give BASE TUNED');
 
     let progress: ReturnType<typeof createProgress> | undefined;
     const opts: AnalyzeOptions = {
@@ -65,16 +68,17 @@ export const analyzeCommand: CommandModule<object, AnalyzeArgs> = {
       await writeReport(args.report, renderAnalyzeReport(result));
       say(args, `report: ${args.report}`);
     }
+    const intruders = args.intruders ? await checkpointIntruders(args.base!, args.tuned!, result.tensors.map((t) => t.name), { seed: args.seed }) : undefined;
     if (args.json) {
       const { schemaVersion: _v, tool: _t, ...rest } = result;
-      printJson(rest);
+      printJson(intruders ? { ...rest, intruders } : rest);
       return;
     }
-    if (!args.quiet) process.stdout.write(renderText(result) + '\n');
+    if (!args.quiet) process.stdout.write(renderText(result, intruders) + '\n');
   },
 };
 
-function renderText(r: AnalyzeResult): string {
+function renderText(r: AnalyzeResult, intruders?: TensorIntruders[]): string {
   const keys = r.thresholds.map(String);
   const fmt = (v: number | null | undefined, digits = 3) => (v === null || v === undefined ? '-' : v.toPrecision(digits));
   const rows = r.tensors.map((t) => [
@@ -85,8 +89,9 @@ function renderText(r: AnalyzeResult): string {
     ...keys.map((k) => (t.rankAt[k] === null ? `>${t.singularValues.length}` : String(t.rankAt[k]))),
     t.stableRank.toFixed(1),
     t.method,
+    ...(intruders ? [intruders.find((x) => x.name === t.name)?.count ?? '-'] : []),
   ]);
-  const lines = [formatTable(['tensor', 'shape', '‖ΔW‖', 'rel', ...keys.map((k) => `r${Math.round(Number(k) * 100)}`), 'stable', 'method'], rows)];
+  const lines = [formatTable(['tensor', 'shape', '‖ΔW‖', 'rel', ...keys.map((k) => `r${Math.round(Number(k) * 100)}`), 'stable', 'method', ...(intruders ? ['intruders'] : [])], rows)];
   if (r.others.length > 0) lines.push('', `${r.others.length} other tensors (norms, biases) changed by ‖Δ‖ up to ${fmt(Math.max(...r.others.map((o) => o.deltaNorm)))}`);
   if (r.skipped.length > 0) lines.push('', `skipped ${r.skipped.length}:`, ...r.skipped.slice(0, 10).map((s) => `  ${s.name}: ${s.reason}`));
   if (r.skipped.length > 10) lines.push(`  … and ${r.skipped.length - 10} more (see --json)`);

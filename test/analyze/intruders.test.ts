@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { baseLeftVectors, intruderCount } from '../../src/compare/intruders.js';
+import { baseLeftVectors, intruderCount } from '../../src/analyze/intruders.js';
 import { expectAllClose } from '../helpers/close.js';
 
 /**
@@ -50,3 +50,25 @@ for (const [out, inF] of [[16, 24], [32, 40]] as const) {
     expectAllClose(self.maxCos, new Array(10).fill(1), { rtol: 0, atol: 1e-5 });
   });
 }
+
+test('analyze --intruders counts them per matrix from two checkpoints (the planted case: one)', async () => {
+  const { mkdtemp, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { writeCheckpoint } = await import('../../src/io/index.js');
+  const { runCli } = await import('../helpers/run-cli.js');
+  const dir = await mkdtemp(join(tmpdir(), 'deltarank-intruders-'));
+  try {
+    const order = [4, 9, 2, ...Array.from({ length: 16 }, (_, i) => i).filter((i) => ![4, 9, 2].includes(i))];
+    const p = planted(16, 24, 2, order);
+    const name = 'model.layers.0.mlp.up_proj.weight';
+    for (const [side, m] of [['base', p.base], ['tuned', p.tuned]] as const) {
+      await writeCheckpoint(join(dir, side), [{ name, dtype: 'F32', shape: [16, 24] }], () => m.data, { metadata: { format: 'pt' } });
+    }
+    const doc = JSON.parse((await runCli(['analyze', join(dir, 'base'), join(dir, 'tuned'), '--intruders', '--json'])).stdout) as { intruders: { name: string; count: number }[] };
+    assert.deepEqual(doc.intruders.map((x) => [x.name, x.count]), [[name, 1]]);
+    await assert.rejects(runCli(['analyze', '--delta', join(dir, 'base'), '--intruders']), { name: 'UsageError', message: /--intruders/ });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

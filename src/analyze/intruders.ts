@@ -78,3 +78,48 @@ async function accurateTopLeft(a: Matrix, k: number, seed: number): Promise<Matr
   for (let i = 0; i < a.rows; i++) for (let c = 0; c < k; c++) out[i * k + c] = full.data[i * full.cols + c]!;
   return { rows: a.rows, cols: k, data: out };
 }
+
+/**
+ * Largest min(out, in) for which `analyze --intruders` takes the exact SVD of the base weight
+ * that every left vector needs (one-sided Jacobi, ≈ 90·p³ flops with vectors: ≈ 10 s at 512 here).
+ */
+export const INTRUDER_EXACT_MAX = 512;
+
+/** One tensor's intruder count in `analyze --intruders`, or why it has none. */
+export interface TensorIntruders {
+  name: string;
+  count: number | null;
+  margin?: number;
+  skipped?: string;
+}
+
+/**
+ * Intruder dimensions of `names` (2-D tensors present in both checkpoints) of `tunedPath` against
+ * `basePath`. Tensors whose smaller side exceeds INTRUDER_EXACT_MAX are listed with `skipped`.
+ * Reads each pair once; holds two tensors at a time.
+ * @example const rows = await checkpointIntruders('base/', 'tuned/', ['model.layers.0.mlp.up_proj.weight']);
+ */
+export async function checkpointIntruders(basePath: string, tunedPath: string, names: string[], { seed = 0 } = {}): Promise<TensorIntruders[]> {
+  const { openCheckpoint } = await import('../io/index.js');
+  const base = await openCheckpoint(basePath);
+  const tuned = await openCheckpoint(tunedPath);
+  try {
+    const out: TensorIntruders[] = [];
+    for (const name of names) {
+      const shape = base.info(name).shape;
+      const [rows, cols] = shape as [number, number];
+      if (Math.min(rows, cols) > INTRUDER_EXACT_MAX) {
+        out.push({ name, count: null, skipped: `min side ${Math.min(rows, cols)} > ${INTRUDER_EXACT_MAX}: the exact SVD of W would take too long` });
+        continue;
+      }
+      const w = { rows, cols, data: await base.readFloat32(name) };
+      const t = { rows, cols, data: await tuned.readFloat32(name) };
+      const c = await intruderCount(t, await baseLeftVectors(w), { seed });
+      out.push({ name, count: c.count, margin: c.margin });
+    }
+    return out;
+  } finally {
+    await base.close();
+    await tuned.close();
+  }
+}
