@@ -97,6 +97,6 @@ test('PEFT loads every variant’s adapter (mnist MLP and charlm as LlamaForCaus
       if (c.residual) assert.ok(r.residualDiff! < 1e-5, `${r.name}: residual base differs from PEFT's by ${r.residualDiff} of max |W|`);
     }
   } finally {
-    if (!process.env.KEEP) await rm(dir, { recursive: true, force: true });
+    await rm(dir, { recursive: true, force: true });
   }
 });
