@@ -9,35 +9,39 @@ import { parseRanks } from './train.js';
 interface DemoArgs extends CommonArgs {
   out: string;
   ranks: string;
+  variants: string;
   epochs?: number;
   seed: number;
 }
 
 export const demoCommand: CommandModule<object, DemoArgs> = {
   command: 'demo',
-  describe: 'the whole path on MNIST: train base, full fine-tune and LoRA, analyze, extract, compare, one report',
+  describe: 'the whole path on MNIST: train base, full fine-tune, LoRA, DoRA and PiSSA, analyze, extract, compare, one report',
   builder: (y) =>
     y
       .option('out', { type: 'string', default: 'reports/demo', describe: 'folder for the run and index.html (replaced)' })
-      .option('ranks', { type: 'string', default: '1,2,4,8,16,64', describe: 'LoRA ranks to train and extract' })
+      .option('ranks', { type: 'string', default: '1,4,16,64', describe: 'LoRA ranks to train and extract' })
+      .option('variants', { type: 'string', default: 'lora,dora,pissa', describe: 'LoRA kinds trained at every rank (as train --variants)' })
       .option('epochs', { type: 'number', describe: 'epochs of every training run (default 5)' })
       .option('seed', { type: 'number', default: 0, describe: 'seed of training and of the randomized SVD' })
       .example('$0 demo', 'what npm start runs: reports/demo/index.html in about a minute'),
   handler: async (args) => {
     const start = performance.now();
     const ranks = parseRanks(args.ranks);
-    const { initBackend, trainTask, writeTrainOutput } = await import('../../train/index.js');
+    const { initBackend, trainTask, writeTrainOutput, parseVariant } = await import('../../train/index.js');
+    const variants = args.variants.split(',').map((v) => parseVariant(v));
     const { writeDirAtomically } = await import('../../io/index.js');
     const { createProgress } = await import('../output.js');
     const run = join(args.out, 'run');
     const backend = await initBackend();
-    say(args, `1/3 training on MNIST (upright digits → digits turned a quarter turn), ${backend.detail}: base, full fine-tune, LoRA at r = ${ranks.join(', ')}`);
+    say(args, `1/3 training on MNIST (upright digits → digits turned a quarter turn), ${backend.detail}: base, full fine-tune, ${variants.map((v) => v.name).join(', ')} at r = ${ranks.join(', ')}`);
     let progress: ReturnType<typeof createProgress> | undefined;
     try {
       await writeDirAtomically(run, { force: true }, async (tmp) => {
         const trained = await trainTask({
           task: 'mnist',
           ranks,
+          variants,
           epochs: args.epochs,
           seed: args.seed,
           onProgress: (p) => {
