@@ -24,7 +24,7 @@ export const demoCommand: CommandModule<object, DemoArgs> = {
       .option('variants', { type: 'string', default: 'lora,dora,pissa', describe: 'LoRA kinds trained at every rank (as train --variants)' })
       .option('epochs', { type: 'number', describe: 'epochs of every training run (default 5)' })
       .option('seed', { type: 'number', default: 0, describe: 'seed of training and of the randomized SVD' })
-      .example('$0 demo', 'what npm start runs: reports/demo/index.html in about a minute'),
+      .example('$0 demo', 'what npm start runs: reports/demo/index.html in about 75 s'),
   handler: async (args) => {
     const start = performance.now();
     const ranks = parseRanks(args.ranks);
