@@ -6,7 +6,8 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { writeFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';
-import { writeCheckpoint } from '../../src/io/index.js';
+import { applyAdapter } from '../../src/extract/index.js';
+import { readAdapter, writeCheckpoint } from '../../src/io/index.js';
 import { initBackend } from '../../src/train/backend.js';
 import { charlmTask } from '../../src/train/charlm-task.js';
 import { mnistTask } from '../../src/train/mnist-task.js';
@@ -30,6 +31,7 @@ interface PyResult {
   useDora: boolean;
   trainable: string[];
   residualDiff: number | null;
+  mergeDiff: number;
 }
 
 /** PEFT's state-dict names of what the tfjs layers train. */
@@ -65,8 +67,11 @@ async function cases<C>(task: TaskSpec<C>, config: C, variants: string[], dir: s
       const adapter: TrainedAdapter = { name: `${variant.name}-r${rank}`, rank, alpha: 8, rslora: false, variant, modules: adapterModules(model) };
       const adapterDir = join(dir, `${task.name}-${adapter.name}`);
       await writeTrainedAdapter(adapterDir, task.name, adapter);
+      // deltarank's own merge of the adapter as written, for PEFT's merge_and_unload to match.
+      const mergedAll = await applyAdapter(base, await readAdapter(adapterDir));
+      const merged = Object.fromEntries(targets.flatMap((t) => [`${t}.weight`, `${t}.bias`]).filter((n) => mergedAll.has(n)).map((n) => [n, Array.from(mergedAll.get(n)!)]));
       const init = variant.init === true ? true : variant.init;
-      out.push({ name: `${task.name} ${variant.name}`, base: baseDir, adapter: adapterDir, inputs: Array.from(batch.inputs), logits, rank, alpha: 8, targets, variant: { ...variant, init }, residual, ours: trainableNames(model) });
+      out.push({ name: `${task.name} ${variant.name}`, base: baseDir, adapter: adapterDir, inputs: Array.from(batch.inputs), logits, rank, alpha: 8, targets, variant: { ...variant, init }, residual, merged, ours: trainableNames(model) });
     } finally {
       disposeModel(model);
     }
@@ -94,6 +99,8 @@ test('PEFT loads every variant’s adapter (mnist MLP and charlm as LlamaForCaus
       assert.equal(r.useDora, c.variant.useDora, `${r.name}: use_dora in the config`);
       assert.deepEqual(r.trainable, c.ours, `${r.name}: PEFT trains what the tfjs layer trains`);
       // PEFT's PiSSA (LAPACK SVD) and OLoRA (LAPACK QR) residual base W − s·B₀·A₀ against ours.
+      // PEFT's merge_and_unload (DoRA's m/‖W + s·B·A‖ scaling, lora_bias into the bias) against deltarank's merge.
+      assert.ok(r.mergeDiff < 1e-5, `${r.name}: PEFT's merged weights differ from deltarank's by ${r.mergeDiff} of their max |W|`);
       if (c.residual) assert.ok(r.residualDiff! < 1e-5, `${r.name}: residual base differs from PEFT's by ${r.residualDiff} of max |W|`);
     }
   } finally {

@@ -4,8 +4,9 @@ argv[1]: cases.json written by peft-variants.test.ts. For each case: build the t
 torch (mnist: an MLP with deltarank's module names; charlm: LlamaForCausalLM from its
 config.json), load base weights, load the adapter with PeftModel, and report missing/unexpected
 adapter keys, the largest difference of PEFT's logits from the tfjs ones, PEFT's trainable
-parameter names for the same LoraConfig, and (PiSSA/OLoRA) PEFT's own residual base weight of
-the first layer against deltarank's. Prints one JSON line.
+parameter names for the same LoraConfig, PEFT's merge_and_unload weights against deltarank's
+merge, and (PiSSA/OLoRA) PEFT's own residual base weight of the first layer against deltarank's.
+Prints one JSON line.
 """
 import json
 import sys
@@ -98,8 +99,16 @@ def main():
             w = tuned.base_model.model.get_submodule(first).base_layer.weight.detach().numpy().ravel()
             ours = np.array(case["residual"], dtype=np.float32)
             residual_diff = float(np.max(np.abs(w - ours)) / np.max(np.abs(ours)))
+        # PEFT's merge against deltarank's (case["merged"]: tensor name -> values).
+        merged = peft_model.merge_and_unload().state_dict()
+        merge_diff = 0.0
+        for name, values in case["merged"].items():
+            ours = np.array(values, dtype=np.float32)
+            theirs = merged[name].detach().numpy().ravel()
+            merge_diff = max(merge_diff, float(np.max(np.abs(theirs - ours)) / np.max(np.abs(ours))))
         out.append(
             {
+                "mergeDiff": merge_diff,
                 "name": case["name"],
                 "missing": missing,
                 "unexpected": list(result.unexpected_keys),
