@@ -83,7 +83,7 @@ test('PEFT loads every variant’s adapter (mnist MLP and charlm as LlamaForCaus
   await initBackend();
   const dir = await mkdtemp(join(tmpdir(), 'deltarank-peft-variants-'));
   try {
-    const mnist = await cases(mnistTask, { hidden: [24], maxTrain: 64 }, ['lora', 'dora', 'pissa', 'olora', 'gaussian', 'lora+bias'], dir, 4);
+    const mnist = await cases(mnistTask, { hidden: [24], maxTrain: 64 }, ['lora', 'dora', 'pissa', 'pissa_niter_4', 'olora', 'gaussian', 'dora+gaussian', 'lora+bias'], dir, 4);
     const lm = await cases(charlmTask, { ...charlmTask.defaultConfig(), hidden: 16, intermediate: 32, layers: 1, heads: 2, context: 8, maxTrain: 32 }, ['lora', 'dora', 'pissa'], dir, 2);
     const all = [...mnist, ...lm];
     const file = join(dir, 'cases.json');
