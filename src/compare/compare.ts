@@ -1,7 +1,8 @@
 /**
- * `compare`: a trained run (base, full fine-tune, LoRA at several ranks) against the LoRA
+ * `compare`: a trained run (base, full fine-tune, LoRA variants at several ranks) against the LoRA
  * adapters extracted from its full fine-tune, on the task's target and source data, with the
- * LoRA paper's analyses (subspace similarity, Fig. 3; ‖Uᵀ W V‖_F, Table 7).
+ * LoRA paper's analyses (subspace similarity, Fig. 3; ‖Uᵀ W V‖_F, Table 7), DoRA's
+ * magnitude/direction view (Fig. 2) and intruder dimensions (Shuttleworth et al. 2024).
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -12,9 +13,10 @@ import type { Adapter, LoraModule } from '../io/index.js';
 import { loraScale, readAdapter } from '../io/index.js';
 import type { Matrix } from '../svd/index.js';
 import { leadingColumns, projectionNorm, randomOrthonormal, subspaceSimilarity, truncatedSvd } from '../svd/index.js';
-import { evaluate, isTaskName, loadModel, TASK_NAMES, type TaskName, type TrainMetrics } from '../train/index.js';
+import { evaluate, isTaskName, loadModel, TASK_NAMES, withTask, type TaskName, type TrainMetrics } from '../train/index.js';
 import { SCHEMA_VERSION, TOOL } from '../version.js';
-import type { ComparisonResult, ModuleSpectra, ProjectionRow, RankComparison, Scores, SimilarityGrid } from './types.js';
+import { baseLeftVectors, intruderCount } from '../analyze/intruders.js';
+import type { ComparisonResult, DirectionSeries, IntruderRow, ModuleSpectra, ProjectionRow, RankComparison, Scores, SimilarityGrid, VariantScores } from './types.js';
 
 export interface CompareProgress {
   step: string;
@@ -45,10 +47,14 @@ export async function compareRun(dir: string, opts: CompareOptions = {}): Promis
   const start = performance.now();
   const metrics = await readMetrics(dir);
   const task = metrics.task as TaskName;
-  const trainedRuns = metrics.runs.filter((r) => r.kind === 'lora' && r.rank !== undefined);
-  const ranks = [...new Set(opts.ranks ?? trainedRuns.map((r) => r.rank!))].sort((a, b) => a - b);
+  const adapterRuns = metrics.runs.filter((r) => r.kind === 'lora' && r.rank !== undefined);
+  // Runs from before variants were recorded are plain LoRA.
+  const variantOf = (r: (typeof adapterRuns)[number]) => r.variant ?? 'lora';
+  const trainedRuns = adapterRuns.filter((r) => variantOf(r) === 'lora');
+  const variants = [...new Set(adapterRuns.map(variantOf))];
+  const ranks = [...new Set(opts.ranks ?? adapterRuns.map((r) => r.rank!))].sort((a, b) => a - b);
   const seed = opts.seed ?? 0;
-  const steps = 3 + 2 * ranks.length;
+  const steps = 5 + 2 * ranks.length;
   let step = 0;
   const tick = (name: string) => opts.onProgress?.({ step: name, index: ++step, total: steps });
 
@@ -68,6 +74,12 @@ export async function compareRun(dir: string, opts: CompareOptions = {}): Promis
 
   const trained = new Map<number, Adapter>();
   for (const run of trainedRuns) trained.set(run.rank!, await readAdapter(join(dir, run.name)));
+  // Every variant's adapter merged onto the base (DoRA and lora_bias as PEFT merges them; PiSSA/OLoRA are saved converted).
+  const mergedRuns = new Map<string, Map<string, Float32Array>>();
+  for (const run of adapterRuns) mergedRuns.set(run.name, await applyAdapter(base.weights, await readAdapter(join(dir, run.name))));
+  const variantScores = new Map<string, VariantScores>();
+  for (const run of adapterRuns) variantScores.set(run.name, { variant: variantOf(run), run: run.name, params: run.trainableParams, ...(await score(mergedRuns.get(run.name)!)) });
+  tick('trained variants scored');
 
   const rows: RankComparison[] = [];
   let extraction: ExtractOutput | undefined;
@@ -82,11 +94,12 @@ export async function compareRun(dir: string, opts: CompareOptions = {}): Promis
     extraction = ex;
     const exAdapter = await readAdapter(join(dir, `extracted-r${rank}`));
     tick(`extracted rank ${rank}`);
-    const lora = trained.get(rank);
     const run = trainedRuns.find((r) => r.rank === rank);
+    const plain = run ? variantScores.get(run.name)! : null;
     rows.push({
       rank,
-      trained: lora ? { ...(await score(await applyAdapter(base.weights, lora))), params: run!.trainableParams } : null,
+      trained: plain ? { target: plain.target, source: plain.source, targetLoss: plain.targetLoss, sourceLoss: plain.sourceLoss, params: plain.params } : null,
+      variants: adapterRuns.filter((r) => r.rank === rank).map((r) => variantScores.get(r.name)!),
       extracted: { ...(await score(await applyAdapter(base.weights, exAdapter))), params: ex.summary.loraParams, relativeError: ex.summary.relativeError },
     });
     tick(`scored rank ${rank}`);
@@ -98,6 +111,11 @@ export async function compareRun(dir: string, opts: CompareOptions = {}): Promis
   const similarity = await similarities(base.weights, full.weights, trained, products, seed);
   const projections = await projectionTable(base.weights, products, seed);
   tick('subspace similarity and Table 7');
+  const targets = metrics.config.loraTargets;
+  const shapes = new Map(withTask(task, (spec) => spec.shapes(base.config as never)));
+  const intruders = await intruderRows(base.weights, shapes, targets, [['full', 'full', undefined, full.weights], ...adapterRuns.map((r) => [r.name, variantOf(r), r.rank, mergedRuns.get(r.name)!] as const)], seed);
+  tick('intruder dimensions');
+  const direction = directionSeries(metrics.runs.filter((r) => r.kind !== 'base').map((r) => ({ run: r.name, variant: r.kind === 'full' ? 'full' : variantOf(r), rank: r.rank, direction: r.direction })));
 
   return {
     schemaVersion: SCHEMA_VERSION,
@@ -112,6 +130,9 @@ export async function compareRun(dir: string, opts: CompareOptions = {}): Promis
     spectra,
     similarity,
     projections,
+    variants,
+    direction,
+    intruders,
     analysis,
     seconds: (performance.now() - start) / 1000,
     extraction,
@@ -258,4 +279,60 @@ async function projectionTable(base: Map<string, Float32Array>, products: Map<nu
     }
   }
   return rows;
+}
+
+/** Intruder counts of every tuned model's adapted layers against the base (the base's left vectors computed once per layer). */
+async function intruderRows(
+  base: Map<string, Float32Array>,
+  shapes: Map<string, number[]>,
+  targets: string[],
+  tuned: readonly (readonly [string, string, number | undefined, Map<string, Float32Array>])[],
+  seed: number,
+): Promise<IntruderRow[]> {
+  const rowsOf = (module: string) => {
+    const shape = shapes.get(`${module}.weight`);
+    if (!shape || shape.length !== 2) throw new FormatError(`model has no 2-D weight "${module}.weight"`);
+    return shape[0]!;
+  };
+  const baseU = new Map<string, Matrix>();
+  for (const module of targets) baseU.set(module, await baseLeftVectors(weight(base, `${module}.weight`, rowsOf(module))));
+  const out: IntruderRow[] = [];
+  for (const [run, variant, rank, weights] of tuned) {
+    const layers = [];
+    for (const module of targets) {
+      const c = await intruderCount(weight(weights, `${module}.weight`, rowsOf(module)), baseU.get(module)!, { seed });
+      layers.push({ module, count: c.count, margin: c.margin, maxCos: c.maxCos });
+    }
+    out.push({ run, variant, ...(rank !== undefined ? { rank } : {}), layers, total: layers.reduce((n, l) => n + l.count, 0) });
+  }
+  return out;
+}
+
+/** DoRA Fig. 2 series from metrics.json: one per fine-tune, with the slope and correlation of ΔM on ΔD. */
+function directionSeries(runs: { run: string; variant: string; rank?: number; direction?: { epoch: number; layers: { module: string; dM: number; dD: number }[] }[] }[]): DirectionSeries[] {
+  return runs
+    .filter((r) => r.direction && r.direction.length > 0)
+    .map((r) => {
+      const points = r.direction!.flatMap((p) => p.layers.map((l) => ({ epoch: p.epoch, module: l.module, dM: l.dM, dD: l.dD })));
+      const { slope, correlation } = fitLine(points.map((p) => p.dD), points.map((p) => p.dM));
+      return { run: r.run, variant: r.variant, ...(r.rank !== undefined ? { rank: r.rank } : {}), points, slope, correlation };
+    });
+}
+
+/** Least-squares slope of y on x and Pearson r, in f64; nulls when x has no spread. */
+function fitLine(x: number[], y: number[]): { slope: number | null; correlation: number | null } {
+  const n = x.length;
+  if (n < 2) return { slope: null, correlation: null };
+  const mx = x.reduce((a, b) => a + b, 0) / n;
+  const my = y.reduce((a, b) => a + b, 0) / n;
+  let sxx = 0;
+  let syy = 0;
+  let sxy = 0;
+  for (let i = 0; i < n; i++) {
+    sxx += (x[i]! - mx) ** 2;
+    syy += (y[i]! - my) ** 2;
+    sxy += (x[i]! - mx) * (y[i]! - my);
+  }
+  if (!(sxx > 0)) return { slope: null, correlation: null };
+  return { slope: sxy / sxx, correlation: syy > 0 ? sxy / Math.sqrt(sxx * syy) : null };
 }

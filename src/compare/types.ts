@@ -9,11 +9,22 @@ export interface Scores {
   sourceLoss: number;
 }
 
-/** One rank: the trained LoRA and the LoRA extracted from the full fine-tune. */
+/** A trained variant (lora, dora, pissa, …) at one rank, merged onto the base and scored. */
+export interface VariantScores extends Scores {
+  variant: string;
+  /** Run and folder name, e.g. "dora-r8". */
+  run: string;
+  /** Parameters the variant trains (DoRA adds the magnitudes, lora_bias the biases). */
+  params: number;
+}
+
+/** One rank: the trained LoRA, every other trained variant, and the LoRA extracted from the full fine-tune. */
 export interface RankComparison {
   rank: number;
-  /** Null when no LoRA was trained at this rank. */
+  /** The plain LoRA variant ("lora"); null when it was not trained at this rank. */
   trained: (Scores & { params: number }) | null;
+  /** Every trained variant at this rank, plain LoRA included, in training order. */
+  variants: VariantScores[];
   extracted: Scores & {
     params: number;
     /** Model-level ‖ΔW − ΔW_r‖_F / ‖ΔW‖_F of the extraction, measured. */
@@ -54,6 +65,36 @@ export interface ModuleSpectra {
   trained: { rank: number; s: number[] }[];
 }
 
+/** ΔM and ΔD of one layer at one checkpoint (DoRA paper Fig. 2). */
+export interface DirectionSample {
+  epoch: number;
+  module: string;
+  dM: number;
+  dD: number;
+}
+
+/** The magnitude/direction view of one fine-tune across its checkpoints and layers. */
+export interface DirectionSeries {
+  run: string;
+  /** "full", or the adapter variant. */
+  variant: string;
+  rank?: number;
+  points: DirectionSample[];
+  /** Least-squares slope of ΔM on ΔD over all points (the paper: positive for LoRA, negative for FT and DoRA); null with < 2 distinct ΔD. */
+  slope: number | null;
+  /** Pearson correlation of ΔM and ΔD over the points; null likewise. */
+  correlation: number | null;
+}
+
+/** Intruder dimensions of one tuned model, per layer (Shuttleworth et al. 2024, PEFT's definition). */
+export interface IntruderRow {
+  run: string;
+  variant: string;
+  rank?: number;
+  layers: { module: string; count: number; margin: number; maxCos: number[] }[];
+  total: number;
+}
+
 export interface ComparisonResult {
   schemaVersion: 1;
   tool: ToolInfo;
@@ -67,6 +108,12 @@ export interface ComparisonResult {
   spectra: ModuleSpectra[];
   similarity: SimilarityGrid[];
   projections: ProjectionRow[];
+  /** Variants trained, in training order. */
+  variants: string[];
+  /** ΔM/ΔD across checkpoints for full fine-tuning and every trained adapter (empty for runs trained before it was recorded). */
+  direction: DirectionSeries[];
+  /** Intruder dimensions of full fine-tuning and every trained adapter. */
+  intruders: IntruderRow[];
   /** analyze of base → full, complete spectra. */
   analysis: AnalyzeResult;
   seconds: number;

@@ -1,5 +1,7 @@
 /**
  * `merge`: apply a LoRA adapter to its base, W + s·B·A, written in the base's sharding and names.
+ * DoRA adapters (lora_magnitude_vector m) merge as PEFT does, m ⊙ (W + s·B·A) / ‖W + s·B·A‖ per
+ * output row; lora_bias adds s·bias to the layer's bias.
  */
 import { copyFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
@@ -38,6 +40,10 @@ export async function mergeAdapter(basePath: string, adapterDir: string, outDir:
   const base = await openCheckpoint(basePath);
   try {
     const lora = new Map<string, LoraModule>(adapter.modules.map((m) => [`${m.module}.weight`, m]));
+    const loraBias = new Map<string, LoraModule>(adapter.modules.filter((m) => m.bias).map((m) => [`${m.module}.bias`, m]));
+    for (const [name, m] of loraBias) {
+      if (!base.has(name)) throw new ShapeError(`adapter module ${m.module} has lora_bias but ${basePath} has no "${name}" to merge it into`);
+    }
     const full = new Map(adapter.fullWeights.map((w) => [w.name, w]));
     for (const [name, m] of lora) {
       if (!base.has(name)) throw new ShapeError(`adapter module ${m.module} has no weight "${name}" in ${basePath}: adapter and base are of different models`);
@@ -76,6 +82,11 @@ export async function mergeAdapter(basePath: string, adapterDir: string, outDir:
             if (m) {
               merged.push(spec.name);
               return addProduct(await base.readFloat32(spec.name), m, loraScale(m, useRslora));
+            }
+            const mb = loraBias.get(spec.name);
+            if (mb) {
+              merged.push(spec.name);
+              return addBias(await base.readFloat32(spec.name), mb, loraScale(mb, useRslora));
             }
             const w = full.get(spec.name);
             if (w) {
@@ -117,6 +128,11 @@ export async function applyAdapter(weights: Map<string, Float32Array>, adapter: 
     if (!w) throw new ShapeError(`adapter module ${m.module} has no weight "${name}" in the model`);
     if (w.length !== m.inFeatures * m.outFeatures) throw new ShapeError(`adapter module ${m.module} is ${m.outFeatures}×${m.inFeatures} but ${name} holds ${w.length} values`);
     out.set(name, await addProduct(w.slice(), m, loraScale(m, useRslora)));
+    if (m.bias) {
+      const b = weights.get(`${m.module}.bias`);
+      if (!b) throw new ShapeError(`adapter module ${m.module} has lora_bias but the model has no "${m.module}.bias"`);
+      out.set(`${m.module}.bias`, addBias(b.slice(), m, loraScale(m, useRslora)));
+    }
   }
   for (const f of adapter.fullWeights) {
     if (!weights.has(f.name)) throw new ShapeError(`adapter replaces "${f.name}", which the model does not have`);
@@ -132,7 +148,24 @@ async function addProduct(w: Float32Array, m: LoraModule, scale: number): Promis
   const b = { rows: m.outFeatures, cols: r, data: m.b };
   const p = m.kind === 'embedding' ? await matmul(a, b, { transA: true, transB: true }) : await matmul(b, a);
   for (let i = 0; i < w.length; i++) w[i]! += scale * p.data[i]!;
+  if (m.magnitude) {
+    // DoRA: each output row of W + s·B·A rescaled to its trained magnitude (norms in f64).
+    const cols = m.inFeatures;
+    for (let o = 0; o < m.outFeatures; o++) {
+      let sq = 0;
+      for (let j = o * cols; j < (o + 1) * cols; j++) sq += w[j]! * w[j]!;
+      const f = m.magnitude[o]! / Math.sqrt(sq);
+      for (let j = o * cols; j < (o + 1) * cols; j++) w[j]! *= f;
+    }
+  }
   return w;
+}
+
+/** b + scale·lora_B.bias, in place on `b`. */
+function addBias(b: Float32Array, m: LoraModule, scale: number): Float32Array {
+  if (b.length !== m.outFeatures) throw new ShapeError(`adapter module ${m.module} has lora_bias [${m.outFeatures}] but the bias holds ${b.length} values`);
+  for (let i = 0; i < b.length; i++) b[i]! += scale * m.bias![i]!;
+  return b;
 }
 
 /** Copy the small files beside the base weights (config.json, tokenizer…) into the output. */

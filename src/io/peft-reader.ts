@@ -56,9 +56,18 @@ export async function readAdapter(dir: string): Promise<Adapter> {
   const ckpt = await openCheckpoint(join(dir, ADAPTER_WEIGHTS));
   try {
     const factors = new Map<string, { kind: LoraModule['kind']; a?: string; b?: string }>();
+    const extras = new Map<string, { bias?: string; magnitude?: string }>();
     const full: string[] = [];
     for (const t of ckpt.tensors) {
       if (!t.name.startsWith(PREFIX)) throw new FormatError(`${ADAPTER_WEIGHTS}: key "${t.name}" does not start with "${PREFIX}"`);
+      const extra = /^base_model\.model\.(.+)\.(lora_B\.bias|lora_magnitude_vector)$/.exec(t.name);
+      if (extra) {
+        const e = extras.get(extra[1]!) ?? {};
+        if (extra[2] === 'lora_B.bias') e.bias = t.name;
+        else e.magnitude = t.name;
+        extras.set(extra[1]!, e);
+        continue;
+      }
       const m = /^base_model\.model\.(.+)\.(lora_A\.weight|lora_B\.weight|lora_embedding_A|lora_embedding_B)$/.exec(t.name);
       if (!m) {
         full.push(t.name);
@@ -83,7 +92,7 @@ export async function readAdapter(dir: string): Promise<Adapter> {
       if (b.shape[1] !== rank) throw new FormatError(`${ADAPTER_WEIGHTS}: key "${b.name}" has shape [${b.shape.join(', ')}] but "${a.name}" has rank ${rank}: expected [${b.shape[0]}, ${rank}]`);
       const configured = lookupPattern(rankPattern, module) ?? r;
       if (configured !== rank) throw new FormatError(`${ADAPTER_WEIGHTS}: key "${a.name}" has rank ${rank} but ${ADAPTER_CONFIG} gives this module r = ${configured}`);
-      modules.push({
+      const mod: LoraModule = {
         module,
         kind: entry.kind,
         rank,
@@ -92,8 +101,18 @@ export async function readAdapter(dir: string): Promise<Adapter> {
         b: await ckpt.readFloat32(b.name),
         inFeatures: a.shape[1]!,
         outFeatures: b.shape[0]!,
-      });
+      };
+      const extra = extras.get(module);
+      extras.delete(module);
+      for (const [field, key] of [['bias', extra?.bias], ['magnitude', extra?.magnitude]] as const) {
+        if (!key) continue;
+        const info = ckpt.info(key);
+        if (info.shape.length !== 1 || info.shape[0] !== mod.outFeatures) throw new FormatError(`${ADAPTER_WEIGHTS}: key "${key}" has shape [${info.shape.join(', ')}], expected [${mod.outFeatures}]`);
+        mod[field] = await ckpt.readFloat32(key);
+      }
+      modules.push(mod);
     }
+    for (const [module, e] of extras) throw new FormatError(`${ADAPTER_WEIGHTS}: key "${e.bias ?? e.magnitude}" belongs to no LoRA module "${module}"`);
     const fullWeights: Adapter['fullWeights'] = [];
     for (const key of full) {
       const t = ckpt.info(key);

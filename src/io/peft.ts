@@ -1,7 +1,7 @@
 /**
  * PEFT LoRA adapters: a folder with adapter_config.json and adapter_model.safetensors
  * (metadata {"format": "pt"}), keys `base_model.model.<module>.lora_A.weight` [r, in] and
- * `.lora_B.weight` [out, r]; embeddings `.lora_embedding_A` [r, num_embeddings] and
+ * `.lora_B.weight` [out, r] (with lora_bias also `.lora_B.bias` [out], with DoRA `.lora_magnitude_vector` [out]); embeddings `.lora_embedding_A` [r, num_embeddings] and
  * `.lora_embedding_B` [dim, r]; modules_to_save as `base_model.model.<tensor name>`.
  */
 import { join } from 'node:path';
@@ -24,6 +24,10 @@ export interface LoraModule {
   inFeatures: number;
   /** linear: out; embedding: embedding dim. */
   outFeatures: number;
+  /** lora_B.bias [out] (PEFT lora_bias): merging adds s·bias to the base layer's bias. */
+  bias?: Float32Array;
+  /** DoRA's lora_magnitude_vector [out]. */
+  magnitude?: Float32Array;
 }
 
 /** adapter_config.json: peft_type, r, lora_alpha, target_modules, rank_pattern, alpha_pattern, use_rslora, modules_to_save, … */
@@ -103,6 +107,9 @@ export async function writeAdapter(
     if (!Number.isSafeInteger(m.rank)) throw new ShapeError(`${m.module}: rank ${m.rank} is not an integer`);
     if (m.a.length !== m.rank * m.inFeatures) throw new ShapeError(`${m.module}: A has ${m.a.length} values but [${m.rank}, ${m.inFeatures}] needs ${m.rank * m.inFeatures}`);
     if (m.b.length !== m.outFeatures * m.rank) throw new ShapeError(`${m.module}: B has ${m.b.length} values but [${m.outFeatures}, ${m.rank}] needs ${m.outFeatures * m.rank}`);
+    for (const [what, v] of [['lora_B.bias', m.bias], ['lora_magnitude_vector', m.magnitude]] as const) {
+      if (v && v.length !== m.outFeatures) throw new ShapeError(`${m.module}: ${what} has ${v.length} values but [${m.outFeatures}] needs ${m.outFeatures}`);
+    }
   }
   for (const w of fullWeights) {
     const n = w.shape.reduce((a, b) => a * b, 1);
@@ -131,6 +138,8 @@ export async function writeAdapter(
     fan_in_fan_out: false,
     init_lora_weights: true,
     inference_mode: true,
+    ...(modules.some((m) => m.bias) ? { lora_bias: true } : {}),
+    ...(modules.some((m) => m.magnitude) ? { use_dora: true } : {}),
     ...extraConfig,
   };
 
@@ -140,6 +149,15 @@ export async function writeAdapter(
     const [ka, kb] = keysOf(m);
     specs.push({ name: ka, dtype, shape: [m.rank, m.inFeatures] }, { name: kb, dtype, shape: [m.outFeatures, m.rank] });
     data.push(m.a, m.b);
+    // PEFT's saved keys (get_peft_model_state_dict): lora_B.bias, and DoRA's magnitude without its ".weight".
+    if (m.bias) {
+      specs.push({ name: `${PREFIX}${m.module}.lora_B.bias`, dtype, shape: [m.outFeatures] });
+      data.push(m.bias);
+    }
+    if (m.magnitude) {
+      specs.push({ name: `${PREFIX}${m.module}.lora_magnitude_vector`, dtype, shape: [m.outFeatures] });
+      data.push(m.magnitude);
+    }
   }
   for (const w of fullWeights) {
     specs.push({ name: PREFIX + w.name, dtype: w.dtype, shape: w.shape });

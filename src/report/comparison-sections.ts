@@ -1,6 +1,7 @@
 /**
- * The comparison view: full fine-tuning against trained and extracted LoRA on the task's
- * metric, their ΔW spectra, subspace similarity (LoRA paper Fig. 3) and Table 7.
+ * The comparison view: full fine-tuning against every trained LoRA variant and extracted LoRA on
+ * the task's metric, their ΔW spectra, subspace similarity (LoRA paper Fig. 3), Table 7, DoRA's
+ * magnitude/direction view (Liu et al. 2024 Fig. 2) and intruder dimensions (Shuttleworth et al. 2024).
  */
 import type { CompareOutput } from '../compare/compare.js';
 import type { ComparisonResult } from '../compare/types.js';
@@ -11,6 +12,20 @@ import { escapeHtml, renderPage } from './page.js';
 import type { PlotSpec, ReportSection } from './page.js';
 
 const COLORS = { base: '#7f7f7f', full: '#1d2330', trained: '#2d5fb4', extracted: '#d9730d' };
+/** Colours of the trained variants after plain LoRA, in training order. */
+const VARIANT_COLORS = ['#2d5fb4', '#2a9d5c', '#b5338a', '#8c6d1f', '#5b3fb0', '#c23b22', '#1f8a99'];
+
+/** People's names of variant specs: "dora+gaussian" → "DoRA + gaussian". */
+function variantLabel(v: string): string {
+  const words: Record<string, string> = { lora: 'LoRA', dora: 'DoRA', pissa: 'PiSSA', olora: 'OLoRA', bias: 'lora_bias', gaussian: 'gaussian init', full: 'full fine-tune' };
+  return v.split('+').map((w) => words[w] ?? w.replace(/^pissa_niter_(\d+)$/, 'PiSSA (randomized, $1 iterations)')).join(' + ');
+}
+
+function variantColor(r: ComparisonResult, v: string): string {
+  if (v === 'full') return COLORS.full;
+  const i = Math.max(0, (r.variants ?? []).indexOf(v));
+  return VARIANT_COLORS[i % VARIANT_COLORS.length]!;
+}
 
 function metricLabel(r: ComparisonResult): string {
   return r.metric.name === 'accuracy' ? 'accuracy' : r.metric.name === 'bitsPerChar' ? 'bits per character' : r.metric.name;
@@ -33,22 +48,24 @@ function scoresSection(r: ComparisonResult): ReportSection {
     y: [y, y],
     line: { color, dash: name.startsWith('base') ? 'dot' : 'dash' },
   });
+  const variants = r.variants ?? (trained.length > 0 ? ['lora'] : []);
+  const variantRows = (v: string) => r.ranks.flatMap((x) => (x.variants ?? (x.trained ? [{ ...x.trained, variant: 'lora', run: `lora-r${x.rank}` }] : [])).filter((s) => s.variant === v).map((s) => ({ rank: x.rank, s })));
   const plot = (divId: string, split: 'target' | 'source', byParams: boolean): PlotSpec => {
     const xs = (rows: typeof r.ranks, kind: 'trained' | 'extracted') => rows.map((x) => (byParams ? x[kind]!.params : x.rank));
-    const allX = [...xs(r.ranks, 'extracted'), ...xs(trained, 'trained')];
+    const allX = [...xs(r.ranks, 'extracted'), ...variants.flatMap((v) => variantRows(v).map((p) => (byParams ? p.s.params : p.rank)))];
     return {
       divId,
       data: [
-        {
+        ...variants.map((v) => ({
           type: 'scatter',
           mode: 'lines+markers',
-          name: 'trained LoRA',
-          x: xs(trained, 'trained'),
-          y: trained.map((x) => x.trained![split]),
-          text: trained.map((x) => `r=${x.rank}`),
-          marker: { color: COLORS.trained },
-          line: { color: COLORS.trained },
-        },
+          name: `trained ${variantLabel(v)}`,
+          x: variantRows(v).map((p) => (byParams ? p.s.params : p.rank)),
+          y: variantRows(v).map((p) => p.s[split]),
+          text: variantRows(v).map((p) => p.s.run),
+          marker: { color: variantColor(r, v) },
+          line: { color: variantColor(r, v) },
+        })),
         {
           type: 'scatter',
           mode: 'lines+markers',
@@ -79,16 +96,20 @@ function scoresSection(r: ComparisonResult): ReportSection {
     )
     .join('');
   const better = r.metric.higherIsBetter ? 'higher is better' : 'lower is better';
+  const others = variants.filter((v) => v !== 'lora');
+  const variantTable = others.length === 0 ? '' : `<div class="dr-scroll"><table class="dr-table dr-sortable" id="dr-cmp-variants"><thead><tr><th>variant</th><th>rank</th><th>trainable params</th><th>target</th><th>source</th></tr></thead><tbody>${r.ranks
+    .flatMap((x) => (x.variants ?? []).map((s) => `<tr><td class="dr-text">${escapeHtml(variantLabel(s.variant))}</td><td data-v="${x.rank}">${x.rank}</td><td data-v="${s.params}">${formatCount(s.params)}</td><td data-v="${s.target}">${fmtMetric(r, s.target)}</td><td data-v="${s.source}">${fmtMetric(r, s.source)}</td></tr>`))
+    .join('')}</tbody></table></div>`;
   return {
     id: 'lora-vs-full',
     title: 'LoRA against full fine-tuning',
     html: `<p class="dr-note">Task <b>${escapeHtml(r.task)}</b> (${escapeHtml(metricLabel(r))}, ${better}), ${escapeHtml(r.backend)} backend.
 Base: ${fmtMetric(r, r.base.target)} on the target task, ${fmtMetric(r, r.base.source)} on the source task. Full fine-tune: ${fmtMetric(r, r.full.target)} target, ${fmtMetric(r, r.full.source)} source.
-Trained LoRA: the base frozen, only A and B trained. Extracted LoRA: the truncated SVD of the full fine-tune's ΔW at the same rank, measured, not assumed (biases and norms stay at the base's, as in the trained LoRA).</p>
+Trained LoRA: the base frozen, only A and B trained${others.length ? `; also trained at every rank: ${others.map((v) => escapeHtml(variantLabel(v))).join(', ')} (DoRA trains a magnitude per output row too, PiSSA/OLoRA start A and B from W's top singular or QR directions with the residual frozen, lora_bias trains a bias on B), each merged onto the base as PEFT merges it` : ''}. Extracted LoRA: the truncated SVD of the full fine-tune's ΔW at the same rank, measured, not assumed (biases and norms stay at the base's, as in the trained LoRA).</p>
 <div class="dr-grid2"><div class="dr-plot" id="dr-cmp-rank"></div><div class="dr-plot" id="dr-cmp-params"></div></div>
 <div class="dr-grid2"><div class="dr-plot" id="dr-cmp-source"></div>
 <p class="dr-note">The source task is what the base model knew before fine-tuning: the further a run lies from the base model's line here, the more it forgot. The table below gives every number the plots show.</p></div>
-<div class="dr-scroll"><table class="dr-table dr-sortable" id="dr-cmp-table"><thead><tr><th>rank</th><th>trained params</th><th>trained target</th><th>trained source</th><th>extracted params</th><th>extraction error</th><th>extracted target</th><th>extracted source</th></tr></thead><tbody>${rows}</tbody></table></div>`,
+<div class="dr-scroll"><table class="dr-table dr-sortable" id="dr-cmp-table"><thead><tr><th>rank</th><th>trained params</th><th>trained target</th><th>trained source</th><th>extracted params</th><th>extraction error</th><th>extracted target</th><th>extracted source</th></tr></thead><tbody>${rows}</tbody></table></div>${variantTable}`,
     plots: ranks.length > 0 ? [plot('dr-cmp-rank', 'target', false), plot('dr-cmp-params', 'target', true), plot('dr-cmp-source', 'source', false)] : [],
   };
 }
@@ -195,9 +216,109 @@ A projection from ΔW well above the random one but far below W's own top direct
   };
 }
 
+/** The rank the magnitude/direction plot shows: the one with the most variants, the middle one on a tie. */
+function viewRank(r: ComparisonResult): number | undefined {
+  const ranks = [...new Set(r.direction.filter((d) => d.rank !== undefined).map((d) => d.rank!))].sort((a, b) => a - b);
+  if (ranks.length === 0) return undefined;
+  const count = (k: number) => r.direction.filter((d) => d.rank === k).length;
+  const best = Math.max(...ranks.map(count));
+  const tied = ranks.filter((k) => count(k) === best);
+  return tied[Math.floor((tied.length - 1) / 2)];
+}
+
+/** DoRA paper Fig. 2: ΔD against ΔM per layer and checkpoint, full FT beside each variant at one rank; slopes for every run. */
+function directionSection(r: ComparisonResult): ReportSection {
+  const id = 'magnitude-direction';
+  const title = 'Magnitude and direction of the updates (DoRA paper Fig. 2)';
+  if (!r.direction || r.direction.length === 0) return { id, title, html: '<p class="dr-note">This run recorded no checkpoints of ΔM/ΔD (train it again with this version).</p>' };
+  const rank = viewRank(r);
+  const shown = r.direction.filter((d) => d.variant === 'full' || d.rank === rank);
+  const traces = shown.map((d) => ({
+    type: 'scatter',
+    mode: 'markers',
+    name: d.variant === 'full' ? 'full fine-tune' : `${variantLabel(d.variant)} r=${d.rank}`,
+    x: d.points.map((p) => p.dD),
+    y: d.points.map((p) => p.dM),
+    text: d.points.map((p) => `${shortName(p.module)}, epoch ${p.epoch}`),
+    marker: { color: variantColor(r, d.variant), size: d.points.map((p) => 5 + 2 * p.epoch), opacity: 0.8 },
+    hovertemplate: '%{text}<br>ΔD=%{x:.4f}<br>ΔM=%{y:.4f}<extra>%{fullData.name}</extra>',
+  }));
+  const fmt = (v: number | null) => (v === null ? '—' : formatNumber(v, 3));
+  const last = (d: (typeof r.direction)[number]) => {
+    const e = Math.max(...d.points.map((p) => p.epoch));
+    const pts = d.points.filter((p) => p.epoch === e);
+    return { dM: pts.reduce((a, p) => a + p.dM, 0) / pts.length, dD: pts.reduce((a, p) => a + p.dD, 0) / pts.length };
+  };
+  const rows = r.direction
+    .map((d) => {
+      const l = last(d);
+      return `<tr><td class="dr-text">${escapeHtml(d.variant === 'full' ? 'full fine-tune' : variantLabel(d.variant))}</td><td data-v="${d.rank ?? ''}">${d.rank ?? '—'}</td><td data-v="${l.dM}">${formatNumber(l.dM, 4)}</td><td data-v="${l.dD}">${formatNumber(l.dD, 4)}</td><td data-v="${d.slope ?? ''}">${fmt(d.slope)}</td><td data-v="${d.correlation ?? ''}">${fmt(d.correlation)}</td></tr>`;
+    })
+    .join('');
+  return {
+    id,
+    title,
+    html: `<p class="dr-note">Per adapted layer, after every epoch: ΔM = mean over output rows of |‖W′ᵢ‖ − ‖Wᵢ‖| and ΔD = mean over rows of 1 − cos(W′ᵢ, Wᵢ), W′ the tuned weight (the merged one for adapters), W the base's; rows are PEFT's DoRA norm axis. Liu et al. find LoRA's magnitude and direction moving together (positive slope) and full fine-tuning and DoRA trading one for the other (negative slope). The plot shows rank ${rank ?? '—'}; the table every run (slope and correlation of ΔM on ΔD over all layers and epochs; ΔM, ΔD averaged over layers at the last epoch).</p>
+<div class="dr-grid2"><div class="dr-plot" id="dr-dora-fig2"></div>
+<div class="dr-scroll"><table class="dr-table dr-sortable" id="dr-direction-table"><thead><tr><th>run</th><th>rank</th><th>ΔM (last)</th><th>ΔD (last)</th><th>slope ΔM/ΔD</th><th>correlation</th></tr></thead><tbody>${rows}</tbody></table></div></div>`,
+    plots: [
+      {
+        divId: 'dr-dora-fig2',
+        data: traces,
+        layout: {
+          height: 420,
+          xaxis: { title: { text: 'ΔD (direction change)' } },
+          yaxis: { title: { text: 'ΔM (magnitude change)' } },
+          legend: { orientation: 'h', y: -0.2 },
+          margin: { l: 64, r: 16, t: 24, b: 44 },
+        },
+      },
+    ],
+  };
+}
+
+/** Intruder dimensions per run and layer, and their total by rank per variant beside full fine-tuning. */
+function intruderSection(r: ComparisonResult): ReportSection {
+  const id = 'intruders';
+  const title = 'Intruder dimensions (Shuttleworth et al. 2024)';
+  if (!r.intruders || r.intruders.length === 0) return { id, title, html: '<p class="dr-note">No tuned models to examine.</p>' };
+  const modules = r.intruders[0]!.layers.map((l) => l.module);
+  const full = r.intruders.find((x) => x.variant === 'full');
+  const byVariant = [...new Set(r.intruders.filter((x) => x.variant !== 'full').map((x) => x.variant))];
+  const ranks = r.intruders.filter((x) => x.rank !== undefined).map((x) => x.rank!);
+  const traces: unknown[] = byVariant.map((v) => {
+    const rows = r.intruders.filter((x) => x.variant === v).sort((a, b) => a.rank! - b.rank!);
+    return { type: 'scatter', mode: 'lines+markers', name: variantLabel(v), x: rows.map((x) => x.rank), y: rows.map((x) => x.total), marker: { color: variantColor(r, v) }, line: { color: variantColor(r, v) } };
+  });
+  if (full && ranks.length > 0) traces.push({ type: 'scatter', mode: 'lines', name: 'full fine-tune', x: [Math.min(...ranks), Math.max(...ranks)], y: [full.total, full.total], line: { color: COLORS.full, dash: 'dash' } });
+  const rows = r.intruders
+    .map((x) => `<tr><td class="dr-text">${escapeHtml(x.variant === 'full' ? 'full fine-tune' : variantLabel(x.variant))}</td><td data-v="${x.rank ?? ''}">${x.rank ?? '—'}</td>${x.layers.map((l) => `<td data-v="${l.count}" title="closest max |cos| to 0.5: ${formatNumber(l.margin, 3)} away">${l.count}</td>`).join('')}<td data-v="${x.total}"><b>${x.total}</b></td></tr>`)
+    .join('');
+  return {
+    id,
+    title,
+    html: `<p class="dr-note">As PEFT defines them (reduce_intruder_dimension): among the top 10 left singular vectors of a tuned weight, those whose largest |cosine| with any left singular vector of the base weight is below 0.5 — new directions the fine-tune brought in. Shuttleworth et al. find LoRA, at low rank especially, brings in such directions where full fine-tuning does not, and tie them to forgetting. Base vectors from an exact SVD; tuned top-10 from a randomized SVD whose residuals are checked (an exact SVD where the check fails). Hover a count for how close its nearest decision was to the threshold.</p>
+<div class="dr-grid2"><div class="dr-plot" id="dr-intruders"></div>
+<div class="dr-scroll"><table class="dr-table dr-sortable" id="dr-intruder-table"><thead><tr><th>run</th><th>rank</th>${modules.map((m) => `<th>${escapeHtml(shortName(m))}</th>`).join('')}<th>total</th></tr></thead><tbody>${rows}</tbody></table></div></div>`,
+    plots: [
+      {
+        divId: 'dr-intruders',
+        data: traces,
+        layout: {
+          height: 380,
+          xaxis: { title: { text: 'rank r' }, type: 'log' },
+          yaxis: { title: { text: `intruder dimensions, all ${modules.length} layers` }, rangemode: 'tozero' },
+          legend: { orientation: 'h', y: -0.25 },
+          margin: { l: 64, r: 16, t: 24, b: 40 },
+        },
+      },
+    ],
+  };
+}
+
 /** The comparison sections of a `compare` result. */
 export function comparisonSections(result: ComparisonResult): ReportSection[] {
-  return [scoresSection(result), spectraSection(result), similaritySection(result), projectionSection(result)];
+  return [scoresSection(result), directionSection(result), intruderSection(result), spectraSection(result), similaritySection(result), projectionSection(result)];
 }
 
 /** The whole story of a trained run in one page: comparison, extraction (largest rank) and the full ΔW's spectra. */

@@ -5,6 +5,10 @@
  */
 export { initBackend, type BackendInfo } from './backend.js';
 export { LoraLinear, loraScaleOf, type LoraAdapter, type LoraOptions } from './lora-linear.js';
+export { parseLoraInit, mutatesBase, type LoraInit } from './lora-init.js';
+export { exportFactors, type ExportedFactors } from './lora-export.js';
+export { parseVariant, variantOf, VARIANT_WORDS, type LoraVariant } from './variants.js';
+export { magnitudeDirection, type MagnitudeDirection, type DirectionPoint } from './direction.js';
 export { createModel, attachLora, trainableVariables, countTrainable, readWeights, disposeModel, type TfModel } from './model.js';
 export { crossEntropy, fit, trainStep, evaluateModel, stepsPerEpoch, type CurvePoint, type FitOptions, type FitResult } from './trainer.js';
 export { matMulNN, matMulNT, type ProductOptions } from './ops.js';
@@ -16,6 +20,7 @@ export { TASK_NAMES, isTaskName, withTask, type TaskConfig } from './tasks.js';
 export { evaluate, loadModel, loadTaskData, type LoadedModel } from './evaluate.js';
 export {
   trainTask,
+  adapterModules,
   type TrainOptions,
   type TrainProgress,
   type TrainResult,
@@ -25,5 +30,5 @@ export {
   type TrainedAdapter,
   type TrainedLoraModule,
 } from './train-task.js';
-export { writeTrainOutput } from './write-output.js';
+export { writeTrainOutput, writeTrainedAdapter } from './write-output.js';
 export type * from './task.js';

@@ -57,7 +57,9 @@ export function createModel(shapes: [string, number[]][], weights: Map<string, F
 
 /**
  * Freeze every variable and wrap each target module in a LoRA layer with a fresh adapter
- * (A Kaiming-uniform, B zero), so the model's output is unchanged until A and B train.
+ * (by default A Kaiming-uniform, B zero; `opts` carries PEFT's use_dora, lora_bias and
+ * init_lora_weights), so the model's output is unchanged until the adapter trains (PiSSA/OLoRA:
+ * unchanged up to the rounding of the residual base).
  */
 export function attachLora(model: TfModel, targets: string[], opts: LoraOptions & { adapter?: string }): void {
   for (const v of model.variables.values()) v.trainable = false;
@@ -73,7 +75,7 @@ export function attachLora(model: TfModel, targets: string[], opts: LoraOptions 
   }
 }
 
-/** The variables a trainer updates: every variable (base, full) or the active A and B (LoRA). */
+/** The variables a trainer updates: every variable (base, full) or the active adapters' (A, B, and DoRA's magnitude or lora_B.bias). */
 export function trainableVariables(model: TfModel): tf.Variable[] {
   if (model.lora.size > 0) return [...model.lora.values()].flatMap((l) => l.trainableVariables());
   return [...model.variables.values()].filter((v) => v.trainable);

@@ -7,8 +7,12 @@ import type { LoraModule } from '../io/index.js';
 import { UsageError } from '../errors.js';
 import { SCHEMA_VERSION, TOOL } from '../version.js';
 import { initBackend } from './backend.js';
+import { magnitudeDirection, type DirectionPoint } from './direction.js';
+import type { LoraInit } from './lora-init.js';
+import { exportFactors } from './lora-export.js';
 import { attachLora, countTrainable, createModel, disposeModel, readWeights, type TfModel } from './model.js';
-import { createRng } from '../svd/index.js';
+import { createRng, type Svd64 } from '../svd/index.js';
+import { parseVariant, variantOf, type LoraVariant } from './variants.js';
 import type { Evaluation, Split, TaskData, TaskName, TaskSpec } from './task.js';
 import { withTask, type TaskConfig } from './tasks.js';
 import { evaluateModel, fit, stepsPerEpoch, type CurvePoint } from './trainer.js';
@@ -24,6 +28,12 @@ export interface TrainOptions {
   alpha?: number;
   rslora?: boolean;
   loraDropout?: number;
+  /** LoRA variants to train at every rank ("lora", "dora", "pissa", "dora+gaussian", …; see variants.ts); default one from the flags below. */
+  variants?: (string | LoraVariant)[];
+  /** The single variant's flags when `variants` is absent: PEFT's use_dora, lora_bias, init_lora_weights. */
+  useDora?: boolean;
+  loraBias?: boolean;
+  init?: LoraInit;
   batchSize?: number;
   /** Learning rates by run kind; the task's defaults fill the rest. */
   learningRate?: Partial<Record<RunKind, number>>;
@@ -35,7 +45,7 @@ export interface TrainOptions {
 export type RunKind = 'base' | 'full' | 'lora';
 
 export interface TrainProgress {
-  /** "base", "full", "lora-r8". */
+  /** "base", "full", "lora-r8", "dora-r8". */
   run: string;
   /** Optimiser steps done over all runs, and their total. */
   done: number;
@@ -51,6 +61,11 @@ export interface RunMetrics {
   rank?: number;
   alpha?: number;
   rslora?: boolean;
+  /** Adapter runs: the variant's name and PEFT flags. */
+  variant?: string;
+  useDora?: boolean;
+  loraBias?: boolean;
+  init?: LoraInit;
   trainableParams: number;
   /** Wall time of the run, curve evaluations included. */
   seconds: number;
@@ -59,6 +74,8 @@ export interface RunMetrics {
   /** The test split the curve's metric is measured on: the distribution the run trains on. */
   curveSplit: 'source' | 'target';
   curve: CurvePoint[];
+  /** Fine-tunes: DoRA's ΔM/ΔD of every adapted layer against the base, after every epoch. */
+  direction?: DirectionPoint[];
   final: { source: Evaluation; target: Evaluation };
 }
 
@@ -81,6 +98,8 @@ export interface TrainMetrics {
     rslora: boolean;
     loraDropout: number;
     ranks: number[];
+    /** Variant names, each trained at every rank. */
+    variants: string[];
     loraTargets: string[];
     trainExamples: { source: number; target: number };
     testExamples: { source: number; target: number };
@@ -90,14 +109,16 @@ export interface TrainMetrics {
   seconds: number;
 }
 
-/** A trained LoRA module in PEFT layout: lora_A.weight [r, in], lora_B.weight [out, r]. */
+/** A trained LoRA module in PEFT layout: lora_A.weight [r, in], lora_B.weight [out, r] (+ lora_B.bias, DoRA's magnitude). */
 export type TrainedLoraModule = LoraModule & { kind: 'linear' };
 
 export interface TrainedAdapter {
   name: string;
+  /** The rank trained at; PiSSA/OLoRA modules hold 2r (their conversion to plain LoRA). */
   rank: number;
   alpha: number;
   rslora: boolean;
+  variant: LoraVariant;
   modules: TrainedLoraModule[];
 }
 
@@ -142,22 +163,31 @@ async function trainWith<C extends TaskConfig>(task: TaskSpec<C>, opts: TrainOpt
   if (!(alpha > 0)) throw new UsageError(`LoRA alpha must be positive, got ${alpha}`);
   for (const r of ranks) if (!Number.isInteger(r) || r < 1) throw new UsageError(`LoRA ranks must be positive integers, got ${r}`);
   if (new Set(ranks).size !== ranks.length) throw new UsageError(`LoRA ranks repeat: ${ranks.join(',')}`);
+  const variants = (opts.variants ?? [variantOf({ useDora: opts.useDora, loraBias: opts.loraBias, init: opts.init })]).map((v) => (typeof v === 'string' ? parseVariant(v) : v));
+  if (variants.length === 0) throw new UsageError('no LoRA variants to train');
+  if (new Set(variants.map((v) => v.name)).size !== variants.length) throw new UsageError(`LoRA variants repeat: ${variants.map((v) => v.name).join(',')}`);
 
   const config = { ...task.defaultConfig(), ...opts.model } as C;
   const shapes = task.shapes(config);
   const targets = task.loraTargets(config);
   const data = await task.data(config);
+  if (variants.some((v) => v.loraBias)) {
+    const bare = targets.filter((t) => !shapes.some(([n]) => n === `${t}.bias`));
+    if (bare.length > 0) throw new UsageError(`lora_bias needs a bias on every adapted layer (PEFT could not merge it otherwise); ${task.name} has none on ${bare[0]}${bare.length > 1 ? ` and ${bare.length - 1} more` : ''}`);
+  }
 
-  const runNames = ['base', 'full', ...ranks.map((r) => `lora-r${r}`)];
+  const runNames = ['base', 'full'];
   const stepsOf = (split: Split) => epochs * stepsPerEpoch(split.size, batchSize);
-  const total = stepsOf(data.source.train) + (1 + ranks.length) * stepsOf(data.target.train);
+  const total = stepsOf(data.source.train) + (1 + ranks.length * variants.length) * stepsOf(data.target.train);
   let done = 0;
   const progress = (run: string) => (loss: number) => onProgress?.({ run, done: ++done, total, loss });
 
   const runs: RunMetrics[] = [];
-  const train = async (name: string, kind: RunKind, model: TfModel, split: 'source' | 'target', runSeed: number, lora?: { rank: number; alpha: number; rslora: boolean }) => {
+  let baseWeights: Map<string, Float32Array> | undefined;
+  const train = async (name: string, kind: RunKind, model: TfModel, split: 'source' | 'target', runSeed: number, lora?: Partial<RunMetrics>) => {
     const t0 = performance.now();
     const trainableParams = countTrainable(model);
+    const direction: DirectionPoint[] = [];
     const result = await fit(task, config, model, data[split].train, {
       epochs,
       batchSize,
@@ -165,6 +195,7 @@ async function trainWith<C extends TaskConfig>(task: TaskSpec<C>, opts: TrainOpt
       seed: runSeed,
       evalSplit: data[split].test,
       onStep: progress(name),
+      onEpoch: baseWeights ? (epoch, step) => direction.push({ epoch, step, layers: layerDirections(model, targets, baseWeights!) }) : undefined,
     });
     const final = finalScores(task, config, model, data);
     const run: RunMetrics = {
@@ -176,6 +207,7 @@ async function trainWith<C extends TaskConfig>(task: TaskSpec<C>, opts: TrainOpt
       examplesPerSecond: result.examples / result.trainSeconds,
       curveSplit: split,
       curve: result.curve,
+      ...(baseWeights ? { direction } : {}),
       final,
     };
     runs.push(run);
@@ -189,6 +221,7 @@ async function trainWith<C extends TaskConfig>(task: TaskSpec<C>, opts: TrainOpt
   } finally {
     disposeModel(baseModel);
   }
+  baseWeights = base;
 
   // Fine-tunes share one example order, so full and LoRA differ only in what they may change.
   const fineTuneSeed = seed + 1;
@@ -202,17 +235,41 @@ async function trainWith<C extends TaskConfig>(task: TaskSpec<C>, opts: TrainOpt
   }
 
   const adapters: TrainedAdapter[] = [];
-  for (const rank of ranks) {
-    const name = `lora-r${rank}`;
-    const model = createModel(shapes, base);
-    try {
-      // Each rank draws its own A: with one stream, A at r = 8 would start as the first 8 rows of A at
-      // r = 64, and the subspace similarity between them (LoRA paper Fig. 3) would be inflated from the start.
-      attachLora(model, targets, { rank, alpha, rslora, dropout: loraDropout, seed, adapter: name });
-      await train(name, 'lora', model, 'target', fineTuneSeed, { rank, alpha, rslora });
-      adapters.push({ name, rank, alpha, rslora, modules: activeAdapterModules(model, rank, alpha) });
-    } finally {
-      disposeModel(model);
+  // PiSSA at every rank starts from the same SVD of each base weight.
+  const svdCache = new Map<string, Svd64>();
+  for (const variant of variants) {
+    for (const rank of ranks) {
+      const name = `${variant.name}-r${rank}`;
+      runNames.push(name);
+      const model = createModel(shapes, base);
+      try {
+        // Each rank draws its own A: with one stream, A at r = 8 would start as the first 8 rows of A at
+        // r = 64, and the subspace similarity between them (LoRA paper Fig. 3) would be inflated from the start.
+        attachLora(model, targets, {
+          rank,
+          alpha,
+          rslora,
+          dropout: loraDropout,
+          seed,
+          adapter: name,
+          useDora: variant.useDora,
+          loraBias: variant.loraBias,
+          initLoraWeights: variant.init,
+          svdCache,
+        });
+        await train(name, 'lora', model, 'target', fineTuneSeed, {
+          rank,
+          alpha,
+          rslora,
+          variant: variant.name,
+          useDora: variant.useDora,
+          loraBias: variant.loraBias,
+          init: variant.init,
+        });
+        adapters.push({ name, rank, alpha, rslora, variant, modules: adapterModules(model) });
+      } finally {
+        disposeModel(model);
+      }
     }
   }
 
@@ -233,6 +290,7 @@ async function trainWith<C extends TaskConfig>(task: TaskSpec<C>, opts: TrainOpt
       rslora,
       loraDropout,
       ranks,
+      variants: variants.map((v) => v.name),
       loraTargets: targets,
       trainExamples: { source: data.source.train.size, target: data.target.train.size },
       testExamples: { source: data.source.test.size, target: data.target.test.size },
@@ -250,19 +308,39 @@ function finalScores<C>(task: TaskSpec<C>, config: C, model: TfModel, data: Task
   };
 }
 
-/** The active adapter of every LoRA layer, copied out in PEFT layout. */
-function activeAdapterModules(model: TfModel, rank: number, alpha: number): TrainedLoraModule[] {
+/** The active adapter of every LoRA layer, copied out in PEFT layout (PiSSA/OLoRA converted to plain LoRA of the original base). */
+export function adapterModules(model: TfModel): TrainedLoraModule[] {
   return [...model.lora.values()].map((layer) => {
-    const adapter = layer.active!;
+    const f = exportFactors(layer);
     return {
       module: layer.module,
       kind: 'linear',
-      rank,
-      alpha,
-      a: new Float32Array(adapter.a.dataSync()),
-      b: new Float32Array(adapter.b.dataSync()),
+      rank: f.rank,
+      alpha: f.alpha,
+      a: f.a,
+      b: f.b,
+      ...(f.bias ? { bias: f.bias } : {}),
+      ...(f.magnitude ? { magnitude: f.magnitude } : {}),
       inFeatures: layer.inFeatures,
       outFeatures: layer.outFeatures,
     };
+  });
+}
+
+/** ΔM/ΔD of every target's current weight (the adapter's effective weight, or the variable under full fine-tuning) against the base. */
+function layerDirections(model: TfModel, targets: string[], base: Map<string, Float32Array>) {
+  return targets.map((module) => {
+    const layer = model.lora.get(module);
+    const v = model.variables.get(`${module}.weight`)!;
+    const [rows, cols] = v.shape as [number, number];
+    let tuned: Float32Array;
+    if (layer) {
+      const t = layer.effectiveWeight();
+      tuned = new Float32Array(t.dataSync());
+      t.dispose();
+    } else {
+      tuned = v.dataSync() as Float32Array;
+    }
+    return { module, ...magnitudeDirection(tuned, base.get(`${module}.weight`)!, rows, cols) };
   });
 }

@@ -28,6 +28,8 @@ export interface FitOptions {
   evalSplit: Split;
   /** Called after every step with the step's loss. */
   onStep?: (loss: number) => void;
+  /** Called at the end of every epoch, after its curve point (checkpoint views such as DoRA's ΔM/ΔD). */
+  onEpoch?: (epoch: number, step: number) => void;
 }
 
 export interface FitResult {
@@ -59,7 +61,7 @@ export function stepsPerEpoch(size: number, batchSize: number): number {
  * on `train` with Adam; the optimiser's state is freed before returning.
  */
 export async function fit<C>(task: TaskSpec<C>, config: C, model: TfModel, train: Split, opts: FitOptions): Promise<FitResult> {
-  const { epochs, batchSize, learningRate, seed, evalSplit, onStep } = opts;
+  const { epochs, batchSize, learningRate, seed, evalSplit, onStep, onEpoch } = opts;
   const optimizer = tf.train.adam(learningRate);
   const vars = trainableVariables(model);
   const rng = createRng(seed).fork('order');
@@ -87,6 +89,7 @@ export async function fit<C>(task: TaskSpec<C>, config: C, model: TfModel, train
         await new Promise((resolve) => setImmediate(resolve));
       }
       curve.push({ epoch, step: steps, loss: lossSum / batches, metric: evaluateModel(task, config, model, evalSplit).metric });
+      onEpoch?.(epoch, steps);
     }
   } finally {
     optimizer.dispose();

@@ -24,13 +24,15 @@ it('deltarank demo writes the run and one report whose every section renders off
   assert.match(r.stderr, new RegExp(`report: ${join(out, 'index.html').replace(/[.]/g, '\\.')}`));
   assert.match(r.stdout, /extracted LoRA r=8/);
   const run = await readdir(join(out, 'run'));
-  for (const f of ['base', 'full', 'lora-r2', 'lora-r8', 'extracted-r2', 'extracted-r8', 'metrics.json', 'compare.json']) assert.ok(run.includes(f), `run/${f}`);
+  for (const f of ['base', 'full', 'lora-r2', 'lora-r8', 'dora-r2', 'dora-r8', 'pissa-r2', 'pissa-r8', 'extracted-r2', 'extracted-r8', 'metrics.json', 'compare.json']) assert.ok(run.includes(f), `run/${f}`);
   const doc = JSON.parse(await readFile(join(out, 'run', 'compare.json'), 'utf8'));
   assert.equal(doc.ranks.length, 2);
+  assert.deepEqual(doc.variants, ['lora', 'dora', 'pissa']);
+  assert.match(r.stdout, /trained dora r=8/);
   if (NO_CHROMIUM) return;
   const shown = await renderInChromium(join(out, 'index.html'), 'demo');
   assert.deepEqual(shown.errors, []);
   assert.deepEqual(shown.requests, []);
   assert.deepEqual(shown.missing, []);
-  assert.deepEqual(shown.sections, ['lora-vs-full', 'lora-spectra', 'subspace', 'table7', 'lora-extraction', 'extraction-modules', 'summary', 'heatmap', 'energy', 'scree', 'extraction', 'tensors']);
+  assert.deepEqual(shown.sections, ['lora-vs-full', 'magnitude-direction', 'intruders', 'lora-spectra', 'subspace', 'table7', 'lora-extraction', 'extraction-modules', 'summary', 'heatmap', 'energy', 'scree', 'extraction', 'tensors']);
 });

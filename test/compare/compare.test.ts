@@ -16,7 +16,7 @@ let result: CompareOutput;
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'deltarank-compare-'));
-  const trained = await trainTask({ task: 'mnist', epochs: 2, ranks: [2, 4, 16], seed: 3, model: { hidden: [48, 32], maxTrain: 800 } });
+  const trained = await trainTask({ task: 'mnist', epochs: 2, ranks: [2, 4, 16], variants: ['lora', 'dora', 'pissa'], seed: 3, model: { hidden: [48, 32], maxTrain: 800 } });
   metrics = trained.metrics;
   await writeDirAtomically(join(dir, 'run'), {}, (tmp) => writeTrainOutput(tmp, trained));
   result = await compareRun(join(dir, 'run'));
@@ -37,6 +37,37 @@ describe('compare', () => {
       assert.ok(Math.abs(row.trained.target - r.final.target.metric) <= 0.002, `r=${row.rank}: ${row.trained.target} vs ${r.final.target.metric}`);
       assert.ok(Math.abs(row.trained.targetLoss - r.final.target.loss) <= 1e-4, `r=${row.rank}: loss ${row.trained.targetLoss} vs ${r.final.target.loss}`);
       assert.equal(row.trained.params, r.trainableParams);
+    }
+  });
+
+  it('scores every trained variant at every rank as training did (DoRA merged as PEFT merges it, PiSSA through its conversion onto the original base)', () => {
+    assert.deepEqual(result.variants, ['lora', 'dora', 'pissa']);
+    for (const row of result.ranks) {
+      assert.deepEqual(row.variants.map((v) => v.variant), ['lora', 'dora', 'pissa']);
+      for (const v of row.variants) {
+        const r = metrics.runs.find((x) => x.name === v.run)!;
+        assert.equal(v.run, `${v.variant}-r${row.rank}`);
+        assert.ok(Math.abs(v.targetLoss - r.final.target.loss) <= 1e-4, `${v.run}: loss ${v.targetLoss} vs ${r.final.target.loss}`);
+        assert.ok(Math.abs(v.sourceLoss - r.final.source.loss) <= 1e-4, `${v.run}: source loss`);
+        assert.equal(v.params, r.trainableParams);
+      }
+    }
+  });
+
+  it('ΔM/ΔD series for full fine-tuning and every adapter, and intruder counts per layer', () => {
+    assert.deepEqual(result.direction.map((d) => d.run), metrics.runs.filter((r) => r.kind !== 'base').map((r) => r.name));
+    for (const d of result.direction) {
+      assert.equal(d.points.length, 2 * metrics.config.loraTargets.length);
+      assert.ok(d.correlation === null || (d.correlation >= -1 - 1e-12 && d.correlation <= 1 + 1e-12));
+    }
+    assert.deepEqual(result.intruders.map((x) => x.run), ['full', ...metrics.runs.filter((r) => r.kind === 'lora').map((r) => r.name)]);
+    for (const x of result.intruders) {
+      assert.deepEqual(x.layers.map((l) => l.module), metrics.config.loraTargets);
+      for (const l of x.layers) {
+        assert.equal(l.count, l.maxCos.filter((c) => c < 0.5).length);
+        assert.ok(l.maxCos.every((c) => c > 0 && c <= 1 + 1e-5));
+      }
+      assert.equal(x.total, x.layers.reduce((n, l) => n + l.count, 0));
     }
   });
 
@@ -82,6 +113,6 @@ describe('compare', () => {
     assert.deepEqual(r.errors, []);
     assert.deepEqual(r.requests, []);
     assert.deepEqual(r.missing, []);
-    for (const id of ['lora-vs-full', 'lora-spectra', 'subspace', 'table7', 'lora-extraction', 'heatmap', 'scree', 'tensors']) assert.ok(r.sections.includes(id), `section ${id}`);
+    for (const id of ['lora-vs-full', 'magnitude-direction', 'intruders', 'lora-spectra', 'subspace', 'table7', 'lora-extraction', 'heatmap', 'scree', 'tensors']) assert.ok(r.sections.includes(id), `section ${id}`);
   });
 });

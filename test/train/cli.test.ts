@@ -49,3 +49,14 @@ test('train refuses bad flags with usage errors', async () => {
   assert.throws(() => parseRanks('0'), /positive/);
   assert.throws(() => parseRanks(''), /positive/);
 });
+
+test('train --variants lora,dora and --dora --init gaussian name their runs; --variants with --dora is a usage error', async () => {
+  const out = join(root, 'kinds');
+  const doc = JSON.parse(await run(['train', '--task', 'mnist', '--out', out, '--epochs', '1', '--ranks', '1', '--variants', 'lora,dora', '--json'])) as { runs: { name: string; useDora?: boolean }[] };
+  assert.deepEqual(doc.runs.map((r) => r.name), ['base', 'full', 'lora-r1', 'dora-r1']);
+  const config = JSON.parse(await readFile(join(out, 'dora-r1', 'adapter_config.json'), 'utf8')) as Record<string, unknown>;
+  assert.equal(config['use_dora'], true);
+  await assert.rejects(run(['train', '--task', 'mnist', '--out', join(root, 'y'), '--variants', 'lora', '--dora']), { name: 'UsageError', message: /--variants/ });
+  await assert.rejects(run(['train', '--task', 'mnist', '--out', join(root, 'y'), '--init', 'loftq']), { name: 'UsageError', message: /init/ });
+  await assert.rejects(run(['train', '--task', 'mnist', '--out', join(root, 'y'), '--dora', '--lora-bias']), { name: 'UsageError', message: /lora_bias/ });
+});

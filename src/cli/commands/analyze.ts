@@ -1,5 +1,5 @@
 import type { Argv, CommandModule } from 'yargs';
-import { analyzeAdapter, analyzeCheckpoints, analyzeDelta, type AnalyzeOptions, type AnalyzeResult } from '../../analyze/index.js';
+import { analyzeAdapter, analyzeCheckpoints, analyzeDelta, checkpointIntruders, type AnalyzeOptions, type AnalyzeResult, type TensorIntruders } from '../../analyze/index.js';
 import { UsageError } from '../../errors.js';
 import { checkReportPath, renderAnalyzeReport, writeReport } from '../../report/index.js';
 import { formatBytes, formatTable, printJson, say, writingTo, type CommonArgs } from '../output.js';
@@ -16,6 +16,7 @@ interface AnalyzeArgs extends CommonArgs {
   exclude?: string;
   report?: string;
   force?: boolean;
+  intruders?: boolean;
   seed: number;
 }
 
@@ -34,6 +35,7 @@ export const analyzeCommand: CommandModule<object, AnalyzeArgs> = {
         ...FILTER_OPTIONS,
         ...reportOption(),
         force: { type: 'boolean', describe: 'replace an existing --report file' },
+        intruders: { type: 'boolean', describe: 'also count intruder dimensions per matrix (BASE TUNED only; needs the exact SVD of each W, matrices up to 512 on their smaller side)' },
         ...seedOption(),
       })
       .example('$0 analyze llama-7b/ llama-7b-chat/ --report report.html', 'spectra of a full fine-tune, with a report')
@@ -44,6 +46,7 @@ export const analyzeCommand: CommandModule<object, AnalyzeArgs> = {
     if ((args.base === undefined) !== (args.tuned === undefined)) throw new UsageError('give both BASE and TUNED');
     const include = parseRegex('include', args.include);
     const exclude = parseRegex('exclude', args.exclude);
+    if (args.intruders && args.base === undefined) throw new UsageError('--intruders compares the singular vectors of two checkpoints: give BASE TUNED');
     if (args.report !== undefined) await checkReportPath(args.report, { force: args.force });
     // ETA by elements read, not tensors: the first tensor (the embeddings) is often the largest.
     const sizes = args.base !== undefined ? await tensorSizes(args.tuned!, (name) => (!include || include.test(name)) && (!exclude || !exclude.test(name))) : undefined;
@@ -61,6 +64,7 @@ export const analyzeCommand: CommandModule<object, AnalyzeArgs> = {
       if (args.adapter) return analyzeAdapter(args.adapter, opts);
       return analyzeCheckpoints(args.base!, args.tuned!, opts);
     });
+    const intruders = args.intruders ? await checkpointIntruders(args.base!, args.tuned!, result.tensors.map((t) => t.name), { seed: args.seed }) : undefined;
     if (args.report !== undefined) {
       writingTo(args.report);
       await writeReport(args.report, renderAnalyzeReport(result));
@@ -68,14 +72,14 @@ export const analyzeCommand: CommandModule<object, AnalyzeArgs> = {
     }
     if (args.json) {
       const { schemaVersion: _v, tool: _t, ...rest } = result;
-      printJson(rest);
+      printJson(intruders ? { ...rest, intruders } : rest);
       return;
     }
-    if (!args.quiet) process.stdout.write(renderText(result) + '\n');
+    if (!args.quiet) process.stdout.write(renderText(result, intruders) + '\n');
   },
 };
 
-function renderText(r: AnalyzeResult): string {
+function renderText(r: AnalyzeResult, intruders?: TensorIntruders[]): string {
   const keys = r.thresholds.map(String);
   const fmt = (v: number | null | undefined, digits = 3) => (v === null || v === undefined ? '-' : v.toPrecision(digits));
   const rows = r.tensors.map((t) => [
@@ -86,8 +90,9 @@ function renderText(r: AnalyzeResult): string {
     ...keys.map((k) => (t.rankAt[k] === null ? `>${t.singularValues.length}` : String(t.rankAt[k]))),
     t.stableRank.toFixed(1),
     t.method,
+    ...(intruders ? [intruders.find((x) => x.name === t.name)?.count ?? '-'] : []),
   ]);
-  const lines = [formatTable(['tensor', 'shape', '‖ΔW‖', 'rel', ...keys.map((k) => `r${Math.round(Number(k) * 100)}`), 'stable', 'method'], rows)];
+  const lines = [formatTable(['tensor', 'shape', '‖ΔW‖', 'rel', ...keys.map((k) => `r${Math.round(Number(k) * 100)}`), 'stable', 'method', ...(intruders ? ['intruders'] : [])], rows)];
   if (r.others.length > 0) lines.push('', `${r.others.length} other tensors (norms, biases) changed by ‖Δ‖ up to ${fmt(r.others.reduce((m, o) => Math.max(m, o.deltaNorm), 0))}`);
   if (r.skipped.length > 0) lines.push('', `skipped ${r.skipped.length}:`, ...r.skipped.slice(0, 10).map((s) => `  ${s.name}: ${s.reason}`));
   if (r.skipped.length > 10) lines.push(`  … and ${r.skipped.length - 10} more (see --json)`);

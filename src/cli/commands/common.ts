@@ -231,15 +231,16 @@ export function comparisonDocument(r: CompareOutput): object {
 export function renderScores(r: CompareOutput): string {
   const pct = r.metric.name === 'accuracy';
   const f = (v: number | undefined) => (v === undefined ? '-' : pct ? `${(100 * v).toFixed(1)}%` : v.toFixed(3));
-  const rows = [
-    ['base', '-', f(r.base.target), f(r.base.source)],
-    ['full fine-tune', r.full.params, f(r.full.target), f(r.full.source)],
+  const intruders = (run: string) => r.intruders?.find((x) => x.run === run)?.total ?? '-';
+  const rows: (string | number)[][] = [
+    ['base', '-', f(r.base.target), f(r.base.source), '-'],
+    ['full fine-tune', r.full.params, f(r.full.target), f(r.full.source), intruders('full')],
     ...r.ranks.flatMap((x) => [
-      ...(x.trained ? [[`trained LoRA r=${x.rank}`, x.trained.params, f(x.trained.target), f(x.trained.source)]] : []),
-      [`extracted LoRA r=${x.rank}`, x.extracted.params, f(x.extracted.target), f(x.extracted.source)],
+      ...(x.variants ?? []).map((v) => [`trained ${v.variant} r=${x.rank}`, v.params, f(v.target), f(v.source), intruders(v.run)]),
+      [`extracted LoRA r=${x.rank}`, x.extracted.params, f(x.extracted.target), f(x.extracted.source), '-'],
     ]),
   ];
-  return formatTable(['model', 'params', `target ${r.metric.name}`, `source ${r.metric.name}`], rows as (string | number)[][]);
+  return formatTable(['model', 'params', `target ${r.metric.name}`, `source ${r.metric.name}`, 'intruders'], rows);
 }
 
 /**

@@ -16,7 +16,7 @@ interface CompareArgs extends CommonArgs {
 
 export const compareCommand: CommandModule<object, CompareArgs> = {
   command: 'compare <dir>',
-  describe: 'full fine-tune vs trained LoRA vs LoRA extracted from the full fine-tune, per rank',
+  describe: 'full fine-tune vs every trained LoRA variant vs LoRA extracted from the full fine-tune, per rank, with ΔM/ΔD and intruder dimensions',
   builder: (y) =>
     y
       .positional('dir', { type: 'string', demandOption: true, describe: 'a folder written by deltarank train' })

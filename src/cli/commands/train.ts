@@ -11,6 +11,10 @@ interface TrainArgs extends CommonArgs {
   seed: number;
   alpha?: number;
   rslora?: boolean;
+  dora?: boolean;
+  loraBias?: boolean;
+  init?: string;
+  variants?: string;
   force?: boolean;
 }
 
@@ -27,9 +31,14 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
         seed: integerOption('seed', 'seeds weights, LoRA A, example order and dropout', { min: 0, default: 0 }),
         alpha: numberOption('alpha', 'LoRA alpha (default 16); scale alpha/r'),
         rslora: { type: 'boolean', describe: 'rank-stabilised LoRA: scale alpha/sqrt(r)' },
+        dora: { type: 'boolean', describe: 'DoRA (PEFT use_dora): a trained magnitude per output row' },
+        'lora-bias': { type: 'boolean', describe: 'a trainable bias on lora_B (PEFT lora_bias; mnist only: charlm layers have no bias)' },
+        init: stringOption('init_lora_weights: default, gaussian, pissa, pissa_niter_N, olora'),
+        variants: stringOption('several LoRA kinds at every rank, e.g. lora,dora,pissa (words lora, dora, bias, gaussian, pissa, pissa_niter_N, olora; join with +)'),
       })
       .example('$0 train --task mnist --out runs/mnist', 'base, full fine-tune and LoRA at ranks 1…64 (≈ 30 s)')
-      .example('$0 train --task charlm --out runs/lm --ranks 4,16 --epochs 2', 'a quicker character LM') as unknown as Argv<TrainArgs>,
+      .example('$0 train --task charlm --out runs/lm --ranks 4,16 --epochs 2', 'a quicker character LM')
+      .example('$0 train --task mnist --out runs/kinds --ranks 4,16 --variants lora,dora,pissa', 'LoRA, DoRA and PiSSA side by side') as unknown as Argv<TrainArgs>,
   handler: async (args) => {
     await checkOutput(args.out, args.force);
     const { initBackend, trainTask, writeTrainOutput } = await import('../../train/index.js');
@@ -37,6 +46,12 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
     if (args.task !== 'mnist' && args.task !== 'charlm') throw new UsageError(`--task must be mnist or charlm, got ${args.task}`);
     const task = args.task;
     const ranks = args.ranks === undefined ? undefined : parseRanks(args.ranks);
+    const { parseLoraInit, parseVariant } = await import('../../train/index.js');
+    if (args.variants !== undefined && (args.dora || args.loraBias || args.init !== undefined)) {
+      throw new UsageError('--variants names every kind itself (e.g. lora,dora+gaussian); drop --dora, --lora-bias and --init');
+    }
+    const variants = args.variants?.split(',').map((v) => parseVariant(v));
+    const init = args.init === undefined ? undefined : parseLoraInit(args.init);
     const backend = await initBackend();
     say(args, `backend: ${backend.detail}`);
     const result = await withProgress(args, (tick) =>
@@ -48,6 +63,10 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
           seed: args.seed,
           alpha: args.alpha,
           rslora: args.rslora,
+          variants,
+          useDora: args.dora,
+          loraBias: args.loraBias,
+          init,
           onProgress: (p) => tick(`train ${task}`, p.done, p.total, `${p.run} loss ${p.loss.toFixed(3)}`),
         });
         await writeTrainOutput(tmp, trained);
