@@ -3,6 +3,8 @@
  * (metadata {"format": "pt"}), keys `base_model.model.<module>.lora_A.weight` [r, in] and
  * `.lora_B.weight` [out, r]; embeddings `.lora_embedding_A` [r, num_embeddings] and
  * `.lora_embedding_B` [dim, r]; modules_to_save as `base_model.model.<tensor name>`.
+ * With PEFT's `lora_bias` a linear module adds `.lora_B.bias` [out]; with DoRA, `.lora_magnitude_vector`
+ * [out] (the keys PEFT 0.21's get_peft_model_state_dict saves).
  */
 import { join } from 'node:path';
 import { ShapeError, UsageError } from '../errors.js';
@@ -24,6 +26,10 @@ export interface LoraModule {
   inFeatures: number;
   /** linear: out; embedding: embedding dim. */
   outFeatures: number;
+  /** lora_B.bias [out] (PEFT lora_bias): merging adds s·bias to the base layer's bias. */
+  bias?: Float32Array;
+  /** DoRA's lora_magnitude_vector [out]. */
+  magnitude?: Float32Array;
 }
 
 /** adapter_config.json: peft_type, r, lora_alpha, target_modules, rank_pattern, alpha_pattern, use_rslora, modules_to_save, … */
@@ -67,6 +73,11 @@ function moduleOf(tensorName: string): string {
   return dot < 0 ? tensorName : tensorName.slice(0, dot);
 }
 
+/** Keys of the optional per-module vectors, as PEFT 0.21 saves them. */
+function vectorKeysOf(m: LoraModule): { bias: string; magnitude: string } {
+  return { bias: `${PREFIX}${m.module}.lora_B.bias`, magnitude: `${PREFIX}${m.module}.lora_magnitude_vector` };
+}
+
 function keysOf(m: LoraModule): [string, string] {
   return m.kind === 'embedding'
     ? [`${PREFIX}${m.module}.lora_embedding_A`, `${PREFIX}${m.module}.lora_embedding_B`]
@@ -78,7 +89,10 @@ function keysOf(m: LoraModule): [string, string] {
  * rank_pattern / alpha_pattern by full module path for modules that differ, target_modules
  * = the exact module list, modules_to_save = full paths of `fullWeights`) and
  * adapter_model.safetensors (factors in `dtype`, full weights in their own dtype, metadata
- * {"format": "pt"}). Modules of rank 0 are left out. A new folder appears whole
+ * {"format": "pt"}). A module's `bias` is written as `.lora_B.bias` and sets `lora_bias: true`; its
+ * `magnitude` as `.lora_magnitude_vector` and sets `use_dora: true` (PEFT refuses both together, and
+ * lora_bias on embeddings). `fanInFanOut` sets `fan_in_fan_out` (GPT-2's Conv1D, weights [in, out]:
+ * the factors keep their Linear shapes, A [r, in] and B [out, r]). Modules of rank 0 are left out. A new folder appears whole
  * (writeDirAtomically); into an existing folder each file is written atomically, refusing
  * to replace an adapter already there unless `force`.
  * @example await writeAdapter('out/adapter', { modules, dtype: 'BF16', taskType: 'CAUSAL_LM' });
@@ -90,19 +104,30 @@ export async function writeAdapter(
     fullWeights?: Adapter['fullWeights'];
     dtype: DType;
     useRslora?: boolean;
+    /** PEFT's `fan_in_fan_out`: the targeted layers store weights [in, out] (transformers' Conv1D). */
+    fanInFanOut?: boolean;
     baseModel?: string | null;
     taskType?: string | null;
     extraConfig?: Record<string, unknown>;
   },
   opts: { force?: boolean } = {},
 ): Promise<void> {
-  const { dtype, useRslora = false, baseModel = null, taskType = null, extraConfig = {} } = adapter;
+  const { dtype, useRslora = false, fanInFanOut = false, baseModel = null, taskType = null, extraConfig = {} } = adapter;
   const fullWeights = adapter.fullWeights ?? [];
   const modules = adapter.modules.filter((m) => m.rank > 0);
   for (const m of modules) {
     if (!Number.isSafeInteger(m.rank)) throw new ShapeError(`${m.module}: rank ${m.rank} is not an integer`);
     if (m.a.length !== m.rank * m.inFeatures) throw new ShapeError(`${m.module}: A has ${m.a.length} values but [${m.rank}, ${m.inFeatures}] needs ${m.rank * m.inFeatures}`);
     if (m.b.length !== m.outFeatures * m.rank) throw new ShapeError(`${m.module}: B has ${m.b.length} values but [${m.outFeatures}, ${m.rank}] needs ${m.outFeatures * m.rank}`);
+    if (m.bias && m.bias.length !== m.outFeatures) throw new ShapeError(`${m.module}: lora_B.bias has ${m.bias.length} values but [${m.outFeatures}] needs ${m.outFeatures}`);
+    if (m.magnitude && m.magnitude.length !== m.outFeatures) throw new ShapeError(`${m.module}: lora_magnitude_vector has ${m.magnitude.length} values but [${m.outFeatures}] needs ${m.outFeatures}`);
+    if (m.bias && m.kind === 'embedding') throw new UsageError(`${m.module}: PEFT has no lora_bias for embeddings (its Embedding layer refuses lora_bias=True)`);
+  }
+  const loraBias = modules.some((m) => m.bias);
+  const useDora = modules.some((m) => m.magnitude);
+  if (loraBias && useDora) throw new UsageError('PEFT refuses lora_bias together with DoRA (use_dora): an adapter carries one or the other');
+  if (loraBias && modules.some((m) => m.kind === 'embedding')) {
+    throw new UsageError('lora_bias is global in adapter_config.json and PEFT refuses it on embedding modules: save the embeddings whole or drop the biases');
   }
   for (const w of fullWeights) {
     const n = w.shape.reduce((a, b) => a * b, 1);
@@ -128,7 +153,10 @@ export async function writeAdapter(
     modules_to_save: fullWeights.length > 0 ? [...new Set(fullWeights.map((w) => moduleOf(w.name)))] : null,
     bias: 'none',
     lora_dropout: 0,
-    fan_in_fan_out: false,
+    fan_in_fan_out: fanInFanOut,
+    // Written only when set, so adapters without them keep PEFT's defaults (false) implicitly.
+    ...(loraBias ? { lora_bias: true } : {}),
+    ...(useDora ? { use_dora: true } : {}),
     init_lora_weights: true,
     inference_mode: true,
     ...extraConfig,
@@ -140,6 +168,15 @@ export async function writeAdapter(
     const [ka, kb] = keysOf(m);
     specs.push({ name: ka, dtype, shape: [m.rank, m.inFeatures] }, { name: kb, dtype, shape: [m.outFeatures, m.rank] });
     data.push(m.a, m.b);
+    const vk = vectorKeysOf(m);
+    if (m.bias) {
+      specs.push({ name: vk.bias, dtype, shape: [m.outFeatures] });
+      data.push(m.bias);
+    }
+    if (m.magnitude) {
+      specs.push({ name: vk.magnitude, dtype, shape: [m.outFeatures] });
+      data.push(m.magnitude);
+    }
   }
   for (const w of fullWeights) {
     specs.push({ name: PREFIX + w.name, dtype: w.dtype, shape: w.shape });
