@@ -59,6 +59,8 @@ export {
   type Matrix,
   type Matrix64,
   type Svd,
+  factoredSvd,
+  type FactoredSvd,
 } from './svd/index.js';
 
 // Analysis, extraction, merging
@@ -68,7 +70,6 @@ export {
   mergeAdapter,
   applyAdapter,
   resizeAdapter,
-  factoredSvd,
   allocateBudget,
   policyFromFlags,
   type ExtractOptions,

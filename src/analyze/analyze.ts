@@ -2,8 +2,8 @@
  * `analyze`: the spectrum of every 2-D ΔW of a fine-tune, streamed one tensor at a time.
  */
 import { UsageError } from '../errors.js';
-import { factoredSvd } from '../extract/factored.js';
 import { isFloatDType, loraScale, openCheckpoint, readAdapter } from '../io/index.js';
+import { factoredSvd } from '../svd/index.js';
 import { SCHEMA_VERSION, TOOL } from '../version.js';
 import { deltaScratch, readDelta, readStoredDelta, type Delta } from './delta.js';
 import { nameFilter, pairTensors } from './pairing.js';

@@ -7,7 +7,7 @@ import { loraScale, readAdapter, writeAdapter, writeDirAtomically } from '../io/
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SCHEMA_VERSION, TOOL } from '../version.js';
-import { factoredSvd } from './factored.js';
+import { factoredSvd } from '../svd/index.js';
 import { roundTo, splitFactors } from './factors.js';
 import { rankFor, type RankPolicy } from './policy.js';
 import type { DType } from '../io/index.js';
