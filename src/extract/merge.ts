@@ -1,12 +1,14 @@
 /**
- * `merge`: apply a LoRA adapter to its base, W + s·B·A, written in the base's sharding and names.
+ * `merge`: apply a LoRA adapter to its base as PEFT's merge_and_unload does (W + s·B·A; Conv1D's
+ * (s·B·A)ᵀ; DoRA's rescaled rows; lora_B.bias onto the base bias; saved full weights in place),
+ * written in the base's sharding and names.
  */
 import { copyFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { ShapeError } from '../errors.js';
-import type { Adapter, LoraModule, TensorInfo } from '../io/index.js';
-import { loraScale, openCheckpoint, readAdapter, writeDirAtomically, writeSafetensors } from '../io/index.js';
-import { matmul } from '../svd/index.js';
+import { applyLoraBias, applyModule, weightLayout, type WeightLayout } from '../analyze/index.js';
+import type { Adapter, LoraModule, ReadAdapter, TensorInfo } from '../io/index.js';
+import { checkConfig, loraScale, openCheckpoint, readAdapter, writeDirAtomically, writeSafetensors } from '../io/index.js';
 
 export interface MergeOptions {
   force?: boolean;
@@ -34,17 +36,25 @@ const COPIED_FILE = /\.(json|txt|model|py|md|jinja)$/;
  */
 export async function mergeAdapter(basePath: string, adapterDir: string, outDir: string, opts: MergeOptions = {}): Promise<MergeResult> {
   const adapter = await readAdapter(adapterDir);
-  const useRslora = adapter.config['use_rslora'] === true;
+  const { useRslora, fanInFanOut } = adapter.settings;
   const base = await openCheckpoint(basePath);
   try {
-    const lora = new Map<string, LoraModule>(adapter.modules.map((m) => [`${m.module}.weight`, m]));
+    const lora = new Map<string, { m: LoraModule; layout: WeightLayout }>();
+    const loraBias = new Map<string, LoraModule>();
     const full = new Map(adapter.fullWeights.map((w) => [w.name, w]));
-    for (const [name, m] of lora) {
+    for (const m of adapter.modules) {
+      const name = `${m.module}.weight`;
       if (!base.has(name)) throw new ShapeError(`adapter module ${m.module} has no weight "${name}" in ${basePath}: adapter and base are of different models`);
-      const shape = base.info(name).shape;
-      const want = m.kind === 'embedding' ? [m.inFeatures, m.outFeatures] : [m.outFeatures, m.inFeatures];
-      if (shape.length !== 2 || shape[0] !== want[0] || shape[1] !== want[1]) {
-        throw new ShapeError(`adapter module ${m.module} is [${want.join(', ')}] but ${name} in ${basePath} is [${shape.join(', ')}]`);
+      const layout = weightLayout(m, base.info(name).shape, fanInFanOut);
+      if (typeof layout === 'string') throw new ShapeError(`adapter module ${m.module}: ${layout} (${name} in ${basePath})`);
+      lora.set(name, { m, layout });
+      if (m.bias) {
+        const biasName = `${m.module}.bias`;
+        // PEFT's merge raises here too: "Impossible to merge LoRA with `lora_bias=True` because the base layer has no bias".
+        if (!base.has(biasName)) throw new ShapeError(`adapter module ${m.module} has a lora_B.bias but ${basePath} has no "${biasName}" to add it to`);
+        const shape = base.info(biasName).shape;
+        if (shape.length !== 1 || shape[0] !== m.outFeatures) throw new ShapeError(`adapter module ${m.module}: lora_B.bias is [${m.outFeatures}] but ${biasName} is [${shape.join(', ')}]`);
+        loraBias.set(biasName, m);
       }
     }
     for (const [name, w] of full) {
@@ -72,18 +82,20 @@ export async function mergeAdapter(basePath: string, adapterDir: string, outDir:
           tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape })),
           async (spec) => {
             opts.onProgress?.({ index: ++done, total, name: spec.name });
-            const m = lora.get(spec.name);
-            if (m) {
-              merged.push(spec.name);
-              return addProduct(await base.readFloat32(spec.name), m, loraScale(m, useRslora));
-            }
+            const l = lora.get(spec.name);
+            const bm = loraBias.get(spec.name);
             const w = full.get(spec.name);
-            if (w) {
-              replaced.push(spec.name);
-              return w.data;
+            if (w) replaced.push(spec.name);
+            if (!l && !bm) {
+              if (w) return w.data;
+              copied++;
+              return base.readRaw(spec.name);
             }
-            copied++;
-            return base.readRaw(spec.name);
+            // A saved full weight (PEFT saves the base embedding beside an embedding LoRA) is what the LoRA applies to.
+            const start = w ? w.data.slice() : await base.readFloat32(spec.name);
+            merged.push(spec.name);
+            if (l) return applyModule(start, l.m, loraScale(l.m, useRslora), l.layout);
+            return applyLoraBias(start, bm!, loraScale(bm!, useRslora));
           },
           { metadata: base.metadata },
         );
@@ -105,34 +117,33 @@ export async function mergeAdapter(basePath: string, adapterDir: string, outDir:
 }
 
 /**
- * An adapter applied to weights held in memory (name → f32, PyTorch layout): a new map,
- * the input untouched. For small models (compare, tests); `mergeAdapter` streams big ones.
+ * An adapter applied to weights held in memory (name → f32, PyTorch layout: [out, in], Conv1D
+ * [in, out] when the adapter says fan_in_fan_out): a new map, the input untouched. For small
+ * models (compare, tests); `mergeAdapter` streams big ones.
  */
 export async function applyAdapter(weights: Map<string, Float32Array>, adapter: Adapter): Promise<Map<string, Float32Array>> {
-  const useRslora = adapter.config['use_rslora'] === true;
+  const settings = 'settings' in adapter ? (adapter as ReadAdapter).settings : checkConfig(adapter.config);
   const out = new Map(weights);
-  for (const m of adapter.modules) {
-    const name = `${m.module}.weight`;
-    const w = weights.get(name);
-    if (!w) throw new ShapeError(`adapter module ${m.module} has no weight "${name}" in the model`);
-    if (w.length !== m.inFeatures * m.outFeatures) throw new ShapeError(`adapter module ${m.module} is ${m.outFeatures}×${m.inFeatures} but ${name} holds ${w.length} values`);
-    out.set(name, await addProduct(w.slice(), m, loraScale(m, useRslora)));
-  }
   for (const f of adapter.fullWeights) {
     if (!weights.has(f.name)) throw new ShapeError(`adapter replaces "${f.name}", which the model does not have`);
     out.set(f.name, f.data);
   }
+  for (const m of adapter.modules) {
+    const name = `${m.module}.weight`;
+    const w = out.get(name);
+    if (!w) throw new ShapeError(`adapter module ${m.module} has no weight "${name}" in the model`);
+    if (w.length !== m.inFeatures * m.outFeatures) throw new ShapeError(`adapter module ${m.module} is ${m.outFeatures}×${m.inFeatures} but ${name} holds ${w.length} values`);
+    const transposed = m.kind === 'embedding' || settings.fanInFanOut;
+    const layout: WeightLayout = { transposed, shape: transposed ? [m.inFeatures, m.outFeatures] : [m.outFeatures, m.inFeatures] };
+    const scale = loraScale(m, settings.useRslora);
+    out.set(name, await applyModule(w.slice(), m, scale, layout));
+    if (m.bias) {
+      const b = out.get(`${m.module}.bias`);
+      if (!b) throw new ShapeError(`adapter module ${m.module} has a lora_B.bias but the model has no "${m.module}.bias"`);
+      out.set(`${m.module}.bias`, applyLoraBias(b.slice(), m, scale));
+    }
+  }
   return out;
-}
-
-/** W + scale·B·A (embedding: W + scale·(B·A)ᵀ), in place on `w`. */
-async function addProduct(w: Float32Array, m: LoraModule, scale: number): Promise<Float32Array> {
-  const r = m.rank;
-  const a = { rows: r, cols: m.inFeatures, data: m.a };
-  const b = { rows: m.outFeatures, cols: r, data: m.b };
-  const p = m.kind === 'embedding' ? await matmul(a, b, { transA: true, transB: true }) : await matmul(b, a);
-  for (let i = 0; i < w.length; i++) w[i]! += scale * p.data[i]!;
-  return w;
 }
 
 /** Copy the small files beside the base weights (config.json, tokenizer…) into the output. */

@@ -26,7 +26,7 @@ export const analyzeCommand: CommandModule<object, AnalyzeArgs> = {
       .positional('base', { type: 'string', describe: 'base checkpoint: a .safetensors file, an index JSON, or a folder' })
       .positional('tuned', { type: 'string', describe: 'fine-tuned checkpoint of the same model' })
       .option('delta', { type: 'string', describe: 'a checkpoint that already holds ΔW (in place of BASE TUNED)' })
-      .option('adapter', { type: 'string', describe: 'a PEFT LoRA adapter folder: the spectrum of s·B·A (in place of BASE TUNED)' })
+      .option('adapter', { type: 'string', describe: 'a PEFT LoRA adapter folder: the spectrum of the change it makes (in place of BASE TUNED; give BASE too for DoRA adapters)' })
       .option('top-k', { type: 'number', describe: 'most singular values per tensor (default 64)' })
       .option('exact', { type: 'boolean', describe: 'complete spectra (all singular values), whatever the cost' })
       .option('include', { type: 'string', describe: 'only tensors whose name matches this regex' })
@@ -34,11 +34,14 @@ export const analyzeCommand: CommandModule<object, AnalyzeArgs> = {
       .option('report', { type: 'string', describe: 'write the HTML report here' })
       .option('seed', { type: 'number', default: 0, describe: 'seed of the randomized SVD' })
       .example('$0 analyze llama-7b/ llama-7b-chat/ --report report.html', 'spectra of a full fine-tune, with a report')
-      .example('$0 analyze --adapter my-lora/ --json', 'spectra of a LoRA adapter, as JSON'),
+      .example('$0 analyze --adapter my-lora/ --json', 'spectra of a LoRA adapter, as JSON')
+      .example('$0 analyze llama-7b/ --adapter my-dora/', 'what a DoRA adapter really changes (W\' − W needs the base)'),
   handler: async (args) => {
-    const sources = [args.base !== undefined || args.tuned !== undefined, args.delta !== undefined, args.adapter !== undefined].filter(Boolean).length;
-    if (sources !== 1) throw new UsageError('give BASE TUNED, or --delta FILE, or --adapter DIR (exactly one of them)');
-    if ((args.base === undefined) !== (args.tuned === undefined)) throw new UsageError('give both BASE and TUNED');
+    // BASE beside --adapter is the adapter's base (needed for DoRA, gives ‖W‖ and modules_to_save changes).
+    const pair = args.tuned !== undefined || (args.base !== undefined && args.adapter === undefined);
+    const sources = [pair, args.delta !== undefined, args.adapter !== undefined].filter(Boolean).length;
+    if (sources !== 1) throw new UsageError('give BASE TUNED, or --delta FILE, or --adapter DIR with an optional BASE (exactly one of them)');
+    if (pair && (args.base === undefined || args.tuned === undefined)) throw new UsageError('give both BASE and TUNED');
     if (args.report) await checkReportPath(args.report);
 
     let progress: ReturnType<typeof createProgress> | undefined;
@@ -56,7 +59,7 @@ export const analyzeCommand: CommandModule<object, AnalyzeArgs> = {
     let result: AnalyzeResult;
     try {
       if (args.delta) result = await analyzeDelta(args.delta, opts);
-      else if (args.adapter) result = await analyzeAdapter(args.adapter, opts);
+      else if (args.adapter) result = await analyzeAdapter(args.adapter, { ...opts, basePath: args.base });
       else result = await analyzeCheckpoints(args.base!, args.tuned!, opts);
     } finally {
       progress?.finish();

@@ -1,0 +1,92 @@
+/**
+ * What a LoRA module does to its base weight, as PEFT 0.21's merge does it
+ * (peft/tuners/lora/layer.py get_delta_weight, variants.py Dora*Variant.merge_*): one place for
+ * `merge`, `analyze --adapter --base` (the change DoRA really makes) and in-memory application.
+ */
+import { ShapeError } from '../errors.js';
+import type { LoraModule } from '../io/index.js';
+import { matmul } from '../svd/index.js';
+
+/**
+ * How a module's base weight is stored. `transposed`: [in, out] — transformers' Conv1D
+ * (PEFT's fan_in_fan_out) and every embedding ([num_embeddings, dim], ΔW = (B·A)ᵀ);
+ * otherwise [out, in] as nn.Linear.
+ */
+export interface WeightLayout {
+  transposed: boolean;
+  /** The stored shape. */
+  shape: [number, number];
+}
+
+/**
+ * The layout of `m`'s base weight of `shape`, or a sentence saying why it does not fit. A
+ * non-square Linear weight tells its orientation by its shape; a square one follows
+ * `fanInFanOut` (PEFT's fan_in_fan_out, which PEFT itself sets from the layer type: pass the
+ * layer type's answer where it is known).
+ */
+export function weightLayout(m: LoraModule, shape: readonly number[], fanInFanOut: boolean): WeightLayout | string {
+  const out = m.outFeatures;
+  const inF = m.inFeatures;
+  const have = `[${shape.join(', ')}]`;
+  if (shape.length !== 2) return `the base weight is ${have}, not a matrix`;
+  const [r0, r1] = shape as [number, number];
+  if (m.kind === 'embedding') {
+    return r0 === inF && r1 === out ? { transposed: true, shape: [r0, r1] } : `an embedding LoRA of ${inF} × ${out} does not fit the base weight ${have}`;
+  }
+  const plain = r0 === out && r1 === inF;
+  const conv = r0 === inF && r1 === out;
+  if (plain && conv) return { transposed: fanInFanOut, shape: [r0, r1] };
+  if (plain) return { transposed: false, shape: [r0, r1] };
+  if (conv) return { transposed: true, shape: [r0, r1] };
+  return `the LoRA is [${out}, ${inF}] (out, in) but the base weight is ${have}`;
+}
+
+/**
+ * W + s·B·A in the stored layout (transposed: W + s·(B·A)ᵀ), then for DoRA (m.magnitude)
+ * PEFT's W' = m ⊙ (W + s·B·A) / ‖W + s·B·A‖ per output feature, the norm taken over the
+ * inputs in f64 (a row of [out, in]; a column of a transposed layout). In place on `w`, which
+ * is returned. Cost: one [out, r]·[r, in] product and two passes over `w`.
+ * @example await applyModule(w, module, loraScale(module, false), { transposed: false, shape: [out, inF] });
+ */
+export async function applyModule(w: Float32Array, m: LoraModule, scale: number, layout: WeightLayout): Promise<Float32Array> {
+  const out = m.outFeatures;
+  const inF = m.inFeatures;
+  if (w.length !== out * inF) throw new ShapeError(`${m.module}: the base weight holds ${w.length} values, the LoRA [${out}, ${inF}] needs ${out * inF}`);
+  const a = { rows: m.rank, cols: inF, data: m.a };
+  const b = { rows: out, cols: m.rank, data: m.b };
+  const p = layout.transposed ? await matmul(a, b, { transA: true, transB: true }) : await matmul(b, a);
+  for (let i = 0; i < w.length; i++) w[i]! += scale * p.data[i]!;
+  if (m.magnitude) applyMagnitude(w, m.magnitude, out, inF, layout.transposed);
+  return w;
+}
+
+/** DoRA's rescaling of V = W + s·B·A: each output feature's weights times magnitude / ‖its weights‖. */
+function applyMagnitude(v: Float32Array, magnitude: Float32Array, out: number, inF: number, transposed: boolean): void {
+  const norms = new Float64Array(out);
+  if (transposed) {
+    for (let i = 0; i < inF; i++) for (let o = 0; o < out; o++) norms[o]! += v[i * out + o]! ** 2;
+  } else {
+    for (let o = 0; o < out; o++) {
+      let s = 0;
+      for (let i = 0; i < inF; i++) s += v[o * inF + i]! ** 2;
+      norms[o] = s;
+    }
+  }
+  // PEFT divides by the norm as it is, so a zero row gives inf/NaN there too; keep it finite and say nothing:
+  // a zero row of W + s·B·A stays zero whatever it is multiplied by.
+  const factor = new Float64Array(out);
+  for (let o = 0; o < out; o++) factor[o] = norms[o]! > 0 ? magnitude[o]! / Math.sqrt(norms[o]!) : 0;
+  if (transposed) {
+    for (let i = 0; i < inF; i++) for (let o = 0; o < out; o++) v[i * out + o]! *= factor[o]!;
+  } else {
+    for (let o = 0; o < out; o++) for (let i = 0; i < inF; i++) v[o * inF + i]! *= factor[o]!;
+  }
+}
+
+/** The base bias plus s·lora_B.bias (PEFT's lora_bias merge), in place on `bias`. */
+export function applyLoraBias(bias: Float32Array, m: LoraModule, scale: number): Float32Array {
+  if (!m.bias) return bias;
+  if (bias.length !== m.bias.length) throw new ShapeError(`${m.module}: the base bias holds ${bias.length} values, lora_B.bias ${m.bias.length}`);
+  for (let i = 0; i < bias.length; i++) bias[i]! += scale * m.bias[i]!;
+  return bias;
+}
