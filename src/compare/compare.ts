@@ -77,6 +77,8 @@ export async function compareRun(dir: string, opts: CompareOptions = {}): Promis
       policy: { rank },
       dtype: 'F32',
       norms: 'skip',
+      // The trained LoRA it is compared with has no bias: the extracted one carries none either.
+      biases: 'skip',
       force: opts.force,
       seed,
     });

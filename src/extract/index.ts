@@ -3,5 +3,5 @@ export { applyAdapter, mergeAdapter, type MergeOptions, type MergeResult } from 
 export { resizeAdapter, type ResizeResult, type ResizedModule } from './resize.js';
 export { splitFactors, residualNorm, roundTo } from './factors.js';
 export { allocateBudget, policyFromFlags, rankFor, type RankPolicy, type RankLimits, type BudgetModule } from './policy.js';
-export { moduleKind, modulePath, type ModuleKind } from './modules.js';
 export type * from './types.js';
+export { planExtraction, type Candidate, type ExtractPlan, type PlanOptions } from './plan.js';

@@ -104,6 +104,12 @@ export async function writeAdapter(
     fullWeights?: Adapter['fullWeights'];
     dtype: DType;
     useRslora?: boolean;
+    /**
+     * The config's `r` and `lora_alpha` (default: the most common rank and alpha); modules that differ go
+     * to rank_pattern / alpha_pattern. A MoE adapter needs its experts' rank here: PEFT's transformers-5
+     * conversion gives fused experts the config's r, not their per-module pattern.
+     */
+    defaultRank?: { r: number; alpha: number };
     /** PEFT's `fan_in_fan_out`: the targeted layers store weights [in, out] (transformers' Conv1D). */
     fanInFanOut?: boolean;
     baseModel?: string | null;
@@ -136,8 +142,8 @@ export async function writeAdapter(
   if (modules.length === 0 && fullWeights.length === 0) throw new UsageError('an adapter needs at least one module of rank > 0 or one full weight');
 
   // PEFT's own defaults (r = 8, lora_alpha = 8) when only full weights are saved.
-  const r = modules.length > 0 ? mode(modules.map((m) => m.rank)) : 8;
-  const alpha = modules.length > 0 ? mode(modules.map((m) => m.alpha)) : 8;
+  const r = adapter.defaultRank?.r ?? (modules.length > 0 ? mode(modules.map((m) => m.rank)) : 8);
+  const alpha = adapter.defaultRank?.alpha ?? (modules.length > 0 ? mode(modules.map((m) => m.alpha)) : 8);
   const rankPattern = Object.fromEntries(modules.filter((m) => m.rank !== r).map((m) => [m.module, m.rank]));
   const alphaPattern = Object.fromEntries(modules.filter((m) => m.alpha !== alpha).map((m) => [m.module, m.alpha]));
   const config: AdapterConfig = {

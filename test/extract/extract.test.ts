@@ -185,7 +185,9 @@ describe('extract: tied embeddings', () => {
     const r = await extractAdapter(join(pair, 'base'), join(pair, 'tuned'), join(dir, 'tied-lora'), { policy: { rank: 4 } });
     assert.ok(r.modules.some((m) => m.module === 'model.embed_tokens'));
     assert.ok(!r.modules.some((m) => m.module === 'lm_head'));
-    assert.match(r.skipped.find((s) => s.name === 'lm_head.weight')!.reason, /tied to the input embeddings/);
+    assert.match(r.skipped.find((s) => s.name === 'lm_head.weight')!.reason, /tied to the token embeddings/);
+    const config2 = JSON.parse(await readFile(join(dir, 'tied-lora', 'adapter_config.json'), 'utf8'));
+    assert.equal(config2.ensure_weight_tying, true, 'PEFT ties the lm_head adapter to the embeddings only when asked');
   });
 });
 
