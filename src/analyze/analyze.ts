@@ -2,8 +2,8 @@
  * `analyze`: the spectrum of every 2-D ΔW of a fine-tune, streamed one tensor at a time.
  */
 import { ShapeError, UsageError } from '../errors.js';
-import { isFloatDType, loraScale, openCheckpoint, readAdapter, type LoraModule } from '../io/index.js';
-import { applyModule, weightLayout } from './lora-apply.js';
+import { isFloatDType, loraScale, openCheckpoint, readAdapter, resolveParamLora, type LoraModule } from '../io/index.js';
+import { applyModule, expertModule, weightLayout } from './lora-apply.js';
 import { factoredSvd } from '../svd/index.js';
 import { SCHEMA_VERSION, TOOL } from '../version.js';
 import { deltaScratch, readDelta, readStoredDelta, type Delta } from './delta.js';
@@ -135,6 +135,7 @@ export async function analyzeDelta(deltaPath: string, opts: AnalyzeOptions = {})
  * and a module whose change is not B·A alone — DoRA's rescaled rows, or a LoRA on a weight the
  * adapter also saves whole — the spectrum of W' − W formed densely, W' as `merge` writes it.
  * A DoRA adapter without `basePath` is refused (UsageError): its change depends on W.
+ * A LoRA on a 3-D expert weight (target_parameters) gets one entry per expert, `<name>[e]`.
  * lora_B.bias changes are listed under `others`. Without a base, replacement weights are listed under `skipped`.
  * @example const r = await analyzeAdapter('dora-lora/', { basePath: 'llama/' });
  */
@@ -154,7 +155,7 @@ export async function analyzeAdapter(adapterDir: string, opts: AnalyzeOptions & 
     const others: OtherTensor[] = [];
     const skipped: SkippedTensor[] = [];
     const modules = adapter.modules.filter((m) => keep(`${m.module}.weight`));
-    const total = modules.length + (base ? adapter.fullWeights.length : 0);
+    const total = modules.length + adapter.paramModules.length + (base ? adapter.fullWeights.length : 0);
     let done = 0;
     let bytesRead = 0;
     const readBase = async (name: string) => {
@@ -200,6 +201,21 @@ export async function analyzeAdapter(adapterDir: string, opts: AnalyzeOptions & 
       addBias(m, scale, others);
       opts.onProgress?.({ index: ++done, total, name, bytesRead });
     }
+    for (const p of adapter.paramModules) {
+      const r = resolveParamLora(p, adapter.settings, base ? (name) => (base.has(name) ? base.info(name).shape : undefined) : undefined);
+      const shape = r.transposed ? [p.inFeatures, p.outFeatures] : [p.outFeatures, p.inFeatures];
+      const baseNorms = base ? expertNorms(await readBase(r.name), r.experts) : null;
+      for (let e = 0; e < r.experts; e++) {
+        const t0 = performance.now();
+        const m = expertModule(p, r, e);
+        if (!keep(m.module)) continue;
+        const { s } = factoredSvd({ rows: m.outFeatures, cols: m.rank, data: m.b }, { rows: m.rank, cols: m.inFeatures, data: m.a }, loraScale(m, useRslora));
+        let frob = 0;
+        for (const v of s) frob += v * v;
+        tensors.push(tensorSpectrum(m.module, shape, 'F32', baseNorms ? baseNorms[e]! : null, frob, summarize(s, frob, true, 'factored', o.thresholds), t0));
+      }
+      opts.onProgress?.({ index: ++done, total, name: r.name, bytesRead });
+    }
     for (const w of full.values()) {
       if (!keep(w.name)) continue;
       if (!base) {
@@ -233,6 +249,12 @@ export async function analyzeAdapter(adapterDir: string, opts: AnalyzeOptions & 
 function addBias(m: LoraModule, scale: number, others: OtherTensor[]): void {
   if (!m.bias) return;
   others.push({ name: `${m.module}.bias`, shape: [m.outFeatures], deltaNorm: Math.abs(scale) * Math.sqrt(sumSquares(m.bias)), relativeUpdate: null });
+}
+
+/** ‖W_e‖ of each of the `experts` equal slices of `w`. */
+function expertNorms(w: Float32Array, experts: number): number[] {
+  const size = w.length / experts;
+  return Array.from({ length: experts }, (_, e) => Math.sqrt(sumSquares(w.subarray(e * size, (e + 1) * size))));
 }
 
 function sumSquares(x: Float32Array): number {

@@ -4,7 +4,7 @@
  * `merge`, `analyze --adapter --base` (the change DoRA really makes) and in-memory application.
  */
 import { ShapeError } from '../errors.js';
-import type { LoraModule } from '../io/index.js';
+import { expertFactors, loraScale, type LoraModule, type ParamLora, type ResolvedParamLora } from '../io/index.js';
 import { matmul } from '../svd/index.js';
 
 /**
@@ -89,4 +89,29 @@ export function applyLoraBias(bias: Float32Array, m: LoraModule, scale: number):
   if (bias.length !== m.bias.length) throw new ShapeError(`${m.module}: the base bias holds ${bias.length} values, lora_B.bias ${m.bias.length}`);
   for (let i = 0; i < bias.length; i++) bias[i]! += scale * m.bias[i]!;
   return bias;
+}
+
+/**
+ * Expert e of a LoRA on a parameter (target_parameters) as a plain module: s·B_e·A_e of [out, in],
+ * laid out in the parameter's expert slice ([in, out] when `transposed`).
+ */
+export function expertModule(p: ParamLora, r: ResolvedParamLora, e: number): LoraModule {
+  const { a, b } = expertFactors(p, r, e);
+  return { module: `${r.name}[${e}]`, kind: 'linear', rank: r.rank, alpha: r.alpha, a, b, inFeatures: p.inFeatures, outFeatures: p.outFeatures };
+}
+
+/**
+ * W + ΔW for a LoRA on a parameter (PEFT's ParamWrapper.get_delta_weight): every expert slice of
+ * the [E, out, in] (or [E, in, out]) tensor `w` gets its s·B_e·A_e, in place. `r.transposed` must be known.
+ */
+export async function applyParamLora(w: Float32Array, p: ParamLora, r: ResolvedParamLora, useRslora: boolean): Promise<Float32Array> {
+  const size = p.inFeatures * p.outFeatures;
+  if (w.length !== size * r.experts) throw new ShapeError(`${r.name}: the base holds ${w.length} values, ${r.experts} experts of [${p.outFeatures}, ${p.inFeatures}] need ${size * r.experts}`);
+  const transposed = r.transposed ?? false;
+  const shape: [number, number] = transposed ? [p.inFeatures, p.outFeatures] : [p.outFeatures, p.inFeatures];
+  for (let e = 0; e < r.experts; e++) {
+    const m = expertModule(p, r, e);
+    await applyModule(w.subarray(e * size, (e + 1) * size), m, loraScale(m, useRslora), { transposed, shape });
+  }
+  return w;
 }

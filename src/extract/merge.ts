@@ -6,9 +6,9 @@
 import { copyFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { ShapeError } from '../errors.js';
-import { applyLoraBias, applyModule, weightLayout, type WeightLayout } from '../analyze/index.js';
-import type { Adapter, LoraModule, ReadAdapter, TensorInfo } from '../io/index.js';
-import { checkConfig, loraScale, openCheckpoint, readAdapter, writeDirAtomically, writeSafetensors } from '../io/index.js';
+import { applyLoraBias, applyModule, applyParamLora, weightLayout, type WeightLayout } from '../analyze/index.js';
+import type { Adapter, LoraModule, ParamLora, ReadAdapter, ResolvedParamLora, TensorInfo } from '../io/index.js';
+import { checkConfig, resolveParamLora, loraScale, openCheckpoint, readAdapter, writeDirAtomically, writeSafetensors } from '../io/index.js';
 
 export interface MergeOptions {
   force?: boolean;
@@ -57,6 +57,12 @@ export async function mergeAdapter(basePath: string, adapterDir: string, outDir:
         loraBias.set(biasName, m);
       }
     }
+    const params = new Map<string, { p: ParamLora; r: ResolvedParamLora }>();
+    for (const p of adapter.paramModules) {
+      const r = resolveParamLora(p, adapter.settings, (name) => (base.has(name) ? base.info(name).shape : undefined));
+      if (params.has(r.name) || lora.has(r.name)) throw new ShapeError(`adapter adapts ${r.name} twice`);
+      params.set(r.name, { p, r });
+    }
     for (const [name, w] of full) {
       if (!base.has(name)) throw new ShapeError(`adapter replaces "${name}", which ${basePath} does not have`);
       const shape = base.info(name).shape;
@@ -84,6 +90,11 @@ export async function mergeAdapter(basePath: string, adapterDir: string, outDir:
             opts.onProgress?.({ index: ++done, total, name: spec.name });
             const l = lora.get(spec.name);
             const bm = loraBias.get(spec.name);
+            const pl = params.get(spec.name);
+            if (pl) {
+              merged.push(spec.name);
+              return applyParamLora(await base.readFloat32(spec.name), pl.p, pl.r, useRslora);
+            }
             const w = full.get(spec.name);
             if (w) replaced.push(spec.name);
             if (!l && !bm) {
@@ -123,6 +134,7 @@ export async function mergeAdapter(basePath: string, adapterDir: string, outDir:
  */
 export async function applyAdapter(weights: Map<string, Float32Array>, adapter: Adapter): Promise<Map<string, Float32Array>> {
   const settings = 'settings' in adapter ? (adapter as ReadAdapter).settings : checkConfig(adapter.config);
+  if ((adapter as Partial<ReadAdapter>).paramModules?.length) throw new ShapeError('applyAdapter does not apply target_parameters LoRA (no shapes in memory to resolve it by): use mergeAdapter');
   const out = new Map(weights);
   for (const f of adapter.fullWeights) {
     if (!weights.has(f.name)) throw new ShapeError(`adapter replaces "${f.name}", which the model does not have`);

@@ -11,7 +11,7 @@ import { factoredSvd } from '../svd/index.js';
 import { roundTo, splitFactors } from './factors.js';
 import { rankFor, type RankPolicy } from './policy.js';
 import type { DType } from '../io/index.js';
-import { UsageError } from '../errors.js';
+import { FormatError, UsageError } from '../errors.js';
 
 export interface ResizedModule {
   module: string;
@@ -57,6 +57,9 @@ export async function resizeAdapter(
   if (maxRank !== undefined && !(Number.isInteger(maxRank) && maxRank >= 1)) throw new UsageError(`--max-rank must be a positive integer, got ${maxRank}`);
   const adapter = await readAdapter(adapterDir);
   const { useRslora, fanInFanOut, useDora } = adapter.settings;
+  if (adapter.paramModules.length > 0) {
+    throw new FormatError(`${adapterDir}: "target_parameters" (LoRA on ${adapter.paramModules[0]!.owner} and other parameters): resize does not rewrite ParamWrapper factors; merge and analyze read them`);
+  }
   const outDtype: DType = dtype ?? adapter.factorDtype ?? adapter.fullWeights[0]?.dtype ?? 'F32';
   const modules: LoraModule[] = [];
   const report: ResizedModule[] = [];

@@ -5,7 +5,7 @@
  */
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { FormatError } from '../errors.js';
+import { FormatError, UsageError } from '../errors.js';
 import { openCheckpoint } from './checkpoint.js';
 import type { DType } from './dtypes.js';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, PEFT_PREFIX as PREFIX, type Adapter, type AdapterConfig, type LoraModule } from './peft.js';
@@ -33,7 +33,7 @@ const IRRELEVANT = new Set([
 /** Fields this reader applies: r, alpha and their patterns, rsLoRA, Conv1D layout, biases, DoRA, modules_to_save. */
 const UNDERSTOOD = new Set([
   'peft_type', 'r', 'lora_alpha', 'rank_pattern', 'alpha_pattern', 'use_rslora', 'fan_in_fan_out',
-  'bias', 'lora_bias', 'use_dora', 'modules_to_save', 'init_lora_weights',
+  'bias', 'lora_bias', 'use_dora', 'modules_to_save', 'init_lora_weights', 'target_parameters',
 ]);
 
 /**
@@ -41,7 +41,6 @@ const UNDERSTOOD = new Set([
  * default (null, false, {} or []), refused otherwise with the reason.
  */
 const REFUSED: Record<string, string> = {
-  target_parameters: 'LoRA on nn.Parameter (ParamWrapper): not read by this tool',
   megatron_config: 'Megatron tensor-parallel LoRA layers',
   trainable_token_indices: 'trainable token deltas (TrainableTokens)',
   loftq_config: 'LoftQ: the adapter belongs to a quantised residual base',
@@ -77,6 +76,8 @@ export interface AdapterSettings {
   fanInFanOut: boolean;
   useDora: boolean;
   loraBias: boolean;
+  /** target_parameters: LoRA on nn.Parameter (PEFT's ParamWrapper), e.g. "experts.gate_up_proj". */
+  targetParameters: string[];
 }
 
 /**
@@ -124,6 +125,11 @@ export function checkConfig(config: AdapterConfig, where = ADAPTER_CONFIG): Adap
     }
     return p as Record<string, number>;
   };
+  const stringList = (field: string): string[] => {
+    const v = config[field] ?? [];
+    if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw new FormatError(`${where}: "${field}" must be a list of names, got ${JSON.stringify(v)}`);
+    return v as string[];
+  };
   const settings: AdapterSettings = {
     r,
     loraAlpha,
@@ -133,6 +139,7 @@ export function checkConfig(config: AdapterConfig, where = ADAPTER_CONFIG): Adap
     fanInFanOut: flag('fan_in_fan_out'),
     useDora: flag('use_dora'),
     loraBias: flag('lora_bias'),
+    targetParameters: stringList('target_parameters'),
   };
   if (settings.useDora && settings.loraBias) throw new FormatError(`${where}: "use_dora" and "lora_bias" are both true, which PEFT refuses`);
   return settings;
@@ -158,8 +165,113 @@ export interface ReadAdapter extends Adapter {
    * ("model.embed_tokens.base_layer.weight" replaces "model.embed_tokens.weight").
    */
   fullWeightKeys: string[];
+  /** LoRA on nn.Parameter (target_parameters), one entry per wrapper: see `resolveParamLora`. */
+  paramModules: ParamLora[];
   /** The dtype the LoRA factors are stored in (of the first lora_A), null when there are none. */
   factorDtype: DType | null;
+}
+
+/**
+ * A LoRA on an nn.Parameter (PEFT's ParamWrapper, `target_parameters`). PEFT nests one wrapper
+ * per targeted parameter of a module, so the keys are `<owner>(.base_layer)*.lora_A.weight`
+ * [E·r, in] and `.lora_B.weight` [out, E·r]; which parameter a nesting level adapts is not saved
+ * (it follows the module's declaration order), so `candidates` lists the targeted names it can be
+ * and `resolveParamLora` picks by rank and, given the base, by shape. Expert e's factors are rows
+ * e·r … e·r + r − 1 of A and columns e, E + e, …, (r − 1)·E + e of B; its ΔW_e = s·B_e·A_e is
+ * [out, in], stored [E, out, in] (or [E, in, out] for modules PEFT calls is_transposed).
+ */
+export interface ParamLora {
+  /** The module holding the parameter, e.g. "model.layers.0.mlp.experts". */
+  owner: string;
+  /** How many `.base_layer` the keys carry (0 = outermost wrapper). */
+  level: number;
+  /** Parameter names on `owner` that target_parameters selects. */
+  candidates: string[];
+  /** lora_A [rows, in] and lora_B [out, rows] row-major f32; rows = experts · r. */
+  a: Float32Array;
+  b: Float32Array;
+  rows: number;
+  inFeatures: number;
+  outFeatures: number;
+}
+
+/** A `ParamLora` resolved to its parameter. */
+export interface ResolvedParamLora {
+  /** Base tensor name, `<owner>.<parameter>`. */
+  name: string;
+  rank: number;
+  alpha: number;
+  experts: number;
+  /** The base tensor's layout when known (given its shape): expert slices [in, out] rather than [out, in]. */
+  transposed: boolean | null;
+}
+
+/**
+ * Which parameter a `ParamLora` adapts, its rank (r or rank_pattern of `<owner>.<parameter>`, as
+ * PEFT keys it), alpha and expert count. `shapeOf` gives a base tensor's shape (undefined when
+ * absent); without it only the ranks can tell candidates apart, and an adapter they do not tell
+ * apart is refused (UsageError: give the base). FormatError where no candidate fits, where the
+ * base shapes fit more than one, or where a square expert weight leaves [out, in] and [in, out]
+ * both possible (PEFT's is_transposed is not saved).
+ */
+export function resolveParamLora(p: ParamLora, settings: AdapterSettings, shapeOf?: (name: string) => readonly number[] | undefined): ResolvedParamLora {
+  const fits: ResolvedParamLora[] = [];
+  let square = false;
+  for (const param of p.candidates) {
+    const name = `${p.owner}.${param}`;
+    const rank = lookupPattern(settings.rankPattern, name) ?? settings.r;
+    if (p.rows % rank !== 0) continue;
+    const experts = p.rows / rank;
+    const alpha = lookupPattern(settings.alphaPattern, name) ?? settings.loraAlpha;
+    if (!shapeOf) {
+      fits.push({ name, rank, alpha, experts, transposed: null });
+      continue;
+    }
+    const shape = shapeOf(name);
+    if (!shape) continue;
+    if (shape.length === 2) {
+      // ParamWrapper on a 2-D parameter: one "expert", nn.Linear's [out, in].
+      if (experts === 1 && shape[0] === p.outFeatures && shape[1] === p.inFeatures) fits.push({ name, rank, alpha, experts, transposed: false });
+      continue;
+    }
+    if (shape.length !== 3 || shape[0] !== experts) continue;
+    const plain = shape[1] === p.outFeatures && shape[2] === p.inFeatures;
+    const transposed = shape[1] === p.inFeatures && shape[2] === p.outFeatures;
+    if (plain && transposed) square = true;
+    if (plain || transposed) fits.push({ name, rank, alpha, experts, transposed: plain ? false : true });
+  }
+  const keyOf = `${PREFIX}${p.owner}${'.base_layer'.repeat(p.level)}.lora_A.weight`;
+  if (fits.length === 0) throw new FormatError(`${ADAPTER_WEIGHTS}: "${keyOf}" [${p.rows}, ${p.inFeatures}] fits none of the targeted parameters ${p.candidates.map((c) => `${p.owner}.${c}`).join(', ')}${shapeOf ? ' of the base' : ''}`);
+  if (fits.length > 1) {
+    const names = fits.map((f) => f.name).join(' and ');
+    if (!shapeOf) throw new UsageError(`${ADAPTER_WEIGHTS}: "${keyOf}" may adapt ${names} (PEFT does not save which); give the base checkpoint so its shapes tell`);
+    throw new FormatError(`${ADAPTER_WEIGHTS}: "${keyOf}" fits both ${names} of the base (same shapes; PEFT does not save which it adapts)`);
+  }
+  if (square) throw new FormatError(`${ADAPTER_WEIGHTS}: ${fits[0]!.name} is square per expert, so [out, in] and [in, out] both fit and PEFT does not save which (is_transposed)`);
+  return fits[0]!;
+}
+
+/**
+ * Parameter names on `owner` that target_parameters selects, PEFT's rule: `<owner>.<param>` equals
+ * an entry or ends with "." + the entry.
+ */
+function targetedParameters(targets: string[], owner: string): string[] {
+  const out = new Set<string>();
+  for (const t of targets) {
+    const dot = t.lastIndexOf('.');
+    const param = t.slice(dot + 1);
+    const key = `${owner}.${param}`;
+    if (key === t || key.endsWith(`.${t}`)) out.add(param);
+  }
+  return [...out];
+}
+
+/** Expert e's factors of a resolved ParamLora: A_e [r, in] and B_e [out, r], row-major copies. */
+export function expertFactors(p: ParamLora, r: ResolvedParamLora, e: number): { a: Float32Array; b: Float32Array } {
+  const a = p.a.slice(e * r.rank * p.inFeatures, (e + 1) * r.rank * p.inFeatures);
+  const b = new Float32Array(p.outFeatures * r.rank);
+  for (let o = 0; o < p.outFeatures; o++) for (let j = 0; j < r.rank; j++) b[o * r.rank + j] = p.b[o * p.rows + j * r.experts + e]!;
+  return { a, b };
 }
 
 const LORA_KEY = /^(.+)\.(lora_A\.weight|lora_B\.weight|lora_B\.bias|lora_embedding_A|lora_embedding_B|lora_magnitude_vector)$/;
@@ -225,8 +337,30 @@ export async function readAdapter(dir: string): Promise<ReadAdapter> {
       factors.set(module, entry);
     }
     const modules: LoraModule[] = [];
+    const paramModules: ParamLora[] = [];
     let factorDtype: DType | null = null;
     for (const [module, entry] of factors) {
+      const owner = module.replace(/(\.base_layer)+$/, '');
+      const level = (module.length - owner.length) / '.base_layer'.length;
+      const candidates = targetedParameters(settings.targetParameters, owner);
+      if (candidates.length > 0) {
+        if (!entry.a || !entry.b || entry.kind !== 'linear') throw new FormatError(`${ADAPTER_WEIGHTS}: module "${module}" (target_parameters) needs lora_A.weight and lora_B.weight`);
+        if (entry.bias || entry.magnitude) throw new FormatError(`${ADAPTER_WEIGHTS}: "${entry.bias ?? entry.magnitude}": PEFT's ParamWrapper has no lora_bias or DoRA`);
+        const a = ckpt.info(entry.a);
+        const b = ckpt.info(entry.b);
+        if (a.shape.length !== 2 || b.shape.length !== 2 || b.shape[1] !== a.shape[0]) throw new FormatError(`${ADAPTER_WEIGHTS}: "${a.name}" [${a.shape.join(', ')}] and "${b.name}" [${b.shape.join(', ')}] are not [E·r, in] and [out, E·r]`);
+        factorDtype ??= a.dtype;
+        const p: ParamLora = { owner, level, candidates, a: await ckpt.readFloat32(a.name), b: await ckpt.readFloat32(b.name), rows: a.shape[0]!, inFeatures: a.shape[1]!, outFeatures: b.shape[0]! };
+        try {
+          resolveParamLora(p, settings);
+        } catch (err) {
+          // Which candidate it is may take the base's shapes (merge, analyze with a base); only a misfit is wrong here.
+          if (!(err instanceof UsageError)) throw err;
+        }
+        paramModules.push(p);
+        continue;
+      }
+      if (level > 0) throw new FormatError(`${ADAPTER_WEIGHTS}: module "${module}" is a nested PEFT wrapper, which only target_parameters makes, but no entry of target_parameters names "${owner}"`);
       if (!entry.a || !entry.b) {
         const has = entry.a ? 'A' : entry.b ? 'B' : entry.bias ? 'lora_B.bias' : 'lora_magnitude_vector';
         throw new FormatError(`${ADAPTER_WEIGHTS}: module "${module}" has ${has} but no ${entry.a ? 'B' : 'A'} factor`);
@@ -290,7 +424,7 @@ export async function readAdapter(dir: string): Promise<ReadAdapter> {
       fullWeights.push({ name, dtype: t.dtype, shape: t.shape, data: await ckpt.readFloat32(key) });
       fullWeightKeys.push(saved);
     }
-    return { config, modules, fullWeights, settings, fullWeightKeys, factorDtype };
+    return { config, modules, fullWeights, settings, fullWeightKeys, factorDtype, paramModules };
   } finally {
     await ckpt.close();
   }
