@@ -2,7 +2,8 @@
  * `analyze`: the spectrum of every 2-D ΔW of a fine-tune, streamed one tensor at a time.
  */
 import { ShapeError, UsageError } from '../errors.js';
-import { isFloatDType, loraScale, openCheckpoint, readAdapter, resolveParamLora, type LoraModule } from '../io/index.js';
+import { checkpointLayout, isFloatDType, loraScale, openCheckpoint, readAdapter, resolveParamLora, type LoraModule } from '../io/index.js';
+import { fusedParams, shapeLookup, type FusedParam } from './expert-params.js';
 import { applyModule, expertModule, weightLayout } from './lora-apply.js';
 import { factoredSvd } from '../svd/index.js';
 import { SCHEMA_VERSION, TOOL } from '../version.js';
@@ -201,10 +202,17 @@ export async function analyzeAdapter(adapterDir: string, opts: AnalyzeOptions & 
       addBias(m, scale, others);
       opts.onProgress?.({ index: ++done, total, name, bytesRead });
     }
+    const fused = base && adapter.paramModules.length > 0 ? fusedParams(await checkpointLayout(opts.basePath!, base.tensors)) : new Map<string, FusedParam>();
     for (const p of adapter.paramModules) {
-      const r = resolveParamLora(p, adapter.settings, base ? (name) => (base.has(name) ? base.info(name).shape : undefined) : undefined);
+      const r = resolveParamLora(p, adapter.settings, base ? shapeLookup(base, fused) : undefined);
       const shape = r.transposed ? [p.inFeatures, p.outFeatures] : [p.outFeatures, p.inFeatures];
-      const baseNorms = base ? expertNorms(await readBase(r.name), r.experts) : null;
+      let baseNorms: number[] | null = null;
+      if (base && base.has(r.name)) baseNorms = expertNorms(await readBase(r.name), r.experts);
+      else if (base) {
+        const sq = new Array<number>(r.experts).fill(0);
+        for (const part of fused.get(r.name)!.parts) sq[part.expert]! += sumSquares(await readBase(part.tensor));
+        baseNorms = sq.map(Math.sqrt);
+      }
       for (let e = 0; e < r.experts; e++) {
         const t0 = performance.now();
         const m = expertModule(p, r, e);

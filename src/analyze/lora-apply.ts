@@ -100,6 +100,12 @@ export function expertModule(p: ParamLora, r: ResolvedParamLora, e: number): Lor
   return { module: `${r.name}[${e}]`, kind: 'linear', rank: r.rank, alpha: r.alpha, a, b, inFeatures: p.inFeatures, outFeatures: p.outFeatures };
 }
 
+/** Rows [rowOffset, rowOffset + rows) of expert e's ΔW as a plain module (a per-expert tensor on disk). */
+export function expertPartModule(p: ParamLora, r: ResolvedParamLora, part: { expert: number; rowOffset: number; rows: number; tensor: string }): LoraModule {
+  const m = expertModule(p, r, part.expert);
+  return { ...m, module: part.tensor, b: m.b.slice(part.rowOffset * m.rank, (part.rowOffset + part.rows) * m.rank), outFeatures: part.rows };
+}
+
 /**
  * W + ΔW for a LoRA on a parameter (PEFT's ParamWrapper.get_delta_weight): every expert slice of
  * the [E, out, in] (or [E, in, out]) tensor `w` gets its s·B_e·A_e, in place. `r.transposed` must be known.

@@ -6,9 +6,9 @@
 import { copyFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { ShapeError } from '../errors.js';
-import { applyLoraBias, applyModule, applyParamLora, weightLayout, type WeightLayout } from '../analyze/index.js';
+import { applyLoraBias, applyModule, applyParamLora, expertPartModule, fusedParams, shapeLookup, weightLayout, type ExpertPart, type WeightLayout } from '../analyze/index.js';
 import type { Adapter, LoraModule, ParamLora, ReadAdapter, ResolvedParamLora, TensorInfo } from '../io/index.js';
-import { checkConfig, resolveParamLora, loraScale, openCheckpoint, readAdapter, writeDirAtomically, writeSafetensors } from '../io/index.js';
+import { checkConfig, checkpointLayout, resolveParamLora, loraScale, openCheckpoint, readAdapter, writeDirAtomically, writeSafetensors } from '../io/index.js';
 
 export interface MergeOptions {
   force?: boolean;
@@ -58,10 +58,19 @@ export async function mergeAdapter(basePath: string, adapterDir: string, outDir:
       }
     }
     const params = new Map<string, { p: ParamLora; r: ResolvedParamLora }>();
-    for (const p of adapter.paramModules) {
-      const r = resolveParamLora(p, adapter.settings, (name) => (base.has(name) ? base.info(name).shape : undefined));
-      if (params.has(r.name) || lora.has(r.name)) throw new ShapeError(`adapter adapts ${r.name} twice`);
-      params.set(r.name, { p, r });
+    const parts = new Map<string, { p: ParamLora; r: ResolvedParamLora; part: ExpertPart }>();
+    if (adapter.paramModules.length > 0) {
+      // A fused expert parameter may be stored per expert on disk (transformers 5 saves Mixtral that way).
+      const fused = fusedParams(await checkpointLayout(basePath, base.tensors));
+      const shapeOf = shapeLookup(base, fused);
+      const seen = new Set<string>();
+      for (const p of adapter.paramModules) {
+        const r = resolveParamLora(p, adapter.settings, shapeOf);
+        if (seen.has(r.name) || lora.has(r.name)) throw new ShapeError(`adapter adapts ${r.name} twice`);
+        seen.add(r.name);
+        if (base.has(r.name)) params.set(r.name, { p, r });
+        else for (const part of fused.get(r.name)!.parts) parts.set(part.tensor, { p, r, part });
+      }
     }
     for (const [name, w] of full) {
       if (!base.has(name)) throw new ShapeError(`adapter replaces "${name}", which ${basePath} does not have`);
@@ -94,6 +103,12 @@ export async function mergeAdapter(basePath: string, adapterDir: string, outDir:
             if (pl) {
               merged.push(spec.name);
               return applyParamLora(await base.readFloat32(spec.name), pl.p, pl.r, useRslora);
+            }
+            const pp = parts.get(spec.name);
+            if (pp) {
+              merged.push(spec.name);
+              const sub = expertPartModule(pp.p, pp.r, pp.part);
+              return applyModule(await base.readFloat32(spec.name), sub, loraScale(sub, useRslora), { transposed: false, shape: [sub.outFeatures, sub.inFeatures] });
             }
             const w = full.get(spec.name);
             if (w) replaced.push(spec.name);
