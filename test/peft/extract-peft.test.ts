@@ -1,0 +1,169 @@
+/**
+ * `extract` checked by the real thing: tiny random models built and fine-tuned (seeded AdamW steps)
+ * by transformers itself, extracted here, loaded back by PEFT. One Python process builds every
+ * model (build_models.py), one checks every adapter (check_adapters.py); the assertions name the
+ * architecture and the key or the figure that failed.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { extractAdapter, type ExtractOptions } from '../../src/extract/index.js';
+import { NO_PYTHON, runPython } from '../helpers/python.js';
+
+const HERE = fileURLToPath(new URL('.', import.meta.url));
+/** The rank of the low-rank adapters (hidden size 32): below min(m, n) of every module but the smallest heads. */
+const RANK = 4;
+/** At or above min(m, n) of every module of these models: the adapter is ΔW itself. */
+const FULL_RANK = 128;
+/** Eckart–Young: ‖ΔW − merged ΔW‖_F within this factor of √(Σ_{i>r} σ_i²). */
+const OPTIMUM_FACTOR = 1.05;
+/** Full-rank logits against the fine-tune's, relative Frobenius (f32 weights, f32 factors). */
+const LOGITS_RTOL = 1e-4;
+
+/** Each architecture and what extract needs for it beyond the defaults. */
+const ALL_ARCHS: Record<string, Partial<ExtractOptions>> = {
+  llama: {},
+  qwen2: {},
+  gemma: {},
+  phi3: {},
+  gpt2: {},
+  bert_cls: {},
+  mixtral: {},
+  // A resized vocabulary cannot be a LoRA: embeddings and lm_head are saved whole.
+  llama_resized: { embeddings: 'full' },
+};
+
+type CheckName = 'load' | 'merge' | 'logits' | 'complete';
+/**
+ * Failures known today, per architecture and check, with why: those tests still run and report,
+ * marked TODO so that they do not hold the suite red. Remove an entry when its test passes.
+ */
+const KNOWN: Record<string, Partial<Record<CheckName, string>>> = {
+  gpt2: {
+    load: "PEFT 0.21 ties a LoRA on the input embeddings to lm_head only when they are named embed_tokens (GPT-2's are wte); targeting lm_head as well makes it tie them, but then warns that fan_in_fan_out does not fit the Linear lm_head",
+    logits: 'the LoRA on wte is not tied to lm_head (see load)',
+  },
+  mixtral: { load: "PEFT 0.21 warns that the rank and alpha patterns its own v4→v5 conversion adds for the fused gate_up_proj match no module (it looks at modules, not parameters)" },
+};
+
+/**
+ * DELTARANK_PEFT_ARCHS=gpt2,gemma runs only those (while fixing one); DELTARANK_PEFT_DIR=DIR builds
+ * the models and adapters in DIR and keeps them (models built there before are reused).
+ */
+const ONLY = process.env['DELTARANK_PEFT_ARCHS']?.split(',').filter(Boolean);
+const ARCHS = Object.fromEntries(Object.entries(ALL_ARCHS).filter(([a]) => !ONLY || ONLY.includes(a)));
+const KEEP = process.env['DELTARANK_PEFT_DIR'];
+
+interface Built {
+  what: string;
+  task: string;
+  base: string;
+  tuned: string;
+}
+interface ModuleCheck {
+  module: string;
+  rank: number;
+  error: number;
+  optimum: number;
+  ratio: number | null;
+}
+interface Check {
+  error?: string;
+  traceback?: string;
+  config: Record<string, unknown>;
+  left_out: Record<string, string>;
+  missing_keys: string[] | null;
+  unexpected_keys: string[] | null;
+  warnings: string[];
+  logits: { unmerged_vs_reference: number; merged_vs_reference: number; merged_vs_tuned: number; base_vs_tuned: number };
+  modules: ModuleCheck[];
+  worst_ratio: number | null;
+  worst_error: number | null;
+  weight_problems: string[];
+}
+
+const fmt = (x: number | null | undefined): string => (x === null || x === undefined ? '—' : x.toPrecision(3));
+
+describe('extract → PEFT 0.21 / transformers 5 (tiny random models)', { skip: NO_PYTHON }, () => {
+  let root = '';
+  let built: Record<string, Built> = {};
+  const extractErrors: Record<string, string> = {};
+  let checks: Record<string, Check> = {};
+
+  before(async () => {
+    root = KEEP ?? (await mkdtemp(join(tmpdir(), 'deltarank-peft-')));
+    built = (await runPython<{ models: Record<string, Built> }>(join(HERE, 'build_models.py'), [join(root, 'models'), ...Object.keys(ARCHS)])).models;
+    const jobs: object[] = [];
+    for (const [arch, opts] of Object.entries(ARCHS)) {
+      const m = built[arch]!;
+      for (const [label, rank] of [['r4', RANK], ['full', FULL_RANK]] as const) {
+        const id = `${arch}/${label}`;
+        const adapter = join(root, 'adapters', arch, label);
+        try {
+          await extractAdapter(m.base, m.tuned, adapter, { policy: { rank }, force: true, ...opts });
+          jobs.push({ id, base: m.base, tuned: m.tuned, task: m.task, adapter, full: label === 'full' });
+        } catch (e) {
+          extractErrors[id] = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+        }
+      }
+    }
+    await writeFile(join(root, 'jobs.json'), JSON.stringify(jobs));
+    checks = (await runPython<{ results: Record<string, Check> }>(join(HERE, 'check_adapters.py'), [join(root, 'jobs.json')])).results;
+  });
+  after(async () => {
+    if (!KEEP && root) await rm(root, { recursive: true, force: true });
+  });
+
+  /** The check of one adapter, or a failure naming why there is none. */
+  function checked(id: string): Check {
+    if (extractErrors[id]) assert.fail(`${id}: extract failed: ${extractErrors[id]}`);
+    const c = checks[id];
+    assert.ok(c, `${id}: no result from check_adapters.py`);
+    if (c.error) assert.fail(`${id}: PEFT side failed: ${c.error}\n${c.traceback ?? ''}`);
+    return c;
+  }
+
+  const todo = (arch: string, check: CheckName): { todo?: string } => (KNOWN[arch]?.[check] ? { todo: KNOWN[arch][check] } : {});
+
+  for (const arch of Object.keys(ARCHS)) {
+    test(`${arch}: PEFT loads both adapters with no missing or unexpected key and no warning`, todo(arch, 'load'), () => {
+      for (const label of ['r4', 'full']) {
+        const id = `${arch}/${label}`;
+        const c = checked(id);
+        assert.deepEqual(c.missing_keys, [], `${id}: PEFT's load result has missing keys`);
+        assert.deepEqual(c.unexpected_keys, [], `${id}: PEFT's load result has unexpected keys`);
+        assert.deepEqual(c.warnings, [], `${id}: warnings while PEFT loaded the adapter`);
+      }
+    });
+
+    test(`${arch}: merge_and_unload is base + the best rank-${RANK} ΔW of every module (≤ ${OPTIMUM_FACTOR}× Eckart–Young)`, todo(arch, 'merge'), (t) => {
+      const id = `${arch}/r4`;
+      const c = checked(id);
+      t.diagnostic(`${id}: worst error/optimum ${fmt(c.worst_ratio)} over ${c.modules.length} modules; left out: ${JSON.stringify(c.left_out)}`);
+      assert.deepEqual(c.weight_problems, [], `${id}: merged weights`);
+      for (const m of c.modules) {
+        if (m.ratio !== null) assert.ok(m.ratio <= OPTIMUM_FACTOR, `${id}: ${m.module} rank ${m.rank}: error ${fmt(m.error)} is ${fmt(m.ratio)}× the optimum ${fmt(m.optimum)}`);
+      }
+    });
+
+    test(`${arch}: at full rank, merged and unmerged logits are the fine-tune's to ${LOGITS_RTOL} relative`, todo(arch, 'logits'), (t) => {
+      const id = `${arch}/full`;
+      const c = checked(id);
+      const l = c.logits;
+      t.diagnostic(`${id}: logits rel. diff unmerged ${fmt(l.unmerged_vs_reference)}, merged ${fmt(l.merged_vs_reference)} (merged vs the fine-tune with nothing left out ${fmt(l.merged_vs_tuned)}; base vs fine-tune ${fmt(l.base_vs_tuned)}); worst module error ${fmt(c.worst_error)}; left out: ${JSON.stringify(c.left_out)}`);
+      assert.ok(l.base_vs_tuned > 100 * LOGITS_RTOL, `${id}: the fine-tune barely moved the logits (${fmt(l.base_vs_tuned)}); this check would prove nothing`);
+      assert.deepEqual(c.weight_problems, [], `${id}: merged weights`);
+      assert.ok(l.unmerged_vs_reference <= LOGITS_RTOL, `${id}: unmerged PEFT logits differ from the fine-tune's by ${fmt(l.unmerged_vs_reference)} relative`);
+      assert.ok(l.merged_vs_reference <= LOGITS_RTOL, `${id}: merged logits differ from the fine-tune's by ${fmt(l.merged_vs_reference)} relative`);
+    });
+
+    test(`${arch}: with the default options, the full-rank extraction leaves no changed tensor out`, todo(arch, 'complete'), () => {
+      const id = `${arch}/full`;
+      const c = checked(id);
+      assert.deepEqual(c.left_out, {}, `${id}: tensors the fine-tune changed that the adapter does not carry`);
+    });
+  }
+});
