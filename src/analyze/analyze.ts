@@ -155,7 +155,9 @@ export async function analyzeAdapter(adapterDir: string, opts: AnalyzeOptions & 
     const tensors: TensorSpectrum[] = [];
     const others: OtherTensor[] = [];
     const skipped: SkippedTensor[] = [];
-    const modules = adapter.modules.filter((m) => keep(`${m.module}.weight`));
+    const tiedTo = new Map(adapter.tied.map((t) => [t.module, t.source]));
+    for (const [module, source] of tiedTo) if (keep(`${module}.weight`)) skipped.push({ name: `${module}.weight`, reason: `tied to ${source}.weight (ensure_weight_tying): the same change, listed there` });
+    const modules = adapter.modules.filter((m) => keep(`${m.module}.weight`) && !tiedTo.has(m.module));
     const total = modules.length + adapter.paramModules.length + (base ? adapter.fullWeights.length : 0);
     let done = 0;
     let bytesRead = 0;
@@ -175,7 +177,10 @@ export async function analyzeAdapter(adapterDir: string, opts: AnalyzeOptions & 
         if (!base.has(name)) throw new ShapeError(`adapter module ${m.module} has no weight "${name}" in ${opts.basePath}: adapter and base are of different models`);
         const info = base.info(name);
         const layout = weightLayout(m, info.shape, fanInFanOut);
-        if (typeof layout === 'string') throw new ShapeError(`adapter module ${m.module}: ${layout} (${name} in ${opts.basePath})`);
+        if (typeof layout === 'string') {
+          const want = m.kind === 'embedding' ? [m.inFeatures, m.outFeatures] : [m.outFeatures, m.inFeatures];
+          throw new ShapeError(`adapter module ${m.module} is [${want.join(', ')}] but ${name} in ${opts.basePath} is [${info.shape.join(', ')}]`);
+        }
         shape = layout.shape;
         const w = await readBase(name);
         baseNorm = Math.sqrt(sumSquares(w));

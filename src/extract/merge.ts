@@ -42,11 +42,14 @@ export async function mergeAdapter(basePath: string, adapterDir: string, outDir:
     const lora = new Map<string, { m: LoraModule; layout: WeightLayout }>();
     const loraBias = new Map<string, LoraModule>();
     const full = new Map(adapter.fullWeights.map((w) => [w.name, w]));
+    const tiedTo = new Map(adapter.tied.map((t) => [t.module, t.source]));
     for (const m of adapter.modules) {
       const name = `${m.module}.weight`;
+      // ensure_weight_tying: a base storing only the tied embedding takes their one change once, through the embedding.
+      if (!base.has(name) && tiedTo.has(m.module) && base.has(`${tiedTo.get(m.module)}.weight`)) continue;
       if (!base.has(name)) throw new ShapeError(`adapter module ${m.module} has no weight "${name}" in ${basePath}: adapter and base are of different models`);
       const layout = weightLayout(m, base.info(name).shape, fanInFanOut);
-      if (typeof layout === 'string') throw new ShapeError(`adapter module ${m.module}: ${layout} (${name} in ${basePath})`);
+      if (typeof layout === 'string') throw new ShapeError(layoutMismatch(m, name, basePath, base.info(name).shape));
       lora.set(name, { m, layout });
       if (m.bias) {
         const biasName = `${m.module}.bias`;
@@ -158,6 +161,8 @@ export async function applyAdapter(weights: Map<string, Float32Array>, adapter: 
   for (const m of adapter.modules) {
     const name = `${m.module}.weight`;
     const w = out.get(name);
+    const source = (adapter as Partial<ReadAdapter>).tied?.find((t) => t.module === m.module)?.source;
+    if (!w && source && out.has(`${source}.weight`)) continue; // tied lm_head: the embedding carries the change
     if (!w) throw new ShapeError(`adapter module ${m.module} has no weight "${name}" in the model`);
     if (w.length !== m.inFeatures * m.outFeatures) throw new ShapeError(`adapter module ${m.module} is ${m.outFeatures}×${m.inFeatures} but ${name} holds ${w.length} values`);
     const transposed = m.kind === 'embedding' || settings.fanInFanOut;
@@ -171,6 +176,12 @@ export async function applyAdapter(weights: Map<string, Float32Array>, adapter: 
     }
   }
   return out;
+}
+
+/** "adapter module X is [out, in] but NAME in BASE is [..]" (an embedding's [num_embeddings, dim]). */
+function layoutMismatch(m: LoraModule, name: string, basePath: string, shape: readonly number[]): string {
+  const want = m.kind === 'embedding' ? [m.inFeatures, m.outFeatures] : [m.outFeatures, m.inFeatures];
+  return `adapter module ${m.module} is [${want.join(', ')}] but ${name} in ${basePath} is [${shape.join(', ')}]`;
 }
 
 /** Copy the small files beside the base weights (config.json, tokenizer…) into the output. */

@@ -65,7 +65,10 @@ export async function resizeAdapter(
   const report: ResizedModule[] = [];
   const warnings: string[] = [];
   if (useDora) warnings.push(`${adapterDir} is a DoRA adapter: magnitudes kept; the errors reported are of s·B·A, not of the merged weights (analyze BASE --adapter on both adapters shows those)`);
+  // A tied lm_head (ensure_weight_tying) is written from its resized embedding, transposed, as PEFT keeps it.
+  const tiedTo = new Map(adapter.tied.map((t) => [t.module, t.source]));
   for (const m of adapter.modules) {
+    if (tiedTo.has(m.module)) continue;
     const scale = loraScale(m, useRslora);
     // B·A is [out, in] for a linear and [dim, vocab] = ΔWᵀ for an embedding: PEFT's factor layout either way.
     const svd = factoredSvd({ rows: m.outFeatures, cols: m.rank, data: m.b }, { rows: m.rank, cols: m.inFeatures, data: m.a }, scale);
@@ -114,7 +117,7 @@ export async function resizeAdapter(
   // ".base_layer.bias" of bias="lora_only"), with the config fields that announce them.
   const fullWeights = adapter.fullWeights.map((w, i) => ({ ...w, name: adapter.fullWeightKeys[i]! }));
   const carried: Record<string, unknown> = {};
-  for (const field of ['modules_to_save', 'bias']) if (adapter.config[field] !== undefined) carried[field] = adapter.config[field];
+  for (const field of ['modules_to_save', 'bias', 'ensure_weight_tying']) if (adapter.config[field] !== undefined) carried[field] = adapter.config[field];
   await writeDirAtomically(outDir, { force }, async (tmp) => {
     await writeAdapter(
       tmp,
@@ -124,6 +127,7 @@ export async function resizeAdapter(
         dtype: outDtype,
         useRslora: false,
         fanInFanOut,
+        tiedModules: adapter.tied.filter((t) => modules.some((m) => m.module === t.source)),
         baseModel: (adapter.config['base_model_name_or_path'] as string | null | undefined) ?? null,
         taskType: (adapter.config['task_type'] as string | null | undefined) ?? null,
         extraConfig: carried,

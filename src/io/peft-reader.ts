@@ -33,7 +33,7 @@ const IRRELEVANT = new Set([
 /** Fields this reader applies: r, alpha and their patterns, rsLoRA, Conv1D layout, biases, DoRA, modules_to_save. */
 const UNDERSTOOD = new Set([
   'peft_type', 'r', 'lora_alpha', 'rank_pattern', 'alpha_pattern', 'use_rslora', 'fan_in_fan_out',
-  'bias', 'lora_bias', 'use_dora', 'modules_to_save', 'init_lora_weights', 'target_parameters',
+  'bias', 'lora_bias', 'use_dora', 'modules_to_save', 'init_lora_weights', 'target_parameters', 'ensure_weight_tying',
 ]);
 
 /**
@@ -53,7 +53,6 @@ const REFUSED: Record<string, string> = {
   kasa_config: 'KaSA adds a singular-value block',
   velora_config: 'VeLoRA changes the factors',
   monteclora_config: 'MonteCLoRA samples the factors',
-  ensure_weight_tying: 'LoRA tied across embedding and output layer',
 };
 
 /** init_lora_weights values that leave the base weights untouched (so W + s·B·A is the tuned weight). */
@@ -78,6 +77,8 @@ export interface AdapterSettings {
   loraBias: boolean;
   /** target_parameters: LoRA on nn.Parameter (PEFT's ParamWrapper), e.g. "experts.gate_up_proj". */
   targetParameters: string[];
+  /** ensure_weight_tying: lm_head's LoRA is the tied token embeddings' own, transposed. */
+  ensureWeightTying: boolean;
 }
 
 /**
@@ -140,6 +141,7 @@ export function checkConfig(config: AdapterConfig, where = ADAPTER_CONFIG): Adap
     useDora: flag('use_dora'),
     loraBias: flag('lora_bias'),
     targetParameters: stringList('target_parameters'),
+    ensureWeightTying: flag('ensure_weight_tying'),
   };
   if (settings.useDora && settings.loraBias) throw new FormatError(`${where}: "use_dora" and "lora_bias" are both true, which PEFT refuses`);
   return settings;
@@ -165,6 +167,12 @@ export interface ReadAdapter extends Adapter {
    * ("model.embed_tokens.base_layer.weight" replaces "model.embed_tokens.weight").
    */
   fullWeightKeys: string[];
+  /**
+   * With ensure_weight_tying, the linear modules (lm_head) whose factors are exactly an embedding
+   * module's transposed (A = B_embᵀ, B = A_embᵀ, same rank and alpha): the same ΔW on the same
+   * tied tensor. They stay in `modules`; a base that stores only the embedding takes the change once.
+   */
+  tied: { module: string; source: string }[];
   /** LoRA on nn.Parameter (target_parameters), one entry per wrapper: see `resolveParamLora`. */
   paramModules: ParamLora[];
   /** The dtype the LoRA factors are stored in (of the first lora_A), null when there are none. */
@@ -264,6 +272,24 @@ function targetedParameters(targets: string[], owner: string): string[] {
     if (key === t || key.endsWith(`.${t}`)) out.add(param);
   }
   return [...out];
+}
+
+/** Linear modules whose factors are an embedding module's, transposed (PEFT's ensure_weight_tying layout). */
+function tiedModules(modules: LoraModule[]): { module: string; source: string }[] {
+  const out: { module: string; source: string }[] = [];
+  for (const m of modules) {
+    if (m.kind !== 'linear') continue;
+    const src = modules.find((e) => e.kind === 'embedding' && e.rank === m.rank && e.alpha === m.alpha && e.inFeatures === m.outFeatures && e.outFeatures === m.inFeatures && isTransposeOf(m.a, e.b, e.outFeatures, e.rank) && isTransposeOf(m.b, e.a, e.rank, e.inFeatures));
+    if (src) out.push({ module: m.module, source: src.module });
+  }
+  return out;
+}
+
+/** x [cols, rows] equals yᵀ for y [rows, cols], exactly. */
+function isTransposeOf(x: Float32Array, y: Float32Array, rows: number, cols: number): boolean {
+  if (x.length !== y.length) return false;
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) if (x[j * rows + i] !== y[i * cols + j]) return false;
+  return true;
 }
 
 /** Expert e's factors of a resolved ParamLora: A_e [r, in] and B_e [out, r], row-major copies. */
@@ -424,7 +450,8 @@ export async function readAdapter(dir: string): Promise<ReadAdapter> {
       fullWeights.push({ name, dtype: t.dtype, shape: t.shape, data: await ckpt.readFloat32(key) });
       fullWeightKeys.push(saved);
     }
-    return { config, modules, fullWeights, settings, fullWeightKeys, factorDtype, paramModules };
+    const tied = settings.ensureWeightTying ? tiedModules(modules) : [];
+    return { config, modules, fullWeights, settings, fullWeightKeys, factorDtype, paramModules, tied };
   } finally {
     await ckpt.close();
   }
