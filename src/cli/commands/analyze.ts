@@ -23,7 +23,7 @@ export const analyzeCommand: CommandModule<object, AnalyzeArgs> = {
   describe: 'spectrum of every 2-D ΔW = W_tuned − W_base: how many ranks the fine-tune uses',
   builder: (y) =>
     y
-      .positional('base', { type: 'string', describe: 'base checkpoint: a .safetensors file, an index JSON, or a folder' })
+      .positional('base', { type: 'string', describe: 'base checkpoint: a .safetensors file, an index JSON, or a folder (with --adapter: that adapter\'s base)' })
       .positional('tuned', { type: 'string', describe: 'fine-tuned checkpoint of the same model' })
       .option('delta', { type: 'string', describe: 'a checkpoint that already holds ΔW (in place of BASE TUNED)' })
       .option('adapter', { type: 'string', describe: 'a PEFT LoRA adapter folder: the spectrum of the change it makes (in place of BASE TUNED; give BASE too for DoRA adapters)' })

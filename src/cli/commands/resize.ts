@@ -16,7 +16,7 @@ interface ResizeArgs extends CommonArgs {
 
 export const resizeCommand: CommandModule<object, ResizeArgs> = {
   command: 'resize <adapter>',
-  describe: 're-rank a LoRA adapter by the SVD of each s·B·A (from the factors, no product formed)',
+  describe: 're-rank a LoRA adapter by the SVD of each s·B·A (from the factors, no product formed); keeps lora_B.bias, DoRA magnitudes, fan_in_fan_out, tied lm_head and saved weights',
   builder: (y) =>
     y
       .positional('adapter', { type: 'string', demandOption: true, describe: 'PEFT LoRA adapter folder' })
@@ -24,7 +24,7 @@ export const resizeCommand: CommandModule<object, ResizeArgs> = {
       .option('rank', { type: 'number', describe: 'the same rank for every module' })
       .option('energy', { type: 'number', describe: 'per module, the smallest rank keeping this share of ‖s·B·A‖²' })
       .option('error', { type: 'number', describe: 'per module, the smallest rank with relative error ≤ this' })
-      .option('max-rank', { type: 'number', describe: 'no module above this rank' })
+      .option('max-rank', { type: 'number', describe: 'no module above this rank (a positive integer)' })
       .option('dtype', { choices: ['bf16', 'f16', 'f32'], describe: "dtype of the factors (default: the adapter's)" })
       .option('force', { type: 'boolean', describe: 'replace an existing --out folder' })
       .example('$0 resize lora-r64/ --out lora-r16/ --rank 16', 'the best rank-16 adapter inside a rank-64 one'),
