@@ -108,8 +108,12 @@ def make(out):
 
 def load(pairs):
     report = {}
+    bases_by_dir = {}
     for adapter, base_dir in pairs:
-        base = AutoModelForCausalLM.from_pretrained(base_dir)
+        if base_dir not in bases_by_dir:
+            bases_by_dir[base_dir] = AutoModelForCausalLM.from_pretrained(base_dir)
+        # PeftModel.from_pretrained wraps its model in place: each adapter gets a fresh copy.
+        base = copy.deepcopy(bases_by_dir[base_dir])
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             pm = PeftModel.from_pretrained(base, adapter)
