@@ -120,6 +120,13 @@ export async function extractAdapter(basePath: string, tunedPath: string, outDir
         }
         if (!w.notModulesToSave) modulesToSave.push(w.module);
       }
+      // Tied embeddings saved whole: PEFT's ensure_weight_tying wraps the head too and loads its own copy
+      // (KeyError on lm_head.weight without it); listing the head is also how PEFT sees GPT-2's wte is tied.
+      const savedEmbedding = plan.tiedHead ? fullWeights.find((w) => w.name === `${plan.tiedHead!.source}.weight`) : undefined;
+      if (plan.tiedHead && savedEmbedding) {
+        fullWeights.push({ ...savedEmbedding, name: `${plan.tiedHead.module}.weight` });
+        modulesToSave.push(plan.tiedHead.module);
+      }
       for (const l of plan.leftOut) {
         const d = await readDelta(base, tuned, l.pair, scratch);
         if (d.frobSquared === 0) {
@@ -267,7 +274,10 @@ export async function extractAdapter(basePath: string, tunedPath: string, outDir
       const extraConfig: Record<string, unknown> = { modules_to_save: modulesToSave.length > 0 ? modulesToSave : null };
       // PEFT ties the adapter of lm_head to that of the tied token embeddings only when asked (ensure_weight_tying);
       // without it the unmerged model runs lm_head without the embeddings' update, unlike the merged one.
+      // PEFT's own save of such an adapter also holds lm_head's factors (the embedding's, transposed): without
+      // them PEFT reports missing keys.
       if (plan.tieEmbeddings) extraConfig['ensure_weight_tying'] = true;
+      const tiedModules = plan.tiedHead && modules.some((m) => m.module === plan.tiedHead!.source && m.kind === 'embedding') ? [plan.tiedHead] : [];
       if (result.layout.biases === 'whole') extraConfig['bias'] = 'lora_only';
       await writeDirAtomically(outDir, { force: opts.force }, async (tmp) => {
         await writeAdapter(
@@ -278,6 +288,7 @@ export async function extractAdapter(basePath: string, tunedPath: string, outDir
             dtype,
             useRslora: false,
             fanInFanOut: plan.fanInFanOut,
+            tiedModules,
             baseModel,
             taskType: layout.taskType,
             ...(fusedRank !== null ? { defaultRank: { r: fusedRank, alpha: fusedRank } } : {}),

@@ -52,6 +52,8 @@ export interface ExtractPlan {
   biasMode: 'lora_bias' | 'whole' | 'none';
   /** PEFT ensure_weight_tying: the adapter targets tied token embeddings. */
   tieEmbeddings: boolean;
+  /** With tieEmbeddings: the output head's module path ("lm_head", also where the checkpoint stores none) and the embedding's. */
+  tiedHead: { module: string; source: string } | null;
   /** PEFT fan_in_fan_out: the LoRA targets are Conv1D. */
   fanInFanOut: boolean;
   warnings: string[];
@@ -211,8 +213,11 @@ export function planExtraction(
   }
   const embeddingLora = candidates.some((c) => c.layout.role === 'embedding' && c.layout.embedding === 'token');
   const tieEmbeddings = layout.tiedEmbeddings && peft && (embeddingLora || embeddingSaved.size > 0);
+  const source = candidates.find((c) => c.layout.role === 'embedding' && c.layout.embedding === 'token')?.module ?? [...embeddingSaved][0];
+  const head = layout.tensors.find((l) => l.role === 'lm_head')?.module ?? 'lm_head';
+  const tiedHead = tieEmbeddings && source ? { module: head, source } : null;
   const conv = candidates.filter((c) => c.layout.role === 'conv1d').length;
   const linear = candidates.filter((c) => c.kind === 'linear').length;
   if (conv > 0 && conv < linear) warnings.push(`${conv} Conv1D and ${linear - conv} nn.Linear targets: fan_in_fan_out is one flag, PEFT corrects it per layer with a warning`);
-  return { candidates, whole: [...wholeByModule.values()], leftOut, skipped, biasMode, tieEmbeddings, fanInFanOut: conv > 0 && 2 * conv >= linear, warnings };
+  return { candidates, whole: [...wholeByModule.values()], leftOut, skipped, biasMode, tieEmbeddings, tiedHead, fanInFanOut: conv > 0 && 2 * conv >= linear, warnings };
 }

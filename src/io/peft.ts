@@ -73,6 +73,13 @@ function moduleOf(tensorName: string): string {
   return dot < 0 ? tensorName : tensorName.slice(0, dot);
 }
 
+/** [rows, cols] row-major → its transpose (a copy). */
+function transpose(x: Float32Array, rows: number, cols: number): Float32Array {
+  const t = new Float32Array(rows * cols);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) t[j * rows + i] = x[i * cols + j]!;
+  return t;
+}
+
 /** Keys of the optional per-module vectors, as PEFT 0.21 saves them. */
 function vectorKeysOf(m: LoraModule): { bias: string; magnitude: string } {
   return { bias: `${PREFIX}${m.module}.lora_B.bias`, magnitude: `${PREFIX}${m.module}.lora_magnitude_vector` };
@@ -110,6 +117,12 @@ export async function writeAdapter(
      * conversion gives fused experts the config's r, not their per-module pattern.
      */
     defaultRank?: { r: number; alpha: number };
+    /**
+     * Linear modules tied to an embedding module of `modules` (lm_head of tie_word_embeddings): written as PEFT's
+     * ensure_weight_tying saves them — `<module>.lora_A.weight` = lora_embedding_Bᵀ [r, dim], `.lora_B.weight` =
+     * lora_embedding_Aᵀ [vocab, r] — listed in target_modules (PEFT takes them out and ties them); sets ensure_weight_tying.
+     */
+    tiedModules?: { module: string; source: string }[];
     /** PEFT's `fan_in_fan_out`: the targeted layers store weights [in, out] (transformers' Conv1D). */
     fanInFanOut?: boolean;
     baseModel?: string | null;
@@ -144,15 +157,25 @@ export async function writeAdapter(
   // PEFT's own defaults (r = 8, lora_alpha = 8) when only full weights are saved.
   const r = adapter.defaultRank?.r ?? (modules.length > 0 ? mode(modules.map((m) => m.rank)) : 8);
   const alpha = adapter.defaultRank?.alpha ?? (modules.length > 0 ? mode(modules.map((m) => m.alpha)) : 8);
-  const rankPattern = Object.fromEntries(modules.filter((m) => m.rank !== r).map((m) => [m.module, m.rank]));
-  const alphaPattern = Object.fromEntries(modules.filter((m) => m.alpha !== alpha).map((m) => [m.module, m.alpha]));
+  // A tied head takes its source's rank and alpha, so PEFT scales it as it scales the embeddings.
+  const tied = (adapter.tiedModules ?? []).map((t) => {
+    const src = modules.find((m) => m.module === t.source && m.kind === 'embedding');
+    if (!src) throw new UsageError(`${t.module}: tied to ${t.source}, which is not an embedding module of this adapter`);
+    return { ...src, module: t.module, source: src };
+  });
+  const withTied = [...modules, ...tied];
+  const rankPattern = Object.fromEntries(withTied.filter((m) => m.rank !== r).map((m) => [m.module, m.rank]));
+  const alphaPattern = Object.fromEntries(withTied.filter((m) => m.alpha !== alpha).map((m) => [m.module, m.alpha]));
   const config: AdapterConfig = {
     peft_type: 'LORA',
     task_type: taskType,
     base_model_name_or_path: baseModel,
     r,
     lora_alpha: alpha,
-    target_modules: modules.map((m) => m.module),
+    // PEFT's ensure_weight_tying takes the tied head out of the targets again and ties it to the embeddings'
+    // adapter; listed, it is also how PEFT finds that the adapter touches a tied layer when the embeddings are
+    // not named embed_tokens (GPT-2's wte).
+    target_modules: withTied.map((m) => m.module),
     rank_pattern: rankPattern,
     alpha_pattern: alphaPattern,
     use_rslora: useRslora,
@@ -170,6 +193,14 @@ export async function writeAdapter(
 
   const specs: TensorSpec[] = [];
   const data: Float32Array[] = [];
+  for (const { module, source: src } of tied) {
+    specs.push(
+      { name: `${PREFIX}${module}.lora_A.weight`, dtype, shape: [src.rank, src.outFeatures] },
+      { name: `${PREFIX}${module}.lora_B.weight`, dtype, shape: [src.inFeatures, src.rank] },
+    );
+    data.push(transpose(src.b, src.outFeatures, src.rank), transpose(src.a, src.rank, src.inFeatures));
+  }
+  if (tied.length > 0) config['ensure_weight_tying'] = true;
   for (const m of modules) {
     const [ka, kb] = keysOf(m);
     specs.push({ name: ka, dtype, shape: [m.rank, m.inFeatures] }, { name: kb, dtype, shape: [m.outFeatures, m.rank] });
