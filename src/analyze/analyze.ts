@@ -4,7 +4,7 @@
 import { ShapeError, UsageError } from '../errors.js';
 import { checkpointLayout, isFloatDType, loraScale, openCheckpoint, readAdapter, resolveParamLora, type LoraModule } from '../io/index.js';
 import { fusedParams, shapeLookup, type FusedParam } from './expert-params.js';
-import { applyModule, expertModule, weightLayout } from './lora-apply.js';
+import { applyModule, expertModule, storedTransposed, weightLayout } from './lora-apply.js';
 import { factoredSvd } from '../svd/index.js';
 import { SCHEMA_VERSION, TOOL } from '../version.js';
 import { deltaScratch, readDelta, readStoredDelta, type Delta } from './delta.js';
@@ -152,6 +152,7 @@ export async function analyzeAdapter(adapterDir: string, opts: AnalyzeOptions & 
   const base = opts.basePath ? await openCheckpoint(opts.basePath) : null;
   try {
     const full = new Map(adapter.fullWeights.map((w) => [w.name, w]));
+    const table = base ? await checkpointLayout(opts.basePath!, base.tensors) : null;
     const tensors: TensorSpectrum[] = [];
     const others: OtherTensor[] = [];
     const skipped: SkippedTensor[] = [];
@@ -172,11 +173,10 @@ export async function analyzeAdapter(adapterDir: string, opts: AnalyzeOptions & 
       const scale = loraScale(m, useRslora);
       let shape = m.kind === 'embedding' || fanInFanOut ? [m.inFeatures, m.outFeatures] : [m.outFeatures, m.inFeatures];
       let baseNorm: number | null = null;
-      let entry: TensorSpectrum;
       if (base) {
         if (!base.has(name)) throw new ShapeError(`adapter module ${m.module} has no weight "${name}" in ${opts.basePath}: adapter and base are of different models`);
         const info = base.info(name);
-        const layout = weightLayout(m, info.shape, fanInFanOut);
+        const layout = weightLayout(m, info.shape, storedTransposed(table, name, fanInFanOut));
         if (typeof layout === 'string') {
           const want = m.kind === 'embedding' ? [m.inFeatures, m.outFeatures] : [m.outFeatures, m.inFeatures];
           throw new ShapeError(`adapter module ${m.module} is [${want.join(', ')}] but ${name} in ${opts.basePath} is [${info.shape.join(', ')}]`);
@@ -202,12 +202,11 @@ export async function analyzeAdapter(adapterDir: string, opts: AnalyzeOptions & 
       const { s } = factoredSvd({ rows: m.outFeatures, cols: m.rank, data: m.b }, { rows: m.rank, cols: m.inFeatures, data: m.a }, scale);
       let frob = 0;
       for (const v of s) frob += v * v;
-      entry = tensorSpectrum(name, shape, 'F32', baseNorm, frob, summarize(s, frob, true, 'factored', o.thresholds), t0);
-      tensors.push(entry);
+      tensors.push(tensorSpectrum(name, shape, 'F32', baseNorm, frob, summarize(s, frob, true, 'factored', o.thresholds), t0));
       addBias(m, scale, others);
       opts.onProgress?.({ index: ++done, total, name, bytesRead });
     }
-    const fused = base && adapter.paramModules.length > 0 ? fusedParams(await checkpointLayout(opts.basePath!, base.tensors)) : new Map<string, FusedParam>();
+    const fused = table && adapter.paramModules.length > 0 ? fusedParams(table) : new Map<string, FusedParam>();
     for (const p of adapter.paramModules) {
       const r = resolveParamLora(p, adapter.settings, base ? shapeLookup(base, fused) : undefined);
       const shape = r.transposed ? [p.inFeatures, p.outFeatures] : [p.outFeatures, p.inFeatures];

@@ -4,7 +4,7 @@
  * `merge`, `analyze --adapter --base` (the change DoRA really makes) and in-memory application.
  */
 import { ShapeError } from '../errors.js';
-import { expertFactors, loraScale, type LoraModule, type ParamLora, type ResolvedParamLora } from '../io/index.js';
+import { expertFactors, loraScale, type LoraModule, type ModelLayout, type ParamLora, type ResolvedParamLora } from '../io/index.js';
 import { matmul } from '../svd/index.js';
 
 /**
@@ -21,8 +21,7 @@ export interface WeightLayout {
 /**
  * The layout of `m`'s base weight of `shape`, or a sentence saying why it does not fit. A
  * non-square Linear weight tells its orientation by its shape; a square one follows
- * `fanInFanOut` (PEFT's fan_in_fan_out, which PEFT itself sets from the layer type: pass the
- * layer type's answer where it is known).
+ * `fanInFanOut` (pass `storedTransposed`'s answer: PEFT decides by the layer type).
  */
 export function weightLayout(m: LoraModule, shape: readonly number[], fanInFanOut: boolean): WeightLayout | string {
   const out = m.outFeatures;
@@ -39,6 +38,23 @@ export function weightLayout(m: LoraModule, shape: readonly number[], fanInFanOu
   if (plain) return { transposed: false, shape: [r0, r1] };
   if (conv) return { transposed: true, shape: [r0, r1] };
   return `the LoRA is [${out}, ${inF}] (out, in) but the base weight is ${have}`;
+}
+
+/** Roles of io's layout table stored as nn.Linear, [out, in]. */
+const LINEAR_ROLES = new Set(['linear', 'lm_head', 'classifier', 'router', 'expert']);
+
+/**
+ * Whether `name` is stored [in, out], as PEFT decides it: by the layer's type (it sets
+ * fan_in_fan_out itself for transformers' Conv1D and clears it for nn.Linear, warning), which io's
+ * layout table tells from config.json; the adapter's `fan_in_fan_out` where the table does not know.
+ */
+export function storedTransposed(table: ModelLayout | null, name: string, fanInFanOut: boolean): boolean {
+  const layer = table?.byName.get(name);
+  // A role the table only assumed ("assumed nn.Linear") does not outweigh what the adapter says.
+  const role = layer && !layer.note ? layer.role : undefined;
+  if (role === 'conv1d') return true;
+  if (role && LINEAR_ROLES.has(role)) return false;
+  return fanInFanOut;
 }
 
 /**

@@ -6,7 +6,7 @@
 import { copyFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { ShapeError } from '../errors.js';
-import { applyLoraBias, applyModule, applyParamLora, expertPartModule, fusedParams, shapeLookup, weightLayout, type ExpertPart, type WeightLayout } from '../analyze/index.js';
+import { applyLoraBias, applyModule, applyParamLora, expertPartModule, fusedParams, storedTransposed, shapeLookup, weightLayout, type ExpertPart, type WeightLayout } from '../analyze/index.js';
 import type { Adapter, LoraModule, ParamLora, ReadAdapter, ResolvedParamLora, TensorInfo } from '../io/index.js';
 import { checkConfig, checkpointLayout, resolveParamLora, loraScale, openCheckpoint, readAdapter, writeDirAtomically, writeSafetensors } from '../io/index.js';
 
@@ -43,12 +43,14 @@ export async function mergeAdapter(basePath: string, adapterDir: string, outDir:
     const loraBias = new Map<string, LoraModule>();
     const full = new Map(adapter.fullWeights.map((w) => [w.name, w]));
     const tiedTo = new Map(adapter.tied.map((t) => [t.module, t.source]));
+    // PEFT takes Conv1D vs nn.Linear from the layer type; io's table tells it from config.json and the names.
+    const table = await checkpointLayout(basePath, base.tensors);
     for (const m of adapter.modules) {
       const name = `${m.module}.weight`;
       // ensure_weight_tying: a base storing only the tied embedding takes their one change once, through the embedding.
       if (!base.has(name) && tiedTo.has(m.module) && base.has(`${tiedTo.get(m.module)}.weight`)) continue;
       if (!base.has(name)) throw new ShapeError(`adapter module ${m.module} has no weight "${name}" in ${basePath}: adapter and base are of different models`);
-      const layout = weightLayout(m, base.info(name).shape, fanInFanOut);
+      const layout = weightLayout(m, base.info(name).shape, storedTransposed(table, name, fanInFanOut));
       if (typeof layout === 'string') throw new ShapeError(layoutMismatch(m, name, basePath, base.info(name).shape));
       lora.set(name, { m, layout });
       if (m.bias) {
@@ -64,7 +66,7 @@ export async function mergeAdapter(basePath: string, adapterDir: string, outDir:
     const parts = new Map<string, { p: ParamLora; r: ResolvedParamLora; part: ExpertPart }>();
     if (adapter.paramModules.length > 0) {
       // A fused expert parameter may be stored per expert on disk (transformers 5 saves Mixtral that way).
-      const fused = fusedParams(await checkpointLayout(basePath, base.tensors));
+      const fused = fusedParams(table);
       const shapeOf = shapeLookup(base, fused);
       const seen = new Set<string>();
       for (const p of adapter.paramModules) {

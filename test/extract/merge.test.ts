@@ -3,7 +3,7 @@
  * test/peft/peft-reader.test.ts holds it against PEFT's own merge_and_unload.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -112,4 +112,15 @@ test('a tied lm_head (ensure_weight_tying) is not merged twice into a base that 
   const r = await mergeAdapter(file, join(d, 'a'), join(d, 'm'));
   assert.deepEqual(r.merged, ['model.embed_tokens.weight']);
   expectAllClose(await read(join(d, 'm'), 'model.embed_tokens.weight'), expected(we, emb, 1, true), { rtol: 1e-6, atol: 1e-6 }, 'embedding, once');
+});
+
+test('a square Conv1D weight is transposed by its layer type (config.json says gpt2), as PEFT decides, whatever fan_in_fan_out says', async () => {
+  const d = await mkdtemp(join(tmpdir(), 'deltarank-merge-'));
+  const cProj = lora('transformer.h.0.attn.c_proj', 2, 4, 4);
+  const w = seq(16, 0.4);
+  const file = await base(d, { 'transformer.h.0.attn.c_proj.weight': [[4, 4], w] });
+  await writeFile(join(d, 'config.json'), JSON.stringify({ model_type: 'gpt2', architectures: ['GPT2LMHeadModel'] }));
+  await writeAdapter(join(d, 'a'), { modules: [cProj], dtype: 'F32', fanInFanOut: false });
+  await mergeAdapter(file, join(d, 'a'), join(d, 'm'));
+  expectAllClose(await read(join(d, 'm'), 'transformer.h.0.attn.c_proj.weight'), expected(w, cProj, 2, true), { rtol: 1e-6, atol: 1e-6 }, 'c_proj');
 });
