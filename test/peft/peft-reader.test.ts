@@ -21,8 +21,8 @@ import { NO_PYTHON, runPython } from '../helpers/python.js';
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 /** merge against PEFT's merge_and_unload, both f32: |ours − PEFT's| ≤ MERGE_TOL · max(1, |PEFT's|). */
 const MERGE_TOL = 1e-5;
-/** σ against LAPACK's on PEFT's own f64 change: within SIGMA_TOL · σ₁ (the f32 factors bound it). */
-const SIGMA_TOL = 1e-5;
+/** σ against LAPACK's on PEFT's own f64 change: within SIGMA_TOL · σ₁ (measured: ≤ 2e-8 where W' − W is formed in f32, ~1e-15 from the factors). */
+const SIGMA_TOL = 1e-6;
 
 interface Case {
   arch: string;
