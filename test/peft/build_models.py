@@ -56,6 +56,11 @@ SPECS = {
         dict(DECODER, num_local_experts=4, num_experts_per_tok=2),
         "Mixtral: router and 4 experts per layer (fused in transformers 5, per expert on disk)",
     ),
+    "qwen3_moe": (
+        "Qwen3MoeConfig",
+        dict(DECODER, moe_intermediate_size=32, num_experts=4, num_experts_per_tok=2, decoder_sparse_step=1),
+        "Qwen3-MoE: q/k norms, router and 4 experts per layer (fused in transformers 5, per expert on disk)",
+    ),
     "llama_resized": ("LlamaConfig", dict(DECODER), f"Llama fine-tuned with {RESIZE} tokens added to the vocabulary"),
 }
 SEED = 0
