@@ -1,6 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { UsageError } from '../../errors.js';
-import { extractAdapter, policyFromFlags } from '../../extract/index.js';
+import { extractAdapter, policyFromFlags, type ExtractionCoverage } from '../../extract/index.js';
 import { checkReportPath, renderExtractReport, writeReport } from '../../report/index.js';
 import { createProgress, formatTable, printJson, say, warn, type CommonArgs } from '../output.js';
 import { dtypeFlag, parseCount, parseRegex } from './common.js';
@@ -21,10 +21,21 @@ interface ExtractArgs extends CommonArgs {
   dtype?: string;
   embeddings: 'lora' | 'full' | 'skip';
   norms?: 'full' | 'skip';
+  biases?: 'lora' | 'skip';
   profile: 'peft' | 'vllm';
   report?: string;
   force?: boolean;
   seed: number;
+}
+
+/** The model-level line: what share of every changed parameter's ‖ΔW‖² the adapter carries, and the largest it leaves out. */
+function coverageLine(c: ExtractionCoverage): string {
+  const pct = (x: number) => `${(100 * x).toFixed(2)} %`;
+  const top = c.leftOut.slice(0, 3).map((l) => `${l.name} ${pct(l.share)}`);
+  return (
+    `the adapter reproduces ${pct(c.reproduced)} of Σ‖ΔW‖² over all ${c.changedParams.toLocaleString('en-US')} changed parameters` +
+    ` (truncation ${pct(c.truncated)}, not carried ${pct(c.leftOutShare)}${top.length > 0 ? `: ${top.join(', ')}${c.leftOut.length > 3 ? ', …' : ''}` : ''})`
+  );
 }
 
 export const extractCommand: CommandModule<object, ExtractArgs> = {
@@ -47,6 +58,10 @@ export const extractCommand: CommandModule<object, ExtractArgs> = {
       .option('dtype', { choices: ['bf16', 'f16', 'f32'], describe: "dtype of the factors (default: the checkpoint's)" })
       .option('embeddings', { choices: ['lora', 'full', 'skip'] as const, default: 'lora' as const, describe: 'input embeddings and lm_head' })
       .option('norms', { choices: ['full', 'skip'] as const, describe: 'norm weights: saved whole (modules_to_save) or left out (default full; skip with --profile vllm)' })
+      .option('biases', {
+        choices: ['lora', 'skip'] as const,
+        describe: "changed biases of LoRA modules: lora_B.bias (PEFT lora_bias) where PEFT loads that cleanly, else the tuned bias whole (bias: lora_only); or left out (default lora; skip with --profile vllm)",
+      })
       .option('profile', { choices: ['peft', 'vllm'] as const, default: 'peft' as const, describe: 'vllm: no modules_to_save, no bias' })
       .option('report', { type: 'string', describe: 'write the HTML report (spectra and extraction) here' })
       .option('force', { type: 'boolean', describe: 'replace an existing --out folder' })
@@ -62,6 +77,7 @@ export const extractCommand: CommandModule<object, ExtractArgs> = {
       budgetRelative: args['budget-relative'] === undefined ? undefined : parseCount('budget-relative', args['budget-relative']),
     });
     if (args.profile === 'vllm' && args.norms === 'full') throw new UsageError('--profile vllm writes no modules_to_save: drop --norms full');
+    if (args.profile === 'vllm' && args.biases === 'lora') throw new UsageError('--profile vllm writes LoRA factors only: drop --biases lora');
     if (args.report) await checkReportPath(args.report);
     let progress: ReturnType<typeof createProgress> | undefined;
     let phase = '';
@@ -76,6 +92,7 @@ export const extractCommand: CommandModule<object, ExtractArgs> = {
         dtype: dtypeFlag(args.dtype),
         embeddings: args.embeddings,
         norms: args.norms,
+        biases: args.biases,
         profile: args.profile,
         force: args.force,
         seed: args.seed,
@@ -106,8 +123,9 @@ export const extractCommand: CommandModule<object, ExtractArgs> = {
         formatTable(['module', 'shape', 'rank', 'energy', 'rel. error', 'optimum', 'params'], rows),
         '',
         `${s.modules} LoRA modules, ${s.loraParams.toLocaleString('en-US')} parameters (${((100 * s.loraParams) / Math.max(1, s.denseParams)).toFixed(2)} % of the dense ΔW)` +
-          (s.fullParams > 0 ? `, ${s.fullParams.toLocaleString('en-US')} in modules_to_save` : ''),
+          (s.fullParams > 0 ? `, ${s.fullParams.toLocaleString('en-US')} saved whole` : ''),
         `model-level relative error ${s.relativeError.toFixed(4)} (optimum at these ranks ${s.optimalError.toFixed(4)})`,
+        coverageLine(result.coverage),
         result.skipped.length > 0 ? `skipped ${result.skipped.length} tensors (see extraction.json)` : '',
         `adapter written to ${result.out} in ${result.seconds.toFixed(1)} s`,
       ]
