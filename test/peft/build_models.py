@@ -5,7 +5,7 @@ usage: build_models.py OUT_DIR [ARCH ...]
 For each architecture: a seeded random model from a config (hidden 32, 2 layers, vocabulary 96) saved as
 OUT_DIR/ARCH/base, then a few seeded AdamW steps on random tokens (every parameter changes: weight decay
 reaches rows no token touched) saved as OUT_DIR/ARCH/tuned, both as safetensors. A folder already built
-with the same spec is reused. Prints one JSON line: {"models": {ARCH: {...}}, "versions": {...}, "seconds": s}.
+with the same spec is reused. Prints one JSON line: {"models": {ARCH: {...} or {"error", "traceback"}}, "versions": {...}, "seconds": s}.
 """
 
 import hashlib
@@ -13,6 +13,7 @@ import json
 import os
 import sys
 import time
+import traceback
 
 import torch
 import transformers
@@ -107,7 +108,7 @@ def build(name, out):
     # Every parameter must have moved, or the checks downstream prove less than they claim.
     unchanged = [k for k, v in model.state_dict().items() if k in base and base[k].shape == v.shape and torch.equal(base[k], v)]
     if unchanged:
-        raise SystemExit(f"{name}: fine-tune left {unchanged} unchanged")
+        raise RuntimeError(f"the fine-tune left {unchanged} unchanged")
     return {
         "what": what,
         "task": "SEQ_CLS" if classify else "CAUSAL_LM",
@@ -139,7 +140,11 @@ def main():
             if cached.get("spec") == spec:
                 models[name] = cached["model"]
                 continue
-        models[name] = build(name, out)
+        try:
+            models[name] = build(name, out)
+        except Exception as e:  # one architecture's failure must not hide the others'
+            models[name] = {"error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()[-1500:]}
+            continue
         with open(done, "w") as f:
             json.dump({"spec": spec, "model": models[name]}, f)
     print(json.dumps({"models": models, "versions": versions, "seconds": time.time() - start}))

@@ -64,6 +64,8 @@ const CASES = Object.fromEntries(Object.entries(ALL_CASES).filter(([c]) => !ONLY
 const KEEP = process.env['DELTARANK_PEFT_DIR'];
 
 interface Built {
+  error?: string;
+  traceback?: string;
   what: string;
   task: string;
   base: string;
@@ -96,7 +98,7 @@ const fmt = (x: number | null | undefined): string => (x === null || x === undef
 describe('extract → PEFT 0.21 / transformers 5 (tiny random models)', { skip: NO_PYTHON }, () => {
   let root = '';
   let built: Record<string, Built> = {};
-  const extractErrors: Record<string, string> = {};
+  const setupErrors: Record<string, string> = {};
   let checks: Record<string, Check> = {};
 
   before(async () => {
@@ -106,6 +108,10 @@ describe('extract → PEFT 0.21 / transformers 5 (tiny random models)', { skip: 
     const jobs: object[] = [];
     for (const [arch, { model, opts }] of Object.entries(CASES)) {
       const m = built[model]!;
+      if (m.error) {
+        for (const label of ['r4', 'full']) setupErrors[`${arch}/${label}`] = `build_models.py could not build ${model}: ${m.error}\n${m.traceback ?? ''}`;
+        continue;
+      }
       for (const [label, rank] of [['r4', RANK], ['full', FULL_RANK]] as const) {
         const id = `${arch}/${label}`;
         const adapter = join(root, 'adapters', arch.replace(/\W+/g, '_'), label);
@@ -113,7 +119,7 @@ describe('extract → PEFT 0.21 / transformers 5 (tiny random models)', { skip: 
           await extractAdapter(m.base, m.tuned, adapter, { policy: { rank }, force: true, ...opts });
           jobs.push({ id, base: m.base, tuned: m.tuned, task: m.task, adapter, full: label === 'full' });
         } catch (e) {
-          extractErrors[id] = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+          setupErrors[id] = `extract failed: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`;
         }
       }
     }
@@ -126,7 +132,7 @@ describe('extract → PEFT 0.21 / transformers 5 (tiny random models)', { skip: 
 
   /** The check of one adapter, or a failure naming why there is none. */
   function checked(id: string): Check {
-    if (extractErrors[id]) assert.fail(`${id}: extract failed: ${extractErrors[id]}`);
+    if (setupErrors[id]) assert.fail(`${id}: ${setupErrors[id]}`);
     const c = checks[id];
     assert.ok(c, `${id}: no result from check_adapters.py`);
     if (c.error) assert.fail(`${id}: PEFT side failed: ${c.error}\n${c.traceback ?? ''}`);
