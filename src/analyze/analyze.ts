@@ -64,7 +64,9 @@ export async function analyzeCheckpoints(basePath: string, tunedPath: string, op
   try {
     const tuned = await openCheckpoint(tunedPath);
     try {
-      const { matrices, others, skipped } = pairTensors(base.tensors, tuned.tensors, opts);
+      // The table's view of the tuned side: buffers some checkpoints store (GPT-2's attention mask) are not weights.
+      const layout = await checkpointLayout(tunedPath, tuned.tensors);
+      const { matrices, others, skipped } = pairTensors(base.tensors, tuned.tensors, { ...opts, layout });
       const total = matrices.length + others.length;
       let done = 0;
       let bytesRead = 0;

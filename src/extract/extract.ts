@@ -80,7 +80,7 @@ export async function extractAdapter(basePath: string, tunedPath: string, outDir
       const layout = modelLayout(tunedConfig, tuned.tensors);
       if (baseConfig) layout.tiedEmbeddings = modelLayout(baseConfig, base.tensors).tiedEmbeddings;
       const warnings: string[] = [...layout.warnings];
-      const pairing = pairTensors(base.tensors, tuned.tensors, opts);
+      const pairing = pairTensors(base.tensors, tuned.tensors, { ...opts, layout });
       const plan = planExtraction(pairing, layout, (name) => (tuned.has(name) ? tuned.info(name) : undefined), { embeddings, norms, biases, profile });
       warnings.push(...plan.warnings);
       const skipped = [...plan.skipped];
@@ -229,7 +229,7 @@ export async function extractAdapter(basePath: string, tunedPath: string, outDir
         truncated: total > 0 ? cov.truncated / total : 0,
         leftOutShare: leftOut.reduce((sum, l) => sum + l.share, 0),
         leftOut,
-        notComparable: pairing.skipped.map((s) => {
+        notComparable: pairing.skipped.filter((s) => /^(only in|shape)/.test(s.reason)).map((s) => {
           const t = tuned.has(s.name) ? tuned.info(s.name) : base.info(s.name);
           const saved = fullWeights.some((w) => w.name === s.name);
           return { name: s.name, reason: saved ? `${s.reason}: saved whole` : s.reason, params: t.shape.reduce((a, b) => a * b, 1) };
