@@ -194,7 +194,8 @@ export async function extractAdapter(basePath: string, tunedPath: string, outDir
         if (target === 0) ({ a, b } = padRank(a, b, 0, 1, inF, outF)); // only the bias changed: a rank-1 pair of zeros carries it
         let kept = 0;
         for (let j = 0; j < r; j++) kept += s[j]! * s[j]!;
-        const energy = d.frobSquared > 0 ? Math.min(1, kept / d.frobSquared) : 1;
+        // At full rank the optimum is 0 exactly, whatever rounding the computed σ carry.
+        const energy = d.frobSquared > 0 && r < p ? Math.min(1, kept / d.frobSquared) : 1;
         const deltaNorm = Math.sqrt(d.frobSquared);
         modules.push({ module: c.module, kind: c.kind, rank, alpha: rank, a, b, inFeatures: inF, outFeatures: outF, ...(bias ? { bias: bias.data } : {}) });
         extracted.push({
@@ -208,6 +209,7 @@ export async function extractAdapter(basePath: string, tunedPath: string, outDir
           deltaNorm,
           params: rank * (c.m + c.n) + (bias ? outF : 0),
           ...(c.transposed ? { transposed: true } : {}),
+          ...(method !== 'exact' && r > 0 && r < p ? { bound: true as const } : {}),
           ...(bias ? { bias: { deltaNorm: bias.deltaNorm, relativeError: bias.relativeError } } : {}),
         });
       }
@@ -253,6 +255,7 @@ export async function extractAdapter(basePath: string, tunedPath: string, outDir
           denseParams: extracted.reduce((sum, e) => sum + e.shape[0]! * e.shape[1]!, 0),
           relativeError: totalSq > 0 ? Math.sqrt(errSq / totalSq) : 0,
           optimalError: totalSq > 0 ? Math.sqrt(optSq / totalSq) : 0,
+          optimalIsBound: extracted.some((e) => e.bound),
         },
         skipped,
         coverage,

@@ -21,6 +21,11 @@ export interface ExtractedModule {
   params: number;
   /** ΔW as stored is (B·A)ᵀ: embeddings [vocab, dim], Conv1D weights [in, out]. */
   transposed?: boolean;
+  /**
+   * Set where the SVD was randomized: its σ_i are lower bounds of ΔW's (the Ritz values of a subspace
+   * interlace), so `energy` is a lower bound of E(r) and `optimalError` an upper bound of the optimum.
+   */
+  bound?: true;
   /** The module's bias change carried as lora_B.bias: ‖Δb‖ and ‖Δb − s·lora_B.bias‖ / ‖Δb‖ as written. */
   bias?: { deltaNorm: number; relativeError: number };
 }
@@ -64,8 +69,10 @@ export interface ExtractionSummary {
   denseParams: number;
   /** √(Σ‖ΔW − s·B·A‖² / Σ‖ΔW‖²) over every LoRA module, measured. */
   relativeError: number;
-  /** The same for the Eckart–Young optimum at the chosen ranks. */
+  /** The same for the Eckart–Young optimum at the chosen ranks (an upper bound of it where `optimalIsBound`). */
   optimalError: number;
+  /** Some module's SVD was randomized: `optimalError` is an upper bound of the optimum, not the optimum. */
+  optimalIsBound: boolean;
 }
 
 export interface ExtractionResult {

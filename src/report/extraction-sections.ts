@@ -79,7 +79,7 @@ Errors are measured from the factors as written, ‖ΔW − B·A‖<sub>F</sub> 
       tile(formatCount(s.loraParams), 'adapter parameters'),
       tile(formatPercent(s.loraParams / Math.max(1, s.denseParams)), 'of the dense ΔW'),
       tile(formatNumber(s.relativeError), 'model-level relative error'),
-      tile(formatNumber(s.optimalError), 'optimum at these ranks'),
+      tile(`${s.optimalIsBound ? '≤ ' : ''}${formatNumber(s.optimalError)}`, s.optimalIsBound ? 'optimum at these ranks (upper bound: randomized σ are lower bounds)' : 'optimum at these ranks'),
       tile(formatCount(s.fullParams), 'parameters saved whole'),
     ].join('')}</div>
 ${coverageHtml(result)}
@@ -140,7 +140,7 @@ ${result.warnings.length > 0 ? `<ul class="dr-note">${result.warnings.slice(0, 2
   const body = result.modules
     .map(
       (m) =>
-        `<tr><td class="dr-text">${escapeHtml(m.module)}</td><td data-v="${m.shape[0]! * m.shape[1]!}">${formatShape(m.shape)}</td><td data-v="${m.rank}">${m.rank}</td><td data-v="${m.energy}">${formatPercent(m.energy, 4)}</td><td data-v="${m.relativeError}">${formatNumber(m.relativeError, 4)}</td><td data-v="${m.optimalError}">${formatNumber(m.optimalError, 4)}</td><td data-v="${m.params}">${formatCount(m.params)}</td></tr>`,
+        `<tr><td class="dr-text">${escapeHtml(m.module)}</td><td data-v="${m.shape[0]! * m.shape[1]!}">${formatShape(m.shape)}</td><td data-v="${m.rank}">${m.rank}</td><td data-v="${m.energy}">${m.bound ? '≥ ' : ''}${formatPercent(m.energy, 4)}</td><td data-v="${m.relativeError}">${formatNumber(m.relativeError, 4)}</td><td data-v="${m.optimalError}">${m.bound ? '≤ ' : ''}${formatNumber(m.optimalError, 4)}</td><td data-v="${m.params}">${formatCount(m.params)}</td></tr>`,
     )
     .join('');
   const skipped = result.skipped.map((k) => `<tr><td class="dr-text">${escapeHtml(k.name)}</td><td class="dr-text">${escapeHtml(k.reason)}</td></tr>`).join('');

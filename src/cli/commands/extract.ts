@@ -116,7 +116,7 @@ export const extractCommand: CommandModule<object, ExtractArgs> = {
     const { spectra: _s, schemaVersion: _v, tool: _t, ...doc } = result;
     if (args.json) return printJson(doc);
     if (args.quiet) return;
-    const rows = result.modules.map((m) => [m.module, m.shape.join('×'), m.rank, m.energy.toFixed(4), m.relativeError.toFixed(4), m.optimalError.toFixed(4), m.params]);
+    const rows = result.modules.map((m) => [m.module, m.shape.join('×'), m.rank, m.energy.toFixed(4), m.relativeError.toFixed(4), `${m.bound ? '≤ ' : ''}${m.optimalError.toFixed(4)}`, m.params]);
     const s = result.summary;
     process.stdout.write(
       [
@@ -124,7 +124,7 @@ export const extractCommand: CommandModule<object, ExtractArgs> = {
         '',
         `${s.modules} LoRA modules, ${s.loraParams.toLocaleString('en-US')} parameters (${((100 * s.loraParams) / Math.max(1, s.denseParams)).toFixed(2)} % of the dense ΔW)` +
           (s.fullParams > 0 ? `, ${s.fullParams.toLocaleString('en-US')} saved whole` : ''),
-        `model-level relative error ${s.relativeError.toFixed(4)} (optimum at these ranks ${s.optimalError.toFixed(4)})`,
+        `model-level relative error ${s.relativeError.toFixed(4)} (optimum at these ranks ${s.optimalIsBound ? '≤ ' : ''}${s.optimalError.toFixed(4)}${s.optimalIsBound ? ': randomized SVDs give lower bounds of σ, so an upper bound of the optimum' : ''})`,
         coverageLine(result.coverage),
         result.skipped.length > 0 ? `skipped ${result.skipped.length} tensors (see extraction.json)` : '',
         `adapter written to ${result.out} in ${result.seconds.toFixed(1)} s`,
