@@ -102,7 +102,7 @@ export async function extractAdapter(basePath: string, tunedPath: string, outDir
       const fullWeights: Adapter['fullWeights'] = [];
       const modulesToSave: string[] = [];
       for (const w of plan.whole) {
-        let changed = w.tunedOnly.length > 0;
+        let changed = w.tunedOnly.length > 0 || w.always === true;
         for (const pair of w.pairs) {
           const d = await readDelta(base, tuned, pair, scratch);
           countChanged(pair, d.frobSquared);

@@ -35,6 +35,8 @@ export interface WholeModule {
   rename?: (name: string) => string;
   /** Loaded by PEFT's `bias` setting, not listed in modules_to_save. */
   notModulesToSave?: boolean;
+  /** Saved even when unchanged: PEFT's task model wraps it in modules_to_save itself and needs its weights. */
+  always?: boolean;
 }
 
 /** A tensor not carried: its ‖ΔW‖² is measured for the model-level coverage line. */
@@ -94,13 +96,22 @@ export function planExtraction(
   const roleOf = (name: string): TensorLayout =>
     layout.byName.get(name) ?? { name, module: name, param: '', role: 'unknown', transposed: false, hasBias: false, note: 'not in the tuned checkpoint' };
   const embeddingSaved = new Set<string>();
+  // PEFT's SEQ_CLS / TOKEN_CLS / QUESTION_ANS models add their head (classifier, score, qa_outputs) to
+  // modules_to_save themselves and raise KeyError on loading an adapter without its weights, changed or not.
+  const headAlways = layout.taskType === 'SEQ_CLS' || layout.taskType === 'TOKEN_CLS' || layout.taskType === 'QUESTION_ANS';
+  /** A head's module: its root (RoBERTa's classifier.dense and classifier.out_proj are one `classifier`). */
+  const headModule = (l: TensorLayout) => {
+    const w = whole(l.module.replace(/\.(dense|out_proj)$/, ''));
+    if (headAlways) w.always = true;
+    return w;
+  };
 
   // Tensors on one side only, or of different shapes.
   for (const s of pairing.skipped) {
     const t = tunedInfo(s.name);
     const l = t ? roleOf(s.name) : undefined;
     if (t && s.reason === 'only in tuned' && (l?.role === 'classifier' || (l?.role === 'bias' && l.of === 'classifier'))) {
-      if (peft) whole(l.module).tunedOnly.push(t);
+      if (peft) headModule(l).tunedOnly.push(t);
       else skipped.push({ name: s.name, reason: 'new classifier head: not with --profile vllm (no modules_to_save)' });
       continue;
     }
@@ -155,7 +166,7 @@ export function planExtraction(
         } else leftOut.push({ pair, reason: `--embeddings ${embeddings}${!peft && embeddings === 'full' ? ' (not with --profile vllm)' : ''}` });
         break;
       case 'classifier':
-        if (peft) whole(l.module).pairs.push(pair);
+        if (peft) headModule(l).pairs.push(pair);
         else leftOut.push({ pair, reason: 'classifier head: saved whole, not with --profile vllm' });
         break;
       case 'buffer':
@@ -174,7 +185,7 @@ export function planExtraction(
       if (norms === 'full' && peft) whole(l.module).pairs.push(pair);
       else leftOut.push({ pair, reason: `norm (--norms skip${!peft ? ', implied by --profile vllm' : ''})` });
     } else if (l.role === 'bias' && l.of === 'classifier') {
-      if (peft) whole(l.module).pairs.push(pair);
+      if (peft) headModule(l).pairs.push(pair);
       else leftOut.push({ pair, reason: 'classifier head: saved whole, not with --profile vllm' });
     } else if (l.role === 'bias' && loraModules.has(l.module)) {
       pendingBiases.push({ pair, l });

@@ -206,6 +206,29 @@ describe('extract: BERT for sequence classification', () => {
   });
 });
 
+describe('extract: an unchanged classifier head under SEQ_CLS', () => {
+  it('is saved all the same: PEFT adds it to modules_to_save itself and raises KeyError without its weights', async () => {
+    const cfg = { model_type: 'bert', architectures: ['BertForSequenceClassification'] };
+    const pair = await writePair('bert-same', cfg, [
+      { name: 'bert.encoder.layer.0.attention.self.query.weight', shape: [8, 8] },
+      { name: 'classifier.weight', shape: [3, 8], same: true },
+      { name: 'classifier.bias', shape: [3], same: true },
+    ]);
+    const out = join(dir, 'bert-same-lora');
+    await extractAdapter(pair.base, pair.tuned, out, { policy: { rank: 2 } });
+    const { config, tensors } = await readOut(out);
+    assert.deepEqual(config.modules_to_save, ['classifier']);
+    assert.deepEqual(tensors.get(`${P}classifier.bias`)!.data, pair.tunedValues.get('classifier.bias'));
+    // A causal LM has no such head: an unchanged score-like tensor would not be saved.
+    const llm = await writePair('llama-same', { model_type: 'llama', architectures: ['LlamaForCausalLM'] }, [
+      { name: 'model.layers.0.self_attn.q_proj.weight', shape: [8, 8] },
+      { name: 'model.norm.weight', shape: [8], same: true },
+    ]);
+    const r = await extractAdapter(llm.base, llm.tuned, join(dir, 'llama-same-lora'), { policy: { rank: 2 } });
+    assert.deepEqual(r.modulesToSave, []);
+  });
+});
+
 describe('extract: Qwen2-style biases on some projections only', () => {
   it('biases whole under bias: "lora_only" (lora_bias would warn on o_proj and break merging), nothing left out', async () => {
     const cfg = { model_type: 'qwen2', architectures: ['Qwen2ForCausalLM'], tie_word_embeddings: false };
