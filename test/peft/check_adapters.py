@@ -2,8 +2,9 @@
 
 usage: check_adapters.py JOBS.json
 
-JOBS.json: [{"id", "base", "tuned", "task", "adapter", "full": bool}], where `adapter` holds what
-`deltarank extract` wrote (adapter_config.json, adapter_model.safetensors, extraction.json).
+JOBS.json: [{"id", "base", "tuned", "task", "adapter", "deltarank_merged"?}], where `adapter` holds what
+`deltarank extract` wrote (adapter_config.json, adapter_model.safetensors, extraction.json) and
+`deltarank_merged` what `deltarank merge` made of it.
 Per job, in one process:
 - `PeftModel.from_pretrained` on the base model, recording PEFT's load result (missing and unexpected
   keys) and every warning (Python's and the loggers' of transformers and peft);
@@ -12,7 +13,8 @@ Per job, in one process:
   the real ΔW by torch.linalg.svdvals in f64; a saved-whole module against the fine-tune; anything
   else against the base (and it must have been listed as left out when the fine-tune changed it);
 - logits of the unmerged and the merged model against the fine-tune's, with the tensors the
-  extraction lists as left out put back to the base's values.
+  extraction lists as left out put back to the base's values;
+- deltarank's own merge against PEFT's, tensor by tensor.
 A job that raises reports its error and traceback; the others still run.
 Prints one JSON line: {"results": {id: {...}}, "versions": {...}, "seconds": s}.
 """
@@ -40,6 +42,8 @@ SEED = 1234
 BATCH, SEQ = 2, 16
 # ΔW of a LoRA module at full rank, and a saved-whole weight: f32 factors and f32 sums.
 EXACT_RTOL = 1e-5
+# Two f32 merges of the same factors, in different order of operations.
+MERGE_RTOL = 1e-5
 
 
 def load_model(path, task, vocab=None, **kwargs):
@@ -61,7 +65,30 @@ def rel(a, b):
 
 
 def checkpoint(path):
-    return load_file(os.path.join(path, "model.safetensors"))
+    """Every tensor of a model folder (one file or shards)."""
+    out = {}
+    for f in sorted(os.listdir(path)):
+        if f.endswith(".safetensors"):
+            out.update(load_file(os.path.join(path, f)))
+    return out
+
+
+def compare_merges(ours_dir, peft_sd, names):
+    """deltarank's merge against PEFT's merge_and_unload, tensor by tensor (relative Frobenius)."""
+    ours = checkpoint(ours_dir)
+    worst, problems = 0.0, []
+    for name in sorted(names):
+        want = peft_sd[name].double()
+        got = ours.get(name)
+        if got is None or got.shape != want.shape:
+            problems.append(f"{name}: deltarank merge wrote {None if got is None else list(got.shape)}, PEFT's has {list(want.shape)}")
+            continue
+        d = float((got.double() - want).norm() / max(float(want.norm()), 1e-30))
+        worst = max(worst, d)
+        if d > MERGE_RTOL:
+            problems.append(f"{name}: deltarank merge differs from PEFT's merge_and_unload by {d:.3g} relative")
+    problems += [f"{n}: written by deltarank merge, not in the model" for n in sorted(set(ours) - set(peft_sd))]
+    return {"worst": worst, "problems": problems}
 
 
 @contextlib.contextmanager
@@ -231,6 +258,8 @@ def check(job, scratch):
         elif w1 is not None and not torch.equal(w0, w1) and name not in left_out:
             problems.append(f"{name}: the fine-tune changed it, but the extraction neither wrote it nor lists it as left out")
     out["modules"] = modules
+    if job.get("deltarank_merged"):
+        out["deltarank_merge"] = compare_merges(job["deltarank_merged"], merged_sd, names)
     ratios = [m["ratio"] for m in modules if m["ratio"] is not None]
     out["worst_ratio"] = max(ratios) if ratios else None
     out["worst_error"] = max((m["error"] for m in modules), default=None)
