@@ -62,6 +62,8 @@ export {
   type Matrix,
   type Matrix64,
   type Svd,
+  factoredSvd,
+  type FactoredSvd,
 } from './svd/index.js';
 
 // Analysis, extraction, merging. Named one by one: what a layer's front door exports for the
@@ -86,7 +88,6 @@ export {
   mergeAdapter,
   applyAdapter,
   resizeAdapter,
-  factoredSvd,
   allocateBudget,
   policyFromFlags,
   type ExtractOptions,

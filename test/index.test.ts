@@ -97,6 +97,7 @@ const TYPES = [
   'ExtractOptions',
   'ExtractOutput',
   'ExtractionResult',
+  'FactoredSvd',
   'ExtractedModule',
   'RankPolicy',
   'MergeResult',

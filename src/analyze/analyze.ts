@@ -1,9 +1,11 @@
 /**
  * `analyze`: the spectrum of every 2-D ΔW of a fine-tune, streamed one tensor at a time.
  */
-import { UsageError } from '../errors.js';
-import { factoredSvd } from '../extract/factored.js';
-import { isFloatDType, loraScale, openCheckpoint, readAdapter } from '../io/index.js';
+import { ShapeError, UsageError } from '../errors.js';
+import { checkpointLayout, isFloatDType, loraScale, openCheckpoint, readAdapter, resolveParamLora, type LoraModule } from '../io/index.js';
+import { fusedParams, shapeLookup, type FusedParam } from './expert-params.js';
+import { applyModule, expertModule, storedTransposed, weightLayout } from './lora-apply.js';
+import { factoredSvd } from '../svd/index.js';
 import { SCHEMA_VERSION, TOOL } from '../version.js';
 import { deltaScratch, readDelta, readStoredDelta, type Delta } from './delta.js';
 import { nameFilter, pairTensors } from './pairing.js';
@@ -62,7 +64,9 @@ export async function analyzeCheckpoints(basePath: string, tunedPath: string, op
   try {
     const tuned = await openCheckpoint(tunedPath);
     try {
-      const { matrices, others, skipped } = pairTensors(base.tensors, tuned.tensors, opts);
+      // The table's view of the tuned side: buffers some checkpoints store (GPT-2's attention mask) are not weights.
+      const layout = await checkpointLayout(tunedPath, tuned.tensors);
+      const { matrices, others, skipped } = pairTensors(base.tensors, tuned.tensors, { ...opts, layout });
       const total = matrices.length + others.length;
       let done = 0;
       let bytesRead = 0;
@@ -127,34 +131,150 @@ export async function analyzeDelta(deltaPath: string, opts: AnalyzeOptions = {})
 }
 
 /**
- * Analyze a PEFT LoRA adapter: the spectrum of s·B·A of every module, from the factors
- * (no [out, in] product is formed). Spectra are complete: past the adapter's rank
- * every singular value is exactly zero. Replacement weights (`modules_to_save`) are listed under `skipped`.
+ * Analyze a PEFT LoRA adapter: the spectrum of the change each module makes. For plain LoRA that is
+ * s·B·A, from the factors (no [out, in] product is formed; spectra are complete, every singular
+ * value past the rank being exactly zero). With `basePath` (the adapter's base checkpoint) each
+ * entry also gets ‖W‖ and the relative update, replacement weights (modules_to_save) their ΔW,
+ * and a module whose change is not B·A alone — DoRA's rescaled rows, or a LoRA on a weight the
+ * adapter also saves whole — the spectrum of W' − W formed densely, W' as `merge` writes it.
+ * A DoRA adapter without `basePath` is refused (UsageError): its change depends on W.
+ * A LoRA on a 3-D expert weight (target_parameters) gets one entry per expert, `<name>[e]`.
+ * lora_B.bias changes are listed under `others`. Without a base, replacement weights are listed under `skipped`.
+ * @example const r = await analyzeAdapter('dora-lora/', { basePath: 'llama/' });
  */
-export async function analyzeAdapter(adapterDir: string, opts: AnalyzeOptions = {}): Promise<AnalyzeResult> {
+export async function analyzeAdapter(adapterDir: string, opts: AnalyzeOptions & { basePath?: string } = {}): Promise<AnalyzeResult> {
   const o = resolve(opts);
   const start = performance.now();
   const adapter = await readAdapter(adapterDir);
-  const useRslora = adapter.config['use_rslora'] === true;
-  const keep = nameFilter(opts);
-  const tensors: TensorSpectrum[] = [];
-  const modules = adapter.modules.filter((m) => keep(m.module));
-  let done = 0;
-  for (const m of modules) {
-    const t0 = performance.now();
-    const scale = loraScale(m, useRslora);
-    const r = m.rank;
-    // Embedding adapters hold A [r, num_embeddings], B [dim, r] with ΔW = (B·A)ᵀ: the same singular values.
-    const { s } = factoredSvd({ rows: m.outFeatures, cols: r, data: m.b }, { rows: r, cols: m.inFeatures, data: m.a }, scale);
-    let frob = 0;
-    for (const v of s) frob += v * v;
-    const shape = m.kind === 'embedding' ? [m.inFeatures, m.outFeatures] : [m.outFeatures, m.inFeatures];
-    const summary = summarize(s, frob, true, 'factored', o.thresholds);
-    tensors.push(tensorSpectrum(`${m.module}.weight`, shape, 'F32', null, frob, summary, t0));
-    opts.onProgress?.({ index: ++done, total: modules.length, name: m.module, bytesRead: 0 });
+  const { useRslora, fanInFanOut, useDora } = adapter.settings;
+  if (useDora && !opts.basePath) {
+    throw new UsageError(`${adapterDir}: a DoRA adapter (use_dora) rescales every output row to its magnitude over ‖W + s·B·A‖, so the change it makes depends on the base weights: give the base, as in \`analyze BASE --adapter ${adapterDir}\``);
   }
-  const skipped = adapter.fullWeights.map((w) => ({ name: w.name, reason: 'full replacement weight (modules_to_save), not a LoRA product' }));
-  return document({ base: null, tuned: null, adapter: adapterDir }, o, tensors, [], skipped, start);
+  const keep = nameFilter(opts);
+  const base = opts.basePath ? await openCheckpoint(opts.basePath) : null;
+  try {
+    const full = new Map(adapter.fullWeights.map((w) => [w.name, w]));
+    const table = base ? await checkpointLayout(opts.basePath!, base.tensors) : null;
+    const tensors: TensorSpectrum[] = [];
+    const others: OtherTensor[] = [];
+    const skipped: SkippedTensor[] = [];
+    const tiedTo = new Map(adapter.tied.map((t) => [t.module, t.source]));
+    for (const [module, source] of tiedTo) if (keep(`${module}.weight`)) skipped.push({ name: `${module}.weight`, reason: `tied to ${source}.weight (ensure_weight_tying): the same change, listed there` });
+    const modules = adapter.modules.filter((m) => keep(`${m.module}.weight`) && !tiedTo.has(m.module));
+    const total = modules.length + adapter.paramModules.length + (base ? adapter.fullWeights.length : 0);
+    let done = 0;
+    let bytesRead = 0;
+    const readBase = async (name: string) => {
+      const w = await base!.readFloat32(name);
+      bytesRead += base!.info(name).byteLength;
+      return w;
+    };
+    for (const m of modules) {
+      const t0 = performance.now();
+      const name = `${m.module}.weight`;
+      const scale = loraScale(m, useRslora);
+      let shape = m.kind === 'embedding' || fanInFanOut ? [m.inFeatures, m.outFeatures] : [m.outFeatures, m.inFeatures];
+      let baseNorm: number | null = null;
+      if (base) {
+        if (!base.has(name)) throw new ShapeError(`adapter module ${m.module} has no weight "${name}" in ${opts.basePath}: adapter and base are of different models`);
+        const info = base.info(name);
+        const layout = weightLayout(m, info.shape, storedTransposed(table, name, fanInFanOut));
+        if (typeof layout === 'string') {
+          const want = m.kind === 'embedding' ? [m.inFeatures, m.outFeatures] : [m.outFeatures, m.inFeatures];
+          throw new ShapeError(`adapter module ${m.module} is [${want.join(', ')}] but ${name} in ${opts.basePath} is [${info.shape.join(', ')}]`);
+        }
+        shape = layout.shape;
+        const w = await readBase(name);
+        baseNorm = Math.sqrt(sumSquares(w));
+        const replacement = full.get(name);
+        if (m.magnitude || replacement) {
+          // W' − W formed densely: DoRA's change is not of rank r, and a saved weight adds its own.
+          const merged = await applyModule(replacement ? replacement.data.slice() : w.slice(), m, scale, layout);
+          for (let i = 0; i < merged.length; i++) merged[i]! -= w[i]!;
+          const frob = sumSquares(merged);
+          const summary = await computeSpectrum({ rows: shape[0]!, cols: shape[1]!, data: merged }, frob, o);
+          tensors.push(tensorSpectrum(name, shape, info.dtype, baseNorm, frob, summary, t0));
+          full.delete(name);
+          addBias(m, scale, others);
+          opts.onProgress?.({ index: ++done, total, name, bytesRead });
+          continue;
+        }
+      }
+      // Embedding adapters hold A [r, num_embeddings], B [dim, r] with ΔW = (B·A)ᵀ, and Conv1D stores ΔW = (s·B·A)ᵀ: the same singular values.
+      const { s } = factoredSvd({ rows: m.outFeatures, cols: m.rank, data: m.b }, { rows: m.rank, cols: m.inFeatures, data: m.a }, scale);
+      let frob = 0;
+      for (const v of s) frob += v * v;
+      tensors.push(tensorSpectrum(name, shape, 'F32', baseNorm, frob, summarize(s, frob, true, 'factored', o.thresholds), t0));
+      addBias(m, scale, others);
+      opts.onProgress?.({ index: ++done, total, name, bytesRead });
+    }
+    const fused = table && adapter.paramModules.length > 0 ? fusedParams(table) : new Map<string, FusedParam>();
+    for (const p of adapter.paramModules) {
+      const r = resolveParamLora(p, adapter.settings, base ? shapeLookup(base, fused) : undefined);
+      const shape = r.transposed ? [p.inFeatures, p.outFeatures] : [p.outFeatures, p.inFeatures];
+      let baseNorms: number[] | null = null;
+      if (base && base.has(r.name)) baseNorms = expertNorms(await readBase(r.name), r.experts);
+      else if (base) {
+        const sq = new Array<number>(r.experts).fill(0);
+        for (const part of fused.get(r.name)!.parts) sq[part.expert]! += sumSquares(await readBase(part.tensor));
+        baseNorms = sq.map(Math.sqrt);
+      }
+      for (let e = 0; e < r.experts; e++) {
+        const t0 = performance.now();
+        const m = expertModule(p, r, e);
+        if (!keep(m.module)) continue;
+        const { s } = factoredSvd({ rows: m.outFeatures, cols: m.rank, data: m.b }, { rows: m.rank, cols: m.inFeatures, data: m.a }, loraScale(m, useRslora));
+        let frob = 0;
+        for (const v of s) frob += v * v;
+        tensors.push(tensorSpectrum(m.module, shape, 'F32', baseNorms ? baseNorms[e]! : null, frob, summarize(s, frob, true, 'factored', o.thresholds), t0));
+      }
+      opts.onProgress?.({ index: ++done, total, name: r.name, bytesRead });
+    }
+    for (const w of full.values()) {
+      if (!keep(w.name)) continue;
+      if (!base) {
+        skipped.push({ name: w.name, reason: 'full replacement weight (modules_to_save): its change needs the base (analyze BASE --adapter DIR)' });
+        continue;
+      }
+      if (!base.has(w.name)) throw new ShapeError(`adapter replaces "${w.name}", which ${opts.basePath} does not have`);
+      const info = base.info(w.name);
+      if (info.shape.join(',') !== w.shape.join(',')) throw new ShapeError(`adapter replaces ${w.name} with [${w.shape.join(', ')}] but the base has [${info.shape.join(', ')}]`);
+      const t0 = performance.now();
+      const b = await readBase(w.name);
+      const baseNorm = Math.sqrt(sumSquares(b));
+      const d = w.data.slice();
+      for (let i = 0; i < d.length; i++) d[i]! -= b[i]!;
+      const frob = sumSquares(d);
+      if (w.shape.length === 2 && w.shape[0]! > 1 && w.shape[1]! > 1) {
+        const summary = await computeSpectrum({ rows: w.shape[0]!, cols: w.shape[1]!, data: d }, frob, o);
+        tensors.push(tensorSpectrum(w.name, w.shape, info.dtype, baseNorm, frob, summary, t0));
+      } else {
+        others.push({ name: w.name, shape: w.shape, deltaNorm: Math.sqrt(frob), relativeUpdate: relativeUpdate(Math.sqrt(frob), baseNorm) });
+      }
+      opts.onProgress?.({ index: ++done, total, name: w.name, bytesRead });
+    }
+    return document({ base: opts.basePath ?? null, tuned: null, adapter: adapterDir }, o, tensors, others, skipped, start);
+  } finally {
+    await base?.close();
+  }
+}
+
+/** lora_B.bias adds s·bias to the base bias: listed beside norms and biases. */
+function addBias(m: LoraModule, scale: number, others: OtherTensor[]): void {
+  if (!m.bias) return;
+  others.push({ name: `${m.module}.bias`, shape: [m.outFeatures], deltaNorm: Math.abs(scale) * Math.sqrt(sumSquares(m.bias)), relativeUpdate: null });
+}
+
+/** ‖W_e‖ of each of the `experts` equal slices of `w`. */
+function expertNorms(w: Float32Array, experts: number): number[] {
+  const size = w.length / experts;
+  return Array.from({ length: experts }, (_, e) => Math.sqrt(sumSquares(w.subarray(e * size, (e + 1) * size))));
+}
+
+function sumSquares(x: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < x.length; i++) s += x[i]! * x[i]!;
+  return s;
 }
 
 async function spectrumEntry(name: string, shape: number[], dtype: string, d: Delta, o: Resolved): Promise<TensorSpectrum> {

@@ -4,7 +4,7 @@
  * other float tensors) and what is skipped (one side only, shape or dtype mismatch).
  */
 import { ShapeError } from '../errors.js';
-import type { TensorInfo } from '../io/index.js';
+import type { ModelLayout, TensorInfo } from '../io/index.js';
 import { isFloatDType } from '../io/index.js';
 import type { SkippedTensor } from './types.js';
 
@@ -32,12 +32,14 @@ const MISMATCHES_SHOWN = 3;
 
 /**
  * Pair `base` and `tuned` tensors by name, filtered by `include`/`exclude` (tested on the tensor name).
+ * With the tuned side's `layout` (io/layouts.ts), buffers (attention masks, rotary tables that some
+ * checkpoints store) are skipped with the table's reason instead of being read as weights.
  * Throws ShapeError when the two cannot be the same model: no common tensor, or most common tensors differ in shape.
  */
 export function pairTensors(
   base: TensorInfo[],
   tuned: TensorInfo[],
-  { include, exclude }: { include?: RegExp; exclude?: RegExp } = {},
+  { include, exclude, layout }: { include?: RegExp; exclude?: RegExp; layout?: ModelLayout } = {},
 ): Pairing {
   const keep = nameFilter({ include, exclude });
   const tunedByName = new Map(tuned.map((t) => [t.name, t]));
@@ -64,6 +66,11 @@ export function pairTensors(
     if (!isFloatDType(b.dtype) || !isFloatDType(t.dtype)) {
       // Name both dtypes when they differ: an integer tensor on one side only is the tuned one as often as not.
       skipped.push({ name: b.name, reason: `not a float tensor (${b.dtype === t.dtype ? b.dtype : `base ${b.dtype}, tuned ${t.dtype}`})` });
+      continue;
+    }
+    const role = layout?.byName.get(b.name);
+    if (role?.role === 'buffer') {
+      skipped.push({ name: b.name, reason: role.note ?? 'a buffer, not a parameter' });
       continue;
     }
     const pair = { name: b.name, base: b, tuned: t };

@@ -8,7 +8,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { analyzeCheckpoints, type AnalyzeResult } from '../analyze/index.js';
 import { FormatError } from '../errors.js';
-import { applyAdapter, extractAdapter, factoredSvd, type ExtractOutput, type FactoredSvd } from '../extract/index.js';
+import { applyAdapter, extractAdapter, type ExtractOutput } from '../extract/index.js';
+import { factoredSvd, type FactoredSvd } from '../svd/index.js';
 import type { Adapter, LoraModule } from '../io/index.js';
 import { loraScale, readAdapter } from '../io/index.js';
 import type { Matrix } from '../svd/index.js';
@@ -88,6 +89,8 @@ export async function compareRun(dir: string, opts: CompareOptions = {}): Promis
       policy: { rank },
       dtype: 'F32',
       norms: 'skip',
+      // The trained LoRA it is compared with has no bias: the extracted one carries none either.
+      biases: 'skip',
       force: opts.force,
       seed,
     });

@@ -2,22 +2,22 @@
  * `extract`: a PEFT LoRA adapter from a full fine-tune, streamed one module at a time.
  * ΔW ≈ U_r Σ_r V_rᵀ (Eckart–Young), split evenly into lora_B = U_r Σ_r^{1/2}, lora_A = Σ_r^{1/2} V_rᵀ, lora_alpha = r.
  */
-import { readFile, stat, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { deltaScratch, readDelta, type Delta, type DeltaScratch } from '../analyze/delta.js';
 import { pairTensors, type TensorPair } from '../analyze/pairing.js';
 import { computeSpectrum, summarize, tensorSpectrum, DEFAULT_THRESHOLDS } from '../analyze/spectrum.js';
 import type { SkippedTensor, SpectrumMethod, TensorSpectrum } from '../analyze/types.js';
 import { UsageError } from '../errors.js';
 import type { Adapter, Checkpoint, DType, LoraModule } from '../io/index.js';
-import { openCheckpoint, writeAdapter, writeDirAtomically } from '../io/index.js';
+import { isFloatDType, modelLayout, openCheckpoint, readModelConfig, writeAdapter, writeDirAtomically } from '../io/index.js';
 import type { Matrix } from '../svd/index.js';
 import { adaptiveSvd, exactIsCheaper, exactSvd, truncatedSvd } from '../svd/index.js';
 import { SCHEMA_VERSION, TOOL } from '../version.js';
 import { residualNorm, roundTo, splitFactors } from './factors.js';
-import { moduleKind, modulePath } from './modules.js';
+import { planExtraction, type Candidate } from './plan.js';
 import { allocateBudget, rankFor, type BudgetModule, type RankLimits, type RankPolicy } from './policy.js';
-import type { ExtractedModule, ExtractionResult } from './types.js';
+import type { ExtractedModule, ExtractionCoverage, ExtractionResult, LeftOutTensor } from './types.js';
 
 /** Most ranks per module the budget's first pass looks at when no --max-rank is given. */
 export const BUDGET_SPECTRUM_CAP = 256;
@@ -37,23 +37,16 @@ export interface ExtractOptions extends RankLimits {
   dtype?: DType;
   /** Input embeddings and lm_head: LoRA (default), whole replacement weights, or left out. */
   embeddings?: 'lora' | 'full' | 'skip';
-  /** Norm weights: whole replacement weights (default with the peft profile) or left out. */
+  /** Norms: whole modules, weight and bias together (default with the peft profile), or left out. */
   norms?: 'full' | 'skip';
+  /** Changed biases of LoRA modules: carried (PEFT lora_bias, or whole where lora_bias cannot load cleanly; default) or left out. Always skip with --profile vllm. */
+  biases?: 'lora' | 'skip';
   /** vllm: no modules_to_save and no bias entries, for serving engines that load LoRA weights only. */
   profile?: 'peft' | 'vllm';
   /** Replace an existing output folder. */
   force?: boolean;
   seed?: number;
   onProgress?: (p: ExtractProgress) => void;
-}
-
-/** A LoRA candidate: a 2-D ΔW becoming lora_A/lora_B (or lora_embedding_A/B). */
-interface Candidate {
-  pair: TensorPair;
-  kind: 'linear' | 'embedding';
-  module: string;
-  m: number;
-  n: number;
 }
 
 export interface ExtractOutput extends ExtractionResult {
@@ -71,6 +64,7 @@ export async function extractAdapter(basePath: string, tunedPath: string, outDir
   const profile = opts.profile ?? 'peft';
   const embeddings = opts.embeddings ?? 'lora';
   const norms = profile === 'vllm' ? 'skip' : (opts.norms ?? 'full');
+  const biases = profile === 'vllm' ? 'skip' : (opts.biases ?? 'lora');
   if (opts.maxRank !== undefined && (!Number.isInteger(opts.maxRank) || opts.maxRank < 1)) throw new UsageError(`--max-rank must be a positive integer, got ${opts.maxRank}`);
   if (opts.minRank !== undefined && (!Number.isInteger(opts.minRank) || opts.minRank < 0)) throw new UsageError(`--min-rank must be a non-negative integer, got ${opts.minRank}`);
   const seed = opts.seed ?? 0;
@@ -79,62 +73,77 @@ export async function extractAdapter(basePath: string, tunedPath: string, outDir
   try {
     const tuned = await openCheckpoint(tunedPath);
     try {
-      const warnings: string[] = [];
-      const skipped: SkippedTensor[] = [];
+      const baseConfig = await readModelConfig(basePath);
+      const tunedConfig = (await readModelConfig(tunedPath)) ?? baseConfig;
+      // The tuned config names the task (a classifier fine-tuned from a causal LM says SEQ_CLS); the base
+      // config says what the model loaded under the adapter ties.
+      const layout = modelLayout(tunedConfig, tuned.tensors);
+      if (baseConfig) layout.tiedEmbeddings = modelLayout(baseConfig, base.tensors).tiedEmbeddings;
+      const warnings: string[] = [...layout.warnings];
+      const pairing = pairTensors(base.tensors, tuned.tensors, { ...opts, layout });
+      const plan = planExtraction(pairing, layout, (name) => (tuned.has(name) ? tuned.info(name) : undefined), { embeddings, norms, biases, profile });
+      warnings.push(...plan.warnings);
+      const skipped = [...plan.skipped];
+      const candidates = plan.candidates;
+      const dtype = opts.dtype ?? (pairing.matrices[0]?.tuned.dtype as DType | undefined) ?? 'F32';
+      const scratch = deltaScratch([...candidates.map((c) => c.pair), ...plan.whole.flatMap((w) => w.pairs), ...plan.leftOut.map((l) => l.pair)]);
+
+      // Coverage: Σ‖ΔW‖² of every changed tensor on both sides, what is reproduced, what is left out.
+      const cov = { changedTensors: 0, changedParams: 0, deltaSquared: 0, reproduced: 0, truncated: 0 };
+      const leftOutRaw: { name: string; reason: string; sq: number; params: number }[] = [];
+      const countChanged = (pair: { tuned: { shape: number[] } }, sq: number) => {
+        if (sq === 0) return;
+        cov.changedTensors++;
+        cov.changedParams += pair.tuned.shape.reduce((a, b) => a * b, 1);
+        cov.deltaSquared += sq;
+      };
+
+      // Modules saved whole: every tensor of the module from the tuned side, when any of them changed.
       const fullWeights: Adapter['fullWeights'] = [];
-      const { matrices, others, skipped: unpaired } = pairTensors(base.tensors, tuned.tensors, opts);
-      const dtype = opts.dtype ?? (matrices[0]?.tuned.dtype as DType | undefined) ?? 'F32';
-
-      for (const s of unpaired) {
-        const t = tuned.has(s.name) ? tuned.info(s.name) : undefined;
-        const kind = t ? moduleKind(s.name, t.shape) : 'other';
-        if (t && s.reason.startsWith('shape') && (kind === 'embedding' || kind === 'lm_head')) {
-          if (embeddings === 'full' && profile === 'peft') {
-            fullWeights.push({ name: s.name, dtype, shape: t.shape, data: await tuned.readFloat32(s.name) });
-            warnings.push(`${s.name}: resized vocabulary saved whole (modules_to_save); the base model must be resized to [${t.shape.join(', ')}] before loading`);
-            continue;
-          }
-          skipped.push({ name: s.name, reason: `${s.reason}: a resized vocabulary cannot be a LoRA; use --embeddings full` });
+      const modulesToSave: string[] = [];
+      for (const w of plan.whole) {
+        let changed = w.tunedOnly.length > 0 || w.always === true;
+        for (const pair of w.pairs) {
+          const d = await readDelta(base, tuned, pair, scratch);
+          countChanged(pair, d.frobSquared);
+          cov.reproduced += d.frobSquared;
+          if (d.frobSquared > 0) changed = true;
+        }
+        if (!changed) {
+          for (const pair of w.pairs) skipped.push({ name: pair.name, reason: 'unchanged' });
           continue;
         }
-        skipped.push(s);
+        for (const t of [...w.pairs.map((p) => p.tuned), ...w.tunedOnly]) {
+          // Their own dtype, so what is saved is the tuned tensor exactly.
+          const wdtype = isFloatDType(t.dtype) ? (t.dtype as DType) : dtype;
+          fullWeights.push({ name: w.rename ? w.rename(t.name) : t.name, dtype: wdtype, shape: t.shape, data: await tuned.readFloat32(t.name) });
+        }
+        if (!w.notModulesToSave) modulesToSave.push(w.module);
       }
-
-      const candidates: Candidate[] = [];
-      const tied = await tiedEmbeddings(basePath);
-      for (const pair of matrices) {
-        const kind = moduleKind(pair.name, pair.tuned.shape);
-        const [m, n] = pair.tuned.shape as [number, number];
-        if (kind === 'lm_head' && tied && matrices.some((p) => moduleKind(p.name, p.tuned.shape) === 'embedding')) {
-          skipped.push({ name: pair.name, reason: 'tied to the input embeddings (tie_word_embeddings): extracted once, with them' });
+      // Tied embeddings saved whole: PEFT's ensure_weight_tying wraps the head too and loads its own copy
+      // (KeyError on lm_head.weight without it); listing the head is also how PEFT sees GPT-2's wte is tied.
+      const savedEmbedding = plan.tiedHead ? fullWeights.find((w) => w.name === `${plan.tiedHead!.source}.weight`) : undefined;
+      if (plan.tiedHead && savedEmbedding) {
+        fullWeights.push({ ...savedEmbedding, name: `${plan.tiedHead.module}.weight` });
+        modulesToSave.push(plan.tiedHead.module);
+      }
+      for (const l of plan.leftOut) {
+        const d = await readDelta(base, tuned, l.pair, scratch);
+        if (d.frobSquared === 0) {
+          skipped.push({ name: l.pair.name, reason: 'unchanged' });
           continue;
         }
-        if (kind === 'linear' || ((kind === 'embedding' || kind === 'lm_head') && embeddings === 'lora')) {
-          candidates.push({ pair, kind: kind === 'embedding' ? 'embedding' : 'linear', module: modulePath(pair.name), m, n });
-        } else if ((kind === 'embedding' || kind === 'lm_head') && embeddings === 'full' && profile === 'peft') {
-          fullWeights.push({ name: pair.name, dtype, shape: pair.tuned.shape, data: await tuned.readFloat32(pair.name) });
-        } else {
-          skipped.push({ name: pair.name, reason: kind === 'embedding' || kind === 'lm_head' ? `--embeddings ${embeddings}${profile === 'vllm' && embeddings === 'full' ? ' (not with --profile vllm)' : ''}` : `not a linear weight (${kind})` });
-        }
-      }
-      for (const pair of others) {
-        const kind = moduleKind(pair.name, pair.tuned.shape);
-        if (kind === 'norm' && norms === 'full') {
-          const d = await readDelta(base, tuned, pair);
-          if (d.frobSquared === 0) skipped.push({ name: pair.name, reason: 'unchanged' });
-          else fullWeights.push({ name: pair.name, dtype, shape: pair.tuned.shape, data: await tuned.readFloat32(pair.name) });
-        } else {
-          const why = kind === 'bias' ? 'bias changes are not written (bias: "none")' : kind === 'norm' ? `norm weight (--norms skip${profile === 'vllm' ? ', implied by --profile vllm' : ''})` : `not a LoRA target (${pair.tuned.shape.length}-D)`;
-          skipped.push({ name: pair.name, reason: why });
-        }
+        countChanged(l.pair, d.frobSquared);
+        leftOutRaw.push({ name: l.pair.name, reason: l.reason, sq: d.frobSquared, params: l.pair.tuned.shape.reduce((a, b) => a * b, 1) });
+        skipped.push({ name: l.pair.name, reason: l.reason });
       }
 
-      const scratch = deltaScratch(candidates.map((c) => c.pair));
       const ranks = await chooseRanks(base, tuned, candidates, opts, seed, scratch);
       if ('budget' in opts.policy) {
         const capped = ranks.filter((r, i) => r === Math.min(opts.maxRank ?? BUDGET_SPECTRUM_CAP, candidates[i]!.m, candidates[i]!.n) && r < Math.min(candidates[i]!.m, candidates[i]!.n)).length;
         if (capped > 0) warnings.push(`${capped} modules reached the rank cap ${opts.maxRank ?? BUDGET_SPECTRUM_CAP} of the budget's spectrum pass; raise --max-rank to let the budget spend more there`);
       }
+      const fusedRank = await fusedExpertRank(base, tuned, candidates, ranks, opts, seed, scratch, warnings);
       const modules: LoraModule[] = [];
       const extracted: ExtractedModule[] = [];
       const spectra: TensorSpectrum[] = [];
@@ -142,36 +151,66 @@ export async function extractAdapter(basePath: string, tunedPath: string, outDir
         const c = candidates[i]!;
         const t0 = performance.now();
         const d = await readDelta(base, tuned, c.pair, scratch);
-        const wanted = ranks[i];
+        countChanged(c.pair, d.frobSquared);
+        const p = Math.min(c.m, c.n);
+        const wanted = c.fused && fusedRank !== null ? Math.min(fusedRank, p) : ranks[i];
         const { r, u, s, v, method } = await factorize(d, c, opts.policy, wanted, opts, seed, warnings);
         opts.onProgress?.({ phase: 'factors', index: i + 1, total: candidates.length, name: c.module });
-        const summary = summarize(s, d.frobSquared, s.length >= Math.min(c.m, c.n), method, DEFAULT_THRESHOLDS);
+        const summary = summarize(s, d.frobSquared, s.length >= p, method, DEFAULT_THRESHOLDS);
         spectra.push(tensorSpectrum(c.pair.name, c.pair.tuned.shape, c.pair.tuned.dtype, d.baseNorm, d.frobSquared, summary, t0));
-        if (r === 0) {
+        const inF = c.transposed ? c.m : c.n;
+        const outF = c.transposed ? c.n : c.m;
+        // A fused expert block needs every expert at the one rank PEFT gives it, unchanged ones too (zero factors).
+        const target = c.fused && fusedRank !== null ? fusedRank : r;
+        let a: Float32Array = new Float32Array(target * inF);
+        let b: Float32Array = new Float32Array(outF * target);
+        let err = Math.sqrt(d.frobSquared);
+        if (r > 0) {
+          const split = splitFactors(u!, s, v!, r, c.transposed);
+          a = roundTo(dtype, split.a);
+          b = roundTo(dtype, split.b);
+          err = await residualNorm(d.delta, a, b, r, 1, c.transposed);
+          if (target > r) ({ a, b } = padRank(a, b, r, target, inF, outF));
+        }
+        cov.reproduced += Math.max(0, d.frobSquared - err * err);
+        cov.truncated += Math.min(d.frobSquared, err * err);
+        let bias: { data: Float32Array; deltaNorm: number; relativeError: number } | undefined;
+        if (plan.biasMode === 'lora_bias' && c.bias) {
+          const db = await readDelta(base, tuned, c.bias, scratch);
+          countChanged(c.bias, db.frobSquared);
+          // lora_alpha = r: the scale is 1, so lora_B.bias is Δb itself (merge: bias += s·lora_B.bias).
+          const data = roundTo(dtype, db.delta.data.slice(0, outF));
+          let e2 = 0;
+          for (let j = 0; j < outF; j++) e2 += (db.delta.data[j]! - data[j]!) ** 2;
+          cov.reproduced += Math.max(0, db.frobSquared - e2);
+          cov.truncated += Math.min(db.frobSquared, e2);
+          bias = { data, deltaNorm: Math.sqrt(db.frobSquared), relativeError: db.frobSquared > 0 ? Math.sqrt(e2 / db.frobSquared) : 0 };
+        }
+        if (target === 0 && !(bias && bias.deltaNorm > 0)) {
           skipped.push({ name: c.pair.name, reason: d.frobSquared === 0 ? 'unchanged' : 'rank 0 chosen' });
           continue;
         }
-        const split = splitFactors(u!, s, v!, r, c.kind === 'embedding');
-        const a = roundTo(dtype, split.a);
-        const b = roundTo(dtype, split.b);
-        const err = await residualNorm(d.delta, a, b, r, 1, c.kind === 'embedding');
+        const rank = Math.max(target, 1);
+        if (target === 0) ({ a, b } = padRank(a, b, 0, 1, inF, outF)); // only the bias changed: a rank-1 pair of zeros carries it
         let kept = 0;
         for (let j = 0; j < r; j++) kept += s[j]! * s[j]!;
-        const energy = d.frobSquared > 0 ? Math.min(1, kept / d.frobSquared) : 1;
+        // At full rank the optimum is 0 exactly, whatever rounding the computed σ carry.
+        const energy = d.frobSquared > 0 && r < p ? Math.min(1, kept / d.frobSquared) : 1;
         const deltaNorm = Math.sqrt(d.frobSquared);
-        const inF = c.kind === 'embedding' ? c.m : c.n;
-        const outF = c.kind === 'embedding' ? c.n : c.m;
-        modules.push({ module: c.module, kind: c.kind, rank: r, alpha: r, a, b, inFeatures: inF, outFeatures: outF });
+        modules.push({ module: c.module, kind: c.kind, rank, alpha: rank, a, b, inFeatures: inF, outFeatures: outF, ...(bias ? { bias: bias.data } : {}) });
         extracted.push({
           module: c.module,
           kind: c.kind,
           shape: [c.m, c.n],
-          rank: r,
+          rank,
           energy,
           relativeError: deltaNorm > 0 ? err / deltaNorm : 0,
           optimalError: Math.sqrt(Math.max(0, 1 - energy)),
           deltaNorm,
-          params: r * (c.m + c.n),
+          params: rank * (c.m + c.n) + (bias ? outF : 0),
+          ...(c.transposed ? { transposed: true } : {}),
+          ...(method !== 'exact' && r > 0 && r < p ? { bound: true as const } : {}),
+          ...(bias ? { bias: { deltaNorm: bias.deltaNorm, relativeError: bias.relativeError } } : {}),
         });
       }
 
@@ -180,6 +219,24 @@ export async function extractAdapter(basePath: string, tunedPath: string, outDir
       const totalSq = extracted.reduce((sum, e) => sum + e.deltaNorm ** 2, 0);
       const errSq = extracted.reduce((sum, e) => sum + (e.relativeError * e.deltaNorm) ** 2, 0);
       const optSq = extracted.reduce((sum, e) => sum + (e.optimalError * e.deltaNorm) ** 2, 0);
+      const total = cov.deltaSquared;
+      const leftOut: LeftOutTensor[] = leftOutRaw
+        .sort((x, y) => y.sq - x.sq)
+        .map((l) => ({ name: l.name, reason: l.reason, share: total > 0 ? l.sq / total : 0, params: l.params }));
+      const coverage: ExtractionCoverage = {
+        changedTensors: cov.changedTensors,
+        changedParams: cov.changedParams,
+        deltaSquared: total,
+        reproduced: total > 0 ? cov.reproduced / total : 1,
+        truncated: total > 0 ? cov.truncated / total : 0,
+        leftOutShare: leftOut.reduce((sum, l) => sum + l.share, 0),
+        leftOut,
+        notComparable: pairing.skipped.filter((s) => /^(only in|shape)/.test(s.reason)).map((s) => {
+          const t = tuned.has(s.name) ? tuned.info(s.name) : base.info(s.name);
+          const saved = fullWeights.some((w) => w.name === s.name);
+          return { name: s.name, reason: saved ? `${s.reason}: saved whole` : s.reason, params: t.shape.reduce((a, b) => a * b, 1) };
+        }),
+      };
       const result: ExtractOutput = {
         schemaVersion: SCHEMA_VERSION,
         tool: TOOL,
@@ -189,7 +246,7 @@ export async function extractAdapter(basePath: string, tunedPath: string, outDir
         dtype,
         policy: { ...opts.policy, ...(opts.maxRank !== undefined ? { maxRank: opts.maxRank } : {}), ...(opts.minRank !== undefined ? { minRank: opts.minRank } : {}) },
         modules: extracted,
-        modulesToSave: fullWeights.map((w) => modulePath(w.name)),
+        modulesToSave,
         totalParams: loraParams + fullParams,
         summary: {
           modules: extracted.length,
@@ -198,16 +255,50 @@ export async function extractAdapter(basePath: string, tunedPath: string, outDir
           denseParams: extracted.reduce((sum, e) => sum + e.shape[0]! * e.shape[1]!, 0),
           relativeError: totalSq > 0 ? Math.sqrt(errSq / totalSq) : 0,
           optimalError: totalSq > 0 ? Math.sqrt(optSq / totalSq) : 0,
+          optimalIsBound: extracted.some((e) => e.bound),
         },
         skipped,
+        coverage,
+        layout: {
+          modelType: layout.modelType,
+          family: layout.family,
+          taskType: layout.taskType,
+          tiedEmbeddings: layout.tiedEmbeddings,
+          fanInFanOut: plan.fanInFanOut,
+          biases: modules.some((m) => m.bias) ? 'lora_bias' : fullWeights.some((w) => w.name.endsWith('.base_layer.bias')) ? 'whole' : 'none',
+          fusedExpertRank: fusedRank,
+        },
         warnings,
         seconds: 0,
         spectra,
       };
       if (modules.length === 0 && fullWeights.length === 0) throw new UsageError('nothing to extract: no module changed, or every one was filtered out');
       const baseModel = typeof base.metadata['base_model_name_or_path'] === 'string' ? base.metadata['base_model_name_or_path'] : basePath;
+      const extraConfig: Record<string, unknown> = { modules_to_save: modulesToSave.length > 0 ? modulesToSave : null };
+      // PEFT ties the adapter of lm_head to that of the tied token embeddings only when asked (ensure_weight_tying);
+      // without it the unmerged model runs lm_head without the embeddings' update, unlike the merged one.
+      // PEFT's own save of such an adapter also holds lm_head's factors (the embedding's, transposed): without
+      // them PEFT reports missing keys.
+      if (plan.tieEmbeddings) extraConfig['ensure_weight_tying'] = true;
+      const tiedModules = plan.tiedHead && modules.some((m) => m.module === plan.tiedHead!.source && m.kind === 'embedding') ? [plan.tiedHead] : [];
+      if (result.layout.biases === 'whole') extraConfig['bias'] = 'lora_only';
       await writeDirAtomically(outDir, { force: opts.force }, async (tmp) => {
-        await writeAdapter(tmp, { modules, fullWeights, dtype, useRslora: false, baseModel, taskType: 'CAUSAL_LM' }, { force: true });
+        await writeAdapter(
+          tmp,
+          {
+            modules,
+            fullWeights,
+            dtype,
+            useRslora: false,
+            fanInFanOut: plan.fanInFanOut,
+            tiedModules,
+            baseModel,
+            taskType: layout.taskType,
+            ...(fusedRank !== null ? { defaultRank: { r: fusedRank, alpha: fusedRank } } : {}),
+            extraConfig,
+          },
+          { force: true },
+        );
         result.seconds = (performance.now() - start) / 1000;
         const { spectra: _omit, ...doc } = result;
         await writeFile(join(tmp, 'extraction.json'), JSON.stringify(doc, null, 2) + '\n');
@@ -221,15 +312,45 @@ export async function extractAdapter(basePath: string, tunedPath: string, outDir
   }
 }
 
-/** Whether the model's config.json (beside the weights) says lm_head shares the input embeddings. */
-async function tiedEmbeddings(modelPath: string): Promise<boolean> {
-  const folder = (await stat(modelPath)).isDirectory() ? modelPath : dirname(modelPath);
-  try {
-    const config = JSON.parse(await readFile(join(folder, 'config.json'), 'utf8')) as { tie_word_embeddings?: unknown };
-    return config.tie_word_embeddings === true;
-  } catch {
-    return false;
+/** Factors of rank `r` widened to `target` with zero rows of A and zero columns of B (B·A unchanged). */
+function padRank(a: Float32Array, b: Float32Array, r: number, target: number, inF: number, outF: number): { a: Float32Array; b: Float32Array } {
+  const a2 = new Float32Array(target * inF);
+  a2.set(a.subarray(0, r * inF));
+  const b2 = new Float32Array(outF * target);
+  for (let i = 0; i < outF; i++) b2.set(b.subarray(i * r, i * r + r), i * target);
+  return { a: a2, b: b2 };
+}
+
+/**
+ * The one rank of every fused expert and router (PEFT ≥ 0.19 under transformers 5 turns per-expert
+ * targets into target_parameters of the fused 3-D weights, each with the config's r — PEFT's
+ * _convert_peft_config_moe — so per-module ranks would not survive): the largest rank any of them
+ * asks for, so each keeps at least what its policy wanted. Null when the model has none.
+ */
+async function fusedExpertRank(
+  base: Checkpoint,
+  tuned: Checkpoint,
+  candidates: Candidate[],
+  ranks: (number | undefined)[],
+  opts: ExtractOptions,
+  seed: number,
+  scratch: DeltaScratch,
+  warnings: string[],
+): Promise<number | null> {
+  const fused = candidates.map((c, i) => ({ c, i })).filter(({ c }) => c.fused);
+  if (fused.length === 0) return null;
+  let rank = 0;
+  for (const { c, i } of fused) {
+    let r = ranks[i];
+    if (r === undefined) {
+      const d = await readDelta(base, tuned, c.pair, scratch);
+      r = (await factorize(d, c, opts.policy, undefined, opts, seed, [])).r;
+    }
+    rank = Math.max(rank, r);
   }
+  rank = Math.max(rank, 1);
+  warnings.push(`${fused.length} MoE expert and router weights share rank ${rank} (the config's r): PEFT's transformers-5 conversion fuses them into 3-D parameters with one rank`);
+  return rank;
 }
 
 /**

@@ -1,14 +1,14 @@
 /**
- * `merge`: apply a LoRA adapter to its base, W + s·B·A, written in the base's sharding and names.
- * DoRA adapters (lora_magnitude_vector m) merge as PEFT does, m ⊙ (W + s·B·A) / ‖W + s·B·A‖ per
- * output row; lora_bias adds s·bias to the layer's bias.
+ * `merge`: apply a LoRA adapter to its base as PEFT's merge_and_unload does (W + s·B·A; Conv1D's
+ * (s·B·A)ᵀ; DoRA's rescaled rows; lora_B.bias onto the base bias; saved full weights in place),
+ * written in the base's sharding and names.
  */
 import { copyFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { ShapeError } from '../errors.js';
-import type { Adapter, LoraModule, TensorInfo } from '../io/index.js';
-import { loraScale, openCheckpoint, readAdapter, writeDirAtomically, writeSafetensors } from '../io/index.js';
-import { matmul } from '../svd/index.js';
+import { applyLoraBias, applyModule, applyParamLora, expertPartModule, fusedParams, storedTransposed, shapeLookup, weightLayout, type ExpertPart, type WeightLayout } from '../analyze/index.js';
+import type { Adapter, LoraModule, ParamLora, ReadAdapter, ResolvedParamLora, TensorInfo } from '../io/index.js';
+import { checkConfig, checkpointLayout, resolveParamLora, loraScale, openCheckpoint, readAdapter, writeDirAtomically, writeSafetensors } from '../io/index.js';
 
 export interface MergeOptions {
   force?: boolean;
@@ -36,21 +36,45 @@ const COPIED_FILE = /\.(json|txt|model|py|md|jinja)$/;
  */
 export async function mergeAdapter(basePath: string, adapterDir: string, outDir: string, opts: MergeOptions = {}): Promise<MergeResult> {
   const adapter = await readAdapter(adapterDir);
-  const useRslora = adapter.config['use_rslora'] === true;
+  const { useRslora, fanInFanOut } = adapter.settings;
   const base = await openCheckpoint(basePath);
   try {
-    const lora = new Map<string, LoraModule>(adapter.modules.map((m) => [`${m.module}.weight`, m]));
-    const loraBias = new Map<string, LoraModule>(adapter.modules.filter((m) => m.bias).map((m) => [`${m.module}.bias`, m]));
-    for (const [name, m] of loraBias) {
-      if (!base.has(name)) throw new ShapeError(`adapter module ${m.module} has lora_bias but ${basePath} has no "${name}" to merge it into`);
-    }
+    const lora = new Map<string, { m: LoraModule; layout: WeightLayout }>();
+    const loraBias = new Map<string, LoraModule>();
     const full = new Map(adapter.fullWeights.map((w) => [w.name, w]));
-    for (const [name, m] of lora) {
+    const tiedTo = new Map(adapter.tied.map((t) => [t.module, t.source]));
+    // PEFT takes Conv1D vs nn.Linear from the layer type; io's table tells it from config.json and the names.
+    const table = await checkpointLayout(basePath, base.tensors);
+    for (const m of adapter.modules) {
+      const name = `${m.module}.weight`;
+      // ensure_weight_tying: a base storing only the tied embedding takes their one change once, through the embedding.
+      if (!base.has(name) && tiedTo.has(m.module) && base.has(`${tiedTo.get(m.module)}.weight`)) continue;
       if (!base.has(name)) throw new ShapeError(`adapter module ${m.module} has no weight "${name}" in ${basePath}: adapter and base are of different models`);
-      const shape = base.info(name).shape;
-      const want = m.kind === 'embedding' ? [m.inFeatures, m.outFeatures] : [m.outFeatures, m.inFeatures];
-      if (shape.length !== 2 || shape[0] !== want[0] || shape[1] !== want[1]) {
-        throw new ShapeError(`adapter module ${m.module} is [${want.join(', ')}] but ${name} in ${basePath} is [${shape.join(', ')}]`);
+      const layout = weightLayout(m, base.info(name).shape, storedTransposed(table, name, fanInFanOut));
+      if (typeof layout === 'string') throw new ShapeError(layoutMismatch(m, name, basePath, base.info(name).shape));
+      lora.set(name, { m, layout });
+      if (m.bias) {
+        const biasName = `${m.module}.bias`;
+        // PEFT's merge raises here too: "Impossible to merge LoRA with `lora_bias=True` because the base layer has no bias".
+        if (!base.has(biasName)) throw new ShapeError(`adapter module ${m.module} has a lora_B.bias but ${basePath} has no "${biasName}" to add it to`);
+        const shape = base.info(biasName).shape;
+        if (shape.length !== 1 || shape[0] !== m.outFeatures) throw new ShapeError(`adapter module ${m.module}: lora_B.bias is [${m.outFeatures}] but ${biasName} is [${shape.join(', ')}]`);
+        loraBias.set(biasName, m);
+      }
+    }
+    const params = new Map<string, { p: ParamLora; r: ResolvedParamLora }>();
+    const parts = new Map<string, { p: ParamLora; r: ResolvedParamLora; part: ExpertPart }>();
+    if (adapter.paramModules.length > 0) {
+      // A fused expert parameter may be stored per expert on disk (transformers 5 saves Mixtral that way).
+      const fused = fusedParams(table);
+      const shapeOf = shapeLookup(base, fused);
+      const seen = new Set<string>();
+      for (const p of adapter.paramModules) {
+        const r = resolveParamLora(p, adapter.settings, shapeOf);
+        if (seen.has(r.name) || lora.has(r.name)) throw new ShapeError(`adapter adapts ${r.name} twice`);
+        seen.add(r.name);
+        if (base.has(r.name)) params.set(r.name, { p, r });
+        else for (const part of fused.get(r.name)!.parts) parts.set(part.tensor, { p, r, part });
       }
     }
     for (const [name, w] of full) {
@@ -78,23 +102,31 @@ export async function mergeAdapter(basePath: string, adapterDir: string, outDir:
           tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape })),
           async (spec) => {
             opts.onProgress?.({ index: ++done, total, name: spec.name });
-            const m = lora.get(spec.name);
-            if (m) {
+            const l = lora.get(spec.name);
+            const bm = loraBias.get(spec.name);
+            const pl = params.get(spec.name);
+            if (pl) {
               merged.push(spec.name);
-              return addProduct(await base.readFloat32(spec.name), m, loraScale(m, useRslora));
+              return applyParamLora(await base.readFloat32(spec.name), pl.p, pl.r, useRslora);
             }
-            const mb = loraBias.get(spec.name);
-            if (mb) {
+            const pp = parts.get(spec.name);
+            if (pp) {
               merged.push(spec.name);
-              return addBias(await base.readFloat32(spec.name), mb, loraScale(mb, useRslora));
+              const sub = expertPartModule(pp.p, pp.r, pp.part);
+              return applyModule(await base.readFloat32(spec.name), sub, loraScale(sub, useRslora), { transposed: false, shape: [sub.outFeatures, sub.inFeatures] });
             }
             const w = full.get(spec.name);
-            if (w) {
-              replaced.push(spec.name);
-              return w.data;
+            if (w) replaced.push(spec.name);
+            if (!l && !bm) {
+              if (w) return w.data;
+              copied++;
+              return base.readRaw(spec.name);
             }
-            copied++;
-            return base.readRaw(spec.name);
+            // A saved full weight (PEFT saves the base embedding beside an embedding LoRA) is what the LoRA applies to.
+            const start = w ? w.data.slice() : await base.readFloat32(spec.name);
+            merged.push(spec.name);
+            if (l) return applyModule(start, l.m, loraScale(l.m, useRslora), l.layout);
+            return applyLoraBias(start, bm!, loraScale(bm!, useRslora));
           },
           { metadata: base.metadata },
         );
@@ -116,56 +148,42 @@ export async function mergeAdapter(basePath: string, adapterDir: string, outDir:
 }
 
 /**
- * An adapter applied to weights held in memory (name → f32, PyTorch layout): a new map,
- * the input untouched. For small models (compare, tests); `mergeAdapter` streams big ones.
+ * An adapter applied to weights held in memory (name → f32, PyTorch layout: [out, in], Conv1D
+ * [in, out] when the adapter says fan_in_fan_out): a new map, the input untouched. For small
+ * models (compare, tests); `mergeAdapter` streams big ones.
  */
 export async function applyAdapter(weights: Map<string, Float32Array>, adapter: Adapter): Promise<Map<string, Float32Array>> {
-  const useRslora = adapter.config['use_rslora'] === true;
+  const settings = 'settings' in adapter ? (adapter as ReadAdapter).settings : checkConfig(adapter.config);
+  if ((adapter as Partial<ReadAdapter>).paramModules?.length) throw new ShapeError('applyAdapter does not apply target_parameters LoRA (no shapes in memory to resolve it by): use mergeAdapter');
   const out = new Map(weights);
-  for (const m of adapter.modules) {
-    const name = `${m.module}.weight`;
-    const w = weights.get(name);
-    if (!w) throw new ShapeError(`adapter module ${m.module} has no weight "${name}" in the model`);
-    if (w.length !== m.inFeatures * m.outFeatures) throw new ShapeError(`adapter module ${m.module} is ${m.outFeatures}×${m.inFeatures} but ${name} holds ${w.length} values`);
-    out.set(name, await addProduct(w.slice(), m, loraScale(m, useRslora)));
-    if (m.bias) {
-      const b = weights.get(`${m.module}.bias`);
-      if (!b) throw new ShapeError(`adapter module ${m.module} has lora_bias but the model has no "${m.module}.bias"`);
-      out.set(`${m.module}.bias`, addBias(b.slice(), m, loraScale(m, useRslora)));
-    }
-  }
   for (const f of adapter.fullWeights) {
     if (!weights.has(f.name)) throw new ShapeError(`adapter replaces "${f.name}", which the model does not have`);
     out.set(f.name, f.data);
   }
+  for (const m of adapter.modules) {
+    const name = `${m.module}.weight`;
+    const w = out.get(name);
+    const source = (adapter as Partial<ReadAdapter>).tied?.find((t) => t.module === m.module)?.source;
+    if (!w && source && out.has(`${source}.weight`)) continue; // tied lm_head: the embedding carries the change
+    if (!w) throw new ShapeError(`adapter module ${m.module} has no weight "${name}" in the model`);
+    if (w.length !== m.inFeatures * m.outFeatures) throw new ShapeError(`adapter module ${m.module} is ${m.outFeatures}×${m.inFeatures} but ${name} holds ${w.length} values`);
+    const transposed = m.kind === 'embedding' || settings.fanInFanOut;
+    const layout: WeightLayout = { transposed, shape: transposed ? [m.inFeatures, m.outFeatures] : [m.outFeatures, m.inFeatures] };
+    const scale = loraScale(m, settings.useRslora);
+    out.set(name, await applyModule(w.slice(), m, scale, layout));
+    if (m.bias) {
+      const b = out.get(`${m.module}.bias`);
+      if (!b) throw new ShapeError(`adapter module ${m.module} has a lora_B.bias but the model has no "${m.module}.bias"`);
+      out.set(`${m.module}.bias`, applyLoraBias(b.slice(), m, scale));
+    }
+  }
   return out;
 }
 
-/** W + scale·B·A (embedding: W + scale·(B·A)ᵀ), in place on `w`. */
-async function addProduct(w: Float32Array, m: LoraModule, scale: number): Promise<Float32Array> {
-  const r = m.rank;
-  const a = { rows: r, cols: m.inFeatures, data: m.a };
-  const b = { rows: m.outFeatures, cols: r, data: m.b };
-  const p = m.kind === 'embedding' ? await matmul(a, b, { transA: true, transB: true }) : await matmul(b, a);
-  for (let i = 0; i < w.length; i++) w[i]! += scale * p.data[i]!;
-  if (m.magnitude) {
-    // DoRA: each output row of W + s·B·A rescaled to its trained magnitude (norms in f64).
-    const cols = m.inFeatures;
-    for (let o = 0; o < m.outFeatures; o++) {
-      let sq = 0;
-      for (let j = o * cols; j < (o + 1) * cols; j++) sq += w[j]! * w[j]!;
-      const f = m.magnitude[o]! / Math.sqrt(sq);
-      for (let j = o * cols; j < (o + 1) * cols; j++) w[j]! *= f;
-    }
-  }
-  return w;
-}
-
-/** b + scale·lora_B.bias, in place on `b`. */
-function addBias(b: Float32Array, m: LoraModule, scale: number): Float32Array {
-  if (b.length !== m.outFeatures) throw new ShapeError(`adapter module ${m.module} has lora_bias [${m.outFeatures}] but the bias holds ${b.length} values`);
-  for (let i = 0; i < b.length; i++) b[i]! += scale * m.bias![i]!;
-  return b;
+/** "adapter module X is [out, in] but NAME in BASE is [..]" (an embedding's [num_embeddings, dim]). */
+function layoutMismatch(m: LoraModule, name: string, basePath: string, shape: readonly number[]): string {
+  const want = m.kind === 'embedding' ? [m.inFeatures, m.outFeatures] : [m.outFeatures, m.inFeatures];
+  return `adapter module ${m.module} is [${want.join(', ')}] but ${name} in ${basePath} is [${shape.join(', ')}]`;
 }
 
 /** Copy the small files beside the base weights (config.json, tokenizer…) into the output. */

@@ -7,11 +7,11 @@ import { loraScale, readAdapter, writeAdapter, writeDirAtomically } from '../io/
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SCHEMA_VERSION, TOOL } from '../version.js';
-import { factoredSvd } from './factored.js';
+import { factoredSvd } from '../svd/index.js';
 import { roundTo, splitFactors } from './factors.js';
 import { rankFor, type RankPolicy } from './policy.js';
 import type { DType } from '../io/index.js';
-import { UsageError } from '../errors.js';
+import { FormatError, UsageError } from '../errors.js';
 
 export interface ResizedModule {
   module: string;
@@ -35,8 +35,16 @@ export interface ResizeResult {
 }
 
 /**
- * Re-rank every LoRA module of `adapterDir` by `policy` (rank, energy or error), into `outDir`.
- * Replacement weights (modules_to_save) are carried over unchanged.
+ * Re-rank every LoRA module of `adapterDir` by `policy` (rank, energy or error), into `outDir`,
+ * with lora_alpha = r (scale 1, rsLoRA off) so the new factors hold the whole product.
+ * Replacement weights (modules_to_save, saved biases and base embeddings) are carried over
+ * unchanged under the keys they were saved under; lora_B.bias is rescaled to the new scale;
+ * fan_in_fan_out is kept (the factors keep their Linear shapes either way). A DoRA module keeps
+ * its magnitude: PEFT stores the magnitude alone and recomputes ‖W + s·B·A‖ from the factors at
+ * every forward and merge, so the result is a DoRA adapter PEFT loads; its merged weight is
+ * m ⊙ the direction of W + s'·B'·A', whose error the reported `relativeError` (of s·B·A) does not
+ * measure, as it depends on W (a warning says so). A module cut to rank 0 is left out unless a
+ * bias or a magnitude still needs it, where it keeps rank 1.
  * @example await resizeAdapter('lora-r64/', 'lora-r16/', { rank: 16 });
  */
 export async function resizeAdapter(
@@ -46,13 +54,21 @@ export async function resizeAdapter(
   { maxRank, force, dtype }: { maxRank?: number; force?: boolean; dtype?: DType } = {},
 ): Promise<ResizeResult> {
   if ('budget' in policy) throw new UsageError('resize takes --rank, --energy or --error');
+  if (maxRank !== undefined && !(Number.isInteger(maxRank) && maxRank >= 1)) throw new UsageError(`--max-rank must be a positive integer, got ${maxRank}`);
   const adapter = await readAdapter(adapterDir);
-  const useRslora = adapter.config['use_rslora'] === true;
-  const outDtype: DType = dtype ?? adapter.fullWeights[0]?.dtype ?? 'F32';
+  const { useRslora, fanInFanOut, useDora } = adapter.settings;
+  if (adapter.paramModules.length > 0) {
+    throw new FormatError(`${adapterDir}: "target_parameters" (LoRA on ${adapter.paramModules[0]!.owner} and other parameters): resize does not rewrite ParamWrapper factors; merge and analyze read them`);
+  }
+  const outDtype: DType = dtype ?? adapter.factorDtype ?? adapter.fullWeights[0]?.dtype ?? 'F32';
   const modules: LoraModule[] = [];
   const report: ResizedModule[] = [];
   const warnings: string[] = [];
+  if (useDora) warnings.push(`${adapterDir} is a DoRA adapter: magnitudes kept; the errors reported are of s·B·A, not of the merged weights (analyze BASE --adapter on both adapters shows those)`);
+  // A tied lm_head (ensure_weight_tying) is written from its resized embedding, transposed, as PEFT keeps it.
+  const tiedTo = new Map(adapter.tied.map((t) => [t.module, t.source]));
   for (const m of adapter.modules) {
+    if (tiedTo.has(m.module)) continue;
     const scale = loraScale(m, useRslora);
     // B·A is [out, in] for a linear and [dim, vocab] = ΔWᵀ for an embedding: PEFT's factor layout either way.
     const svd = factoredSvd({ rows: m.outFeatures, cols: m.rank, data: m.b }, { rows: m.rank, cols: m.inFeatures, data: m.a }, scale);
@@ -60,17 +76,25 @@ export async function resizeAdapter(
     for (const v of svd.s) frob += v * v;
     const cap = Math.min(maxRank ?? m.rank, svd.s.length);
     if ('rank' in policy && policy.rank > svd.s.length) warnings.push(`${m.module}: --rank ${policy.rank} is above the rank ${svd.s.length} of its product; kept at ${svd.s.length}`);
-    const { rank } = rankFor(policy, svd.s, frob, cap);
+    let { rank } = rankFor(policy, svd.s, frob, cap);
     if (rank === 0) {
-      warnings.push(`${m.module}: rank 0 (an all-zero product), left out`);
-      continue;
+      if (!m.bias && !m.magnitude) {
+        warnings.push(`${m.module}: rank 0 (an all-zero product), left out`);
+        continue;
+      }
+      // Its bias or magnitude still changes the model: keep the module, with a zero product of rank 1.
+      rank = 1;
     }
     const split = splitFactors(svd.u, svd.s, svd.v, rank);
     const a = roundTo(outDtype, split.a);
     const b = roundTo(outDtype, split.b);
-    modules.push({ ...m, rank, alpha: rank, a, b });
+    // The new scale is 1 (alpha = r, no rsLoRA): the bias PEFT adds is scale · lora_B.bias.
+    const bias = m.bias ? roundTo(outDtype, m.bias.map((v) => v * scale)) : undefined;
+    const magnitude = m.magnitude ? roundTo(outDtype, m.magnitude) : undefined;
+    const { bias: _b, magnitude: _m, ...rest } = m;
+    modules.push({ ...rest, rank, alpha: rank, a, b, ...(bias ? { bias } : {}), ...(magnitude ? { magnitude } : {}) });
     let kept = 0;
-    for (let j = 0; j < rank; j++) kept += svd.s[j]! ** 2;
+    for (let j = 0; j < Math.min(rank, svd.s.length); j++) kept += svd.s[j]! ** 2;
     report.push({
       module: m.module,
       fromRank: m.rank,
@@ -89,16 +113,24 @@ export async function resizeAdapter(
     totalParams: modules.reduce((s, m) => s + m.rank * (m.inFeatures + m.outFeatures), 0) + adapter.fullWeights.reduce((s, w) => s + w.data.length, 0),
     warnings,
   };
+  // Full weights go back under the keys PEFT saved them as (".base_layer.weight" beside an embedding LoRA,
+  // ".base_layer.bias" of bias="lora_only"), with the config fields that announce them.
+  const fullWeights = adapter.fullWeights.map((w, i) => ({ ...w, name: adapter.fullWeightKeys[i]! }));
+  const carried: Record<string, unknown> = {};
+  for (const field of ['modules_to_save', 'bias', 'ensure_weight_tying']) if (adapter.config[field] !== undefined) carried[field] = adapter.config[field];
   await writeDirAtomically(outDir, { force }, async (tmp) => {
     await writeAdapter(
       tmp,
       {
         modules,
-        fullWeights: adapter.fullWeights,
+        fullWeights,
         dtype: outDtype,
         useRslora: false,
+        fanInFanOut,
+        tiedModules: adapter.tied.filter((t) => modules.some((m) => m.module === t.source)),
         baseModel: (adapter.config['base_model_name_or_path'] as string | null | undefined) ?? null,
         taskType: (adapter.config['task_type'] as string | null | undefined) ?? null,
+        extraConfig: carried,
       },
       { force: true },
     );

@@ -6,3 +6,4 @@ export * from './safetensors-writer.js';
 export * from './atomic.js';
 export * from './peft.js';
 export * from './peft-reader.js';
+export * from './layouts.js';

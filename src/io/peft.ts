@@ -1,8 +1,10 @@
 /**
  * PEFT LoRA adapters: a folder with adapter_config.json and adapter_model.safetensors
  * (metadata {"format": "pt"}), keys `base_model.model.<module>.lora_A.weight` [r, in] and
- * `.lora_B.weight` [out, r] (with lora_bias also `.lora_B.bias` [out], with DoRA `.lora_magnitude_vector` [out]); embeddings `.lora_embedding_A` [r, num_embeddings] and
+ * `.lora_B.weight` [out, r]; embeddings `.lora_embedding_A` [r, num_embeddings] and
  * `.lora_embedding_B` [dim, r]; modules_to_save as `base_model.model.<tensor name>`.
+ * With PEFT's `lora_bias` a linear module adds `.lora_B.bias` [out]; with DoRA, `.lora_magnitude_vector`
+ * [out] (the keys PEFT 0.21's get_peft_model_state_dict saves).
  */
 import { join } from 'node:path';
 import { ShapeError, UsageError } from '../errors.js';
@@ -71,6 +73,18 @@ function moduleOf(tensorName: string): string {
   return dot < 0 ? tensorName : tensorName.slice(0, dot);
 }
 
+/** [rows, cols] row-major → its transpose (a copy). */
+function transposed(x: Float32Array, rows: number, cols: number): Float32Array {
+  const t = new Float32Array(rows * cols);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) t[j * rows + i] = x[i * cols + j]!;
+  return t;
+}
+
+/** Keys of the optional per-module vectors, as PEFT 0.21 saves them. */
+function vectorKeysOf(m: LoraModule): { bias: string; magnitude: string } {
+  return { bias: `${PREFIX}${m.module}.lora_B.bias`, magnitude: `${PREFIX}${m.module}.lora_magnitude_vector` };
+}
+
 function keysOf(m: LoraModule): [string, string] {
   return m.kind === 'embedding'
     ? [`${PREFIX}${m.module}.lora_embedding_A`, `${PREFIX}${m.module}.lora_embedding_B`]
@@ -82,7 +96,10 @@ function keysOf(m: LoraModule): [string, string] {
  * rank_pattern / alpha_pattern by full module path for modules that differ, target_modules
  * = the exact module list, modules_to_save = full paths of `fullWeights`) and
  * adapter_model.safetensors (factors in `dtype`, full weights in their own dtype, metadata
- * {"format": "pt"}). Modules of rank 0 are left out. A new folder appears whole
+ * {"format": "pt"}). A module's `bias` is written as `.lora_B.bias` and sets `lora_bias: true`; its
+ * `magnitude` as `.lora_magnitude_vector` and sets `use_dora: true` (PEFT refuses both together, and
+ * lora_bias on embeddings). `fanInFanOut` sets `fan_in_fan_out` (GPT-2's Conv1D, weights [in, out]:
+ * the factors keep their Linear shapes, A [r, in] and B [out, r]). Modules of rank 0 are left out. A new folder appears whole
  * (writeDirAtomically); into an existing folder each file is written atomically, refusing
  * to replace an adapter already there unless `force`.
  * @example await writeAdapter('out/adapter', { modules, dtype: 'BF16', taskType: 'CAUSAL_LM' });
@@ -94,22 +111,42 @@ export async function writeAdapter(
     fullWeights?: Adapter['fullWeights'];
     dtype: DType;
     useRslora?: boolean;
+    /**
+     * The config's `r` and `lora_alpha` (default: the most common rank and alpha); modules that differ go
+     * to rank_pattern / alpha_pattern. A MoE adapter needs its experts' rank here: PEFT's transformers-5
+     * conversion gives fused experts the config's r, not their per-module pattern.
+     */
+    defaultRank?: { r: number; alpha: number };
+    /**
+     * Linear modules tied to an embedding module of `modules` (lm_head of tie_word_embeddings): written as PEFT's
+     * ensure_weight_tying saves them — `<module>.lora_A.weight` = lora_embedding_Bᵀ [r, dim], `.lora_B.weight` =
+     * lora_embedding_Aᵀ [vocab, r] — listed in target_modules (PEFT takes them out and ties them); sets ensure_weight_tying.
+     */
+    tiedModules?: { module: string; source: string }[];
+    /** PEFT's `fan_in_fan_out`: the targeted layers store weights [in, out] (transformers' Conv1D). */
+    fanInFanOut?: boolean;
     baseModel?: string | null;
     taskType?: string | null;
     extraConfig?: Record<string, unknown>;
   },
   opts: { force?: boolean } = {},
 ): Promise<void> {
-  const { dtype, useRslora = false, baseModel = null, taskType = null, extraConfig = {} } = adapter;
+  const { dtype, useRslora = false, fanInFanOut = false, baseModel = null, taskType = null, extraConfig = {} } = adapter;
   const fullWeights = adapter.fullWeights ?? [];
   const modules = adapter.modules.filter((m) => m.rank > 0);
   for (const m of modules) {
     if (!Number.isSafeInteger(m.rank)) throw new ShapeError(`${m.module}: rank ${m.rank} is not an integer`);
     if (m.a.length !== m.rank * m.inFeatures) throw new ShapeError(`${m.module}: A has ${m.a.length} values but [${m.rank}, ${m.inFeatures}] needs ${m.rank * m.inFeatures}`);
     if (m.b.length !== m.outFeatures * m.rank) throw new ShapeError(`${m.module}: B has ${m.b.length} values but [${m.outFeatures}, ${m.rank}] needs ${m.outFeatures * m.rank}`);
-    for (const [what, v] of [['lora_B.bias', m.bias], ['lora_magnitude_vector', m.magnitude]] as const) {
-      if (v && v.length !== m.outFeatures) throw new ShapeError(`${m.module}: ${what} has ${v.length} values but [${m.outFeatures}] needs ${m.outFeatures}`);
-    }
+    if (m.bias && m.bias.length !== m.outFeatures) throw new ShapeError(`${m.module}: lora_B.bias has ${m.bias.length} values but [${m.outFeatures}] needs ${m.outFeatures}`);
+    if (m.magnitude && m.magnitude.length !== m.outFeatures) throw new ShapeError(`${m.module}: lora_magnitude_vector has ${m.magnitude.length} values but [${m.outFeatures}] needs ${m.outFeatures}`);
+    if (m.bias && m.kind === 'embedding') throw new UsageError(`${m.module}: PEFT has no lora_bias for embeddings (its Embedding layer refuses lora_bias=True)`);
+  }
+  const loraBias = modules.some((m) => m.bias);
+  const useDora = modules.some((m) => m.magnitude);
+  if (loraBias && useDora) throw new UsageError('PEFT refuses lora_bias together with DoRA (use_dora): an adapter carries one or the other');
+  if (loraBias && modules.some((m) => m.kind === 'embedding')) {
+    throw new UsageError('lora_bias is global in adapter_config.json and PEFT refuses it on embedding modules: save the embeddings whole or drop the biases');
   }
   for (const w of fullWeights) {
     const n = w.shape.reduce((a, b) => a * b, 1);
@@ -118,44 +155,63 @@ export async function writeAdapter(
   if (modules.length === 0 && fullWeights.length === 0) throw new UsageError('an adapter needs at least one module of rank > 0 or one full weight');
 
   // PEFT's own defaults (r = 8, lora_alpha = 8) when only full weights are saved.
-  const r = modules.length > 0 ? mode(modules.map((m) => m.rank)) : 8;
-  const alpha = modules.length > 0 ? mode(modules.map((m) => m.alpha)) : 8;
-  const rankPattern = Object.fromEntries(modules.filter((m) => m.rank !== r).map((m) => [m.module, m.rank]));
-  const alphaPattern = Object.fromEntries(modules.filter((m) => m.alpha !== alpha).map((m) => [m.module, m.alpha]));
+  const r = adapter.defaultRank?.r ?? (modules.length > 0 ? mode(modules.map((m) => m.rank)) : 8);
+  const alpha = adapter.defaultRank?.alpha ?? (modules.length > 0 ? mode(modules.map((m) => m.alpha)) : 8);
+  // A tied head takes its source's rank and alpha, so PEFT scales it as it scales the embeddings.
+  const tied = (adapter.tiedModules ?? []).map((t) => {
+    const src = modules.find((m) => m.module === t.source && m.kind === 'embedding');
+    if (!src) throw new UsageError(`${t.module}: tied to ${t.source}, which is not an embedding module of this adapter`);
+    return { ...src, module: t.module, source: src };
+  });
+  const withTied = [...modules, ...tied];
+  const rankPattern = Object.fromEntries(withTied.filter((m) => m.rank !== r).map((m) => [m.module, m.rank]));
+  const alphaPattern = Object.fromEntries(withTied.filter((m) => m.alpha !== alpha).map((m) => [m.module, m.alpha]));
   const config: AdapterConfig = {
     peft_type: 'LORA',
     task_type: taskType,
     base_model_name_or_path: baseModel,
     r,
     lora_alpha: alpha,
-    target_modules: modules.map((m) => m.module),
+    // PEFT's ensure_weight_tying takes the tied head out of the targets again and ties it to the embeddings'
+    // adapter; listed, it is also how PEFT finds that the adapter touches a tied layer when the embeddings are
+    // not named embed_tokens (GPT-2's wte).
+    target_modules: withTied.map((m) => m.module),
     rank_pattern: rankPattern,
     alpha_pattern: alphaPattern,
     use_rslora: useRslora,
     modules_to_save: fullWeights.length > 0 ? [...new Set(fullWeights.map((w) => moduleOf(w.name)))] : null,
     bias: 'none',
     lora_dropout: 0,
-    fan_in_fan_out: false,
+    fan_in_fan_out: fanInFanOut,
+    // Written only when set, so adapters without them keep PEFT's defaults (false) implicitly.
+    ...(loraBias ? { lora_bias: true } : {}),
+    ...(useDora ? { use_dora: true } : {}),
     init_lora_weights: true,
     inference_mode: true,
-    ...(modules.some((m) => m.bias) ? { lora_bias: true } : {}),
-    ...(modules.some((m) => m.magnitude) ? { use_dora: true } : {}),
     ...extraConfig,
   };
 
   const specs: TensorSpec[] = [];
   const data: Float32Array[] = [];
+  for (const { module, source: src } of tied) {
+    specs.push(
+      { name: `${PREFIX}${module}.lora_A.weight`, dtype, shape: [src.rank, src.outFeatures] },
+      { name: `${PREFIX}${module}.lora_B.weight`, dtype, shape: [src.inFeatures, src.rank] },
+    );
+    data.push(transposed(src.b, src.outFeatures, src.rank), transposed(src.a, src.rank, src.inFeatures));
+  }
+  if (tied.length > 0) config['ensure_weight_tying'] = true;
   for (const m of modules) {
     const [ka, kb] = keysOf(m);
     specs.push({ name: ka, dtype, shape: [m.rank, m.inFeatures] }, { name: kb, dtype, shape: [m.outFeatures, m.rank] });
     data.push(m.a, m.b);
-    // PEFT's saved keys (get_peft_model_state_dict): lora_B.bias, and DoRA's magnitude without its ".weight".
+    const vk = vectorKeysOf(m);
     if (m.bias) {
-      specs.push({ name: `${PREFIX}${m.module}.lora_B.bias`, dtype, shape: [m.outFeatures] });
+      specs.push({ name: vk.bias, dtype, shape: [m.outFeatures] });
       data.push(m.bias);
     }
     if (m.magnitude) {
-      specs.push({ name: `${PREFIX}${m.module}.lora_magnitude_vector`, dtype, shape: [m.outFeatures] });
+      specs.push({ name: vk.magnitude, dtype, shape: [m.outFeatures] });
       data.push(m.magnitude);
     }
   }

@@ -27,6 +27,32 @@ function policyText(p: ExtractionResult['policy']): string {
   return parts.join(', ');
 }
 
+/** How many left-out tensors the coverage note names. */
+const LEFT_OUT_LISTED = 12;
+
+/**
+ * The model-level line: the share of Σ‖ΔW‖² over every changed parameter the adapter reproduces,
+ * what the truncation loses and what is not carried at all, and the layout the adapter was written for.
+ */
+export function coverageHtml(result: Pick<ExtractionResult, 'coverage' | 'layout'>): string {
+  const c = result.coverage;
+  if (!c) return '';
+  const lo = c.leftOut
+    .slice(0, LEFT_OUT_LISTED)
+    .map((l) => `<li><code>${escapeHtml(l.name)}</code> ${formatPercent(l.share, 3)} — ${escapeHtml(l.reason)}</li>`)
+    .join('');
+  const more = c.leftOut.length > LEFT_OUT_LISTED ? `<li>… and ${c.leftOut.length - LEFT_OUT_LISTED} more (extraction.json lists them all)</li>` : '';
+  const l = result.layout;
+  const layout = l
+    ? `<p class="dr-note">Layout: model type <code>${escapeHtml(l.modelType ?? 'none')}</code> (table entry ${escapeHtml(l.family)}), task_type ${escapeHtml(l.taskType ?? 'null')}${l.tiedEmbeddings ? ', tied embeddings' : ''}${l.fanInFanOut ? ', Conv1D weights (fan_in_fan_out)' : ''}, biases ${l.biases === 'lora_bias' ? 'as lora_B.bias (lora_bias)' : l.biases === 'whole' ? 'saved whole (bias: "lora_only")' : 'not carried'}${l.fusedExpertRank !== null ? `, MoE experts at one rank ${l.fusedExpertRank}` : ''}.</p>`
+    : '';
+  return `<p class="dr-note" id="dr-coverage"><b>The adapter reproduces ${formatPercent(c.reproduced, 3)} of Σ‖ΔW‖² over all ${formatCount(c.changedParams)} changed parameters</b> (${c.changedTensors} tensors):
+the LoRA truncation loses ${formatPercent(c.truncated, 3)}, and ${formatPercent(c.leftOutShare, 3)} is in tensors the adapter does not carry${c.leftOut.length > 0 ? ':' : '.'}</p>
+${lo || more ? `<ul class="dr-note">${lo}${more}</ul>` : ''}
+${c.notComparable.length > 0 ? `<p class="dr-note">Not comparable (one side only, or shapes differ): ${c.notComparable.slice(0, LEFT_OUT_LISTED).map((n) => `<code>${escapeHtml(n.name)}</code> (${escapeHtml(n.reason)})`).join(', ')}${c.notComparable.length > LEFT_OUT_LISTED ? ', …' : ''}.</p>` : ''}
+${layout}`;
+}
+
 /** The extraction sections for an `extract` result. */
 export function extractionSections(result: ExtractionResult): ReportSection[] {
   const s = result.summary;
@@ -53,9 +79,10 @@ Errors are measured from the factors as written, ‖ΔW − B·A‖<sub>F</sub> 
       tile(formatCount(s.loraParams), 'adapter parameters'),
       tile(formatPercent(s.loraParams / Math.max(1, s.denseParams)), 'of the dense ΔW'),
       tile(formatNumber(s.relativeError), 'model-level relative error'),
-      tile(formatNumber(s.optimalError), 'optimum at these ranks'),
+      tile(`${s.optimalIsBound ? '≤ ' : ''}${formatNumber(s.optimalError)}`, s.optimalIsBound ? 'optimum at these ranks (upper bound: randomized σ are lower bounds)' : 'optimum at these ranks'),
       tile(formatCount(s.fullParams), 'parameters saved whole'),
     ].join('')}</div>
+${coverageHtml(result)}
 ${result.warnings.length > 0 ? `<ul class="dr-note">${result.warnings.slice(0, 20).map((w) => `<li>${escapeHtml(w)}</li>`).join('')}</ul>` : ''}
 <div class="dr-grid2"><div class="dr-plot" id="dr-extract-ranks"></div><div class="dr-plot" id="dr-extract-errors"></div></div>`,
     plots: [
@@ -115,7 +142,7 @@ ${result.warnings.length > 0 ? `<ul class="dr-note">${result.warnings.slice(0, 2
   const body = result.modules
     .map(
       (m) =>
-        `<tr><td class="dr-text">${escapeHtml(m.module)}</td><td data-v="${m.shape[0]! * m.shape[1]!}">${formatShape(m.shape)}</td><td data-v="${m.rank}">${m.rank}</td><td data-v="${m.energy}">${formatPercent(m.energy, 4)}</td><td data-v="${m.relativeError}">${formatNumber(m.relativeError, 4)}</td><td data-v="${m.optimalError}">${formatNumber(m.optimalError, 4)}</td><td data-v="${m.params}">${formatCount(m.params)}</td></tr>`,
+        `<tr><td class="dr-text">${escapeHtml(m.module)}</td><td data-v="${m.shape[0]! * m.shape[1]!}">${formatShape(m.shape)}</td><td data-v="${m.rank}">${m.rank}</td><td data-v="${m.energy}">${m.bound ? '≥ ' : ''}${formatPercent(m.energy, 4)}</td><td data-v="${m.relativeError}">${formatNumber(m.relativeError, 4)}</td><td data-v="${m.optimalError}">${m.bound ? '≤ ' : ''}${formatNumber(m.optimalError, 4)}</td><td data-v="${m.params}">${formatCount(m.params)}</td></tr>`,
     )
     .join('');
   const skipped = result.skipped.map((k) => `<tr><td class="dr-text">${escapeHtml(k.name)}</td><td class="dr-text">${escapeHtml(k.reason)}</td></tr>`).join('');

@@ -6,6 +6,7 @@ export { createRng, fillNormal, gaussianMatrix, randomOrthonormal, randomOrthono
 export { rightVectors, smallSvd, smallSvdLeft, type Svd64 } from './small-svd.js';
 export { singularValues, exactSvd, exactIsCheaper } from './exact-svd.js';
 export { truncatedSvd, type Svd, type TruncatedSvdOptions } from './randomized-svd.js';
+export { factoredSvd, type FactoredSvd } from './factored-svd.js';
 export { adaptiveSvd, type AdaptiveSvd, type AdaptiveSvdOptions } from './adaptive-svd.js';
 export {
   amplificationFactor,

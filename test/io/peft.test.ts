@@ -30,7 +30,7 @@ const fullWeights = [{ name: 'model.norm.weight', dtype: 'F32' as const, shape: 
 
 test('writeAdapter lays out PEFT keys, shapes, metadata and config; readAdapter reads it back', async () => {
   const dir = join(await scratch(), 'adapter');
-  await writeAdapter(dir, { modules, fullWeights, dtype: 'BF16', baseModel: 'meta/base', taskType: 'CAUSAL_LM', extraConfig: { note: 'x' } });
+  await writeAdapter(dir, { modules, fullWeights, dtype: 'BF16', baseModel: 'meta/base', taskType: 'CAUSAL_LM', extraConfig: { deltarank_note: 'x' } });
   assert.deepEqual(await listing(dir), ['adapter_config.json', 'adapter_model.safetensors']);
   const ind = independentRead(new Uint8Array(await readFile(join(dir, 'adapter_model.safetensors'))));
   assert.deepEqual(ind.header.__metadata__, { format: 'pt' });
@@ -63,7 +63,7 @@ test('writeAdapter lays out PEFT keys, shapes, metadata and config; readAdapter 
     fan_in_fan_out: false,
     init_lora_weights: true,
     inference_mode: true,
-    note: 'x',
+    deltarank_note: 'x',
   });
 
   const back = await readAdapter(dir);

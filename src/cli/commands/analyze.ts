@@ -25,11 +25,11 @@ export const analyzeCommand: CommandModule<object, AnalyzeArgs> = {
   describe: 'spectrum of every 2-D ΔW = W_tuned − W_base: how many ranks the fine-tune uses',
   builder: (y) =>
     y
-      .positional('base', { type: 'string', describe: 'base checkpoint: a .safetensors file, an index JSON, or a folder' })
+      .positional('base', { type: 'string', describe: 'base checkpoint: a .safetensors file, an index JSON, or a folder (with --adapter: that adapter\'s base)' })
       .positional('tuned', { type: 'string', describe: 'fine-tuned checkpoint of the same model' })
       .options({
         delta: stringOption('a checkpoint that already holds ΔW (in place of BASE TUNED)'),
-        adapter: stringOption('a PEFT LoRA adapter folder: the spectrum of s·B·A (in place of BASE TUNED)'),
+        adapter: stringOption('a PEFT LoRA adapter folder: the spectrum of the change it makes (in place of BASE TUNED; give BASE too for DoRA adapters)'),
         'top-k': integerOption('top-k', 'most singular values per tensor (default 64)'),
         exact: { type: 'boolean', describe: 'complete spectra (all singular values), whatever the cost' },
         ...FILTER_OPTIONS,
@@ -39,17 +39,20 @@ export const analyzeCommand: CommandModule<object, AnalyzeArgs> = {
         ...seedOption(),
       })
       .example('$0 analyze llama-7b/ llama-7b-chat/ --report report.html', 'spectra of a full fine-tune, with a report')
-      .example('$0 analyze --adapter my-lora/ --json', 'spectra of a LoRA adapter, as JSON') as unknown as Argv<AnalyzeArgs>,
+      .example('$0 analyze --adapter my-lora/ --json', 'spectra of a LoRA adapter, as JSON')
+      .example('$0 analyze llama-7b/ --adapter my-dora/', 'what a DoRA adapter really changes (W\' − W needs the base)') as unknown as Argv<AnalyzeArgs>,
   handler: async (args) => {
-    const sources = [args.base !== undefined || args.tuned !== undefined, args.delta !== undefined, args.adapter !== undefined].filter(Boolean).length;
-    if (sources !== 1) throw new UsageError('give BASE TUNED, or --delta FILE, or --adapter DIR (exactly one of them)');
-    if ((args.base === undefined) !== (args.tuned === undefined)) throw new UsageError('give both BASE and TUNED');
+    // BASE beside --adapter is the adapter's base (needed for DoRA, gives ‖W‖ and modules_to_save changes).
+    const pair = args.tuned !== undefined || (args.base !== undefined && args.adapter === undefined);
+    const sources = [pair, args.delta !== undefined, args.adapter !== undefined].filter(Boolean).length;
+    if (sources !== 1) throw new UsageError('give BASE TUNED, or --delta FILE, or --adapter DIR with an optional BASE (exactly one of them)');
+    if (pair && (args.base === undefined || args.tuned === undefined)) throw new UsageError('give both BASE and TUNED');
     const include = parseRegex('include', args.include);
     const exclude = parseRegex('exclude', args.exclude);
-    if (args.intruders && args.base === undefined) throw new UsageError('--intruders compares the singular vectors of two checkpoints: give BASE TUNED');
+    if (args.intruders && !pair) throw new UsageError('--intruders compares the singular vectors of two checkpoints: give BASE TUNED');
     if (args.report !== undefined) await checkReportPath(args.report, { force: args.force });
     // ETA by elements read, not tensors: the first tensor (the embeddings) is often the largest.
-    const sizes = args.base !== undefined ? await tensorSizes(args.tuned!, (name) => (!include || include.test(name)) && (!exclude || !exclude.test(name))) : undefined;
+    const sizes = pair ? await tensorSizes(args.tuned!, (name) => (!include || include.test(name)) && (!exclude || !exclude.test(name))) : undefined;
     const work = sizes && workBySize(sizes);
     const result = await withProgress(args, (tick) => {
       const opts: AnalyzeOptions = {
@@ -61,7 +64,7 @@ export const analyzeCommand: CommandModule<object, AnalyzeArgs> = {
         onProgress: (p) => tick('analyze', p.index, p.total, `${formatBytes(p.bytesRead)} read  ${p.name}`, work?.finished(p.name)),
       };
       if (args.delta) return analyzeDelta(args.delta, opts);
-      if (args.adapter) return analyzeAdapter(args.adapter, opts);
+      if (args.adapter) return analyzeAdapter(args.adapter, { ...opts, basePath: args.base });
       return analyzeCheckpoints(args.base!, args.tuned!, opts);
     });
     const intruders = args.intruders ? await checkpointIntruders(args.base!, args.tuned!, result.tensors.map((t) => t.name), { seed: args.seed }) : undefined;

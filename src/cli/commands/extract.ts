@@ -1,6 +1,6 @@
 import type { Argv, CommandModule } from 'yargs';
 import { UsageError } from '../../errors.js';
-import { extractAdapter, policyFromFlags } from '../../extract/index.js';
+import { extractAdapter, policyFromFlags, type ExtractionCoverage } from '../../extract/index.js';
 import { checkReportPath, renderExtractReport } from '../../report/index.js';
 import { formatTable, printJson, say, warn, type CommonArgs } from '../output.js';
 import {
@@ -40,6 +40,7 @@ interface ExtractArgs extends CommonArgs {
   embeddings: 'lora' | 'full' | 'skip';
   norms?: 'full' | 'skip';
   profile: 'peft' | 'vllm';
+  biases?: 'lora' | 'skip';
   report?: string;
   force?: boolean;
   seed: number;
@@ -63,6 +64,10 @@ export const extractCommand: CommandModule<object, ExtractArgs> = {
         embeddings: stringOption('input embeddings and lm_head', { choices: ['lora', 'full', 'skip'], default: 'lora' }),
         norms: stringOption('norm weights: saved whole (modules_to_save) or left out (default full; skip with --profile vllm)', { choices: ['full', 'skip'] }),
         profile: stringOption('vllm: no modules_to_save, no bias', { choices: ['peft', 'vllm'], default: 'peft' }),
+        biases: stringOption(
+          'changed biases of LoRA modules: lora_B.bias (PEFT lora_bias) where PEFT loads that cleanly, else the tuned bias whole (bias: lora_only); or left out (default lora; skip with --profile vllm)',
+          { choices: ['lora', 'skip'] },
+        ),
         ...reportOption('write the HTML report (spectra and extraction) here'),
         ...seedOption(),
       })
@@ -79,6 +84,7 @@ export const extractCommand: CommandModule<object, ExtractArgs> = {
     const policy = policyFromFlags({ rank: flags.rank, energy: flags.energy, error: flags.error, budget: flags.budget, budgetRelative: flags['budget-relative'] });
     checkRankLimits({ rank: args.rank, minRank: args['min-rank'], maxRank: args['max-rank'] });
     if (args.profile === 'vllm' && args.norms === 'full') throw new UsageError('--profile vllm writes no modules_to_save: drop --norms full');
+    if (args.profile === 'vllm' && args.biases === 'lora') throw new UsageError('--profile vllm writes LoRA factors only: drop --biases lora');
     const include = parseRegex('include', args.include);
     const exclude = parseRegex('exclude', args.exclude);
     // Everything that can be refused is refused before the first tensor is read.
@@ -96,6 +102,7 @@ export const extractCommand: CommandModule<object, ExtractArgs> = {
         embeddings: args.embeddings,
         norms: args.norms,
         profile: args.profile,
+        biases: args.biases,
         force: args.force,
         seed: args.seed,
         onProgress: (p) => {
@@ -113,15 +120,16 @@ export const extractCommand: CommandModule<object, ExtractArgs> = {
     const { spectra: _s, schemaVersion: _v, tool: _t, ...doc } = result;
     if (args.json) return printJson(doc);
     if (args.quiet) return;
-    const rows = result.modules.map((m) => [m.module, m.shape.join('×'), m.rank, m.energy.toFixed(4), m.relativeError.toFixed(4), m.optimalError.toFixed(4), m.params]);
+    const rows = result.modules.map((m) => [m.module, m.shape.join('×'), m.rank, m.energy.toFixed(4), m.relativeError.toFixed(4), `${m.bound ? '≤ ' : ''}${m.optimalError.toFixed(4)}`, m.params]);
     const s = result.summary;
     process.stdout.write(
       [
         formatTable(['module', 'shape', 'rank', 'energy', 'rel. error', 'optimum', 'params'], rows),
         '',
         `${s.modules} LoRA modules, ${s.loraParams.toLocaleString('en-US')} parameters (${((100 * s.loraParams) / Math.max(1, s.denseParams)).toFixed(2)} % of the dense ΔW)` +
-          (s.fullParams > 0 ? `, ${s.fullParams.toLocaleString('en-US')} in modules_to_save` : ''),
-        `model-level relative error ${s.relativeError.toFixed(4)} (optimum at these ranks ${s.optimalError.toFixed(4)})`,
+          (s.fullParams > 0 ? `, ${s.fullParams.toLocaleString('en-US')} saved whole` : ''),
+        `model-level relative error ${s.relativeError.toFixed(4)} (optimum at these ranks ${s.optimalIsBound ? '≤ ' : ''}${s.optimalError.toFixed(4)}${s.optimalIsBound ? ': randomized SVDs give lower bounds of σ, so an upper bound of the optimum' : ''})`,
+        coverageLine(result.coverage),
         result.skipped.length > 0 ? `skipped ${result.skipped.length} tensors (see extraction.json)` : '',
         `adapter written to ${result.out} in ${result.seconds.toFixed(1)} s`,
       ]
@@ -130,3 +138,13 @@ export const extractCommand: CommandModule<object, ExtractArgs> = {
     );
   },
 };
+
+/** The model-level line: what share of every changed parameter's ‖ΔW‖² the adapter carries, and the largest it leaves out. */
+function coverageLine(c: ExtractionCoverage): string {
+  const pct = (x: number) => `${(100 * x).toFixed(2)} %`;
+  const top = c.leftOut.slice(0, 3).map((l) => `${l.name} ${pct(l.share)}`);
+  return (
+    `the adapter reproduces ${pct(c.reproduced)} of Σ‖ΔW‖² over all ${c.changedParams.toLocaleString('en-US')} changed parameters` +
+    ` (truncation ${pct(c.truncated)}, not carried ${pct(c.leftOutShare)}${top.length > 0 ? `: ${top.join(', ')}${c.leftOut.length > 3 ? ', …' : ''}` : ''})`
+  );
+}

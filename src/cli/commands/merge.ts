@@ -12,7 +12,7 @@ interface MergeArgs extends CommonArgs {
 
 export const mergeCommand: CommandModule<object, MergeArgs> = {
   command: 'merge <base> <adapter>',
-  describe: 'apply a LoRA adapter: W + s·B·A, in the base checkpoint\'s sharding and names',
+  describe: 'apply a LoRA adapter as PEFT\'s merge_and_unload does (W + s·B·A; Conv1D, DoRA, lora_B.bias, embeddings, target_parameters, modules_to_save), in the base checkpoint\'s sharding and names',
   builder: (y) =>
     y
       .positional('base', { type: 'string', demandOption: true, describe: 'base checkpoint (file, index JSON or folder)' })

@@ -16,7 +16,7 @@ interface ResizeArgs extends CommonArgs {
 
 export const resizeCommand: CommandModule<object, ResizeArgs> = {
   command: 'resize <adapter>',
-  describe: 're-rank a LoRA adapter by the SVD of each s·B·A (from the factors, no product formed)',
+  describe: 're-rank a LoRA adapter by the SVD of each s·B·A (from the factors, no product formed); keeps lora_B.bias, DoRA magnitudes, fan_in_fan_out, tied lm_head and saved weights',
   builder: (y) =>
     y
       .positional('adapter', { type: 'string', demandOption: true, describe: 'PEFT LoRA adapter folder' })

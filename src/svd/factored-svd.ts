@@ -5,8 +5,8 @@
  * Cost O((out + in)·r²) instead of O(out·in·r).
  */
 import { ShapeError } from '../errors.js';
-import type { Matrix, Matrix64 } from '../svd/index.js';
-import { leadingColumns, smallSvd } from '../svd/index.js';
+import { leadingColumns, type Matrix, type Matrix64 } from './matrix.js';
+import { smallSvd } from './small-svd.js';
 
 export interface FactoredSvd {
   /** [out, k] f32, orthonormal columns, k = min(r, out, in). */

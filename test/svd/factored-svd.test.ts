@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { Matrix as MlMatrix, SVD } from 'ml-matrix';
-import { factoredSvd } from '../../src/extract/factored.js';
+import { factoredSvd } from '../../src/svd/index.js';
 import { gaussianMatrix } from '../../src/svd/index.js';
 
 /** Exact σ of scale·B·A by ml-matrix on the formed product (the thing factoredSvd avoids forming). */
