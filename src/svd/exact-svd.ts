@@ -72,6 +72,28 @@ export async function exactSvd(a: Matrix, { vectors = false }: { vectors?: boole
 }
 
 /**
+ * Estimated seconds of `singularValues` on an m×n matrix on this machine, by the flop counts of
+ * the route it takes and the rates above: what `analyze` weighs against its refinement cap.
+ * @example completeCostSeconds(4096, 4096) // ≈ 4
+ */
+export function completeCostSeconds(m: number, n: number): number {
+  const p = Math.min(m, n);
+  const q = Math.max(m, n);
+  if (p <= JACOBI_MAX_VALUES) return (2 * q * p * p + 45 * p ** 3) / SCALAR_RATE;
+  return (2 * q * p * p + 2 * p ** 3) / GEMM_RATE + (7 * DEFAULT_BANDWIDTH * p * p) / SCALAR_RATE;
+}
+
+/**
+ * Estimated seconds of a randomized range of K columns with `powerIters` power iterations on an
+ * m×n matrix (products with A, re-orthonormalisation, the K×K Jacobi core).
+ * @example randomizedCostSeconds(4096, 4096, 74, 2) // ≈ 0.06
+ */
+export function randomizedCostSeconds(m: number, n: number, K: number, powerIters: number): number {
+  const q = Math.max(m, n);
+  return ((2 + 2 * powerIters) * 2 * m * n * K + 12 * q * K * K) / GEMM_RATE + (30 * K ** 3) / SCALAR_RATE;
+}
+
+/**
  * Whether all singular values of an m×n matrix cost less than a randomized top-k with
  * oversampling 10 and two power iterations (Halko–Martinsson–Tropp 2011, Alg. 4.4), by the
  * flop counts of each route at this machine's GEMM and scalar rates. With `vectors`, the

@@ -1,5 +1,5 @@
 import type { CommandModule } from 'yargs';
-import { analyzeAdapter, analyzeCheckpoints, analyzeDelta, type AnalyzeOptions, type AnalyzeResult } from '../../analyze/index.js';
+import { analyzeAdapter, analyzeCheckpoints, analyzeDelta, formatRankValue, type AnalyzeOptions, type AnalyzeResult } from '../../analyze/index.js';
 import { UsageError } from '../../errors.js';
 import { checkReportPath, renderAnalyzeReport, writeReport } from '../../report/index.js';
 import { createProgress, formatBytes, formatTable, printJson, say, type CommonArgs } from '../output.js';
@@ -12,6 +12,8 @@ interface AnalyzeArgs extends CommonArgs {
   adapter?: string;
   'top-k'?: number;
   exact?: boolean;
+  refine: boolean;
+  'refine-cap'?: number;
   include?: string;
   exclude?: string;
   report?: string;
@@ -29,6 +31,8 @@ export const analyzeCommand: CommandModule<object, AnalyzeArgs> = {
       .option('adapter', { type: 'string', describe: 'a PEFT LoRA adapter folder: the spectrum of s·B·A (in place of BASE TUNED)' })
       .option('top-k', { type: 'number', describe: 'most singular values per tensor (default 64)' })
       .option('exact', { type: 'boolean', describe: 'complete spectra (all singular values), whatever the cost' })
+      .option('refine', { type: 'boolean', default: true, describe: 'refine each tensor until its ranks are certified exact, within --refine-cap (--no-refine: one randomized pass)' })
+      .option('refine-cap', { type: 'number', describe: 'most estimated seconds one tensor may spend refining (default 60; 0.5 where the rest is a noise floor)' })
       .option('include', { type: 'string', describe: 'only tensors whose name matches this regex' })
       .option('exclude', { type: 'string', describe: 'leave out tensors whose name matches this regex' })
       .option('report', { type: 'string', describe: 'write the HTML report here' })
@@ -45,6 +49,8 @@ export const analyzeCommand: CommandModule<object, AnalyzeArgs> = {
     const opts: AnalyzeOptions = {
       topK: args['top-k'],
       exact: args.exact,
+      refine: args.refine,
+      refineCapSeconds: args['refine-cap'],
       include: parseRegex('include', args.include),
       exclude: parseRegex('exclude', args.exclude),
       seed: args.seed,
@@ -66,8 +72,9 @@ export const analyzeCommand: CommandModule<object, AnalyzeArgs> = {
       say(args, `report: ${args.report}`);
     }
     if (args.json) {
-      const { schemaVersion: _v, tool: _t, ...rest } = result;
-      printJson(rest);
+      // analyze documents carry their own schema version (2: certified bounds and rank intervals).
+      const { schemaVersion, tool: _t, ...rest } = result;
+      printJson({ schemaVersion, ...rest });
       return;
     }
     if (!args.quiet) process.stdout.write(renderText(result) + '\n');
@@ -82,11 +89,14 @@ function renderText(r: AnalyzeResult): string {
     t.shape.join('×'),
     fmt(t.deltaNorm),
     fmt(t.relativeUpdate),
-    ...keys.map((k) => (t.rankAt[k] === null ? `>${t.singularValues.length}` : String(t.rankAt[k]))),
+    ...keys.map((k) => formatRankValue(t.rankAt[k])),
     t.stableRank.toFixed(1),
-    t.method,
+    t.method + (t.refinement === null ? '' : t.complete ? ' (refined)' : '*'),
   ]);
   const lines = [formatTable(['tensor', 'shape', '‖ΔW‖', 'rel', ...keys.map((k) => `r${Math.round(Number(k) * 100)}`), 'stable', 'method'], rows)];
+  const open = r.tensors.filter((t) => keys.some((k) => typeof t.rankAt[k] !== 'number'));
+  lines.push('', 'ranks are certified: "30" is exact, "30–32" the interval the bounds prove');
+  if (open.length > 0) lines.push(`${open.length} tensors with ranks left as intervals (* or see --json "refinement"), e.g. ${open[0]!.name}: ${open[0]!.refinement ?? 'no refinement asked'}`);
   if (r.others.length > 0) lines.push('', `${r.others.length} other tensors (norms, biases) changed by ‖Δ‖ up to ${fmt(Math.max(...r.others.map((o) => o.deltaNorm)))}`);
   if (r.skipped.length > 0) lines.push('', `skipped ${r.skipped.length}:`, ...r.skipped.slice(0, 10).map((s) => `  ${s.name}: ${s.reason}`));
   if (r.skipped.length > 10) lines.push(`  … and ${r.skipped.length - 10} more (see --json)`);
