@@ -50,6 +50,12 @@ export const DEFAULT_REFINE_CAP_SECONDS = 60;
 const NOISE_FLOOR_CAP_SECONDS = 0.5;
 /** A left-out part whose largest Ritz value is within this factor of its noise edge counts as a noise floor. */
 const NOISE_EDGE_FACTOR = 1.5;
+/**
+ * Most bytes the bidiagonal route may hold (two f64 copies of ΔW): analyze's memory stays bounded
+ * by a few f32 tensors of the largest shape, so a larger ΔW (a 32000×2048 embedding: 1 GB) takes the
+ * Gram route under `--exact` (f32, p×p, with its wider bounds) and is not refined to a complete spectrum.
+ */
+const BIDIAGONAL_MEMORY_LIMIT = 600e6;
 /** Largest basis a refinement grows before the complete route is the better buy. */
 const MAX_REFINED_BASIS = 256;
 
@@ -110,9 +116,11 @@ export async function computeSpectrum(delta: Matrix, frobSquared: number, opts: 
   const p = Math.min(m, n);
   const evidence: SpectrumEvidence = { m, n };
   if (frobSquared === 0) return summarize(new Float64Array(0), 0, true, 'exact', opts.thresholds, evidence);
+  const fitsBidiagonal = 16 * m * n <= BIDIAGONAL_MEMORY_LIMIT;
   const complete = async (refinement: string | null) => {
-    const { s, method } = await singularValues(delta);
-    return { ...summarize(s, frobSquared, true, method, opts.thresholds, evidence), refinement };
+    const { s, method } = await singularValues(delta, { route: fitsBidiagonal ? 'auto' : 'gram' });
+    const note = fitsBidiagonal ? refinement : `Gram route: the bidiagonal route's ${(16 * m * n / 1e6).toFixed(0)} MB exceed the ${BIDIAGONAL_MEMORY_LIMIT / 1e6} MB allowed`;
+    return { ...summarize(s, frobSquared, true, method, opts.thresholds, evidence), refinement: note };
   };
   if (opts.exact || exactIsCheaper(m, n, Math.min(opts.topK, p))) return complete(null);
   const target = Math.max(...opts.thresholds);
@@ -130,7 +138,7 @@ export async function computeSpectrum(delta: Matrix, frobSquared: number, opts: 
   if (open.length === 0) return current;
 
   const cap = opts.refineCapSeconds ?? DEFAULT_REFINE_CAP_SECONDS;
-  const completeCost = completeCostSeconds(m, n);
+  const completeCost = fitsBidiagonal ? completeCostSeconds(m, n) : Infinity;
   const steps: string[] = [];
   // A larger basis, while the ranks asked for are within its reach and it costs less than the complete route.
   const needed = Math.max(...open.map((o) => o.hi));
@@ -148,12 +156,14 @@ export async function computeSpectrum(delta: Matrix, frobSquared: number, opts: 
   const allowed = noiseFloor ? Math.min(cap, NOISE_FLOOR_CAP_SECONDS) : cap;
   const which = open.map((o) => o.key).join(', ');
   if (completeCost <= allowed) {
-    steps.push(`complete spectrum (est. ${completeCost.toPrecision(2)} s): rankAt ${which} not separated by the randomized bounds`);
+    steps.push(`complete spectrum (est. ${completeCost.toPrecision(2)} s, ${noiseFloor ? 'noise floor' : 'structured tail'}): rankAt ${which} not separated by the randomized bounds`);
     return complete(steps.join('; '));
   }
-  const why = noiseFloor
-    ? `what the basis left out looks like a noise floor, and its complete spectrum (est. ${completeCost.toPrecision(2)} s) exceeds the ${allowed} s allowed there`
-    : `the complete spectrum (est. ${completeCost.toPrecision(2)} s) exceeds the refinement cap of ${allowed} s`;
+  const why = !fitsBidiagonal
+    ? `a complete spectrum at full accuracy needs ${(16 * m * n / 1e6).toFixed(0)} MB, over the ${BIDIAGONAL_MEMORY_LIMIT / 1e6} MB allowed`
+    : noiseFloor
+      ? `what the basis left out looks like a noise floor, and its complete spectrum (est. ${completeCost.toPrecision(2)} s) exceeds the ${allowed} s allowed there`
+      : `the complete spectrum (est. ${completeCost.toPrecision(2)} s) exceeds the refinement cap of ${allowed} s`;
   steps.push(`rankAt ${which} left as intervals: ${why}`);
   return { ...current, refinement: steps.join('; ') };
 }

@@ -16,6 +16,7 @@ interface SynthArgs extends CommonArgs {
   shards: number;
   seed: number;
   force?: boolean;
+  'high-rank'?: boolean;
 }
 
 export const synthCommand: CommandModule<CommonArgs, SynthArgs> = {
@@ -29,8 +30,10 @@ export const synthCommand: CommandModule<CommonArgs, SynthArgs> = {
       .option('shards', { type: 'number', default: 1, describe: 'safetensors shards per side' })
       .option('seed', { type: 'number', default: 0, describe: 'random seed; equal seeds give identical files' })
       .option('force', { type: 'boolean', describe: 'replace an existing output folder' })
+      .option('high-rank', { type: 'boolean', describe: 'a full fine-tune\'s high-rank ΔW (dense, power-law energy: rank at 90 % in the hundreds) instead of planted low-rank directions' })
       .example('$0 synth --shape tiny --out pairs/tiny', 'a small pair to try analyze and extract on')
-      .example('$0 synth --shape tinyllama --shards 3 --out pairs/tinyllama', 'a 2.2 GB-a-side pair for benchmarks'),
+      .example('$0 synth --shape tinyllama --shards 3 --out pairs/tinyllama', 'a 2.2 GB-a-side pair for benchmarks')
+      .example('$0 synth --shape small --high-rank --out pairs/full-ft', 'a pair whose ΔW is high-rank, like a real full fine-tune'),
   handler: async (args) => {
     if (!Number.isSafeInteger(args.shards) || args.shards < 1) throw new UsageError(`--shards must be a positive integer, got ${args.shards}`);
     if (!Number.isSafeInteger(args.seed)) throw new UsageError(`--seed must be an integer, got ${args.seed}`);
@@ -43,6 +46,7 @@ export const synthCommand: CommandModule<CommonArgs, SynthArgs> = {
       shards: args.shards,
       seed: args.seed,
       force: args.force,
+      highRank: args['high-rank'],
       onProgress: (done, _total, name) => progress.update(done, name),
     });
     progress.finish();
