@@ -100,6 +100,48 @@ export async function denseToUpperBand(a: Matrix64, b: number): Promise<UpperBan
 }
 
 /**
+ * R of the QR factorisation a = Q·R of a tall `a` (f64 [m, n], m ≥ n; overwritten with scratch),
+ * by the same left panels as `denseToUpperBand` without the right ones: [n, n] upper triangular,
+ * with a's singular values. Taken first when m is well above n, where it halves the passes over
+ * the long side. Cost ≈ 2·m·n² − ⅔·n³ flops in f64 products.
+ * @example const r = await blockedQrR({ rows: 4096, cols: 512, data }, 32);
+ */
+export async function blockedQrR(a: Matrix64, b: number): Promise<Matrix64> {
+  const { rows: m, cols: n } = a;
+  if (m < n) throw new RangeError(`blockedQrR: needs rows ≥ cols, got ${m}×${n}`);
+  const r = new Float64Array(n * n);
+  let s = a.data;
+  let M = m;
+  let N = n;
+  let k = 0;
+  while (N > 0) {
+    const bb = Math.min(b, N);
+    const cols = new Float64Array(bb * M);
+    for (let i = 0; i < M; i++) for (let c = 0; c < bb; c++) cols[c * M + i] = s[i * N + c]!;
+    const tau = householderQrColumns(cols, bb, M);
+    for (let c = 0; c < bb; c++) for (let i = 0; i <= Math.min(c, M - 1); i++) r[(k + i) * n + k + c] = cols[c * M + i]!;
+    if (N === bb) break;
+    const p = tau.length;
+    const v = reflectorMatrix(cols, tau, M, p, M, 0);
+    const t = await wyFactor(v, tau);
+    const w = (await matmul64(t, await matmul64(v, { rows: M, cols: N, data: s }, { transA: true }), { transA: true })).data;
+    const wt = new Float64Array(N * p);
+    for (let q = 0; q < p; q++) for (let c = 0; c < N; c++) wt[c * p + q] = w[q * N + c]!;
+    const updated = (await subtractProduct64({ rows: M, cols: N, data: s }, v, { rows: N, cols: p, data: wt }, { transB: true })).data;
+    // R's rows k … k + bb to the right of the panel, then the trailing matrix, compacted.
+    for (let q = 0; q < bb; q++) r.set(updated.subarray(q * N + bb, q * N + N), (k + q) * n + k + bb);
+    const size = N - bb;
+    const next = new Float64Array(Math.max(0, M - bb) * size);
+    for (let i = bb; i < M; i++) next.set(updated.subarray(i * N + bb, i * N + N), (i - bb) * size);
+    s = next;
+    k += bb;
+    M -= bb;
+    N -= bb;
+  }
+  return { rows: n, cols: n, data: r };
+}
+
+/**
  * The reflectors of `householderQrColumns` (p of them, over `len` entries, stored in `cols` rows)
  * as a row-major [rows, p] matrix V with unit diagonal, placed from row `offset` (zeros above).
  */

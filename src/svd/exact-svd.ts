@@ -28,8 +28,12 @@ export const JACOBI_MAX_VALUES = 128;
 /** Scalar f64 flops per second of plain TypeScript loops, and f32 GEMM flops per second of the engine, on this 2-core machine. */
 const SCALAR_RATE = 1e9;
 const GEMM_RATE = 1.5e11;
-/** f64 GEMM flops per second on the thin panel products of the bidiagonal route (a third of f32 on square products, less on thin ones). */
-const GEMM64_RATE = 1.5e10;
+/**
+ * f64 flops per second of the bidiagonal route's first stage, products and panel work together
+ * (onnxruntime's double kernels run at about a third of its f32 rate, and the thin panel products
+ * below that): 4096² took 139 s at load 10 on 2 cores, 27.6 s for torch's f32 svdvals beside it.
+ */
+const GEMM64_RATE = 8e9;
 /** Flops per p² of the bidiagonal QR sweeps, counting its square roots and divisions as the time they take (measured 0.17–0.4 s at p = 2048). */
 const BIDIAGONAL_QR_FLOPS = 100;
 
@@ -92,7 +96,9 @@ export function completeCostSeconds(m: number, n: number): number {
   const p = Math.min(m, n);
   const q = Math.max(m, n);
   if (p <= JACOBI_MAX_VALUES) return (2 * q * p * p + 45 * p ** 3) / SCALAR_RATE;
-  return (4 * q * p * p - (4 / 3) * p ** 3) / GEMM64_RATE + (6 * (BIDIAGONAL_BANDWIDTH + 2) + BIDIAGONAL_QR_FLOPS) * p * p / SCALAR_RATE;
+  // Through the QR first when the long side is 5/3 of the short one or more (exact-bidiagonal.ts).
+  const stage1 = q >= (5 / 3) * p ? 2 * q * p * p + 2 * p ** 3 : 4 * q * p * p - (4 / 3) * p ** 3;
+  return stage1 / GEMM64_RATE + (6 * (BIDIAGONAL_BANDWIDTH + 2) + BIDIAGONAL_QR_FLOPS) * p * p / SCALAR_RATE;
 }
 
 /**
