@@ -140,19 +140,25 @@ export async function computeSpectrum(delta: Matrix, frobSquared: number, opts: 
   const cap = opts.refineCapSeconds ?? DEFAULT_REFINE_CAP_SECONDS;
   const completeCost = fitsBidiagonal ? completeCostSeconds(m, n) : Infinity;
   const steps: string[] = [];
-  // A larger basis, while the ranks asked for are within its reach and it costs less than the complete route.
+  // What the first basis left out: a noise floor (its last Ritz value at the Marchenko–Pastur edge
+  // of that energy spread as noise), or structure a larger basis or the complete route would resolve.
+  const floorOf = (c: SpectrumSummary) => {
+    const v = c.singularValues;
+    return (v.length > 0 ? v[v.length - 1]! : 0) <= NOISE_EDGE_FACTOR * noiseEdge(m, n, c.evidence?.leftOutEnergy ?? 0);
+  };
+  let noiseFloor = floorOf(current);
+  // A larger basis, while the ranks asked for are within its reach and it costs less than the
+  // complete route; not into a noise floor, whose energy a few more columns cannot take up.
   const needed = Math.max(...open.map((o) => o.hi));
   const basis = Math.min(p, Math.ceil(1.5 * needed) + 2 * ADAPTIVE_OVERSAMPLE);
-  if (basis <= MAX_REFINED_BASIS && basis < p / 2 && basis > first.ritz.length && randomizedCostSeconds(m, n, basis, 3) < Math.min(completeCost, cap)) {
+  if (!noiseFloor && basis <= MAX_REFINED_BASIS && basis < p / 2 && basis > first.ritz.length && randomizedCostSeconds(m, n, basis, 3) < Math.min(completeCost, cap)) {
     const grown = await adaptiveSvd(delta, { energy: 1, maxRank: basis - ADAPTIVE_OVERSAMPLE, blockSize: Math.min(basis, MAX_BLOCK), powerIters: 3, seed: opts.seed + 1, frobSquared });
     steps.push(`basis ${first.ritz.length} → ${grown.ritz.length} columns, 3 power iterations`);
     current = randomized(grown, steps.join('; '));
     open = openThresholds(current, frobSquared);
     if (open.length === 0) return current;
+    noiseFloor = floorOf(current);
   }
-  const last = current.singularValues.length > 0 ? current.singularValues[current.singularValues.length - 1]! : 0;
-  const leftOut = current.evidence?.leftOutEnergy ?? 0;
-  const noiseFloor = last <= NOISE_EDGE_FACTOR * noiseEdge(m, n, leftOut);
   const allowed = noiseFloor ? Math.min(cap, NOISE_FLOOR_CAP_SECONDS) : cap;
   const which = open.map((o) => o.key).join(', ');
   if (completeCost <= allowed) {

@@ -8,6 +8,10 @@ import { analyzeCheckpoints, analyzeDelta, type TensorSpectrum } from '../../src
 import { ShapeError, FormatError } from '../../src/errors.js';
 import { openCheckpoint, writeCheckpoint } from '../../src/io/index.js';
 import { writeSynthPair } from '../../src/synth/index.js';
+import { NO_PYTHON, runPython } from '../helpers/python.js';
+
+/** LAPACK (torch.linalg.svdvals in f64) on every ΔW of a pair. */
+const LAPACK_SCRIPT = join(import.meta.dirname, 'lapack_spectra.py');
 
 /** Exact singular values of base→tuned ΔW for one tensor, by ml-matrix (independent of src/svd). */
 async function exactSpectrum(dir: string, name: string): Promise<{ s: number[]; frob: number }> {
@@ -125,6 +129,35 @@ describe('analyze against an exact SVD of the stored ΔW', () => {
     const result = await analyzeCheckpoints(join(dir, 'small', 'base'), join(dir, 'small', 'tuned'), { include, topK: 32, refine: false });
     assert.equal(result.tensors.length, 2);
     assert.ok(result.tensors.every((t) => t.method === 'adaptive' && !t.complete), result.tensors.map((t) => t.method).join());
+    await checkAgainstExact('small', result);
+  });
+
+  it('small pair (bf16), default settings: every rankAt certified exact and equal to LAPACK\'s, every σ inside its bounds', { skip: NO_PYTHON }, async () => {
+    const pair = join(dir, 'small');
+    const result = await analyzeCheckpoints(join(pair, 'base'), join(pair, 'tuned'));
+    const truth = await runPython<Record<string, { s: number[]; frob: number }>>(LAPACK_SCRIPT, [join(pair, 'base'), join(pair, 'tuned')]);
+    assert.equal(result.tensors.length, 30);
+    assert.equal(result.schemaVersion, 2);
+    for (const t of result.tensors) {
+      const { s, frob } = truth[t.name]!;
+      assert.ok(Math.abs(t.deltaNorm ** 2 - frob) <= 1e-6 * frob, `${t.name}: ‖ΔW‖²`);
+      for (const [key, r] of Object.entries(t.rankAt)) assert.equal(typeof r, 'number', `${t.name}: rankAt ${key} = ${JSON.stringify(r)} (${t.refinement})`);
+      checkCertified(t, s, frob);
+      // Complete spectra at LAPACK accuracy: within 1e-5 relative for every σ ≥ 1e-6·σ₁.
+      if (t.complete) for (let i = 0; i < s.length && s[i]! >= 1e-6 * s[0]!; i++) assert.ok(Math.abs(t.singularValues[i]! - s[i]!) <= 1e-5 * s[i]!, `${t.name}: σ_${i + 1} ${t.singularValues[i]} vs LAPACK ${s[i]}`);
+    }
+  });
+
+  it('a refinement cap of 0 leaves open ranks as intervals that hold the truth, and says why', async () => {
+    const include = /layers\.1\.(self_attn\.o_proj|mlp\.gate_proj)\.weight$/;
+    const result = await analyzeCheckpoints(join(dir, 'small', 'base'), join(dir, 'small', 'tuned'), { include, refineCapSeconds: 0 });
+    assert.equal(result.refineCapSeconds, 0);
+    assert.equal(result.tensors.length, 2);
+    for (const t of result.tensors) {
+      assert.equal(t.method, 'adaptive');
+      assert.ok(Object.values(t.rankAt).some((r) => typeof r !== 'number'), `${t.name}: some rank stays open`);
+      assert.match(t.refinement ?? '', /left as intervals: .*(noise floor|cap)/);
+    }
     await checkAgainstExact('small', result);
   });
 
