@@ -51,7 +51,7 @@ export function bandToBidiagonal(band: UpperBand): { d: Float64Array; e: Float64
         const v = col * W - col + 1;
         for (let t = col - 1; t <= last; t++) {
           const p = a[u + t]!;
-          const q = t >= col - 1 ? a[v + t]! : 0;
+          const q = a[v + t]!;
           a[u + t] = c2 * p + s2 * q;
           a[v + t] = c2 * q - s2 * p;
         }

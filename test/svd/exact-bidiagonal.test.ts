@@ -57,6 +57,7 @@ describe('exact SVD, bidiagonal route (two-stage, f64)', () => {
   const cases: [string, number, number, number[]][] = [
     // Graded down to 1e-8·σ₁: the values under 1e-6·σ₁ are held to the absolute error only.
     ['graded', 300, p, Array.from({ length: p }, (_, i) => 10 ** (-8 * i / (p - 1)))],
+    ['graded, tall (through the QR)', 520, p, Array.from({ length: p }, (_, i) => 10 ** (-8 * i / (p - 1)))],
     ['clustered', p, 333, Array.from({ length: p }, (_, i) => (i < 60 ? 3 - 1e-7 * i : i < 120 ? 1 + 1e-9 * i : 1e-4))],
     ['rank-deficient', 260, p, [...Array.from({ length: 40 }, (_, i) => 5 - i / 10), ...new Array(p - 40).fill(0)]],
   ];
