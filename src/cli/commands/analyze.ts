@@ -29,7 +29,7 @@ export const analyzeCommand: CommandModule<object, AnalyzeArgs> = {
       .positional('tuned', { type: 'string', describe: 'fine-tuned checkpoint of the same model' })
       .option('delta', { type: 'string', describe: 'a checkpoint that already holds ΔW (in place of BASE TUNED)' })
       .option('adapter', { type: 'string', describe: 'a PEFT LoRA adapter folder: the spectrum of s·B·A (in place of BASE TUNED)' })
-      .option('top-k', { type: 'number', describe: 'most singular values per tensor (default 64)' })
+      .option('top-k', { type: 'number', describe: 'most singular values of the first randomized pass per tensor (default 64); refinement goes further where a rank needs it' })
       .option('exact', { type: 'boolean', describe: 'complete spectra (all singular values), whatever the cost' })
       .option('refine', { type: 'boolean', default: true, describe: 'refine each tensor until its ranks are certified exact, within --refine-cap (--no-refine: one randomized pass)' })
       .option('refine-cap', { type: 'number', describe: 'most estimated seconds one tensor may spend refining (default 60; 0.5 where the rest is a noise floor)' })
