@@ -31,3 +31,19 @@ export async function ensureTinyllamaPair(): Promise<string> {
   if (!(await hasTinyllamaPair(dir))) await writeSynthPair(dir, { ...TINYLLAMA_PAIR, force: true });
   return dir;
 }
+
+/** The high-rank bench pair: synth --shape small --high-rank (30 MB a side), in `<tmp>/deltarank-bench/high-rank`. */
+export const HIGH_RANK_PAIR = { shape: 'small', dtype: 'BF16', shards: 1, seed: 0, highRank: true } as const;
+
+/** The high-rank pair's folder, writing it first (seconds) when missing or stale. */
+export async function ensureHighRankPair(): Promise<string> {
+  const dir = join(tmpdir(), 'deltarank-bench', 'high-rank');
+  try {
+    const m = JSON.parse(await readFile(join(dir, 'synth.json'), 'utf8')) as SynthManifest;
+    if (m.generatorVersion === SYNTH_GENERATOR_VERSION && m.shape === HIGH_RANK_PAIR.shape && m.highRank && m.seed === HIGH_RANK_PAIR.seed) return dir;
+  } catch {
+    // not there yet
+  }
+  await writeSynthPair(dir, { ...HIGH_RANK_PAIR, force: true });
+  return dir;
+}

@@ -1,9 +1,11 @@
 /**
  * The PyTorch peer (bench/peers/torch_peer.py), run as a child process when a Python with torch
- * is found: `DELTARANK_BENCH_PYTHON`, else `python3`, else /usr/bin/python3 (where Debian's
- * python3-torch installs). Without one, rows fall back to the figures quoted in docs/ARCHITECTURE.md and say so.
+ * is found: `DELTARANK_BENCH_PYTHON`, else the repository's `.venv/bin/python` (pip's torch with
+ * MKL), else `python3`, else /usr/bin/python3 (where Debian's python3-torch installs). Without
+ * one, rows fall back to docs/ARCHITECTURE.md's quoted figures and say so.
  */
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface TorchRun {
@@ -21,7 +23,8 @@ let found: string | null | undefined;
 /** The Python that imports torch, or null; looked up once. */
 export function torchPython(): string | null {
   if (found !== undefined) return found;
-  const candidates = [process.env['DELTARANK_BENCH_PYTHON'], 'python3', '/usr/bin/python3'].filter((c): c is string => !!c);
+  const venv = join(import.meta.dirname, '..', '.venv', 'bin', 'python');
+  const candidates = [process.env['DELTARANK_BENCH_PYTHON'], existsSync(venv) ? venv : undefined, 'python3', '/usr/bin/python3'].filter((c): c is string => !!c);
   found = null;
   for (const python of candidates) {
     try {

@@ -19,7 +19,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { analyzeCheckpoints, renderAnalyzeReport, writeReport, writeSynthPair } from 'deltarank';
+import { analyzeCheckpoints, formatRankValue, renderAnalyzeReport, writeReport, writeSynthPair } from 'deltarank';
 
 const small = process.argv.includes('--small');
 const reports = process.env['DELTARANK_REPORTS'] ?? 'reports';
@@ -40,7 +40,7 @@ for (const t of result.tensors.slice(0, 12)) {
   const plantedShare = 1 - (plan.noiseNorm / plan.deltaNorm) ** 2;
   const measured = t.energy[Math.min(plan.plantedRank, t.energy.length) - 1] ?? NaN;
   console.log(
-    `${t.name.padEnd(42)} ${String(plan.plantedRank).padStart(9)} ${String(t.rankAt['0.9'] ?? '>k').padStart(4)} ${String(t.rankAt['0.99'] ?? '>k').padStart(4)}  ${plantedShare.toFixed(3)} → ${measured.toFixed(3)}`,
+    `${t.name.padEnd(42)} ${String(plan.plantedRank).padStart(9)} ${formatRankValue(t.rankAt['0.9']).padStart(4)} ${formatRankValue(t.rankAt['0.99']).padStart(7)}  ${plantedShare.toFixed(3)} → ${measured.toFixed(3)}`,
   );
 }
 

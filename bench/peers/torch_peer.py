@@ -2,12 +2,14 @@
 
     python3 bench/peers/torch_peer.py gemm N
     python3 bench/peers/torch_peer.py lowrank M N
-    python3 bench/peers/torch_peer.py svdvals N
+    python3 bench/peers/torch_peer.py svdvals M [N]
     python3 bench/peers/torch_peer.py analyze PAIR_DIR
+    python3 bench/peers/torch_peer.py analyze-exact PAIR_DIR
     python3 bench/peers/torch_peer.py extract PAIR_DIR OUT_DIR
 
 Each prints one JSON line. `analyze` reads base/ and tuned/ tensor by tensor and runs
-torch.svd_lowrank(q = 74, niter = 2) on every matrix's ΔW; `extract` does the same at rank 64
+torch.svd_lowrank(q = 74, niter = 2) on every matrix's ΔW, `analyze-exact` torch.linalg.svdvals
+(all values, f32 LAPACK) on every ΔW; `extract` does the same as `analyze` at rank 64
 and writes the PEFT adapter (lora_A = Σ^½Vᵀ, lora_B = UΣ^½, the checkpoint's dtype, norms as
 modules_to_save). Checkpoints are read with the official `safetensors` package when it is
 installed, otherwise with the mmap reader below, which does what safetensors.safe_open does.
@@ -118,10 +120,10 @@ def lowrank(m, n):
     return {"seconds": median_seconds(3, lambda: torch.svd_lowrank(a, q=RANK + OVERSAMPLE, niter=NITER), warmups=3)}
 
 
-def svdvals(n):
+def svdvals(m, n):
     torch.linalg.svdvals(torch.randn(64, 64))  # LAPACK's first call, outside the timing
-    a = torch.randn(n, n)
-    reps = 3 if n <= 2048 else 1
+    a = torch.randn(m, n)
+    reps = 3 if m * n <= 2048 * 2048 else 1
     return {"seconds": median_seconds(reps, lambda: torch.linalg.svdvals(a), warmups=0), "runs": reps}
 
 
@@ -156,6 +158,15 @@ def analyze(pair):
     def on_matrix(name, _dtype, delta):
         _, s, _ = top(delta)
         spectra[name] = s[:RANK]
+
+    return {"matrices": walk(pair, on_matrix)}
+
+
+def analyze_exact(pair):
+    spectra = {}
+
+    def on_matrix(name, _dtype, delta):
+        spectra[name] = torch.linalg.svdvals(delta)
 
     return {"matrices": walk(pair, on_matrix)}
 
@@ -236,9 +247,11 @@ def main():
     elif cmd == "lowrank":
         result = lowrank(int(args[0]), int(args[1]))
     elif cmd == "svdvals":
-        result = svdvals(int(args[0]))
+        result = svdvals(int(args[0]), int(args[1] if len(args) > 1 else args[0]))
     elif cmd == "analyze":
         result = analyze(args[0])
+    elif cmd == "analyze-exact":
+        result = analyze_exact(args[0])
     elif cmd == "extract":
         result = extract(args[0], args[1])
     else:

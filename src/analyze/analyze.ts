@@ -6,11 +6,11 @@ import { checkpointLayout, isFloatDType, loraScale, openCheckpoint, readAdapter,
 import { fusedParams, shapeLookup, type FusedParam } from './expert-params.js';
 import { applyModule, expertModule, storedTransposed, weightLayout } from './lora-apply.js';
 import { factoredSvd } from '../svd/index.js';
-import { SCHEMA_VERSION, TOOL } from '../version.js';
+import { TOOL } from '../version.js';
 import { deltaScratch, readDelta, readStoredDelta, type Delta } from './delta.js';
 import { nameFilter, pairTensors } from './pairing.js';
-import { computeSpectrum, DEFAULT_THRESHOLDS, DEFAULT_TOP_K, relativeUpdate, summarize, tensorSpectrum } from './spectrum.js';
-import type { AnalyzeResult, OtherTensor, SkippedTensor, TensorSpectrum } from './types.js';
+import { computeSpectrum, DEFAULT_REFINE_CAP_SECONDS, DEFAULT_THRESHOLDS, DEFAULT_TOP_K, relativeUpdate, summarize, tensorSpectrum } from './spectrum.js';
+import { ANALYZE_SCHEMA_VERSION, type AnalyzeResult, type OtherTensor, type SkippedTensor, type TensorSpectrum } from './types.js';
 
 export interface AnalyzeProgress {
   /** Tensors finished so far, of `total`. */
@@ -23,8 +23,15 @@ export interface AnalyzeProgress {
 }
 
 export interface AnalyzeOptions {
-  /** Most singular values per tensor on the randomized path (default 64). */
+  /** Most singular values per tensor on the first randomized pass (default 64). */
   topK?: number;
+  /**
+   * Refine each tensor until every threshold's rank is certified exact (a larger basis, or the
+   * complete spectrum), within `refineCapSeconds` (default true).
+   */
+  refine?: boolean;
+  /** Most estimated seconds one tensor's refinement may take (default 60; 0.5 where the rest looks like a noise floor). */
+  refineCapSeconds?: number;
   /** Complete spectra for every tensor. */
   exact?: boolean;
   /** Only tensors whose name matches. */
@@ -42,6 +49,8 @@ interface Resolved {
   exact: boolean;
   thresholds: number[];
   seed: number;
+  refine: boolean;
+  refineCapSeconds: number;
 }
 
 function resolve(opts: AnalyzeOptions): Resolved {
@@ -49,7 +58,9 @@ function resolve(opts: AnalyzeOptions): Resolved {
   if (!Number.isInteger(topK) || topK < 1) throw new UsageError(`--top-k must be a positive integer, got ${topK}`);
   const thresholds = opts.thresholds ?? [...DEFAULT_THRESHOLDS];
   for (const t of thresholds) if (!(t > 0 && t <= 1)) throw new UsageError(`energy thresholds must be in (0, 1], got ${t}`);
-  return { topK, exact: opts.exact ?? false, thresholds, seed: opts.seed ?? 0 };
+  const refineCapSeconds = opts.refineCapSeconds ?? DEFAULT_REFINE_CAP_SECONDS;
+  if (!(refineCapSeconds >= 0)) throw new UsageError(`the refinement cap must be a non-negative number of seconds, got ${refineCapSeconds}`);
+  return { topK, exact: opts.exact ?? false, thresholds, seed: opts.seed ?? 0, refine: opts.refine ?? true, refineCapSeconds };
 }
 
 /**
@@ -292,10 +303,11 @@ function document(
   start: number,
 ): AnalyzeResult {
   return {
-    schemaVersion: SCHEMA_VERSION,
+    schemaVersion: ANALYZE_SCHEMA_VERSION,
     tool: TOOL,
     ...sources,
     thresholds: o.thresholds,
+    refineCapSeconds: o.refine ? o.refineCapSeconds : null,
     tensors,
     others,
     skipped,

@@ -1,6 +1,18 @@
 export * from './types.js';
 export { analyzeCheckpoints, analyzeDelta, analyzeAdapter, type AnalyzeOptions, type AnalyzeProgress } from './analyze.js';
-export { computeSpectrum, summarize, DEFAULT_THRESHOLDS, DEFAULT_TOP_K, type SpectrumOptions, type SpectrumSummary } from './spectrum.js';
+export {
+  computeSpectrum,
+  summarize,
+  certify,
+  exactRank,
+  formatRankValue,
+  DEFAULT_REFINE_CAP_SECONDS,
+  DEFAULT_THRESHOLDS,
+  DEFAULT_TOP_K,
+  type SpectrumEvidence,
+  type SpectrumOptions,
+  type SpectrumSummary,
+} from './spectrum.js';
 export { pairTensors, type Pairing, type TensorPair } from './pairing.js';
 export { deltaScratch, readDelta, readStoredDelta, subtractPlain, type Delta, type DeltaScratch } from './delta.js';
 export { intruderCount, baseLeftVectors, checkpointIntruders, INTRUDER_TOP_K, INTRUDER_THRESHOLD, INTRUDER_EXACT_MAX, type IntruderCount, type TensorIntruders } from './intruders.js';

@@ -2,7 +2,7 @@
  * The extraction view: what `extract` chose per module (rank heatmap), the error it
  * measured from the factors as written beside the Eckart–Young optimum, and the totals.
  */
-import type { AnalyzeResult, TensorSpectrum } from '../analyze/types.js';
+import { ANALYZE_SCHEMA_VERSION, type AnalyzeResult, type TensorSpectrum } from '../analyze/types.js';
 import type { ExtractionResult } from '../extract/types.js';
 import { formatCount, formatNumber, formatPercent, formatShape, maxOf, shortName } from './format.js';
 import { escapeHtml, renderPage } from './page.js';
@@ -159,7 +159,7 @@ ${skipped ? `<h3>Not extracted</h3><div class="dr-scroll"><table class="dr-table
 /** The spectra seen during extraction as an analyze result, so the spectrum view can show them. */
 export function spectraAsAnalysis(result: ExtractionResult, spectra: TensorSpectrum[]): AnalyzeResult {
   return {
-    schemaVersion: 1,
+    schemaVersion: ANALYZE_SCHEMA_VERSION,
     tool: result.tool,
     base: result.base,
     tuned: result.tuned,

@@ -2,7 +2,7 @@
  * The sections of an `analyze` report: summary, layer × module heatmap, energy curves,
  * scree plots against a random-matrix baseline, extraction error frontier, tables.
  */
-import type { AnalyzeResult, TensorSpectrum } from '../analyze/types.js';
+import type { AnalyzeResult, RankValue, TensorSpectrum } from '../analyze/types.js';
 import { formatCount, formatNumber, formatPercent, formatRank, formatShape, maxOf, minOf, shortName } from './format.js';
 import { fixedRankFrontier, greedyFrontier, matrixDims, rankGrid } from './frontier.js';
 import { randomSpectrumBaseline } from './marchenko-pastur.js';
@@ -83,12 +83,33 @@ function median(values: number[]): number | null {
 function medianRankText(all: Placed[], key: string): { value: number | null; text: string } {
   const items = all.filter((p) => key in p.t.rankAt);
   if (items.length === 0) return { value: null, text: '—' };
-  const vals = items.map((p) => p.t.rankAt[key] ?? Infinity).sort((a, b) => a - b);
-  const mid = vals.length >> 1;
-  const m = vals.length % 2 ? vals[mid]! : (vals[mid - 1]! + vals[mid]!) / 2;
-  if (Number.isFinite(m)) return { value: m, text: formatNumber(m) };
-  const k = minOf(items.filter((p) => p.t.rankAt[key] == null).map((p) => p.t.singularValues.length));
-  return { value: null, text: `> ${k}` };
+  // The median of certified intervals lies between the medians of their ends.
+  const median = (vals: number[]) => {
+    vals.sort((a, b) => a - b);
+    const mid = vals.length >> 1;
+    return vals.length % 2 ? vals[mid]! : (vals[mid - 1]! + vals[mid]!) / 2;
+  };
+  const lo = median(items.map((p) => rankLo(p.t.rankAt[key])));
+  const hi = median(items.map((p) => rankHi(p.t.rankAt[key])));
+  if (!Number.isFinite(lo) || !Number.isFinite(hi)) {
+    const k = minOf(items.filter((p) => p.t.rankAt[key] == null).map((p) => p.t.singularValues.length));
+    return { value: null, text: `> ${k}` };
+  }
+  return lo === hi ? { value: lo, text: formatNumber(lo) } : { value: null, text: `${formatNumber(lo)}–${formatNumber(hi)}` };
+}
+
+/** A rank as certified: the number, or the ends of its interval (schema-1 documents held null past the values computed). */
+function rankLo(r: RankValue | null | undefined): number {
+  return r == null ? Infinity : typeof r === 'number' ? r : r.lo;
+}
+function rankHi(r: RankValue | null | undefined): number {
+  return r == null ? Infinity : typeof r === 'number' ? r : r.hi;
+}
+function rankExact(r: RankValue | null | undefined): number | null {
+  return typeof r === 'number' ? r : null;
+}
+function rankText(r: RankValue | null | undefined, k: number): string {
+  return r == null ? formatRank(null, k) : typeof r === 'number' ? String(r) : `${r.lo}–${r.hi}`;
 }
 
 /** The adapter an `extract` run wrote, marked on the error-vs-size plot. */
@@ -325,9 +346,9 @@ function heatmapSection(items: Placed[], types: string[]): ReportSection {
         `rank at ${pct} %`,
         `Rank at ${pct} % energy`,
         thresholdLabel(key),
-        (p) => p.t.rankAt[key] ?? null,
-        (p) => String(p.t.rankAt[key]),
-        (ps) => ps.map((p) => formatRank(null, p.t.singularValues.length)).join(' / '),
+        (p) => rankExact(p.t.rankAt[key]),
+        (p) => rankText(p.t.rankAt[key], p.t.singularValues.length),
+        (ps) => ps.map((p) => rankText(p.t.rankAt[key], p.t.singularValues.length)).join(' / '),
         (v) => formatCount(v),
       ),
     );
@@ -460,12 +481,12 @@ function energySection(items: Placed[], types: string[]): ReportSection {
       owner.push(type);
     }
     for (const key of HEATMAP_THRESHOLDS) {
-      const hit = of.filter((p) => p.t.rankAt[key] != null && p.t.rankAt[key]! <= p.t.energy.length);
+      const hit = of.filter((p) => rankExact(p.t.rankAt[key]) !== null && rankExact(p.t.rankAt[key])! <= p.t.energy.length);
       traces.push({
         type: 'scatter',
         mode: 'markers',
-        x: hit.map((p) => p.t.rankAt[key]),
-        y: hit.map((p) => p.t.energy[p.t.rankAt[key]! - 1]),
+        x: hit.map((p) => rankExact(p.t.rankAt[key])),
+        y: hit.map((p) => p.t.energy[rankExact(p.t.rankAt[key])! - 1]),
         text: hit.map((p) => escapeHtml(shortName(p.t.name))),
         name: thresholdLabel(key),
         marker: { symbol: symbols[key], size: 7, color: '#ffffff', line: { color: '#1d2330', width: 1.3 } },
@@ -554,6 +575,8 @@ function draw(i) {
   for (var j = 0; j < b.x.length && b.x[j] <= last; j++) { bx.push(b.x[j]); by.push(b.s[j] * t.f); }
   var traces = [
     { type: 'scatter', mode: 'lines', x: x, y: t.s, name: 'σᵢ of ΔW', line: { color: '#2d5fb4', width: 2 },
+      error_y: t.lo ? { type: 'data', symmetric: false, array: t.hi.map(function (h, i) { return h - t.s[i]; }),
+        arrayminus: t.lo.map(function (l, i) { return t.s[i] - l; }), color: '#7f9cd0', thickness: 1, width: 0 } : undefined,
       hovertemplate: 'σ<sub>%{x}</sub> = %{y:.4g}<extra></extra>' },
     { type: 'scatter', mode: 'lines', x: bx, y: by, name: 'Gaussian noise, same shape and ‖ΔW‖',
       line: { color: '#d0802a', width: 1.5, dash: 'dash' }, hovertemplate: 'noise σ<sub>%{x}</sub> = %{y:.4g}<extra></extra>' }
@@ -561,7 +584,11 @@ function draw(i) {
   var shapes = [], notes = [];
   data.marks.forEach(function (label, j) {
     var r = t.r[j];
-    if (r === null) return;
+    if (r === null) {
+      notes.push({ x: 1, xref: 'paper', xanchor: 'right', yref: 'paper', y: 1 - 0.07 * j, yanchor: 'top', text: label + ' ∈ ' + t.rt[j],
+        showarrow: false, font: { size: 10, color: '#5b6475' }, bgcolor: 'rgba(255,255,255,0.8)' });
+      return;
+    }
     shapes.push({ type: 'line', x0: r, x1: r, yref: 'paper', y0: 0, y1: 1, line: { color: '#9aa3b2', width: 1, dash: 'dot' } });
     // Near the right edge a label reads leftwards, so it stays inside the plot.
     var leftwards = r > 0.75 * last;
@@ -607,7 +634,10 @@ function screeSection(items: Placed[]): ReportSection {
       f: p.t.deltaNorm,
       ...(thinned ? { x: idx.map((i) => i + 1) } : {}),
       s: pick(p.t.singularValues, idx),
-      r: HEATMAP_THRESHOLDS.map((k) => p.t.rankAt[k] ?? null),
+      // Certified bounds, drawn as error bars where they differ visibly from the value.
+      ...(p.t.bounds ? { lo: pick(p.t.bounds.lower, idx), hi: pick(p.t.bounds.upper, idx) } : {}),
+      r: HEATMAP_THRESHOLDS.map((k) => rankExact(p.t.rankAt[k])),
+      rt: HEATMAP_THRESHOLDS.map((k) => rankText(p.t.rankAt[k], n)),
     };
   });
   const options = ordered
@@ -629,7 +659,7 @@ function screeSection(items: Placed[]): ReportSection {
   };
   const html = `<p class="dr-note">Singular values of one ΔW on a log scale, against the spectrum a Gaussian random matrix of the same shape and
 Frobenius norm would have (Marchenko–Pastur quantiles). Values well above the dashed line are structure; a spectrum that
-hugs it is noise-like, full-rank change.</p>
+hugs it is noise-like, full-rank change. Error bars are each value's certified bounds (randomized values are lower bounds).</p>
 <label class="dr-pick">tensor <select id="dr-scree-pick">${options}</select></label>
 <div class="dr-plot" id="dr-scree-plot" style="height:${SCREE_HEIGHT}px"></div>`;
   return { id: 'scree', title: 'Scree plots', html, data, script: SCREE_JS };
@@ -746,7 +776,7 @@ function tablesSection(result: AnalyzeResult, items: Placed[], opts: SpectrumSec
       num(t.shape.reduce((a, b) => a * b, 1), formatShape(t.shape)),
       num(t.deltaNorm, formatNumber(t.deltaNorm)),
       num(t.relativeUpdate, formatPercent(t.relativeUpdate)),
-      ...keys.map((key) => num(t.rankAt[key] ?? null, formatRank(t.rankAt[key], k))),
+      ...keys.map((key) => num(t.rankAt[key] == null ? null : rankLo(t.rankAt[key]), rankText(t.rankAt[key], k))),
       num(t.stableRank, formatNumber(t.stableRank)),
       num(t.effectiveRank, formatNumber(t.effectiveRank)),
       num(k, String(k)),
@@ -768,7 +798,8 @@ function tablesSection(result: AnalyzeResult, items: Placed[], opts: SpectrumSec
       )}</tr>`,
   );
   const skipped = result.skipped.map((s) => `<tr>${txt(s.name)}${txt(s.reason)}</tr>`);
-  const html = `<p class="dr-note">Click a header to sort. “&gt; k”: the threshold lies past the k singular values computed.</p>
+  const html = `<p class="dr-note">Click a header to sort. A rank “30–32” is certified to lie in that range but not pinned down (the values'
+bounds do not separate the threshold); a single number is exact.</p>
 ${table('dr-tensor-table', head, rows)}
 ${
   opts.savedWhole

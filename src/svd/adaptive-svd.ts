@@ -39,6 +39,10 @@ export interface AdaptiveSvd extends Svd {
   frobSquared: number;
   /** False when the cap stopped the growth before the target was met. */
   reached: boolean;
+  /** All K Ritz values σ(QᵀA) of the final basis, descending: each a lower bound on σᵢ(A) (interlacing). */
+  ritz: Float64Array;
+  /** ‖A − QQᵀA‖_F² = ‖A‖_F² − ‖QᵀA‖_F², the energy the basis left out (f64 sums of the f32 blocks). */
+  leftOutEnergy: number;
 }
 
 /**
@@ -109,7 +113,8 @@ export async function adaptiveSvd(
   for (;;) {
     while (K < cap && residual > allowed * frob) await grow();
     if (K === 0) {
-      return { u: { rows: m, cols: 0, data: new Float32Array(0) }, s: new Float64Array(0), v: { rows: n, cols: 0, data: new Float32Array(0) }, frobSquared: frob, reached: true };
+      const none = { rows: 0, cols: 0, data: new Float32Array(0) };
+      return { u: { ...none, rows: m }, s: new Float64Array(0), v: { ...none, rows: n }, frobSquared: frob, reached: true, ritz: new Float64Array(0), leftOutEnergy: Math.max(0, residual) };
     }
     const qt: Matrix = { rows: K, cols: m, data: qtAll.subarray(0, K * m) };
     const { qt: pt, r } = await orthonormalizeRows({ rows: K, cols: n, data: bAll.subarray(0, K * n) });
@@ -132,7 +137,7 @@ export async function adaptiveSvd(
       await grow();
       continue;
     }
-    return { ...truncate(full, rank), frobSquared: frob, reached };
+    return { ...truncate(full, rank), frobSquared: frob, reached, ritz: full.s, leftOutEnergy: Math.max(0, residual) };
   }
 }
 

@@ -5,16 +5,19 @@
  *   precision: every σ of the f32 input, however small, to ≈ 1e-13 relative for graded
  *   matrices B·D (Demmel & Veselić 1992), ≈ 1e-15·σ₁ absolute in any case. Used for
  *   vectors and, for values, while min(m, n) ≤ JACOBI_MAX_VALUES.
+ * - `bidiagonal`: two-stage bidiagonalisation in f64 (`exact-bidiagonal.ts`), products in the
+ *   f64 GEMM engine: every σ to ≈ √(m·n)·ε₆₄·‖A‖ absolute, so within 1e-9 relative down to
+ *   1e-6·σ₁. The default above JACOBI_MAX_VALUES.
  * - `gram`: eigenvalues of AᵀA (or AAᵀ) by a two-stage reduction whose bulk runs in the f32
  *   GEMM engine (`exact-gram.ts`). Values well above (n^½·ε₃₂)^½·σ₁ (≈ 1e-3·σ₁ at n = 256,
  *   2e-3·σ₁ at 4096) to f32-level relative accuracy, smaller ones only to that absolute
- *   error (they may read as 0).
+ *   error (they may read as 0). Faster; on request only (`route: 'gram'`).
  */
 import { DeltarankError } from '../errors.js';
+import { BIDIAGONAL_BANDWIDTH, bidiagonalRoute } from './exact-bidiagonal.js';
 import { jacobiSvd } from './exact-jacobi.js';
 import { gramSingularValues } from './exact-gram.js';
 import type { Matrix } from './matrix.js';
-import { DEFAULT_BANDWIDTH } from './symmetric-eigenvalues.js';
 
 /**
  * Largest min(m, n) for which `singularValues` takes the Jacobi route: its ≈ 45·p³ scalar flops
@@ -25,28 +28,41 @@ export const JACOBI_MAX_VALUES = 128;
 /** Scalar f64 flops per second of plain TypeScript loops, and f32 GEMM flops per second of the engine, on this 2-core machine. */
 const SCALAR_RATE = 1e9;
 const GEMM_RATE = 1.5e11;
+/**
+ * f64 flops per second of the bidiagonal route's first stage, products and panel work together
+ * (onnxruntime's double kernels run at about a third of its f32 rate, and the thin panel products
+ * below that): 4096² took 139 s at load 10 on 2 cores, 27.6 s for torch's f32 svdvals beside it.
+ */
+const GEMM64_RATE = 8e9;
+/** Flops per p² of the bidiagonal QR sweeps, counting its square roots and divisions as the time they take (measured 0.17–0.4 s at p = 2048). */
+const BIDIAGONAL_QR_FLOPS = 100;
 
 export interface SingularValues {
   /** All min(m, n) singular values, descending. */
   s: Float64Array;
-  /** `exact`: one-sided Jacobi, full precision; `gram`: eigenvalues of the f32 Gram matrix, values below ≈ (n^½·ε₃₂)^½·σ₁ ≈ 1e-3·σ₁ unresolved. */
-  method: 'exact' | 'gram';
+  /**
+   * `exact`: one-sided Jacobi, full precision; `bidiagonal`: two-stage bidiagonalisation in f64,
+   * ≈ √(m·n)·ε₆₄·‖A‖ absolute; `gram`: eigenvalues of the f32 Gram matrix, values below
+   * ≈ (n^½·ε₃₂)^½·σ₁ ≈ 1e-3·σ₁ unresolved.
+   */
+  method: 'exact' | 'bidiagonal' | 'gram';
 }
 
 /**
  * All min(m, n) singular values of `a` (f32 [m, n], not changed), descending: Jacobi when
- * min(m, n) ≤ JACOBI_MAX_VALUES, else the Gram route (see `method` for what each
- * guarantees). Cost: ≈ 45·p³ scalar flops (Jacobi) or ≈ 2·m·n·p + 2·p³ GEMM flops plus
- * ≈ 7·b·p² scalar ones (Gram, band b = DEFAULT_BANDWIDTH), p = min(m, n); on this 2-core
- * machine ≈ 0.2 s at 1024², 4–5 s at 4096² (bench/svd-exact.ts).
+ * min(m, n) ≤ JACOBI_MAX_VALUES, else the bidiagonal route, or the Gram route when asked (see
+ * `method` for what each guarantees). Cost: ≈ 45·p³ scalar flops (Jacobi); ≈ 4·q·p² f64 GEMM
+ * flops plus ≈ 6·p²·34 + 100·p² scalar ones (bidiagonal); ≈ 2·q·p² + 2·p³ f32 GEMM flops plus
+ * ≈ 7·16·p² scalar ones (Gram); p = min(m, n), q = max(m, n). `completeCostSeconds` estimates them.
  * Throws DeltarankError on a NaN or infinite entry.
  * @example const { s, method } = await singularValues(delta);
  */
-export async function singularValues(a: Matrix): Promise<SingularValues> {
+export async function singularValues(a: Matrix, { route = 'auto' }: { route?: 'auto' | 'bidiagonal' | 'gram' } = {}): Promise<SingularValues> {
   const maxAbs = checkedMaxAbs(a, 'singularValues');
   const p = Math.min(a.rows, a.cols);
-  if (p <= JACOBI_MAX_VALUES) return { s: jacobiSvd(smallerSideColumns(a), p, Math.max(a.rows, a.cols), { vectors: false }).s, method: 'exact' };
-  return { s: await gramSingularValues(a, { maxAbs }), method: 'gram' };
+  if (route === 'auto' && p <= JACOBI_MAX_VALUES) return { s: jacobiSvd(smallerSideColumns(a), p, Math.max(a.rows, a.cols), { vectors: false }).s, method: 'exact' };
+  if (route === 'gram') return { s: await gramSingularValues(a, { maxAbs }), method: 'gram' };
+  return { s: await bidiagonalRoute(a), method: 'bidiagonal' };
 }
 
 /**
@@ -72,6 +88,30 @@ export async function exactSvd(a: Matrix, { vectors = false }: { vectors?: boole
 }
 
 /**
+ * Estimated seconds of `singularValues` on an m×n matrix on this machine, by the flop counts of
+ * the route it takes and the rates above: what `analyze` weighs against its refinement cap.
+ * @example completeCostSeconds(4096, 4096) // ≈ 4
+ */
+export function completeCostSeconds(m: number, n: number): number {
+  const p = Math.min(m, n);
+  const q = Math.max(m, n);
+  if (p <= JACOBI_MAX_VALUES) return (2 * q * p * p + 45 * p ** 3) / SCALAR_RATE;
+  // Through the QR first when the long side is 5/3 of the short one or more (exact-bidiagonal.ts).
+  const stage1 = q >= (5 / 3) * p ? 2 * q * p * p + 2 * p ** 3 : 4 * q * p * p - (4 / 3) * p ** 3;
+  return stage1 / GEMM64_RATE + (6 * (BIDIAGONAL_BANDWIDTH + 2) + BIDIAGONAL_QR_FLOPS) * p * p / SCALAR_RATE;
+}
+
+/**
+ * Estimated seconds of a randomized range of K columns with `powerIters` power iterations on an
+ * m×n matrix (products with A, re-orthonormalisation, the K×K Jacobi core).
+ * @example randomizedCostSeconds(4096, 4096, 74, 2) // ≈ 0.06
+ */
+export function randomizedCostSeconds(m: number, n: number, K: number, powerIters: number): number {
+  const q = Math.max(m, n);
+  return ((2 + 2 * powerIters) * 2 * m * n * K + 12 * q * K * K) / GEMM_RATE + (30 * K ** 3) / SCALAR_RATE;
+}
+
+/**
  * Whether all singular values of an m×n matrix cost less than a randomized top-k with
  * oversampling 10 and two power iterations (Halko–Martinsson–Tropp 2011, Alg. 4.4), by the
  * flop counts of each route at this machine's GEMM and scalar rates. With `vectors`, the
@@ -87,7 +127,7 @@ export function exactIsCheaper(m: number, n: number, k: number, { vectors = fals
   if (l >= p) return true;
   // One-sided Jacobi of an a×b matrix (a ≥ b): the QR, then ≈ 9 sweeps of 5·b³; vectors double both.
   const jacobi = (a: number, b: number) => ((vectors ? 4 : 2) * a * b * b + (vectors ? 90 : 45) * b ** 3) / SCALAR_RATE;
-  const exact = vectors || p <= JACOBI_MAX_VALUES ? jacobi(q, p) : (2 * q * p * p + 2 * p ** 3) / GEMM_RATE + (7 * DEFAULT_BANDWIDTH * p * p) / SCALAR_RATE;
+  const exact = vectors || p <= JACOBI_MAX_VALUES ? jacobi(q, p) : completeCostSeconds(m, n);
   // Six products with the matrix (range finder and two power iterations), re-orthonormalisations of q×l blocks, the small SVD of l×p.
   const randomized = (12 * m * n * l + 12 * q * l * l) / GEMM_RATE + jacobi(p, l);
   return exact <= randomized;

@@ -14,8 +14,8 @@
  */
 import { availableParallelism } from 'node:os';
 import { ShapeError } from '../errors.js';
-import type { Matrix } from './matrix.js';
-import { productModel, residualModel, type ProductKind } from './onnx-model.js';
+import type { Matrix, Matrix64 } from './matrix.js';
+import { productModel, residualModel, updateModel, type ProductKind } from './onnx-model.js';
 
 export interface MatmulOptions {
   /** Use Aᵀ in place of A (no copy is made). */
@@ -72,7 +72,7 @@ function loadEngine(): Promise<{ info: GemmEngineInfo; ort: OrtEngine | null }> 
 }
 
 function productSession(e: OrtEngine, kind: ProductKind): Promise<Session> {
-  return sessionFor(e, `${kind.op}:${kind.transA ? 1 : 0}${kind.transB ? 1 : 0}`, () => productModel(kind));
+  return sessionFor(e, `${kind.op}:${kind.transA ? 1 : 0}${kind.transB ? 1 : 0}${kind.double ? ':f64' : ''}`, () => productModel(kind));
 }
 
 /** The session of a model, built once per key. */
@@ -201,6 +201,76 @@ export function matmulPlain(a: Matrix, b: Matrix, { transA = false, transB = fal
       }
     }
     out.set(row, i * n);
+  }
+  return { rows: m, cols: n, data: out };
+}
+
+/** Output sizes of op(A)·op(B), or a ShapeError. */
+function productDims(a: { rows: number; cols: number; data: ArrayLike<number> }, b: typeof a, transA: boolean, transB: boolean, what: string): { m: number; n: number; k: number } {
+  const m = transA ? a.cols : a.rows;
+  const k = transA ? a.rows : a.cols;
+  const kb = transB ? b.cols : b.rows;
+  const n = transB ? b.rows : b.cols;
+  if (k !== kb) throw new ShapeError(`${what}: inner sizes differ (${m}×${k} by ${kb}×${n})`);
+  if (a.data.length !== a.rows * a.cols || b.data.length !== b.rows * b.cols) throw new ShapeError(`${what}: data length does not match ${a.rows}×${a.cols} or ${b.rows}×${b.cols}`);
+  return { m, n, k };
+}
+
+/**
+ * C = op(A)·op(B) in f64, a new matrix [m, n]: the products of the f64 reductions (complete
+ * spectra at full accuracy). onnxruntime-node's double Gemm (≈ a third of the f32 rate), or
+ * the plain loop.
+ * @example const c = await matmul64(v, s, { transA: true }); // Vᵀ·S
+ */
+export async function matmul64(a: Matrix64, b: Matrix64, { transA = false, transB = false }: MatmulOptions = {}): Promise<Matrix64> {
+  const { m, n, k } = productDims(a, b, transA, transB, 'matmul64');
+  const { ort } = await loadEngine();
+  if (ort === null || m * n * k < SMALL_PRODUCT) return matmulPlain64(a, b, { transA, transB });
+  const op = transA || transB ? 'Gemm' : 'MatMul';
+  const session = await productSession(ort, { op, transA, transB, double: true });
+  const T = ort.ort.Tensor;
+  const out = await session.run({ A: new T('float64', a.data, [a.rows, a.cols]), B: new T('float64', b.data, [b.rows, b.cols]) });
+  return { rows: m, cols: n, data: out['Y']!.data as Float64Array };
+}
+
+/**
+ * C − op(A)·op(B) in f64, a new matrix [m, n] (C is not changed): one Gemm pass in
+ * onnxruntime-node (alpha = −1, beta = 1), or the plain loop.
+ * @example const s2 = await subtractProduct64(s, v, w); // S − V·W
+ */
+export async function subtractProduct64(c: Matrix64, a: Matrix64, b: Matrix64, { transA = false, transB = false }: MatmulOptions = {}): Promise<Matrix64> {
+  const { m, n, k } = productDims(a, b, transA, transB, 'subtractProduct64');
+  if (c.rows !== m || c.cols !== n || c.data.length !== m * n) throw new ShapeError(`subtractProduct64: ${c.rows}×${c.cols} minus a ${m}×${n} product`);
+  const { ort } = await loadEngine();
+  if (ort === null || m * n * k < SMALL_PRODUCT) {
+    const p = matmulPlain64(a, b, { transA, transB }).data;
+    const out = new Float64Array(m * n);
+    for (let i = 0; i < out.length; i++) out[i] = c.data[i]! - p[i]!;
+    return { rows: m, cols: n, data: out };
+  }
+  const session = await sessionFor(ort, `update:${transA ? 1 : 0}${transB ? 1 : 0}`, () => updateModel({ transA, transB }));
+  const T = ort.ort.Tensor;
+  const out = await session.run({ A: new T('float64', a.data, [a.rows, a.cols]), B: new T('float64', b.data, [b.rows, b.cols]), C: new T('float64', c.data, [m, n]) });
+  return { rows: m, cols: n, data: out['Y']!.data as Float64Array };
+}
+
+/** The plain f64 product (fallback and reference). */
+export function matmulPlain64(a: Matrix64, b: Matrix64, { transA = false, transB = false }: MatmulOptions = {}): Matrix64 {
+  const { m, n, k } = productDims(a, b, transA, transB, 'matmulPlain64');
+  const out = new Float64Array(m * n);
+  const A = a.data;
+  const B = b.data;
+  for (let i = 0; i < m; i++) {
+    const o = i * n;
+    for (let p = 0; p < k; p++) {
+      const aip = transA ? A[p * a.cols + i]! : A[i * a.cols + p]!;
+      if (aip === 0) continue;
+      if (transB) for (let j = 0; j < n; j++) out[o + j]! += aip * B[j * b.cols + p]!;
+      else {
+        const off = p * b.cols;
+        for (let j = 0; j < n; j++) out[o + j]! += aip * B[off + j]!;
+      }
+    }
   }
   return { rows: m, cols: n, data: out };
 }

@@ -4,7 +4,19 @@ export { gemmEngine, matmul, matmulPlain, releaseGemm, residualSquares, type Gem
 export { householderQr, orthonormalizeRows, type ThinQr } from './qr.js';
 export { createRng, fillNormal, gaussianMatrix, randomOrthonormal, randomOrthonormal64, type Rng } from './random.js';
 export { rightVectors, smallSvd, smallSvdLeft, type Svd64 } from './small-svd.js';
-export { singularValues, exactSvd, exactIsCheaper } from './exact-svd.js';
+export { singularValues, exactSvd, exactIsCheaper, completeCostSeconds, randomizedCostSeconds, type SingularValues } from './exact-svd.js';
+export {
+  boundsWithin,
+  EPS32,
+  EPS64,
+  headEnergyBounds,
+  rankInterval,
+  ritzBounds,
+  roundingAllowance,
+  type EnergyEvidence,
+  type RankInterval,
+  type ValueBounds,
+} from './spectrum-bounds.js';
 export { truncatedSvd, type Svd, type TruncatedSvdOptions } from './randomized-svd.js';
 export { factoredSvd, type FactoredSvd } from './factored-svd.js';
 export { adaptiveSvd, type AdaptiveSvd, type AdaptiveSvdOptions } from './adaptive-svd.js';

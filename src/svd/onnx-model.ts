@@ -10,8 +10,9 @@ const VARINT = 0;
 const LEN = 2;
 const FIXED32 = 5;
 
-/** ONNX TensorProto.DataType.FLOAT. */
+/** ONNX TensorProto.DataType FLOAT and DOUBLE. */
 const ELEM_FLOAT = 1;
+const ELEM_DOUBLE = 11;
 /** ONNX AttributeProto.AttributeType FLOAT, INT and INTS. */
 const ATTR_FLOAT = 1;
 const ATTR_INT = 2;
@@ -95,9 +96,9 @@ function model(name: string, nodes: Uint8Array[], inputs: Uint8Array[], outputs:
 }
 
 /** ValueInfoProto of a float tensor whose sizes are symbolic (dim_param), so one session serves every shape. */
-function floatTensorInfo(name: string, dims: string[]): Uint8Array {
+function floatTensorInfo(name: string, dims: string[], elem = ELEM_FLOAT): Uint8Array {
   const shape = concat(dims.map((d) => bytesField(1, stringField(2, d))));
-  const tensorType = concat([intField(1, ELEM_FLOAT), bytesField(2, shape)]);
+  const tensorType = concat([intField(1, elem), bytesField(2, shape)]);
   return concat([stringField(1, name), bytesField(2, bytesField(1, tensorType))]);
 }
 
@@ -106,6 +107,8 @@ export interface ProductKind {
   op: 'MatMul' | 'Gemm';
   transA: boolean;
   transB: boolean;
+  /** f64 tensors (default f32). */
+  double?: boolean;
 }
 
 /**
@@ -113,12 +116,26 @@ export interface ProductKind {
  * all float [symbolic, symbolic]. MatMul takes no transpose flags.
  * @example const bytes = productModel({ op: 'Gemm', transA: true, transB: false });
  */
-export function productModel({ op, transA, transB }: ProductKind): Uint8Array {
+export function productModel({ op, transA, transB, double = false }: ProductKind): Uint8Array {
   if (op === 'MatMul' && (transA || transB)) throw new RangeError('productModel: MatMul has no transpose flags; use Gemm');
   const aDims = transA ? ['k', 'm'] : ['m', 'k'];
   const bDims = transB ? ['n', 'k'] : ['k', 'n'];
   const attrs = op === 'Gemm' ? [intAttr('transA', transA ? 1 : 0), intAttr('transB', transB ? 1 : 0)] : [];
-  return model('product', [node(['A', 'B'], ['Y'], op, attrs)], [floatTensorInfo('A', aDims), floatTensorInfo('B', bDims)], [floatTensorInfo('Y', ['m', 'n'])]);
+  const elem = double ? ELEM_DOUBLE : ELEM_FLOAT;
+  return model('product', [node(['A', 'B'], ['Y'], op, attrs)], [floatTensorInfo('A', aDims, elem), floatTensorInfo('B', bDims, elem)], [floatTensorInfo('Y', ['m', 'n'], elem)]);
+}
+
+/**
+ * Serialized ModelProto computing Y = C − op(A)·op(B) in f64 (a Gemm with alpha = −1, beta = 1):
+ * the trailing update of a blocked Householder reduction, formed in one pass. Inputs "A", "B",
+ * "C" [m, n], output "Y" [m, n], double.
+ */
+export function updateModel({ transA, transB }: { transA: boolean; transB: boolean }): Uint8Array {
+  const aDims = transA ? ['k', 'm'] : ['m', 'k'];
+  const bDims = transB ? ['n', 'k'] : ['k', 'n'];
+  const gemm = node(['A', 'B', 'C'], ['Y'], 'Gemm', [intAttr('transA', transA ? 1 : 0), intAttr('transB', transB ? 1 : 0), floatAttr('alpha', -1), floatAttr('beta', 1)]);
+  const d = ELEM_DOUBLE;
+  return model('update', [gemm], [floatTensorInfo('A', aDims, d), floatTensorInfo('B', bDims, d), floatTensorInfo('C', ['m', 'n'], d)], [floatTensorInfo('Y', ['m', 'n'], d)]);
 }
 
 /**

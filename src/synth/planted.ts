@@ -5,6 +5,10 @@
  * ‖ΔW‖_F / ‖W‖_F hits a target near 1e-2. τ, R, the noise share and the target differ by
  * module kind and grow with depth, so the spectra tell apart attention from MLP and shallow
  * from deep layers. Norm weights sit near 1 and move by dense noise.
+ *
+ * With `highRank`, ΔW is instead a full fine-tune's kind of update: G·diag(d), G dense Gaussian,
+ * d_j² ∝ (1 + j)^−HIGH_RANK_EXPONENT, so the energy spreads over most directions (rank at 90 %
+ * energy ≈ p^0.9: ≈ 250 of 512, ≈ 900 of 2048) and no low-rank part stands out.
  */
 import { createRng, type Rng } from '../svd/index.js';
 import type { ModuleKind, SynthTensor } from './shapes.js';
@@ -29,8 +33,15 @@ export const BASE_STD = 0.02;
 /** Planted ranks stay at or under this: orthonormalising R columns costs O(m·R²), the product O(m·n·R). */
 export const MAX_PLANTED_RANK = 64;
 
+/** d_j² ∝ (1 + j)^−1 in the high-rank construction: a harmonic energy profile. */
+const HIGH_RANK_EXPONENT = 1;
+/** High-rank updates are this much larger than the low-rank targets, so bf16 rounding (≈ (0.0022/update)² of the energy) stays near 1 %. */
+const HIGH_RANK_UPDATE_FACTOR = 2;
+
 export interface ModulePlan {
   tensor: SynthTensor;
+  /** `decaying`: R planted directions over dense noise; `power-law`: a dense high-rank G·diag(d). */
+  spectrum: 'decaying' | 'power-law';
   /** R: number of planted directions. */
   plantedRank: number;
   /** τ of σᵢ ∝ e^{−i/τ}. */
@@ -89,7 +100,7 @@ const NORM_DELTA_STD = 0.01;
  * larger update (× (0.8 + 0.4·depth)), each with a ±10 % seeded jitter; embeddings and
  * lm_head take the base target.
  */
-export function planModule(tensor: SynthTensor, numLayers: number, seed: number): ModulePlan | null {
+export function planModule(tensor: SynthTensor, numLayers: number, seed: number, { highRank = false }: { highRank?: boolean } = {}): ModulePlan | null {
   if (tensor.kind === 'norm') return null;
   const depth = tensor.layer === null || numLayers < 2 ? 0 : tensor.layer / (numLayers - 1);
   const rng = stream(seed, 'plan', tensor.name);
@@ -99,7 +110,8 @@ export function planModule(tensor: SynthTensor, numLayers: number, seed: number)
   const plantedRank = Math.min(MAX_PLANTED_RANK, m, n, Math.max(4, Math.ceil(4 * tau)));
   const growth = tensor.layer === null ? 1 : 0.8 + 0.4 * depth;
   const relativeUpdate = Number((RELATIVE_UPDATE[tensor.kind] * growth * jitter()).toPrecision(4));
-  return { tensor, plantedRank, tau, noiseShare: NOISE_SHARE[tensor.kind], relativeUpdate };
+  if (highRank) return { tensor, spectrum: 'power-law', plantedRank: Math.min(m, n), tau: HIGH_RANK_EXPONENT, noiseShare: 0, relativeUpdate: Number((relativeUpdate * HIGH_RANK_UPDATE_FACTOR).toPrecision(4)) };
+  return { tensor, spectrum: 'decaying', plantedRank, tau, noiseShare: NOISE_SHARE[tensor.kind], relativeUpdate };
 }
 
 /** The base tensor, f32, regenerated identically on every call. O(numel). */
@@ -141,6 +153,7 @@ export function tunedWeights(tensor: SynthTensor, plan: ModulePlan | null, base:
   let baseSq = 0;
   for (let i = 0; i < base.length; i++) baseSq += base[i]! * base[i]!;
   const target = plan.relativeUpdate ** 2 * baseSq;
+  if (plan.spectrum === 'power-law') return highRankUpdate(m, n, plan, base, target, rng);
 
   const sigma = new Float64Array(R);
   let sigmaSq = 0;
@@ -221,4 +234,23 @@ function addLowRank(out: Float32Array, m: number, n: number, ut: Float64Array, s
     const row = i * n;
     for (let j = 0; j < n; j++) out[row + j] = out[row + j]! * noiseScale + acc[j]!;
   }
+}
+
+/** base += c·G·diag(d) with ‖c·G·diag(d)‖_F² = target, d_j² = (1 + j)^−τ. O(m·n). */
+function highRankUpdate(m: number, n: number, plan: ModulePlan, base: Float32Array, target: number, rng: Rng): Tuned {
+  const delta = new Float32Array(m * n);
+  rng.fillNormal(delta);
+  const d = Float64Array.from({ length: n }, (_, j) => (1 + j) ** (-plan.tau / 2));
+  let sq = 0;
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      const x = delta[i * n + j]! * d[j]!;
+      delta[i * n + j] = x;
+      sq += x * x;
+    }
+  }
+  const c = Math.sqrt(target / sq);
+  for (let i = 0; i < delta.length; i++) base[i]! += delta[i]! * c;
+  // Only the energy profile is planted, not the singular values one by one: none are recorded.
+  return { tuned: base, singularValues: new Float64Array(0), noiseNorm: 0 };
 }

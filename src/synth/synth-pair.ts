@@ -20,6 +20,8 @@ export interface SynthOptions {
   seed?: number;
   /** Replace an existing output folder. */
   force?: boolean;
+  /** A full fine-tune's high-rank ΔW (dense, power-law energy profile) instead of planted low-rank directions. */
+  highRank?: boolean;
   /** Called after each tensor written; `total` counts both sides. */
   onProgress?: (done: number, total: number, name: string) => void;
 }
@@ -28,12 +30,15 @@ export interface SynthOptions {
 export interface PlantedModule {
   name: string;
   shape: number[];
+  /** `decaying` (R planted directions over noise) or `power-law` (high-rank, `--high-rank`). */
+  spectrum: 'decaying' | 'power-law';
   plantedRank: number;
+  /** τ of the decay, or the exponent of d_j² ∝ (1 + j)^−τ for power-law. */
   tau: number;
   noiseShare: number;
   /** Target ‖ΔW‖_F / ‖W‖_F. */
   relativeUpdate: number;
-  /** Planted singular values of the low-rank part, descending (f32 before storage rounding). */
+  /** Planted singular values of the low-rank part, descending (f32 before storage rounding); empty for power-law. */
   singularValues: number[];
   /** ‖N‖_F of the dense noise as planted. */
   noiseNorm: number;
@@ -53,6 +58,8 @@ export interface SynthManifest {
   seed: number;
   dtype: DType;
   shards: number;
+  /** Whether ΔW is high-rank (`--high-rank`). */
+  highRank: boolean;
   config: Record<string, unknown>;
   modules: PlantedModule[];
   /** 1-D tensors (norm weights), changed by dense noise. */
@@ -109,13 +116,13 @@ function narrowWithNorms(dtype: DType, base: Float32Array, tuned: Float32Array):
  * @example const manifest = await writeSynthPair('pairs/tiny', { shape: 'tiny', dtype: 'F32', seed: 1 });
  */
 export async function writeSynthPair(out: string, opts: SynthOptions): Promise<SynthManifest> {
-  const { shape: shapeName, dtype = 'BF16', shards = 1, seed = 0, force = false, onProgress } = opts;
+  const { shape: shapeName, dtype = 'BF16', shards = 1, seed = 0, force = false, highRank = false, onProgress } = opts;
   const shape = SYNTH_SHAPES[shapeName];
   if (!shape) throw new UsageError(`\`shape\` "${shapeName}" is not known; known: ${Object.keys(SYNTH_SHAPES).join(', ')}`, { option: 'shape' });
   if (!isFloatDType(dtype)) throw new UsageError(`\`dtype\` ${dtype} is not a float dtype, and synth writes float weights`, { option: 'dtype' });
   if (!Number.isSafeInteger(seed)) throw new UsageError(`\`seed\` must be an integer, got ${seed}`, { option: 'seed' });
   const tensors = llamaTensors(shape);
-  const plans = new Map<string, ModulePlan | null>(tensors.map((t) => [t.name, planModule(t, shape.numLayers, seed)]));
+  const plans = new Map<string, ModulePlan | null>(tensors.map((t) => [t.name, planModule(t, shape.numLayers, seed, { highRank })]));
   const specs: TensorSpec[] = tensors.map((t) => ({ name: t.name, dtype, shape: t.shape }));
   const config = llamaConfig(shape, dtype);
   const total = 2 * tensors.length;
@@ -139,6 +146,7 @@ export async function writeSynthPair(out: string, opts: SynthOptions): Promise<S
       modules.push({
         name: t.name,
         shape: t.shape,
+        spectrum: plan.spectrum,
         plantedRank: plan.plantedRank,
         tau: plan.tau,
         noiseShare: plan.noiseShare,
@@ -162,7 +170,7 @@ export async function writeSynthPair(out: string, opts: SynthOptions): Promise<S
     await writeFile(join(tmp, 'base', 'config.json'), configText);
     await writeCheckpoint(join(tmp, 'tuned'), specs, tunedSource, { shards, metadata });
     await writeFile(join(tmp, 'tuned', 'config.json'), configText);
-    const manifest: SynthManifest = { schemaVersion: SCHEMA_VERSION, tool: TOOL, generatorVersion: SYNTH_GENERATOR_VERSION, shape: shapeName, seed, dtype, shards, config, modules, others };
+    const manifest: SynthManifest = { schemaVersion: SCHEMA_VERSION, tool: TOOL, generatorVersion: SYNTH_GENERATOR_VERSION, shape: shapeName, seed, dtype, shards, highRank, config, modules, others };
     await writeFile(join(tmp, 'synth.json'), JSON.stringify(manifest, null, 2) + '\n');
     return manifest;
   });

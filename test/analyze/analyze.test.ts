@@ -4,10 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Matrix as MlMatrix, SVD } from 'ml-matrix';
-import { analyzeCheckpoints, analyzeDelta } from '../../src/analyze/index.js';
+import { analyzeCheckpoints, analyzeDelta, type TensorSpectrum } from '../../src/analyze/index.js';
 import { ShapeError, FormatError } from '../../src/errors.js';
 import { openCheckpoint, writeCheckpoint } from '../../src/io/index.js';
 import { writeSynthPair } from '../../src/synth/index.js';
+import { NO_PYTHON, runPython } from '../helpers/python.js';
+
+/** LAPACK (torch.linalg.svdvals in f64) on every ΔW of a pair. */
+const LAPACK_SCRIPT = join(import.meta.dirname, 'lapack_spectra.py');
 
 /** Exact singular values of base→tuned ΔW for one tensor, by ml-matrix (independent of src/svd). */
 async function exactSpectrum(dir: string, name: string): Promise<{ s: number[]; frob: number }> {
@@ -22,7 +26,8 @@ async function exactSpectrum(dir: string, name: string): Promise<{ s: number[]; 
   for (let i = 0; i < m; i++) {
     const row: number[] = [];
     for (let j = 0; j < n; j++) {
-      const d = t[i * n + j]! - w[i * n + j]!;
+      // ΔW as deltarank forms it: one f32 subtraction.
+      const d = Math.fround(t[i * n + j]! - w[i * n + j]!);
       row.push(d);
       frob += d * d;
     }
@@ -39,6 +44,29 @@ function rankAtExact(s: number[], frob: number, t: number): number | null {
     if (acc / frob >= t - 1e-12) return i + 1;
   }
   return null;
+}
+
+/**
+ * What the document certifies holds against the truth: every value inside its bounds, every exact
+ * rankAt equal to the true rank, every interval holding it (and wider than one rank).
+ */
+export function checkCertified(t: TensorSpectrum, s: number[], frob: number): void {
+  const k = t.singularValues.length;
+  assert.equal(t.bounds.lower.length, k);
+  assert.equal(t.bounds.upper.length, k);
+  // The truth is f64 LAPACK on the same f32 ΔW; a relative 1e-12 covers its own rounding.
+  const tiny = 1e-12 * s[0]!;
+  for (let i = 0; i < k; i++) {
+    assert.ok(t.bounds.lower[i]! <= s[i]! + tiny, `${t.name}: σ_${i + 1} = ${s[i]} below its lower bound ${t.bounds.lower[i]} (${t.method})`);
+    assert.ok(t.bounds.upper[i]! >= s[i]! - tiny, `${t.name}: σ_${i + 1} = ${s[i]} above its upper bound ${t.bounds.upper[i]} (${t.method})`);
+  }
+  for (const key of Object.keys(t.rankAt)) {
+    const exact = rankAtExact(s, frob, Number(key));
+    const got = t.rankAt[key]!;
+    assert.notEqual(got, null, `${t.name}: rankAt ${key} is null`);
+    if (typeof got === 'number') assert.equal(got, exact, `${t.name}: rankAt ${key} claimed exact (${t.method})`);
+    else assert.ok(exact !== null && got.lo < got.hi && got.lo <= exact && exact <= got.hi, `${t.name}: rankAt ${key} ∈ ${got.lo}–${got.hi} misses ${exact}`);
+  }
 }
 
 let dir: string;
@@ -76,13 +104,7 @@ async function checkAgainstExact(pair: string, result: Awaited<ReturnType<typeof
       assert.ok(t.energy[i]! <= e + 1e-6, `${t.name}: E(${i + 1}) ${t.energy[i]} above exact ${e}`);
       if (accurate) assert.ok(Math.abs(t.energy[i]! - e) <= 1e-4, `${t.name}: E(${i + 1}) ${t.energy[i]} vs ${e}`);
     }
-    for (const key of Object.keys(t.rankAt)) {
-      const exact = rankAtExact(s, frob, Number(key));
-      const got = t.rankAt[key]!;
-      if (got === null) assert.ok(exact === null || exact > k || s[exact - 1]! < 4 * floor, `${t.name}: rankAt ${key} null but exact ${exact} ≤ k = ${k}`);
-      else if (s[got - 1]! >= 4 * floor) assert.equal(got, exact, `${t.name}: rankAt ${key}`);
-      else assert.ok(exact !== null && got >= exact, `${t.name}: rankAt ${key} = ${got} below exact ${exact}`);
-    }
+    checkCertified(t, s, frob);
     assert.ok(Math.abs(t.stableRank - frob / s[0]! ** 2) <= 1e-3 * t.stableRank, `${t.name}: stable rank`);
     assert.equal(t.complete, k === Math.min(...t.shape));
     if (t.complete) {
@@ -104,9 +126,38 @@ describe('analyze against an exact SVD of the stored ΔW', () => {
 
   it('small pair (bf16, adaptive path): attention and MLP tensors', async () => {
     const include = /layers\.0\.(self_attn\.q_proj|mlp\.down_proj)\.weight$/;
-    const result = await analyzeCheckpoints(join(dir, 'small', 'base'), join(dir, 'small', 'tuned'), { include, topK: 32 });
+    const result = await analyzeCheckpoints(join(dir, 'small', 'base'), join(dir, 'small', 'tuned'), { include, topK: 32, refine: false });
     assert.equal(result.tensors.length, 2);
     assert.ok(result.tensors.every((t) => t.method === 'adaptive' && !t.complete), result.tensors.map((t) => t.method).join());
+    await checkAgainstExact('small', result);
+  });
+
+  it('small pair (bf16), default settings: every rankAt certified exact and equal to LAPACK\'s, every σ inside its bounds', { skip: NO_PYTHON }, async () => {
+    const pair = join(dir, 'small');
+    const result = await analyzeCheckpoints(join(pair, 'base'), join(pair, 'tuned'));
+    const truth = await runPython<Record<string, { s: number[]; frob: number }>>(LAPACK_SCRIPT, [join(pair, 'base'), join(pair, 'tuned')]);
+    assert.equal(result.tensors.length, 30);
+    assert.equal(result.schemaVersion, 2);
+    for (const t of result.tensors) {
+      const { s, frob } = truth[t.name]!;
+      assert.ok(Math.abs(t.deltaNorm ** 2 - frob) <= 1e-6 * frob, `${t.name}: ‖ΔW‖²`);
+      for (const [key, r] of Object.entries(t.rankAt)) assert.equal(typeof r, 'number', `${t.name}: rankAt ${key} = ${JSON.stringify(r)} (${t.refinement})`);
+      checkCertified(t, s, frob);
+      // Complete spectra at LAPACK accuracy: within 1e-5 relative for every σ ≥ 1e-6·σ₁.
+      if (t.complete) for (let i = 0; i < s.length && s[i]! >= 1e-6 * s[0]!; i++) assert.ok(Math.abs(t.singularValues[i]! - s[i]!) <= 1e-5 * s[i]!, `${t.name}: σ_${i + 1} ${t.singularValues[i]} vs LAPACK ${s[i]}`);
+    }
+  });
+
+  it('a refinement cap of 0 leaves open ranks as intervals that hold the truth, and says why', async () => {
+    const include = /layers\.1\.(self_attn\.o_proj|mlp\.gate_proj)\.weight$/;
+    const result = await analyzeCheckpoints(join(dir, 'small', 'base'), join(dir, 'small', 'tuned'), { include, refineCapSeconds: 0 });
+    assert.equal(result.refineCapSeconds, 0);
+    assert.equal(result.tensors.length, 2);
+    for (const t of result.tensors) {
+      assert.equal(t.method, 'adaptive');
+      assert.ok(Object.values(t.rankAt).some((r) => typeof r !== 'number'), `${t.name}: some rank stays open`);
+      assert.match(t.refinement ?? '', /left as intervals: .*(noise floor|cap)/);
+    }
     await checkAgainstExact('small', result);
   });
 

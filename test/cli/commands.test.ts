@@ -31,12 +31,15 @@ describe('analyze, extract, merge, resize from the command line', () => {
   it('analyze --json prints one document of the shape in docs/ARCHITECTURE.md', async () => {
     const { stdout } = await runCli(['analyze', base(), tuned(), '--json']);
     const doc = JSON.parse(stdout);
-    assert.equal(doc.schemaVersion, 1);
+    assert.equal(doc.schemaVersion, 2, 'analyze documents are at schema 2 (certified bounds, rank intervals)');
     assert.equal(doc.tool.name, 'deltarank');
     assert.equal(doc.tensors.length, 16);
     const q = doc.tensors.find((t: { name: string }) => t.name === 'model.layers.0.self_attn.q_proj.weight');
-    for (const key of ['shape', 'dtype', 'baseNorm', 'deltaNorm', 'relativeUpdate', 'singularValues', 'complete', 'energy', 'rankAt', 'stableRank', 'effectiveRank', 'method', 'seconds']) assert.ok(key in q, key);
+    for (const key of ['shape', 'dtype', 'baseNorm', 'deltaNorm', 'relativeUpdate', 'singularValues', 'complete', 'energy', 'rankAt', 'stableRank', 'effectiveRank', 'method', 'seconds', 'bounds', 'leftOutEnergy', 'refinement']) assert.ok(key in q, key);
     assert.deepEqual(Object.keys(q.rankAt), ['0.5', '0.9', '0.95', '0.99']);
+    // The tiny pair's spectra are cheap to complete: every rank is certified exact by default.
+    for (const t of doc.tensors) for (const r of Object.values(t.rankAt)) assert.equal(typeof r, 'number', `${t.name}: ${JSON.stringify(t.rankAt)}`);
+    assert.equal(q.bounds.lower.length, q.singularValues.length);
     assert.equal(q.dtype, 'BF16');
     assert.ok(doc.others.length > 0 && Array.isArray(doc.skipped));
   });

@@ -174,7 +174,7 @@ test('tables list every tensor, other and skipped one; summary medians per modul
   const typeTable = /id="dr-type-table">([\s\S]*?)<\/table>/.exec(bigHtml)![1]!;
   const qRow = /<tr><td>q<\/td><td data-v="22">22<\/td><td class="dr-text">2048×2048<\/td><td data-v="([\d.]+)">/.exec(typeTable);
   assert.ok(qRow, 'q row');
-  const qR90 = big.result.tensors.filter((t) => t.name.includes('q_proj')).map((t) => t.rankAt['0.9']!).sort((a, b) => a - b);
+  const qR90 = big.result.tensors.filter((t) => t.name.includes('q_proj')).map((t) => t.rankAt['0.9'] as number).sort((a, b) => a - b);
   assert.equal(Number(qRow[1]), (qR90[10]! + qR90[11]!) / 2);
 });
 
@@ -223,7 +223,7 @@ test('any naming works: an MLP with fc layers, and a result with no tensor at al
   assert.deepEqual(heat.data[0]!.x, ['fc', 'head']);
   assert.deepEqual(heat.data[0]!.y, ['0', '1', '2', '—']);
   const [main, off] = heat.data as { z: (number | null)[][]; text: string[][] }[];
-  close(main!.z[1]![0]!, Math.log10(mlp.tensors[1]!.rankAt['0.9']!), 1e-6, 'layer 1 fc');
+  close(main!.z[1]![0]!, Math.log10(mlp.tensors[1]!.rankAt['0.9'] as number), 1e-6, 'layer 1 fc');
   assert.equal(main!.z[2]![0], null);
   assert.equal(off!.z[2]![0], 1);
   assert.equal(off!.text[2]![0], 'unchanged');

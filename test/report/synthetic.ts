@@ -48,12 +48,15 @@ export function plantedTensor(
       deltaNorm,
       relativeUpdate: deltaNorm / baseNorm,
       singularValues: Array.from(full.subarray(0, k)),
+      bounds: { lower: Array.from(full.subarray(0, k)), upper: Array.from(full.subarray(0, k)) },
+      leftOutEnergy: total - acc,
       complete: k === n,
       energy,
       rankAt,
       stableRank: total / full[0]! ** 2,
       effectiveRank: null,
       method: k === n ? 'exact' : 'randomized',
+      refinement: null,
       seconds: 0.01,
     },
   };
@@ -99,7 +102,7 @@ export function llamaResult(shape: LlamaShape): { result: AnalyzeResult; full: M
   }
   add('lm_head.weight', [shape.vocab, shape.hidden], 5, 0.8);
   const result: AnalyzeResult = {
-    schemaVersion: 1,
+    schemaVersion: 2,
     tool: { name: 'deltarank', version: '0.0.0-test' },
     base: 'models/base',
     tuned: 'models/tuned',

@@ -118,3 +118,33 @@ test('the tiny pair has the Hugging Face layout and config, and is byte-identica
   }
   await assert.rejects(writeSynthPair(join(root, 'a'), { shape: 'tiny' }), /already exists; pass --force/);
 });
+
+test('--high-rank: ΔW spreads its energy over most directions (rank at 90 % a large share of min(m, n)), deterministic', async () => {
+  const out = join(await scratch(), 'high-rank');
+  const manifest = await writeSynthPair(out, { shape: 'tiny', dtype: 'F32', seed: 2, highRank: true });
+  assert.equal(manifest.highRank, true);
+  assert.ok(manifest.modules.every((m) => m.spectrum === 'power-law' && m.singularValues.length === 0));
+  const base = await openCheckpoint(join(out, 'base'));
+  const tuned = await openCheckpoint(join(out, 'tuned'));
+  try {
+    for (const m of manifest.modules.filter((x) => x.name.includes('layers.0.'))) {
+      const [rows, cols] = m.shape as [number, number];
+      const [w, t] = [await base.readFloat32(m.name), await tuned.readFloat32(m.name)];
+      const d = new MlMatrix(rows, cols);
+      for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) d.set(i, j, Math.fround(t[i * cols + j]! - w[i * cols + j]!));
+      const s = new SingularValueDecomposition(d, { computeLeftSingularVectors: false, computeRightSingularVectors: false, autoTranspose: true }).diagonal;
+      const total = s.reduce((a, v) => a + v * v, 0);
+      let acc = 0;
+      let r90 = 0;
+      while (acc < 0.9 * total) acc += s[r90++]! ** 2;
+      // The low-rank pairs put 90 % in a few directions; this one needs over a third of them.
+      assert.ok(r90 > 0.35 * Math.min(rows, cols), `${m.name}: rank at 90 % ${r90} of ${Math.min(rows, cols)}`);
+      assert.ok(Math.abs(Math.sqrt(total) / m.baseNorm - m.relativeUpdate) < 0.1 * m.relativeUpdate, `${m.name}: relative update`);
+    }
+  } finally {
+    await base.close();
+    await tuned.close();
+  }
+  const again = await writeSynthPair(join(await scratch(), 'again'), { shape: 'tiny', dtype: 'F32', seed: 2, highRank: true });
+  assert.deepEqual(again.modules.map((m) => m.deltaNorm), manifest.modules.map((m) => m.deltaNorm));
+});

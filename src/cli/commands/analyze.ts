@@ -1,9 +1,9 @@
 import type { Argv, CommandModule } from 'yargs';
-import { analyzeAdapter, analyzeCheckpoints, analyzeDelta, checkpointIntruders, type AnalyzeOptions, type AnalyzeResult, type TensorIntruders } from '../../analyze/index.js';
+import { analyzeAdapter, analyzeCheckpoints, analyzeDelta, checkpointIntruders, formatRankValue, type AnalyzeOptions, type AnalyzeResult, type TensorIntruders } from '../../analyze/index.js';
 import { UsageError } from '../../errors.js';
 import { checkReportPath, renderAnalyzeReport, writeReport } from '../../report/index.js';
 import { formatBytes, formatTable, printJson, say, writingTo, type CommonArgs } from '../output.js';
-import { FILTER_OPTIONS, integerOption, parseRegex, reportOption, seedOption, stringOption, tensorSizes, withProgress, workBySize } from './common.js';
+import { FILTER_OPTIONS, integerOption, numberOption, parseRegex, reportOption, seedOption, stringOption, tensorSizes, withProgress, workBySize } from './common.js';
 
 interface AnalyzeArgs extends CommonArgs {
   base?: string;
@@ -12,6 +12,8 @@ interface AnalyzeArgs extends CommonArgs {
   adapter?: string;
   'top-k'?: number;
   exact?: boolean;
+  refine: boolean;
+  'refine-cap'?: number;
   include?: string;
   exclude?: string;
   report?: string;
@@ -30,8 +32,10 @@ export const analyzeCommand: CommandModule<object, AnalyzeArgs> = {
       .options({
         delta: stringOption('a checkpoint that already holds ΔW (in place of BASE TUNED)'),
         adapter: stringOption('a PEFT LoRA adapter folder: the spectrum of the change it makes (in place of BASE TUNED; give BASE too for DoRA adapters)'),
-        'top-k': integerOption('top-k', 'most singular values per tensor (default 64)'),
+        'top-k': integerOption('top-k', 'most singular values of the first randomized pass per tensor (default 64); refinement goes further where a rank needs it'),
         exact: { type: 'boolean', describe: 'complete spectra (all singular values), whatever the cost' },
+        refine: { type: 'boolean', default: true, describe: 'refine each tensor until its ranks are certified exact, within --refine-cap (--no-refine: one randomized pass)' },
+        'refine-cap': numberOption('refine-cap', 'most estimated seconds one tensor may spend refining (default 60; 0.5 where the rest is a noise floor)'),
         ...FILTER_OPTIONS,
         ...reportOption(),
         force: { type: 'boolean', describe: 'replace an existing --report file' },
@@ -58,6 +62,8 @@ export const analyzeCommand: CommandModule<object, AnalyzeArgs> = {
       const opts: AnalyzeOptions = {
         topK: args['top-k'],
         exact: args.exact,
+        refine: args.refine,
+        refineCapSeconds: args['refine-cap'],
         include,
         exclude,
         seed: args.seed,
@@ -74,8 +80,9 @@ export const analyzeCommand: CommandModule<object, AnalyzeArgs> = {
       say(args, `report: ${args.report}`);
     }
     if (args.json) {
-      const { schemaVersion: _v, tool: _t, ...rest } = result;
-      printJson(intruders ? { ...rest, intruders } : rest);
+      // analyze documents carry their own schema version (2: certified bounds and rank intervals).
+      const { schemaVersion, tool: _t, ...rest } = result;
+      printJson({ schemaVersion, ...rest, ...(intruders ? { intruders } : {}) });
       return;
     }
     if (!args.quiet) process.stdout.write(renderText(result, intruders) + '\n');
@@ -90,12 +97,15 @@ function renderText(r: AnalyzeResult, intruders?: TensorIntruders[]): string {
     t.shape.join('×'),
     fmt(t.deltaNorm),
     fmt(t.relativeUpdate),
-    ...keys.map((k) => (t.rankAt[k] === null ? `>${t.singularValues.length}` : String(t.rankAt[k]))),
+    ...keys.map((k) => formatRankValue(t.rankAt[k])),
     t.stableRank.toFixed(1),
-    t.method,
+    t.method + (t.refinement === null ? '' : t.complete ? ' (refined)' : '*'),
     ...(intruders ? [intruders.find((x) => x.name === t.name)?.count ?? '-'] : []),
   ]);
   const lines = [formatTable(['tensor', 'shape', '‖ΔW‖', 'rel', ...keys.map((k) => `r${Math.round(Number(k) * 100)}`), 'stable', 'method', ...(intruders ? ['intruders'] : [])], rows)];
+  const open = r.tensors.filter((t) => keys.some((k) => typeof t.rankAt[k] !== 'number'));
+  lines.push('', 'ranks are certified: "30" is exact, "30–32" the interval the bounds prove');
+  if (open.length > 0) lines.push(`${open.length} tensors with ranks left as intervals (* or see --json "refinement"), e.g. ${open[0]!.name}: ${open[0]!.refinement ?? 'no refinement asked'}`);
   if (r.others.length > 0) lines.push('', `${r.others.length} other tensors (norms, biases) changed by ‖Δ‖ up to ${fmt(r.others.reduce((m, o) => Math.max(m, o.deltaNorm), 0))}`);
   if (r.skipped.length > 0) lines.push('', `skipped ${r.skipped.length}:`, ...r.skipped.slice(0, 10).map((s) => `  ${s.name}: ${s.reason}`));
   if (r.skipped.length > 10) lines.push(`  … and ${r.skipped.length - 10} more (see --json)`);

@@ -15,6 +15,7 @@ interface SynthArgs extends CommonArgs {
   shards: number;
   seed: number;
   force?: boolean;
+  'high-rank'?: boolean;
 }
 
 export const synthCommand: CommandModule<CommonArgs, SynthArgs> = {
@@ -28,9 +29,11 @@ export const synthCommand: CommandModule<CommonArgs, SynthArgs> = {
         dtype: stringOption('storage dtype', { choices: ['bf16', 'f16', 'f32'], default: 'bf16' }),
         shards: integerOption('shards', 'safetensors shards per side', { default: 1 }),
         seed: integerOption('seed', 'random seed; equal seeds give identical files', { min: 0, default: 0 }),
+        'high-rank': { type: 'boolean', describe: 'a full fine-tune\'s high-rank ΔW (dense, power-law energy: rank at 90 % in the hundreds) instead of planted low-rank directions' },
       })
       .example('$0 synth --shape tiny --out pairs/tiny', 'a small pair to try analyze and extract on')
-      .example('$0 synth --shape tinyllama --shards 3 --out pairs/tinyllama', 'a 2.2 GB-a-side pair for benchmarks') as unknown as Argv<SynthArgs>,
+      .example('$0 synth --shape tinyllama --shards 3 --out pairs/tinyllama', 'a 2.2 GB-a-side pair for benchmarks')
+      .example('$0 synth --shape small --high-rank --out pairs/full-ft', 'a pair whose ΔW is high-rank, like a real full fine-tune') as unknown as Argv<SynthArgs>,
   handler: async (args) => {
     const dtype = dtypeFlag(args.dtype)!;
     await checkOutput(args.out, args.force);
@@ -45,6 +48,7 @@ export const synthCommand: CommandModule<CommonArgs, SynthArgs> = {
         shards: args.shards,
         seed: args.seed,
         force: args.force,
+        highRank: args['high-rank'],
         onProgress: (done, total, name) => tick('synth: tensors', done, total, name, work.finished(`${done <= total / 2 ? 'base' : 'tuned'}:${name}`)),
       }),
     );

@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { bidiagonalSingularValues } from '../../src/svd/bidiagonal-values.js';
+import { bidiagonalRoute } from '../../src/svd/exact-bidiagonal.js';
+import { JACOBI_MAX_VALUES, singularValues } from '../../src/svd/exact-svd.js';
+import type { Matrix } from '../../src/svd/matrix.js';
+import { tridiagonalEigenvalues } from '../../src/svd/tridiagonal-eigenvalues.js';
+import { gaussian, oracleSingularValues, planted } from './exact-helpers.js';
+
+/**
+ * The complete route's promise: every σ ≥ 1e-6·σ₁ within 1e-5 relative of the truth (here the
+ * f64 SVD of the same f32 matrix by ml-matrix, an independent Golub–Kahan; LAPACK itself is the
+ * truth of test/analyze). The route's own error is ≈ √(mn)·ε₆₄·σ₁, so 1e-9 relative is held too.
+ */
+function expectAccurate(got: ArrayLike<number>, truth: number[], what: string): void {
+  assert.equal(got.length, truth.length, what);
+  let worst = 0;
+  for (let i = 0; i < truth.length; i++) {
+    if (i > 0) assert.ok(got[i - 1]! >= got[i]! && got[i]! >= 0, `${what}: sorted and non-negative`);
+    if (truth[i]! >= 1e-6 * truth[0]!) worst = Math.max(worst, Math.abs(got[i]! - truth[i]!) / truth[i]!);
+    assert.ok(Math.abs(got[i]! - truth[i]!) <= 1e-12 * truth[0]!, `${what}: σ_${i + 1} ${got[i]} vs ${truth[i]} (absolute)`);
+  }
+  assert.ok(worst <= 1e-9, `${what}: worst relative error ${worst.toExponential(2)} on σ ≥ 1e-6·σ₁`);
+}
+
+describe('bidiagonal QR (values)', () => {
+  it('agrees with the eigenvalues of the Golub–Kahan tridiagonal [0 B; Bᵀ 0] (±σ), random and graded', () => {
+    for (const [n, graded] of [[1, false], [2, false], [57, false], [200, true]] as const) {
+      const next = gaussian(n);
+      const d = Float64Array.from({ length: n }, (_, i) => next() * (graded ? 10 ** (-8 * i / n) : 1));
+      const e = Float64Array.from({ length: Math.max(0, n - 1) }, (_, i) => next() * (graded ? 10 ** (-8 * i / n) : 1));
+      // TGK: zero diagonal, off-diagonal d₁, e₁, d₂, e₂, …: eigenvalues ±σᵢ.
+      const off = new Float64Array(2 * n - 1);
+      for (let i = 0; i < n; i++) off[2 * i] = d[i]!;
+      for (let i = 0; i + 1 < n; i++) off[2 * i + 1] = e[i]!;
+      const truth = Array.from(tridiagonalEigenvalues(new Float64Array(2 * n), off).subarray(0, n));
+      const got = bidiagonalSingularValues(d, e);
+      for (let i = 0; i < n; i++) assert.ok(Math.abs(got[i]! - truth[i]!) <= 1e-13 * truth[0]!, `n = ${n}: σ_${i + 1} ${got[i]} vs ${truth[i]}`);
+    }
+  });
+
+  it('zero diagonal entries (inside and last) and a zero matrix', () => {
+    // B = [[0, 1, 0], [0, 2, 3], [0, 0, 0]] in bidiagonal terms: d = (0, 2, 0), e = (1, 3).
+    const got = bidiagonalSingularValues(Float64Array.of(0, 2, 0), Float64Array.of(1, 3));
+    // BᵀB eigenvalues by hand: B = [[0,1,0],[0,2,3],[0,0,0]]; σ² are the eigenvalues of BBᵀ = [[1,2,0],[2,13,0],[0,0,0]].
+    const tr = 14;
+    const det = 13 - 4;
+    const l1 = (tr + Math.sqrt(tr * tr - 4 * det)) / 2;
+    const l2 = (tr - Math.sqrt(tr * tr - 4 * det)) / 2;
+    assert.ok(Math.abs(got[0]! - Math.sqrt(l1)) < 1e-14 && Math.abs(got[1]! - Math.sqrt(l2)) < 1e-14 && got[2] === 0, String(got));
+    assert.deepEqual([...bidiagonalSingularValues(new Float64Array(4), new Float64Array(3))], [0, 0, 0, 0]);
+  });
+});
+
+describe('exact SVD, bidiagonal route (two-stage, f64)', () => {
+  const p = 200;
+  const cases: [string, number, number, number[]][] = [
+    // Graded down to 1e-8·σ₁: the values under 1e-6·σ₁ are held to the absolute error only.
+    ['graded', 300, p, Array.from({ length: p }, (_, i) => 10 ** (-8 * i / (p - 1)))],
+    ['graded, tall (through the QR)', 520, p, Array.from({ length: p }, (_, i) => 10 ** (-8 * i / (p - 1)))],
+    ['clustered', p, 333, Array.from({ length: p }, (_, i) => (i < 60 ? 3 - 1e-7 * i : i < 120 ? 1 + 1e-9 * i : 1e-4))],
+    ['rank-deficient', 260, p, [...Array.from({ length: 40 }, (_, i) => 5 - i / 10), ...new Array(p - 40).fill(0)]],
+  ];
+  for (const [name, m, n, sigma] of cases) {
+    it(`${name} ${m}×${n}: every σ ≥ 1e-6·σ₁ within 1e-9 relative of the f64 oracle (band 32 and 8)`, async () => {
+      const { a } = planted(m, n, sigma, 17);
+      const truth = oracleSingularValues(a);
+      expectAccurate(await bidiagonalRoute(a), truth, `${name}, band 32`);
+      expectAccurate(await bidiagonalRoute(a, { bandwidth: 8 }), truth, `${name}, band 8`);
+    });
+  }
+
+  it(`is the default above min(m, n) = ${JACOBI_MAX_VALUES}; random tall and wide; bandwidths that do not divide n`, async () => {
+    for (const [m, n, bw] of [[270, 150, 32], [150, 270, 7], [140, 139, 64]] as const) {
+      const next = gaussian(m + n);
+      const a: Matrix = { rows: m, cols: n, data: Float32Array.from({ length: m * n }, next) };
+      const truth = oracleSingularValues(a);
+      const { s, method } = await singularValues(a);
+      assert.equal(method, 'bidiagonal');
+      expectAccurate(s, truth, `${m}×${n}`);
+      expectAccurate(await bidiagonalRoute(a, { bandwidth: bw }), truth, `${m}×${n}, band ${bw}`);
+    }
+  });
+});
