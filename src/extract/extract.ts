@@ -14,6 +14,7 @@ import { openCheckpoint, writeAdapter, writeDirAtomically } from '../io/index.js
 import type { Matrix } from '../svd/index.js';
 import { adaptiveSvd, exactIsCheaper, exactSvd, truncatedSvd } from '../svd/index.js';
 import { SCHEMA_VERSION, TOOL } from '../version.js';
+import { calibrateModules, type CalibrationOptions } from './calibrate.js';
 import { residualNorm, roundTo, splitFactors } from './factors.js';
 import { moduleKind, modulePath } from './modules.js';
 import { allocateBudget, rankFor, type BudgetModule, type RankLimits, type RankPolicy } from './policy.js';
@@ -23,7 +24,7 @@ import type { ExtractedModule, ExtractionResult } from './types.js';
 export const BUDGET_SPECTRUM_CAP = 256;
 
 export interface ExtractProgress {
-  phase: 'spectra' | 'factors';
+  phase: 'spectra' | 'factors' | 'calibrate';
   index: number;
   total: number;
   name: string;
@@ -44,6 +45,8 @@ export interface ExtractOptions extends RankLimits {
   /** Replace an existing output folder. */
   force?: boolean;
   seed?: number;
+  /** Minimise the output error on these calibration tokens rather than the weight error (calibrate.ts). */
+  calibration?: CalibrationOptions;
   onProgress?: (p: ExtractProgress) => void;
 }
 
@@ -129,8 +132,17 @@ export async function extractAdapter(basePath: string, tunedPath: string, outDir
         }
       }
 
+      const calibration = opts.calibration ? await calibrateModules(basePath, tunedPath, { ...opts.calibration, policy: opts.policy, maxRank: opts.maxRank, minRank: opts.minRank, modules: new Set(candidates.map((c) => c.module)), dtype, norms, seed, onProgress: opts.onProgress }) : undefined;
+      if (calibration) {
+        warnings.push(...calibration.warnings);
+        if ('budget' in opts.policy) {
+          // The budget is spent by output-error gains, which exist for the calibrated modules only.
+          for (const c of candidates.filter((c) => !calibration.modules.has(c.module))) skipped.push({ name: c.pair.name, reason: 'not calibrated (--calibrate with a budget covers the decoder layers only)' });
+          candidates.splice(0, candidates.length, ...candidates.filter((c) => calibration.modules.has(c.module)));
+        }
+      }
       const scratch = deltaScratch(candidates.map((c) => c.pair));
-      const ranks = await chooseRanks(base, tuned, candidates, opts, seed, scratch);
+      const ranks = calibration && 'budget' in opts.policy ? candidates.map((c) => calibration.modules.get(c.module)!.rank) : await chooseRanks(base, tuned, candidates, opts, seed, scratch);
       if ('budget' in opts.policy) {
         const capped = ranks.filter((r, i) => r === Math.min(opts.maxRank ?? BUDGET_SPECTRUM_CAP, candidates[i]!.m, candidates[i]!.n) && r < Math.min(candidates[i]!.m, candidates[i]!.n)).length;
         if (capped > 0) warnings.push(`${capped} modules reached the rank cap ${opts.maxRank ?? BUDGET_SPECTRUM_CAP} of the budget's spectrum pass; raise --max-rank to let the budget spend more there`);
@@ -142,8 +154,9 @@ export async function extractAdapter(basePath: string, tunedPath: string, outDir
         const c = candidates[i]!;
         const t0 = performance.now();
         const d = await readDelta(base, tuned, c.pair, scratch);
-        const wanted = ranks[i];
-        const { r, u, s, v, method } = await factorize(d, c, opts.policy, wanted, opts, seed, warnings);
+        const cal = calibration?.modules.get(c.module);
+        const wanted = cal ? cal.rank : ranks[i];
+        const { r, u, s, v, method } = await factorize(d, c, cal ? { rank: cal.rank } : opts.policy, wanted, opts, seed, warnings);
         opts.onProgress?.({ phase: 'factors', index: i + 1, total: candidates.length, name: c.module });
         const summary = summarize(s, d.frobSquared, s.length >= Math.min(c.m, c.n), method, DEFAULT_THRESHOLDS);
         spectra.push(tensorSpectrum(c.pair.name, c.pair.tuned.shape, c.pair.tuned.dtype, d.baseNorm, d.frobSquared, summary, t0));
@@ -151,9 +164,9 @@ export async function extractAdapter(basePath: string, tunedPath: string, outDir
           skipped.push({ name: c.pair.name, reason: d.frobSquared === 0 ? 'unchanged' : 'rank 0 chosen' });
           continue;
         }
-        const split = splitFactors(u!, s, v!, r, c.kind === 'embedding');
-        const a = roundTo(dtype, split.a);
-        const b = roundTo(dtype, split.b);
+        const split = cal ?? splitFactors(u!, s, v!, r, c.kind === 'embedding');
+        const a = cal ? cal.a : roundTo(dtype, split.a);
+        const b = cal ? cal.b : roundTo(dtype, split.b);
         const err = await residualNorm(d.delta, a, b, r, 1, c.kind === 'embedding');
         let kept = 0;
         for (let j = 0; j < r; j++) kept += s[j]! * s[j]!;
@@ -172,6 +185,7 @@ export async function extractAdapter(basePath: string, tunedPath: string, outDir
           optimalError: Math.sqrt(Math.max(0, 1 - energy)),
           deltaNorm,
           params: r * (c.m + c.n),
+          ...(cal ? { calibrated: { outputError: cal.outputError, svdOutputError: cal.svdOutputError, svdWeightError: cal.svdWeightError, outputNormSq: cal.outputNormSq } } : {}),
         });
       }
 
@@ -201,6 +215,7 @@ export async function extractAdapter(basePath: string, tunedPath: string, outDir
         },
         skipped,
         warnings,
+        ...(calibration ? { calibration: calibrationSummary(calibration, extracted) } : {}),
         seconds: 0,
         spectra,
       };
@@ -293,4 +308,26 @@ async function factorize(
   // --min-rank can ask for more than was computed on the adaptive path: the computed values bound it.
   const r = Math.min(Math.max(rank, Math.min(limits.minRank ?? 0, p)), svd.s.length);
   return { r, u: svd.u, s: svd.s, v: svd.v, method: exact ? 'exact' : 'adaptive' };
+}
+
+/** Model-level output errors of the calibrated factors and of the plain SVD at the same ranks. */
+function calibrationSummary(cal: Awaited<ReturnType<typeof calibrateModules>>, modules: ExtractedModule[]): NonNullable<ExtractionResult['calibration']> {
+  let norm = 0;
+  let out = 0;
+  let svd = 0;
+  for (const m of modules) {
+    if (!m.calibrated) continue;
+    norm += m.calibrated.outputNormSq;
+    out += m.calibrated.outputError ** 2 * m.calibrated.outputNormSq;
+    svd += m.calibrated.svdOutputError ** 2 * m.calibrated.outputNormSq;
+  }
+  return {
+    inputs: cal.inputs,
+    tokens: cal.tokens,
+    sequences: cal.sequences,
+    damping: cal.damping,
+    modules: cal.modules.size,
+    outputError: norm > 0 ? Math.sqrt(out / norm) : 0,
+    svdOutputError: norm > 0 ? Math.sqrt(svd / norm) : 0,
+  };
 }

@@ -19,6 +19,11 @@ export interface ExtractedModule {
   deltaNorm: number;
   /** r·(m + n). */
   params: number;
+  /**
+   * With --calibrate: ‖(ΔW − B·A)·X‖_F / ‖ΔW·X‖_F of these factors on the calibration inputs, beside the
+   * plain truncated SVD's output and weight errors at the same rank; ‖ΔW·X‖_F² for model-level sums.
+   */
+  calibrated?: { outputError: number; svdOutputError: number; svdWeightError: number; outputNormSq: number };
 }
 
 export interface ExtractionSummary {
@@ -50,6 +55,8 @@ export interface ExtractionResult {
   summary: ExtractionSummary;
   skipped: SkippedTensor[];
   warnings: string[];
+  /** With --calibrate: where the inputs came from, and model-level output errors (calibrated, plain SVD at the same ranks). */
+  calibration?: { inputs: string; tokens: number; sequences: number; damping: number; modules: number; outputError: number; svdOutputError: number };
   seconds: number;
 }
 

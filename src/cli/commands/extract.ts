@@ -4,8 +4,9 @@ import { extractAdapter, policyFromFlags } from '../../extract/index.js';
 import { checkReportPath, renderExtractReport, writeReport } from '../../report/index.js';
 import { createProgress, formatTable, printJson, say, warn, type CommonArgs } from '../output.js';
 import { dtypeFlag, parseCount, parseRegex } from './common.js';
+import { calibrateOptions, calibrationFrom, type CalibrateArgs } from './calibrate-flags.js';
 
-interface ExtractArgs extends CommonArgs {
+interface ExtractArgs extends CommonArgs, CalibrateArgs {
   base: string;
   tuned: string;
   out: string;
@@ -31,7 +32,7 @@ export const extractCommand: CommandModule<object, ExtractArgs> = {
   command: 'extract <base> <tuned>',
   describe: 'a PEFT LoRA adapter of a full fine-tune (truncated SVD of every ΔW)',
   builder: (y) =>
-    y
+    calibrateOptions(y)
       .positional('base', { type: 'string', demandOption: true, describe: 'base checkpoint (file, index JSON or folder)' })
       .positional('tuned', { type: 'string', demandOption: true, describe: 'fine-tuned checkpoint of the same model' })
       .option('out', { type: 'string', demandOption: true, describe: 'adapter folder to write' })
@@ -52,7 +53,8 @@ export const extractCommand: CommandModule<object, ExtractArgs> = {
       .option('force', { type: 'boolean', describe: 'replace an existing --out folder' })
       .option('seed', { type: 'number', default: 0, describe: 'seed of the randomized SVD' })
       .example('$0 extract base/ tuned/ --out lora/ --rank 16', 'rank 16 everywhere')
-      .example('$0 extract base/ tuned/ --out lora/ --budget 20M --report extract.html', 'best adapter of 20M parameters'),
+      .example('$0 extract base/ tuned/ --out lora/ --budget 20M --report extract.html', 'best adapter of 20M parameters')
+      .example('$0 extract base/ tuned/ --out lora/ --rank 16 --calibrate calib.txt', 'rank 16, minimising the output error on calib.txt'),
   handler: async (args) => {
     const policy = policyFromFlags({
       rank: args.rank,
@@ -79,11 +81,12 @@ export const extractCommand: CommandModule<object, ExtractArgs> = {
         profile: args.profile,
         force: args.force,
         seed: args.seed,
+        calibration: await calibrationFrom(args, args.tuned),
         onProgress: (p) => {
           if (p.phase !== phase) {
             progress?.finish();
             phase = p.phase;
-            progress = createProgress(args, p.phase === 'spectra' ? 'spectra' : 'extract', p.total);
+            progress = createProgress(args, p.phase, p.total);
           }
           progress!.update(p.index, p.name);
         },
@@ -108,6 +111,9 @@ export const extractCommand: CommandModule<object, ExtractArgs> = {
         `${s.modules} LoRA modules, ${s.loraParams.toLocaleString('en-US')} parameters (${((100 * s.loraParams) / Math.max(1, s.denseParams)).toFixed(2)} % of the dense ΔW)` +
           (s.fullParams > 0 ? `, ${s.fullParams.toLocaleString('en-US')} in modules_to_save` : ''),
         `model-level relative error ${s.relativeError.toFixed(4)} (optimum at these ranks ${s.optimalError.toFixed(4)})`,
+        result.calibration
+          ? `calibrated on ${result.calibration.tokens.toLocaleString('en-US')} tokens (${result.calibration.inputs} inputs): output error ${result.calibration.outputError.toFixed(4)}, plain SVD at these ranks ${result.calibration.svdOutputError.toFixed(4)}`
+          : '',
         result.skipped.length > 0 ? `skipped ${result.skipped.length} tensors (see extraction.json)` : '',
         `adapter written to ${result.out} in ${result.seconds.toFixed(1)} s`,
       ]
