@@ -5,7 +5,7 @@
 import { availableParallelism, cpus, totalmem } from 'node:os';
 import type { BenchRow } from './types.js';
 
-const AREAS = ['io', 'svd', 'svd-exact', 'analyze', 'extract', 'train'] as const;
+const AREAS = ['io', 'svd', 'svd-exact', 'analyze', 'extract', 'fidelity', 'train'] as const;
 
 const wanted = process.argv.slice(2);
 const unknown = wanted.filter((a) => !(AREAS as readonly string[]).includes(a));
