@@ -29,6 +29,11 @@ export interface ForwardOptions {
   /** Called after each layer with every variant's hidden state [tokens, hidden] (the residual stream). */
   onLayer?: (layer: number, hidden: Matrix[]) => void | Promise<void>;
   onProgress?: (p: { index: number; total: number; name: string }) => void;
+  /**
+   * Logit lens: after each layer, every variant's logits [rows.length, vocab] for these token rows
+   * (final norm and head applied to the residual stream there). Holds the head matrices from the start.
+   */
+  lens?: { rows: number[]; onLens: (layer: number, logits: Matrix[]) => void | Promise<void> };
 }
 
 /** What a run hands back: the final-normed hidden states and a way to get logits, block by block. */
@@ -121,6 +126,36 @@ export async function runDecoder(arch: ModelArch, variants: ForwardVariant[], se
   }
   cache.clear();
 
+  const heads = new Map<number, Promise<LinearWeights>>();
+  const raw = new Map<Checkpoint, Promise<Float32Array>>();
+  const headOf = (vi: number): Promise<LinearWeights> => {
+    let h = heads.get(vi);
+    if (!h) {
+      const v = variants[vi]!;
+      h = (async () => {
+        const name = arch.tiedEmbeddings || !v.checkpoint.has('lm_head.weight') ? 'model.embed_tokens.weight' : 'lm_head.weight';
+        if (!arch.tiedEmbeddings && name !== 'lm_head.weight') throw new FormatError(`${v.checkpoint.path}: no lm_head.weight and tie_word_embeddings is false`);
+        // Variants on one checkpoint share its matrix (a merged head is a copy of its own).
+        let shared = raw.get(v.checkpoint);
+        if (!shared && !v.adapter?.full.has(name)) raw.set(v.checkpoint, (shared = v.checkpoint.readFloat32(name)));
+        const data = v.adapter?.full.get(name) ?? (await shared!);
+        const w = { rows: arch.vocabSize, cols: D, data };
+        const lora = v.adapter?.lora.get('lm_head');
+        if (lora && v.merge) return { w: await mergedWeight(w, lora) };
+        return { w, lora };
+      })();
+      heads.set(vi, h);
+    }
+    return h;
+  };
+  /** Logits of rows of a [tokens, hidden] state already final-normed: soft-capped as the model does. */
+  const project = async (vi: number, x: Matrix): Promise<Matrix> => {
+    const y = await applyLinear(await headOf(vi), x);
+    const cap = arch.finalSoftcap;
+    if (cap !== null) for (let i = 0; i < y.data.length; i++) y.data[i] = Math.tanh(y.data[i]! / cap) * cap;
+    return y;
+  };
+
   const ropeCache = new Map<string, RopeTables>();
   for (let l = 0; l < arch.numLayers; l++) {
     const la = arch.layers[l]!;
@@ -132,6 +167,19 @@ export async function runDecoder(arch: ModelArch, variants: ForwardVariant[], se
     }
     cache.clear();
     await opts.onLayer?.(l, hidden);
+    if (opts.lens) {
+      // Logit lens: the final norm and head applied to a few tokens' residual stream after this layer.
+      const rows = opts.lens.rows;
+      const lens: Matrix[] = [];
+      for (let vi = 0; vi < variants.length; vi++) {
+        const x = new Float32Array(rows.length * D);
+        rows.forEach((r, k) => x.set(hidden[vi]!.data.subarray(r * D, r * D + D), k * D));
+        const w = await weight(variants[vi]!, 'model.norm.weight');
+        lens.push(await project(vi, { rows: rows.length, cols: D, data: rmsNorm(x, D, w, arch.rmsNormEps, arch.normPlusOne) }));
+      }
+      cache.clear();
+      await opts.lens.onLens(l, lens);
+    }
     opts.onProgress?.({ index: l + 1, total: arch.numLayers, name: `layer ${l}` });
   }
 
@@ -141,38 +189,15 @@ export async function runDecoder(arch: ModelArch, variants: ForwardVariant[], se
     normed.push({ rows: N, cols: D, data: rmsNorm(hidden[vi]!.data, D, w, arch.rmsNormEps, arch.normPlusOne) });
   }
   cache.clear();
-  const heads = new Map<number, Promise<LinearWeights>>();
-  const headOf = (vi: number): Promise<LinearWeights> => {
-    let h = heads.get(vi);
-    if (!h) {
-      const v = variants[vi]!;
-      h = (async () => {
-        const name = arch.tiedEmbeddings || !v.checkpoint.has('lm_head.weight') ? 'model.embed_tokens.weight' : 'lm_head.weight';
-        if (!arch.tiedEmbeddings && name !== 'lm_head.weight') throw new FormatError(`${v.checkpoint.path}: no lm_head.weight and tie_word_embeddings is false`);
-        // Variants on one checkpoint share its matrix.
-        const same = [...heads.keys()].find((k) => variants[k]!.checkpoint === v.checkpoint && !variants[k]!.adapter?.full.has(name));
-        const data = v.adapter?.full.get(name) ?? (same !== undefined ? (await heads.get(same)!).w.data : await v.checkpoint.readFloat32(name));
-        const w = { rows: arch.vocabSize, cols: D, data };
-        const lora = v.adapter?.lora.get('lm_head');
-        if (lora && v.merge) return { w: await mergedWeight(w, lora) };
-        return { w, lora };
-      })();
-      heads.set(vi, h);
-    }
-    return h;
-  };
   return {
     hidden: normed,
     starts,
-    async logits(vi, r0, r1) {
-      const x = { rows: r1 - r0, cols: D, data: normed[vi]!.data.subarray(r0 * D, r1 * D) };
-      const y = await applyLinear(await headOf(vi), x);
-      const cap = arch.finalSoftcap;
-      if (cap !== null) for (let i = 0; i < y.data.length; i++) y.data[i] = Math.tanh(y.data[i]! / cap) * cap;
-      return y;
+    logits(vi, r0, r1) {
+      return project(vi, { rows: r1 - r0, cols: D, data: normed[vi]!.data.subarray(r0 * D, r1 * D) });
     },
     release() {
       heads.clear();
+      raw.clear();
     },
   };
 }

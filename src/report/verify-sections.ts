@@ -13,6 +13,7 @@ function tile(value: string, label: string): string {
 /** The verify sections: summary tiles, per-layer hidden-state error, KL per position. */
 export function verifySections(r: VerifyResult): ReportSection[] {
   const layers = r.layers.map((l) => l.layer);
+  const hasLens = r.layers.some((l) => l.klAdapter !== undefined);
   const summary: ReportSection = {
     id: 'verify-summary',
     title: 'Fidelity in the outputs',
@@ -30,7 +31,8 @@ KL(tuned‖·) is the mean over every position of the divergence of a model's ne
       tile(formatNumber(r.perplexity.adapter), 'perplexity, base+adapter'),
       tile(formatNumber(r.perplexity.base), 'perplexity, base'),
     ].join('')}</div>
-<div class="dr-grid2"><div class="dr-plot" id="dr-verify-layers"></div><div class="dr-plot" id="dr-verify-positions"></div></div>`,
+<div class="dr-grid2"><div class="dr-plot" id="dr-verify-layers"></div><div class="dr-plot" id="dr-verify-positions"></div></div>
+${hasLens ? '<p class="dr-note">KL by layer is the logit lens: the final norm and head applied to the residual stream after each layer, on a sample of tokens; its last point is the model\'s own KL on them.</p><div class="dr-plot" id="dr-verify-layer-kl"></div>' : ''}`,
     plots: [
       {
         divId: 'dr-verify-layers',
@@ -48,6 +50,18 @@ KL(tuned‖·) is the mean over every position of the divergence of a model's ne
         ],
         layout: { height: 360, title: { text: 'KL by position in the sequence' }, xaxis: { title: { text: 'position' } }, yaxis: { title: { text: 'nats' }, rangemode: 'tozero' }, legend: { orientation: 'h', y: -0.25 } },
       },
+      ...(hasLens
+        ? [
+            {
+              divId: 'dr-verify-layer-kl',
+              data: [
+                { type: 'scatter', mode: 'lines+markers', name: 'KL(tuned‖base+adapter)', x: layers, y: r.layers.map((l) => l.klAdapter ?? null) },
+                { type: 'scatter', mode: 'lines+markers', name: 'KL(tuned‖base)', x: layers, y: r.layers.map((l) => l.klBase ?? null), line: { dash: 'dot' } },
+              ],
+              layout: { height: 360, title: { text: 'KL by layer (logit lens)' }, xaxis: { title: { text: 'layer' } }, yaxis: { title: { text: 'nats' }, rangemode: 'tozero' }, legend: { orientation: 'h', y: -0.25 } },
+            },
+          ]
+        : []),
     ],
   };
   const recovered: ReportSection = {

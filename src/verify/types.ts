@@ -9,6 +9,12 @@ export interface LayerError {
   relativeToTuned: number;
   /** ‖h_tuned − h_base‖ / ‖h_tuned‖: how much the fine-tune moved this layer. */
   tunedChange: number;
+  /**
+   * Logit lens (final norm and head applied after this layer) on a sample of tokens: mean
+   * KL(tuned‖base+adapter) and KL(tuned‖base) there, nats; absent with no lens tokens.
+   */
+  klAdapter?: number;
+  klBase?: number;
 }
 
 export interface VerifyResult {

@@ -15,8 +15,13 @@ import type { LayerError, VerifyResult } from './types.js';
 export interface VerifyOptions {
   /** Apply the adapter merged into W (W + s·B·A formed per layer) rather than as two factors. */
   merge?: boolean;
+  /** Tokens (spread evenly) whose logit-lens KL is measured after every layer; 0: none. */
+  layerKlTokens?: number;
   onProgress?: (p: { index: number; total: number; name: string }) => void;
 }
+
+/** Logit-lens tokens per layer unless told: enough for a curve, cheap beside the pass (64 · vocab · hidden per model and layer). */
+export const DEFAULT_LAYER_KL_TOKENS = 64;
 
 /** Tokens whose logits are formed at once: [block, vocab] f32 per model (32 000 vocab: 33 MB). */
 const LOGIT_BLOCK = 256;
@@ -41,8 +46,22 @@ export async function verifyAdapter(basePath: string, tunedPath: string, adapter
     try {
       const variants: ForwardVariant[] = [{ checkpoint: base }, { checkpoint: tuned }, { checkpoint: base, adapter, merge: opts.merge }];
       const layers: LayerError[] = [];
+      const total = sequences.reduce((s, q) => s + q.length, 0);
+      const lensCount = Math.min(total, opts.layerKlTokens ?? DEFAULT_LAYER_KL_TOKENS);
+      const lensRows = Array.from({ length: lensCount }, (_, k) => Math.floor(((k + 0.5) * total) / lensCount));
       const run = await runDecoder(arch, variants, sequences, {
         onProgress: opts.onProgress,
+        lens:
+          lensCount > 0
+            ? {
+                rows: lensRows,
+                onLens: (layer, [zb, zt, za]) => {
+                  const e = layers.find((x) => x.layer === layer)!;
+                  e.klAdapter = meanKl(zt!, za!);
+                  e.klBase = meanKl(zt!, zb!);
+                },
+              }
+            : undefined,
         onLayer: (layer, [hb, ht, ha]) => {
           layers.push(layerError(layer, hb!, ht!, ha!));
         },
@@ -88,6 +107,22 @@ function layerError(layer: number, hb: Matrix, ht: Matrix, ha: Matrix): LayerErr
     relativeToTuned: tunedSq > 0 ? Math.sqrt(errSq / tunedSq) : 0,
     tunedChange: tunedSq > 0 ? Math.sqrt(changeSq / tunedSq) : 0,
   };
+}
+
+/** Mean over rows of KL(softmax(p) ‖ softmax(q)), logits [rows, vocab]. */
+function meanKl(p: Matrix, q: Matrix): number {
+  const n = p.cols;
+  const lp = new Float64Array(n);
+  const lq = new Float64Array(n);
+  let sum = 0;
+  for (let i = 0; i < p.rows; i++) {
+    logSoftmax(p.data, i * n, n, lp);
+    logSoftmax(q.data, i * n, n, lq);
+    let k = 0;
+    for (let j = 0; j < n; j++) k += Math.exp(lp[j]!) * (lp[j]! - lq[j]!);
+    sum += Math.max(0, k);
+  }
+  return sum / p.rows;
 }
 
 /** log-softmax of one row into `out` (f64), returning the argmax. */

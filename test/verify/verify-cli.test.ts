@@ -37,6 +37,16 @@ test('verify --tokens --json: every figure present and consistent', async () => 
   assert.equal(r.input.seqLen, 16);
 });
 
+test('the logit lens after the last layer on every token is the model KL itself', async () => {
+  const r = JSON.parse((await runCli(['verify', ...args(), '--json', '--layer-kl', '120'])).stdout);
+  const last = r.layers[r.layers.length - 1];
+  assert.ok(Math.abs(last.klAdapter - r.kl.adapter) <= 1e-9 + 1e-6 * r.kl.adapter, `${last.klAdapter} vs ${r.kl.adapter}`);
+  assert.ok(Math.abs(last.klBase - r.kl.base) <= 1e-6 * r.kl.base, `${last.klBase} vs ${r.kl.base}`);
+  assert.ok(r.layers[0].klBase > 0);
+  const none = JSON.parse((await runCli(['verify', ...args(), '--json', '--layer-kl', '0'])).stdout);
+  assert.equal(none.layers[0].klAdapter, undefined);
+});
+
 test('verify --max-tokens keeps to the budget and says what it left out', async () => {
   const r = JSON.parse((await runCli(['verify', ...args(), '--json', '--max-tokens', '50'])).stdout);
   assert.equal(r.tokens, 50);

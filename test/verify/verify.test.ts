@@ -68,6 +68,8 @@ for (const family of FAMILIES) {
     const html = await readFile(report, 'utf8');
     assert.match(html, /KL\(tuned‖base\+adapter\)/);
     assert.match(html, /dr-verify-layers/);
+    assert.match(html, /dr-verify-layer-kl/);
+    assert.ok(r.layers.every((l: { klAdapter: number; klBase: number }) => l.klAdapter >= 0 && l.klBase > 0));
   });
 }
 

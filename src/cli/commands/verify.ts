@@ -3,6 +3,7 @@ import { loadSequences } from '../../model/input.js';
 import { renderVerifyReport } from '../../report/verify-sections.js';
 import { checkReportPath, writeReport } from '../../report/index.js';
 import { verifyAdapter } from '../../verify/index.js';
+import { DEFAULT_LAYER_KL_TOKENS } from '../../verify/verify.js';
 import { createProgress, formatTable, printJson, say, type CommonArgs } from '../output.js';
 import { tokenInput, tokenInputOptions, type TokenInputArgs } from './token-input.js';
 
@@ -11,6 +12,7 @@ interface VerifyArgs extends CommonArgs, TokenInputArgs {
   tuned: string;
   adapter: string;
   merge?: boolean;
+  'layer-kl': number;
   report?: string;
 }
 
@@ -26,6 +28,7 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
         .positional('tuned', { type: 'string', demandOption: true, describe: 'the full fine-tune the adapter stands for' })
         .positional('adapter', { type: 'string', demandOption: true, describe: 'PEFT LoRA/DoRA adapter folder' })
         .option('merge', { type: 'boolean', describe: 'apply the adapter merged into W rather than as factors' })
+        .option('layer-kl', { type: 'number', default: DEFAULT_LAYER_KL_TOKENS, describe: 'tokens whose logit-lens KL is measured after every layer (0: none)' })
         .option('report', { type: 'string', describe: 'write the HTML report here' }),
       'held-out input (never the calibration text)',
     )
@@ -39,6 +42,7 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
     try {
       result = await verifyAdapter(args.base, args.tuned, args.adapter, input.sequences, {
         merge: args.merge,
+        layerKlTokens: args['layer-kl'],
         onProgress: (p) => {
           progress ??= createProgress(args, `verify (${input.tokens.toLocaleString('en-US')} tokens, 3 models)`, p.total);
           progress.update(p.index, p.name);
