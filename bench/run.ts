@@ -5,7 +5,7 @@
 import { availableParallelism, cpus, totalmem } from 'node:os';
 import type { BenchRow } from './types.js';
 
-const AREAS = ['io', 'svd', 'svd-exact', 'analyze', 'extract', 'train', 'train-variants'] as const;
+const AREAS = ['io', 'svd', 'svd-exact', 'analyze', 'extract', 'fidelity', 'train', 'train-variants'] as const;
 
 const wanted = process.argv.slice(2);
 const unknown = wanted.filter((a) => !(AREAS as readonly string[]).includes(a));

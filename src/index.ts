@@ -119,3 +119,10 @@ export {
   type ReportSection,
   type PlotSpec,
 } from './report/index.js';
+
+// Forward pass, verify and calibration (their own files, so the lines above stay as they are)
+export { readModelArch, runDecoder, loadAdapter, SUPPORTED_MODEL_TYPES, type ModelArch, type DecoderRun, type ForwardVariant } from './model/index.js';
+export { loadSequences, tokenizeText, type TokenInput, type TokenSequences } from './model/input.js';
+export { verifyAdapter, type VerifyResult, type VerifyOptions, type LayerError } from './verify/index.js';
+export { calibrateModules, type CalibrationOptions, type CalibrationResult, type CalibratedModule } from './extract/calibrate.js';
+export { renderVerifyReport, verifySections } from './report/verify-sections.js';

@@ -74,6 +74,17 @@ const VALUES = [
   'comparisonSections',
   'writeReport',
   'checkReportPath',
+  // forward pass, verify and calibration
+  'readModelArch',
+  'runDecoder',
+  'loadAdapter',
+  'SUPPORTED_MODEL_TYPES',
+  'loadSequences',
+  'tokenizeText',
+  'verifyAdapter',
+  'calibrateModules',
+  'renderVerifyReport',
+  'verifySections',
 ];
 
 const TYPES = [
@@ -109,6 +120,17 @@ const TYPES = [
   'SynthManifest',
   'ReportSection',
   'PlotSpec',
+  'ModelArch',
+  'DecoderRun',
+  'ForwardVariant',
+  'TokenInput',
+  'TokenSequences',
+  'VerifyResult',
+  'VerifyOptions',
+  'LayerError',
+  'CalibrationOptions',
+  'CalibrationResult',
+  'CalibratedModule',
 ];
 
 const sorted = (xs: Iterable<string>) => [...xs].sort();

@@ -14,6 +14,7 @@ import { isFloatDType, modelLayout, openCheckpoint, readModelConfig, writeAdapte
 import type { Matrix } from '../svd/index.js';
 import { adaptiveSvd, exactIsCheaper, exactSvd, truncatedSvd } from '../svd/index.js';
 import { SCHEMA_VERSION, TOOL } from '../version.js';
+import { calibrateModules, type CalibrationOptions } from './calibrate.js';
 import { residualNorm, roundTo, splitFactors } from './factors.js';
 import { planExtraction, type Candidate } from './plan.js';
 import { allocateBudget, rankFor, type BudgetModule, type RankLimits, type RankPolicy } from './policy.js';
@@ -23,7 +24,7 @@ import type { ExtractedModule, ExtractionCoverage, ExtractionResult, LeftOutTens
 export const BUDGET_SPECTRUM_CAP = 256;
 
 export interface ExtractProgress {
-  phase: 'spectra' | 'factors';
+  phase: 'spectra' | 'factors' | 'calibrate';
   index: number;
   total: number;
   name: string;
@@ -46,6 +47,8 @@ export interface ExtractOptions extends RankLimits {
   /** Replace an existing output folder. */
   force?: boolean;
   seed?: number;
+  /** Minimise the output error on these calibration tokens rather than the weight error (calibrate.ts). */
+  calibration?: CalibrationOptions;
   onProgress?: (p: ExtractProgress) => void;
 }
 
@@ -138,7 +141,16 @@ export async function extractAdapter(basePath: string, tunedPath: string, outDir
         skipped.push({ name: l.pair.name, reason: l.reason });
       }
 
-      const ranks = await chooseRanks(base, tuned, candidates, opts, seed, scratch);
+      const calibration = opts.calibration ? await calibrateModules(basePath, tunedPath, { ...opts.calibration, policy: opts.policy, maxRank: opts.maxRank, minRank: opts.minRank, modules: new Set(candidates.map((c) => c.module)), dtype, norms, seed, onProgress: opts.onProgress }) : undefined;
+      if (calibration) {
+        warnings.push(...calibration.warnings);
+        if ('budget' in opts.policy) {
+          // The budget is spent by output-error gains, which exist for the calibrated modules only.
+          for (const c of candidates.filter((c) => !calibration.modules.has(c.module))) skipped.push({ name: c.pair.name, reason: 'not calibrated (--calibrate with a budget covers the decoder layers only)' });
+          candidates.splice(0, candidates.length, ...candidates.filter((c) => calibration.modules.has(c.module)));
+        }
+      }
+      const ranks = calibration && 'budget' in opts.policy ? candidates.map((c) => calibration.modules.get(c.module)!.rank) : await chooseRanks(base, tuned, candidates, opts, seed, scratch);
       if ('budget' in opts.policy) {
         const capped = ranks.filter((r, i) => r === Math.min(opts.maxRank ?? BUDGET_SPECTRUM_CAP, candidates[i]!.m, candidates[i]!.n) && r < Math.min(candidates[i]!.m, candidates[i]!.n)).length;
         if (capped > 0) warnings.push(`${capped} modules reached the rank cap ${opts.maxRank ?? BUDGET_SPECTRUM_CAP} of the budget's spectrum pass; raise --max-rank to let the budget spend more there`);
@@ -153,8 +165,9 @@ export async function extractAdapter(basePath: string, tunedPath: string, outDir
         const d = await readDelta(base, tuned, c.pair, scratch);
         countChanged(c.pair, d.frobSquared);
         const p = Math.min(c.m, c.n);
-        const wanted = c.fused && fusedRank !== null ? Math.min(fusedRank, p) : ranks[i];
-        const { r, u, s, v, method } = await factorize(d, c, opts.policy, wanted, opts, seed, warnings);
+        const cal = calibration?.modules.get(c.module);
+        const wanted = cal ? cal.rank : c.fused && fusedRank !== null ? Math.min(fusedRank, p) : ranks[i];
+        const { r, u, s, v, method } = await factorize(d, c, cal ? { rank: cal.rank } : opts.policy, wanted, opts, seed, warnings);
         opts.onProgress?.({ phase: 'factors', index: i + 1, total: candidates.length, name: c.module });
         const summary = summarize(s, d.frobSquared, s.length >= p, method, DEFAULT_THRESHOLDS);
         spectra.push(tensorSpectrum(c.pair.name, c.pair.tuned.shape, c.pair.tuned.dtype, d.baseNorm, d.frobSquared, summary, t0));
@@ -166,9 +179,14 @@ export async function extractAdapter(basePath: string, tunedPath: string, outDir
         let b: Float32Array = new Float32Array(outF * target);
         let err = Math.sqrt(d.frobSquared);
         if (r > 0) {
-          const split = splitFactors(u!, s, v!, r, c.transposed);
-          a = roundTo(dtype, split.a);
-          b = roundTo(dtype, split.b);
+          if (cal) {
+            // --calibrate: factors that minimise the output error on the calibration inputs, already in `dtype`.
+            ({ a, b } = cal);
+          } else {
+            const split = splitFactors(u!, s, v!, r, c.transposed);
+            a = roundTo(dtype, split.a);
+            b = roundTo(dtype, split.b);
+          }
           err = await residualNorm(d.delta, a, b, r, 1, c.transposed);
           if (target > r) ({ a, b } = padRank(a, b, r, target, inF, outF));
         }
@@ -211,6 +229,7 @@ export async function extractAdapter(basePath: string, tunedPath: string, outDir
           ...(c.transposed ? { transposed: true } : {}),
           ...(method !== 'exact' && r > 0 && r < p ? { bound: true as const } : {}),
           ...(bias ? { bias: { deltaNorm: bias.deltaNorm, relativeError: bias.relativeError } } : {}),
+          ...(cal ? { calibrated: { outputError: cal.outputError, svdOutputError: cal.svdOutputError, svdWeightError: cal.svdWeightError, outputNormSq: cal.outputNormSq } } : {}),
         });
       }
 
@@ -269,6 +288,7 @@ export async function extractAdapter(basePath: string, tunedPath: string, outDir
           fusedExpertRank: fusedRank,
         },
         warnings,
+        ...(calibration ? { calibration: calibrationSummary(calibration, extracted) } : {}),
         seconds: 0,
         spectra,
       };
@@ -466,4 +486,26 @@ function noteClamped(warnings: string[], rank: number, p: number, module: string
   const count = Number(/in (\d+) modules/.exec(warnings[i]!)?.[1] ?? 1) + 1;
   const first = /\(([^,)]+)/.exec(warnings[i]!)?.[1] ?? module;
   warnings[i] = `${head} in ${count} modules (${first}, …)`;
+}
+
+/** Model-level output errors of the calibrated factors and of the plain SVD at the same ranks. */
+function calibrationSummary(cal: Awaited<ReturnType<typeof calibrateModules>>, modules: ExtractedModule[]): NonNullable<ExtractionResult['calibration']> {
+  let norm = 0;
+  let out = 0;
+  let svd = 0;
+  for (const m of modules) {
+    if (!m.calibrated) continue;
+    norm += m.calibrated.outputNormSq;
+    out += m.calibrated.outputError ** 2 * m.calibrated.outputNormSq;
+    svd += m.calibrated.svdOutputError ** 2 * m.calibrated.outputNormSq;
+  }
+  return {
+    inputs: cal.inputs,
+    tokens: cal.tokens,
+    sequences: cal.sequences,
+    damping: cal.damping,
+    modules: cal.modules.size,
+    outputError: norm > 0 ? Math.sqrt(out / norm) : 0,
+    svdOutputError: norm > 0 ? Math.sqrt(svd / norm) : 0,
+  };
 }

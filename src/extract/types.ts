@@ -28,6 +28,11 @@ export interface ExtractedModule {
   bound?: true;
   /** The module's bias change carried as lora_B.bias: ‖Δb‖ and ‖Δb − s·lora_B.bias‖ / ‖Δb‖ as written. */
   bias?: { deltaNorm: number; relativeError: number };
+  /**
+   * With --calibrate: ‖(ΔW − B·A)·X‖_F / ‖ΔW·X‖_F of these factors on the calibration inputs, beside the
+   * plain truncated SVD's output and weight errors at the same rank; ‖ΔW·X‖_F² for model-level sums.
+   */
+  calibrated?: { outputError: number; svdOutputError: number; svdWeightError: number; outputNormSq: number };
 }
 
 /** A changed tensor the adapter does not carry, with its share of Σ‖ΔW‖² over every changed parameter. */
@@ -94,6 +99,8 @@ export interface ExtractionResult {
   /** Model layout found (io/layouts.ts): model type, table entry, PEFT task type, tying, what was set in the config for it. */
   layout: { modelType: string | null; family: string; taskType: string | null; tiedEmbeddings: boolean; fanInFanOut: boolean; biases: 'lora_bias' | 'whole' | 'none'; fusedExpertRank: number | null };
   warnings: string[];
+  /** With --calibrate: where the inputs came from, and model-level output errors (calibrated, plain SVD at the same ranks). */
+  calibration?: { inputs: string; tokens: number; sequences: number; damping: number; modules: number; outputError: number; svdOutputError: number };
   seconds: number;
 }
 

@@ -22,8 +22,9 @@ import {
   workBySize,
   writeReportWith,
 } from './common.js';
+import { calibrateOptions, calibrationFrom, type CalibrateArgs } from './calibrate-flags.js';
 
-interface ExtractArgs extends CommonArgs {
+interface ExtractArgs extends CommonArgs, CalibrateArgs {
   base: string;
   tuned: string;
   out: string;
@@ -50,7 +51,7 @@ export const extractCommand: CommandModule<object, ExtractArgs> = {
   command: 'extract <base> <tuned>',
   describe: 'a PEFT LoRA adapter of a full fine-tune (truncated SVD of every ΔW)',
   builder: (y) =>
-    y
+    calibrateOptions(y)
       .positional('base', { type: 'string', demandOption: true, describe: 'base checkpoint (file, index JSON or folder)' })
       .positional('tuned', { type: 'string', demandOption: true, describe: 'fine-tuned checkpoint of the same model' })
       .options({
@@ -72,7 +73,8 @@ export const extractCommand: CommandModule<object, ExtractArgs> = {
         ...seedOption(),
       })
       .example('$0 extract base/ tuned/ --out lora/ --rank 16', 'rank 16 everywhere')
-      .example('$0 extract base/ tuned/ --out lora/ --budget 20M --report extract.html', 'best adapter of 20M parameters') as unknown as Argv<ExtractArgs>,
+      .example('$0 extract base/ tuned/ --out lora/ --budget 20M --report extract.html', 'best adapter of 20M parameters')
+      .example('$0 extract base/ tuned/ --out lora/ --rank 16 --calibrate calib.txt', 'rank 16, minimising the output error on calib.txt') as unknown as Argv<ExtractArgs>,
   handler: async (args) => {
     const flags = onePolicy({
       rank: args.rank,
@@ -90,6 +92,7 @@ export const extractCommand: CommandModule<object, ExtractArgs> = {
     // Everything that can be refused is refused before the first tensor is read.
     await checkOutput(args.out, args.force);
     if (args.report !== undefined) await checkReportPath(args.report, { force: args.force });
+    const calibration = await calibrationFrom(args, args.tuned);
     const work = workBySize(await tensorSizes(args.tuned, (name, shape) => shape.length === 2 && (!include || include.test(name)) && (!exclude || !exclude.test(name))));
     const result = await withProgress(args, (tick) =>
       extractAdapter(args.base, args.tuned, args.out, {
@@ -105,8 +108,9 @@ export const extractCommand: CommandModule<object, ExtractArgs> = {
         biases: args.biases,
         force: args.force,
         seed: args.seed,
+        calibration,
         onProgress: (p) => {
-          const label = p.phase === 'spectra' ? 'spectra' : 'extract';
+          const label = p.phase === 'factors' ? 'extract' : p.phase;
           tick(label, p.index, p.total, p.name, p.phase === 'factors' ? work.finished(p.name) : undefined);
         },
       }),
@@ -130,6 +134,9 @@ export const extractCommand: CommandModule<object, ExtractArgs> = {
           (s.fullParams > 0 ? `, ${s.fullParams.toLocaleString('en-US')} saved whole` : ''),
         `model-level relative error ${s.relativeError.toFixed(4)} (optimum at these ranks ${s.optimalIsBound ? '≤ ' : ''}${s.optimalError.toFixed(4)}${s.optimalIsBound ? ': randomized SVDs give lower bounds of σ, so an upper bound of the optimum' : ''})`,
         coverageLine(result.coverage),
+        result.calibration
+          ? `calibrated on ${result.calibration.tokens.toLocaleString('en-US')} tokens (${result.calibration.inputs} inputs): output error ${result.calibration.outputError.toFixed(4)}, plain SVD at these ranks ${result.calibration.svdOutputError.toFixed(4)}`
+          : '',
         result.skipped.length > 0 ? `skipped ${result.skipped.length} tensors (see extraction.json)` : '',
         `adapter written to ${result.out} in ${result.seconds.toFixed(1)} s`,
       ]

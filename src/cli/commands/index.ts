@@ -8,7 +8,8 @@ import { mergeCommand } from './merge.js';
 import { resizeCommand } from './resize.js';
 import { synthCommand } from './synth.js';
 import { trainCommand } from './train.js';
+import { verifyCommand } from './verify.js';
 
 /** Every command, in the order `--help` lists them. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: CommandModule<any, any>[] = [inspectCommand, synthCommand, analyzeCommand, extractCommand, mergeCommand, resizeCommand, trainCommand, compareCommand, demoCommand];
+export const commands: CommandModule<any, any>[] = [inspectCommand, synthCommand, analyzeCommand, extractCommand, verifyCommand, mergeCommand, resizeCommand, trainCommand, compareCommand, demoCommand];

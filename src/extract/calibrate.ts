@@ -1,0 +1,213 @@
+/**
+ * `extract --calibrate`: input statistics G = XᵀX of every linear module of the decoder layers,
+ * collected layer by layer on calibration text, and factors that minimise ‖(ΔW − B·A)·X‖_F
+ * (calibrated-factors.ts) beside the plain truncated SVD's at the same rank.
+ *
+ * The inputs X come from one of two models, run layer by layer (src/model):
+ * - `tuned`: the fine-tune itself — the inputs the adapter will meet if the earlier layers were exact;
+ * - `extracted`: the base with the factors of the earlier modules already chosen (and the tuned
+ *   norms when they are saved whole) — the inputs the adapter will really meet, so later layers
+ *   correct what earlier ones left.
+ * Only the decoder layers' projections are calibrated; embeddings and lm_head keep the plain SVD.
+ */
+import { UsageError } from '../errors.js';
+import type { Checkpoint, DType } from '../io/index.js';
+import { openCheckpoint } from '../io/index.js';
+import { applyLinear, layerModules, readModelArch, runDecoder, type AppliedAdapter, type ForwardVariant, type LinearHook } from '../model/index.js';
+import { exactIsCheaper, exactSvd, matmul, truncatedSvd, type Matrix } from '../svd/index.js';
+import { calibratedFactors, DEFAULT_DAMPING, outputErrorSquares, outputSpectrum, type InputStats } from './calibrated-factors.js';
+import { residualNorm, roundTo, splitFactors } from './factors.js';
+import { allocateBudget, rankFor, type BudgetModule, type RankLimits, type RankPolicy } from './policy.js';
+
+/** Where the calibration inputs come from (see the module comment); `extracted` measured better (README). */
+export type CalibrationInputs = 'tuned' | 'extracted';
+export const DEFAULT_CALIBRATION_INPUTS: CalibrationInputs = 'extracted';
+/** Most ranks per module the output spectrum is computed to for --energy/--error/--budget without --max-rank. */
+const SPECTRUM_CAP = 256;
+
+export interface CalibrationOptions {
+  sequences: number[][];
+  inputs?: CalibrationInputs;
+  /** δ = damping · mean(diag G). */
+  damping?: number;
+}
+
+export interface CalibratedModule {
+  module: string;
+  rank: number;
+  /** Factors as written (rounded to the dtype). */
+  a: Float32Array;
+  b: Float32Array;
+  /** ‖ΔW − B·A‖_F / ‖ΔW‖_F of these factors. */
+  weightError: number;
+  /** ‖(ΔW − B·A)·X‖_F / ‖ΔW·X‖_F on the calibration inputs (undamped). */
+  outputError: number;
+  /** The plain truncated SVD at the same rank, on the same inputs. */
+  svdWeightError: number;
+  svdOutputError: number;
+  /** ‖ΔW·X‖_F² and the two squared output errors, for model-level sums. */
+  outputNormSq: number;
+}
+
+export interface CalibrationResult {
+  modules: Map<string, CalibratedModule>;
+  inputs: CalibrationInputs;
+  tokens: number;
+  sequences: number;
+  damping: number;
+  warnings: string[];
+}
+
+export interface CalibrateRunOptions extends RankLimits, CalibrationOptions {
+  policy: RankPolicy;
+  /** Module paths to calibrate; others met in the layers keep their default output. */
+  modules: Set<string>;
+  dtype: DType;
+  /** Norms saved whole: the `extracted` model uses the tuned norms, as the adapter will. */
+  norms: 'full' | 'skip';
+  seed?: number;
+  onProgress?: (p: { phase: 'calibrate'; index: number; total: number; name: string }) => void;
+}
+
+/**
+ * Calibrated factors of every module in `opts.modules` that lies in a decoder layer.
+ * Cost: one forward pass of one model over the calibration tokens (two with --budget), the
+ * Gram matrices (2·tokens·in² each, shared by modules reading the same input), and per module
+ * 2·out·in·(in + out) flops for the output spectrum and the plain SVD of ΔW.
+ * @example const cal = await calibrateModules('base/', 'tuned/', { sequences, policy: { rank: 8 }, modules, dtype: 'BF16', norms: 'full' });
+ */
+export async function calibrateModules(basePath: string, tunedPath: string, opts: CalibrateRunOptions): Promise<CalibrationResult> {
+  const inputs = opts.inputs ?? DEFAULT_CALIBRATION_INPUTS;
+  const dampingFactor = opts.damping ?? DEFAULT_DAMPING;
+  if (!(dampingFactor > 0)) throw new UsageError(`--calibrate-damping must be > 0, got ${dampingFactor}`);
+  const arch = await readModelArch(tunedPath);
+  const warnings: string[] = [];
+  const base = await openCheckpoint(basePath);
+  try {
+    const tuned = await openCheckpoint(tunedPath);
+    try {
+      const layered = new Set<string>();
+      for (let l = 0; l < arch.numLayers; l++) {
+        const m = layerModules(arch, l);
+        for (const name of [...m.qkv, m.o, ...m.gateUp, m.down]) if (opts.modules.has(name)) layered.add(name);
+      }
+      const seed = opts.seed ?? 0;
+      let ranks: Map<string, number> | undefined;
+      if ('budget' in opts.policy) {
+        // First pass: every module's output spectrum on the fine-tune's inputs, then one allocation.
+        const spectra = new Map<string, BudgetModule>();
+        await collect(arch.numLayers, base, tuned, arch, opts, 'tuned', layered, async (module, delta, stats) => {
+          const cap = Math.min(opts.maxRank ?? SPECTRUM_CAP, delta.rows, delta.cols);
+          const sp = await outputSpectrum(delta, stats, { rank: cap, damping: dampingFactor, vectors: false, seed });
+          spectra.set(module, { cost: delta.rows + delta.cols, s: sp.energies.subarray(0, cap).map(Math.sqrt), frobSquared: sp.total, maxRank: cap });
+          return undefined;
+        });
+        const names = [...spectra.keys()];
+        const got = allocateBudget(names.map((n) => spectra.get(n)!), opts.policy.budget, { relative: opts.policy.relative, minRank: opts.minRank ?? 1 });
+        ranks = new Map(names.map((n, i) => [n, got[i]!]));
+      }
+
+      const modules = new Map<string, CalibratedModule>();
+      await collect(arch.numLayers, base, tuned, arch, opts, inputs, layered, async (module, delta, stats) => {
+        const p = Math.min(delta.rows, delta.cols);
+        const maxRank = Math.min(opts.maxRank ?? p, p);
+        let r: number;
+        let sp;
+        if ('rank' in opts.policy || ranks) {
+          r = ranks ? ranks.get(module)! : Math.min((opts.policy as { rank: number }).rank, maxRank);
+          sp = await outputSpectrum(delta, stats, { rank: Math.max(r, 1), damping: dampingFactor, seed });
+        } else {
+          sp = await outputSpectrum(delta, stats, { rank: Math.min(maxRank, SPECTRUM_CAP), damping: dampingFactor, seed });
+          // energy / error in the output metric: Σ_{i≤r} σ_i² / ‖ΔW·S‖² over the output-weighted spectrum.
+          const s = sp.energies.map(Math.sqrt);
+          const { rank, reached } = rankFor(opts.policy, s, sp.total, Math.min(maxRank, s.length));
+          if (!reached) warnings.push(`${module}: calibrated target not reached within rank ${rank}`);
+          r = Math.min(Math.max(rank, Math.min(opts.minRank ?? 0, p)), s.length);
+        }
+        if (r === 0) return { a: new Float32Array(0), b: new Float32Array(0), rank: 0 };
+        const f = await calibratedFactors(delta, sp, r);
+        const a = roundTo(opts.dtype, f.a);
+        const b = roundTo(opts.dtype, f.b);
+        const out = await outputErrorSquares(delta, sp.deltaG, stats.gram, a, b, r);
+        // The plain truncated SVD at the same rank, measured the same way.
+        const exact = exactIsCheaper(delta.rows, delta.cols, r, { vectors: true });
+        const svd = exact ? await exactSvd(delta, { vectors: true }) : await truncatedSvd(delta, { rank: r, seed });
+        const plain = splitFactors(svd.u!, svd.s, svd.v!, r);
+        const pa = roundTo(opts.dtype, plain.a);
+        const pb = roundTo(opts.dtype, plain.b);
+        const plainOut = await outputErrorSquares(delta, sp.deltaG, stats.gram, pa, pb, r);
+        let deltaSq = 0;
+        for (const v of delta.data) deltaSq += v * v;
+        const norm = Math.sqrt(deltaSq);
+        const rel = (x: number, y: number) => (y > 0 ? Math.sqrt(x / y) : 0);
+        modules.set(module, {
+          module,
+          rank: r,
+          a,
+          b,
+          weightError: norm > 0 ? (await residualNorm(delta, a, b, r, 1)) / norm : 0,
+          outputError: rel(out.errSq, out.normSq),
+          svdWeightError: norm > 0 ? (await residualNorm(delta, pa, pb, r, 1)) / norm : 0,
+          svdOutputError: rel(plainOut.errSq, out.normSq),
+          outputNormSq: out.normSq,
+        });
+        return { a, b, rank: r };
+      });
+      const tokens = opts.sequences.reduce((s, q) => s + q.length, 0);
+      return { modules, inputs, tokens, sequences: opts.sequences.length, damping: dampingFactor, warnings };
+    } finally {
+      await tuned.close();
+    }
+  } finally {
+    await base.close();
+  }
+}
+
+type ModuleStep = (module: string, delta: Matrix, stats: InputStats) => Promise<{ a: Float32Array; b: Float32Array; rank: number } | undefined>;
+
+/**
+ * One forward pass over the calibration tokens, calling `step` for each calibrated module with
+ * its ΔW and the Gram matrix of its input. With `extracted` inputs the model is the base plus
+ * the factors `step` returns, each applied as soon as it is chosen.
+ */
+async function collect(
+  layers: number,
+  base: Checkpoint,
+  tuned: Checkpoint,
+  arch: Awaited<ReturnType<typeof readModelArch>>,
+  opts: CalibrateRunOptions,
+  inputs: CalibrationInputs,
+  modules: Set<string>,
+  step: ModuleStep,
+): Promise<void> {
+  const grams = new WeakMap<Matrix, InputStats>();
+  let done = 0;
+  const adapter: AppliedAdapter = { lora: new Map(), full: new Map() };
+  if (inputs === 'extracted' && opts.norms === 'full') {
+    // The adapter saves the tuned norms whole; the model the later layers see has them too.
+    for (const t of tuned.tensors) if (/norm\.weight$/.test(t.name) && base.has(t.name)) adapter.full.set(t.name, await tuned.readFloat32(t.name));
+  }
+  const hook: LinearHook = async ({ module, x, weights }) => {
+    if (!modules.has(module)) return applyLinear(await weights(), x);
+    let stats = grams.get(x);
+    if (!stats) {
+      // q/k/v (and gate/up) read the same input object: one Gram matrix for them.
+      const gram = await matmul(x, x, { transA: true });
+      grams.set(x, (stats = { gram, tokens: x.rows }));
+    }
+    const tw = await tuned.readFloat32(`${module}.weight`);
+    const bw = await base.readFloat32(`${module}.weight`);
+    for (let i = 0; i < tw.length; i++) tw[i]! -= bw[i]!;
+    const delta: Matrix = { rows: tw.length / x.cols, cols: x.cols, data: tw };
+    const got = await step(module, delta, stats);
+    opts.onProgress?.({ phase: 'calibrate', index: ++done, total: modules.size, name: module });
+    if (inputs === 'extracted' && got && got.rank > 0) {
+      adapter.lora.set(module, { a: { rows: got.rank, cols: delta.cols, data: got.a }, b: { rows: delta.rows, cols: got.rank, data: got.b }, scale: 1 });
+    }
+    return applyLinear(await weights(), x);
+  };
+  const variant: ForwardVariant = inputs === 'tuned' ? { checkpoint: tuned, linear: hook } : { checkpoint: base, adapter, linear: hook };
+  // Only the layers are needed: the run's logits are never asked for.
+  const run = await runDecoder({ ...arch, numLayers: layers }, [variant], opts.sequences);
+  run.release();
+}
