@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { extractAdapter } from '../../src/extract/index.js';
 import { openCheckpoint, writeSafetensors } from '../../src/io/index.js';
+import { coverageHtml } from '../../src/report/extraction-sections.js';
 import { expectAllClose } from '../helpers/close.js';
 
 let dir: string;
@@ -161,8 +162,13 @@ describe('extract: GPT-2 (Conv1D, tied wte, LayerNorm with bias)', () => {
   it('--embeddings skip: lora_B.bias (lora_bias) on every Conv1D, and the embeddings listed as left out with their shares', async () => {
     const pair = await writePair('gpt2', gpt2Config, gpt2Specs, 2);
     const out = join(dir, 'gpt2-skip');
-    await extractAdapter(pair.base, pair.tuned, out, { policy: { rank: 2 }, embeddings: 'skip' });
+    const result = await extractAdapter(pair.base, pair.tuned, out, { policy: { rank: 2 }, embeddings: 'skip' });
     const { config, tensors, doc } = await readOut(out);
+    // The report's model-level line names the share carried and each tensor left out with its share.
+    const html = coverageHtml(result);
+    assert.match(html, new RegExp(`reproduces ${(100 * result.coverage.reproduced).toFixed(1)}[0-9]* %`));
+    for (const l of result.coverage.leftOut) assert.ok(html.includes(`<code>${l.name}</code>`), l.name);
+    assert.match(html, /biases as lora_B\.bias/);
     assert.equal(config.lora_bias, true);
     assert.equal(config.bias, 'none');
     assert.equal(config.ensure_weight_tying, undefined);
