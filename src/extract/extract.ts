@@ -215,6 +215,9 @@ export async function extractAdapter(basePath: string, tunedPath: string, outDir
       }
 
       const loraParams = extracted.reduce((sum, e) => sum + e.params, 0);
+      if ('budget' in opts.policy && fusedRank !== null && loraParams > opts.policy.budget) {
+        warnings.push(`the shared MoE rank ${fusedRank} takes the adapter to ${loraParams.toLocaleString('en-US')} parameters, over the budget of ${opts.policy.budget.toLocaleString('en-US')}`);
+      }
       const fullParams = fullWeights.reduce((sum, w) => sum + w.data.length, 0);
       const totalSq = extracted.reduce((sum, e) => sum + e.deltaNorm ** 2, 0);
       const errSq = extracted.reduce((sum, e) => sum + (e.relativeError * e.deltaNorm) ** 2, 0);
