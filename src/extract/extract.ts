@@ -123,9 +123,9 @@ export async function extractAdapter(basePath: string, tunedPath: string, outDir
       // Tied embeddings saved whole: PEFT's ensure_weight_tying wraps the head too and loads its own copy
       // (KeyError on lm_head.weight without it); listing the head is also how PEFT sees GPT-2's wte is tied.
       const savedEmbedding = plan.tiedHead ? fullWeights.find((w) => w.name === `${plan.tiedHead!.source}.weight`) : undefined;
-      if (plan.tiedHead && savedEmbedding) {
+      if (plan.tiedHead && savedEmbedding && !fullWeights.some((w) => w.name === `${plan.tiedHead!.module}.weight`)) {
         fullWeights.push({ ...savedEmbedding, name: `${plan.tiedHead.module}.weight` });
-        modulesToSave.push(plan.tiedHead.module);
+        if (!modulesToSave.includes(plan.tiedHead.module)) modulesToSave.push(plan.tiedHead.module);
       }
       for (const l of plan.leftOut) {
         const d = await readDelta(base, tuned, l.pair, scratch);

@@ -40,6 +40,8 @@ interface Spec {
   same?: boolean;
   /** Only on the tuned side. */
   tunedOnly?: boolean;
+  /** A resized tensor: the tuned side's shape (its values fresh, not base + ΔW). */
+  tunedShape?: number[];
 }
 
 /** Base and tuned folders (config.json + model.safetensors); 2-D tensors change by a rank-2 ΔW, others by noise. Returns ΔW by name. */
@@ -62,7 +64,7 @@ async function writePair(name: string, config: Record<string, unknown>, specs: S
         }
       } else for (let i = 0; i < n; i++) d[i] = 0.05 * r();
     }
-    const t = w.map((x, i) => x + d[i]!);
+    const t = s.tunedShape ? Float32Array.from({ length: s.tunedShape.reduce((a, b) => a * b, 1) }, () => r()) : w.map((x, i) => x + d[i]!);
     // ΔW as f32 computes it from the stored sides.
     delta.set(s.name, t.map((x, i) => x - w[i]!));
     if (!s.tunedOnly) base.set(s.name, w);
@@ -72,7 +74,7 @@ async function writePair(name: string, config: Record<string, unknown>, specs: S
   for (const [side, values] of [['base', base], ['tuned', tuned]] as const) {
     await mkdir(join(out, side), { recursive: true });
     const names = [...values.keys()];
-    const shapes = new Map(specs.map((s) => [s.name, s.shape]));
+    const shapes = new Map(specs.map((s) => [s.name, side === 'tuned' && s.tunedShape ? s.tunedShape : s.shape]));
     await writeSafetensors(join(out, side, 'model.safetensors'), names.map((k) => ({ name: k, dtype: 'F32' as const, shape: shapes.get(k)! })), (_s, i) => values.get(names[i]!)!, { metadata: { format: 'pt' } });
     await writeFile(join(out, side, 'config.json'), JSON.stringify(config));
   }
@@ -269,6 +271,26 @@ describe('extract: tied embeddings saved whole', () => {
     assert.deepEqual([...config.modules_to_save].sort(), ['lm_head', 'model.embed_tokens']);
     assert.equal(config.ensure_weight_tying, true);
     assert.deepEqual(tensors.get(`${P}lm_head.weight`)!.data, pair.tunedValues.get('model.embed_tokens.weight'));
+  });
+});
+
+describe('extract: a resized, tied vocabulary stored on both sides', () => {
+  it('--embeddings full saves the tuned embeddings and head once each', async () => {
+    const cfg = { model_type: 'llama', architectures: ['LlamaForCausalLM'], tie_word_embeddings: true };
+    const pair = await writePair('resized-tied', cfg, [
+      { name: 'model.embed_tokens.weight', shape: [20, 8], tunedShape: [24, 8] },
+      { name: 'lm_head.weight', shape: [20, 8], tunedShape: [24, 8] },
+      { name: 'model.layers.0.mlp.up_proj.weight', shape: [12, 8] },
+      { name: 'model.layers.0.mlp.down_proj.weight', shape: [8, 12] },
+      { name: 'model.layers.0.self_attn.q_proj.weight', shape: [8, 8] },
+    ]);
+    const out = join(dir, 'resized-tied-full');
+    const r = await extractAdapter(pair.base, pair.tuned, out, { policy: { rank: 2 }, embeddings: 'full' });
+    const { config, tensors } = await readOut(out);
+    assert.deepEqual([...config.modules_to_save].sort(), ['lm_head', 'model.embed_tokens']);
+    assert.deepEqual(tensors.get(`${P}lm_head.weight`)!.data, pair.tunedValues.get('lm_head.weight'));
+    assert.deepEqual(tensors.get(`${P}model.embed_tokens.weight`)!.shape, [24, 8]);
+    assert.match(r.warnings.join('\n'), /resized vocabulary saved whole/);
   });
 });
 
