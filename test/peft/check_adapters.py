@@ -231,7 +231,7 @@ def check(job, scratch):
         sg = torch.linalg.svdvals(got)
         numeric_rank = int((sg > sg[0] * 1e-5).sum()) if sg.numel() and sg[0] > 0 else 0
         entry = {"module": m["module"], "shape": list(delta.shape), "rank": r, "error": err / norm, "optimum": optimum / norm, "numeric_rank": numeric_rank,
-                 "reported_error": m.get("relativeError"), "reported_optimum": m.get("optimalError")}
+                 "reported_error": m.get("relativeError"), "reported_optimum": m.get("optimalError"), "reported_bound": bool(m.get("bound"))}
         entry["ratio"] = err / optimum if optimum > EXACT_RTOL * norm else None
         modules.append(entry)
         if numeric_rank > r:
