@@ -101,6 +101,8 @@ export async function extractAdapter(basePath: string, tunedPath: string, outDir
       // Modules saved whole: every tensor of the module from the tuned side, when any of them changed.
       const fullWeights: Adapter['fullWeights'] = [];
       const modulesToSave: string[] = [];
+      /** Modules whose tuned bias is saved whole under <module>.base_layer.bias: they must stay LoRA targets. */
+      const wholeBiasModules = new Set<string>();
       for (const w of plan.whole) {
         let changed = w.tunedOnly.length > 0 || w.always === true;
         for (const pair of w.pairs) {
@@ -119,6 +121,7 @@ export async function extractAdapter(basePath: string, tunedPath: string, outDir
           fullWeights.push({ name: w.rename ? w.rename(t.name) : t.name, dtype: wdtype, shape: t.shape, data: await tuned.readFloat32(t.name) });
         }
         if (!w.notModulesToSave) modulesToSave.push(w.module);
+        else wholeBiasModules.add(w.module.replace(/\.base_layer$/, ''));
       }
       // Tied embeddings saved whole: PEFT's ensure_weight_tying wraps the head too and loads its own copy
       // (KeyError on lm_head.weight without it); listing the head is also how PEFT sees GPT-2's wte is tied.
@@ -186,7 +189,9 @@ export async function extractAdapter(basePath: string, tunedPath: string, outDir
           cov.truncated += Math.min(db.frobSquared, e2);
           bias = { data, deltaNorm: Math.sqrt(db.frobSquared), relativeError: db.frobSquared > 0 ? Math.sqrt(e2 / db.frobSquared) : 0 };
         }
-        if (target === 0 && !(bias && bias.deltaNorm > 0)) {
+        // The bias keys (lora_B.bias, or base_layer.bias under bias: "lora_only") only load into a LoRA layer.
+        const biasCarried = (bias !== undefined && bias.deltaNorm > 0) || wholeBiasModules.has(c.module);
+        if (target === 0 && !biasCarried) {
           skipped.push({ name: c.pair.name, reason: d.frobSquared === 0 ? 'unchanged' : 'rank 0 chosen' });
           continue;
         }

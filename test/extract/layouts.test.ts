@@ -253,6 +253,19 @@ describe('extract: Qwen2-style biases on some projections only', () => {
     assert.deepEqual(tensors.get(`${P}model.layers.0.self_attn.q_proj.base_layer.bias`)!.data, pair.tunedValues.get('model.layers.0.self_attn.q_proj.bias'));
     assert.match(r.warnings.join('\n'), /lora_bias would warn on, and refuse to merge, the targets without a base bias \(e\.g\. model\.layers\.0\.self_attn\.o_proj\)/);
     assert.ok(Math.abs(r.coverage.reproduced - 1) < 1e-6);
+    // A bias that changed on a projection whose weight did not: the module stays a (zero) LoRA target,
+    // since PEFT loads <module>.base_layer.bias only into a LoRA layer.
+    const onlyBias = await writePair('qwen2-only-bias', cfg, [
+      { name: 'model.layers.0.self_attn.q_proj.weight', shape: [8, 8], same: true },
+      { name: 'model.layers.0.self_attn.q_proj.bias', shape: [8] },
+      { name: 'model.layers.0.self_attn.o_proj.weight', shape: [8, 8] },
+    ]);
+    const ob = await extractAdapter(onlyBias.base, onlyBias.tuned, join(dir, 'qwen2-only-bias-lora'), { policy: { rank: 2 } });
+    const obOut = await readOut(join(dir, 'qwen2-only-bias-lora'));
+    assert.ok(obOut.config.target_modules.includes('model.layers.0.self_attn.q_proj'));
+    assert.equal(sq(obOut.tensors.get(`${P}model.layers.0.self_attn.q_proj.lora_B.weight`)!.data), 0);
+    assert.deepEqual(obOut.tensors.get(`${P}model.layers.0.self_attn.q_proj.base_layer.bias`)!.data, onlyBias.tunedValues.get('model.layers.0.self_attn.q_proj.bias'));
+    assert.ok(Math.abs(ob.coverage.reproduced - 1) < 1e-6);
     const skip = await extractAdapter(pair.base, pair.tuned, join(dir, 'qwen2-skip'), { policy: { rank: 2 }, biases: 'skip' });
     assert.deepEqual(skip.coverage.leftOut.map((l) => [l.name, l.reason]), [['model.layers.0.self_attn.q_proj.bias', 'bias (--biases skip)']]);
   });
