@@ -260,6 +260,8 @@ def check(job, scratch):
     out["modules"] = modules
     if job.get("deltarank_merged"):
         out["deltarank_merge"] = compare_merges(job["deltarank_merged"], merged_sd, names)
+        # What a user does with it next: load the merged folder in transformers.
+        out["logits"]["deltarank_merged_vs_reference"] = rel(logits(load_model(job["deltarank_merged"], job["task"]), inputs), reference)
     ratios = [m["ratio"] for m in modules if m["ratio"] is not None]
     out["worst_ratio"] = max(ratios) if ratios else None
     out["worst_error"] = max((m["error"] for m in modules), default=None)

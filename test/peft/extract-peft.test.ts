@@ -57,8 +57,6 @@ const KNOWN: Record<string, Partial<Record<CheckName, string>>> = {
   gpt2: {
     load: "PEFT 0.21 warns 'fan_in_fan_out is set to True but the target module is torch.nn.Linear': fan_in_fan_out is one flag for the whole adapter, GPT-2's layers are Conv1D and the lm_head tied to the LoRA on wte is a Linear (use --embeddings full)",
   },
-  'gpt2 --embeddings full': { ourMerge: 'deltarank merge refuses lm_head in modules_to_save when the base stores it tied (no lm_head.weight)' },
-  llama_resized: { ourMerge: 'deltarank merge refuses a resized vocabulary ("resize the base first") where PEFT merges the whole embeddings into the resized base' },
   // Even an adapter PEFT saves itself for these models warns so when loaded again.
   mixtral: { load: MOE_PATTERN_WARNING },
   qwen3_moe: { load: MOE_PATTERN_WARNING },
@@ -100,7 +98,7 @@ interface Check {
   missing_keys: string[] | null;
   unexpected_keys: string[] | null;
   warnings: string[];
-  logits: { unmerged_vs_reference: number; merged_vs_reference: number; merged_vs_tuned: number; base_vs_tuned: number };
+  logits: { unmerged_vs_reference: number; merged_vs_reference: number; merged_vs_tuned: number; base_vs_tuned: number; deltarank_merged_vs_reference?: number };
   modules: ModuleCheck[];
   worst_ratio: number | null;
   worst_error: number | null;
@@ -237,7 +235,7 @@ describe('extract → PEFT 0.21 / transformers 5 (tiny random models)', { skip: 
       t.diagnostic(`${arch}: ${exact} optima exact, ${bounds} upper bounds (at most ${fmt(worstExcess)} above the optimum)`);
     });
 
-    test(`${arch}: deltarank merge of both adapters equals PEFT's merge_and_unload (≤ 1e-5 relative per tensor)`, todo(arch, 'ourMerge'), (t) => {
+    test(`${arch}: deltarank merge of both adapters equals PEFT's merge_and_unload (≤ 1e-5 relative per tensor), and loads in transformers`, todo(arch, 'ourMerge'), (t) => {
       const worst: string[] = [];
       for (const label of ['r4', 'full']) {
         const id = `${arch}/${label}`;
@@ -247,7 +245,9 @@ describe('extract → PEFT 0.21 / transformers 5 (tiny random models)', { skip: 
         assert.deepEqual(c.deltarank_merge.problems, [], `${id}: deltarank merge against PEFT's`);
         worst.push(`${label} ${fmt(c.deltarank_merge.worst)}`);
       }
-      t.diagnostic(`${arch}: deltarank merge vs PEFT's, worst tensor: ${worst.join(', ')}`);
+      const full = checked(`${arch}/full`).logits.deltarank_merged_vs_reference;
+      t.diagnostic(`${arch}: deltarank merge vs PEFT's, worst tensor: ${worst.join(', ')}; the full-rank merge loaded in transformers: logits ${fmt(full)} from the fine-tune's`);
+      assert.ok(full !== undefined && full <= LOGITS_RTOL, `${arch}/full: the folder deltarank merge wrote, loaded by transformers, gives logits ${fmt(full)} relative from the fine-tune's`);
     });
 
     test(`${arch}: the full-rank extraction leaves no changed tensor out`, todo(arch, 'complete'), () => {
