@@ -2,9 +2,10 @@
  * `analyze`: the spectrum of every 2-D ΔW of a fine-tune, streamed one tensor at a time.
  */
 import { ShapeError, UsageError } from '../errors.js';
-import { checkpointLayout, isFloatDType, loraScale, openCheckpoint, readAdapter, resolveParamLora, type LoraModule } from '../io/index.js';
+import { checkpointLayout, isFloatDType, loraScale, openCheckpoint, readAdapter, readModelConfig, resolveParamLora, type LoraModule } from '../io/index.js';
 import { fusedParams, shapeLookup, type FusedParam } from './expert-params.js';
 import { applyModule, expertModule, storedTransposed, weightLayout } from './lora-apply.js';
+import { resizedVocabulary, tiedReplacements } from './replacements.js';
 import { factoredSvd } from '../svd/index.js';
 import { TOOL } from '../version.js';
 import { deltaScratch, readDelta, readStoredDelta, type Delta } from './delta.js';
@@ -172,6 +173,15 @@ export async function analyzeAdapter(adapterDir: string, opts: AnalyzeOptions & 
     const tiedTo = new Map(adapter.tied.map((t) => [t.module, t.source]));
     for (const [module, source] of tiedTo) if (keep(`${module}.weight`)) skipped.push({ name: `${module}.weight`, reason: `tied to ${source}.weight (ensure_weight_tying): the same change, listed there` });
     const modules = adapter.modules.filter((m) => keep(`${m.module}.weight`) && !tiedTo.has(m.module));
+    // Replacements that are not one base tensor each: a tied head's copy (the embedding's twin), a resized vocabulary.
+    let vocab: ReturnType<typeof resizedVocabulary> = null;
+    if (base) {
+      for (const name of tiedReplacements(full, base, await readModelConfig(opts.basePath!), adapter.settings.ensureWeightTying, opts.basePath!)) {
+        full.delete(name);
+        if (keep(name)) skipped.push({ name, reason: 'tied to the token embeddings the base stores in its place: the same tensor, listed there' });
+      }
+      vocab = resizedVocabulary(full, base, table!, new Map(adapter.modules.map((m) => [`${m.module}.weight`, m])), opts.basePath!);
+    }
     const total = modules.length + adapter.paramModules.length + (base ? adapter.fullWeights.length : 0);
     let done = 0;
     let bytesRead = 0;
@@ -245,6 +255,10 @@ export async function analyzeAdapter(adapterDir: string, opts: AnalyzeOptions & 
       if (!keep(w.name)) continue;
       if (!base) {
         skipped.push({ name: w.name, reason: 'full replacement weight (modules_to_save): its change needs the base (analyze BASE --adapter DIR)' });
+        continue;
+      }
+      if (vocab?.tensors.has(w.name)) {
+        skipped.push({ name: w.name, reason: `vocabulary resized from ${vocab.from} to ${vocab.to} rows, saved whole: no change of the base's shape to analyze` });
         continue;
       }
       if (!base.has(w.name)) throw new ShapeError(`adapter replaces "${w.name}", which ${opts.basePath} does not have`);

@@ -104,6 +104,8 @@ export async function extractAdapter(basePath: string, tunedPath: string, outDir
       // Modules saved whole: every tensor of the module from the tuned side, when any of them changed.
       const fullWeights: Adapter['fullWeights'] = [];
       const modulesToSave: string[] = [];
+      /** Modules whose tuned bias is saved whole under <module>.base_layer.bias: they must stay LoRA targets. */
+      const wholeBiasModules = new Set<string>();
       for (const w of plan.whole) {
         let changed = w.tunedOnly.length > 0 || w.always === true;
         for (const pair of w.pairs) {
@@ -122,13 +124,14 @@ export async function extractAdapter(basePath: string, tunedPath: string, outDir
           fullWeights.push({ name: w.rename ? w.rename(t.name) : t.name, dtype: wdtype, shape: t.shape, data: await tuned.readFloat32(t.name) });
         }
         if (!w.notModulesToSave) modulesToSave.push(w.module);
+        else wholeBiasModules.add(w.module.replace(/\.base_layer$/, ''));
       }
       // Tied embeddings saved whole: PEFT's ensure_weight_tying wraps the head too and loads its own copy
       // (KeyError on lm_head.weight without it); listing the head is also how PEFT sees GPT-2's wte is tied.
       const savedEmbedding = plan.tiedHead ? fullWeights.find((w) => w.name === `${plan.tiedHead!.source}.weight`) : undefined;
-      if (plan.tiedHead && savedEmbedding) {
+      if (plan.tiedHead && savedEmbedding && !fullWeights.some((w) => w.name === `${plan.tiedHead!.module}.weight`)) {
         fullWeights.push({ ...savedEmbedding, name: `${plan.tiedHead.module}.weight` });
-        modulesToSave.push(plan.tiedHead.module);
+        if (!modulesToSave.includes(plan.tiedHead.module)) modulesToSave.push(plan.tiedHead.module);
       }
       for (const l of plan.leftOut) {
         const d = await readDelta(base, tuned, l.pair, scratch);
@@ -204,7 +207,9 @@ export async function extractAdapter(basePath: string, tunedPath: string, outDir
           cov.truncated += Math.min(db.frobSquared, e2);
           bias = { data, deltaNorm: Math.sqrt(db.frobSquared), relativeError: db.frobSquared > 0 ? Math.sqrt(e2 / db.frobSquared) : 0 };
         }
-        if (target === 0 && !(bias && bias.deltaNorm > 0)) {
+        // The bias keys (lora_B.bias, or base_layer.bias under bias: "lora_only") only load into a LoRA layer.
+        const biasCarried = (bias !== undefined && bias.deltaNorm > 0) || wholeBiasModules.has(c.module);
+        if (target === 0 && !biasCarried) {
           skipped.push({ name: c.pair.name, reason: d.frobSquared === 0 ? 'unchanged' : 'rank 0 chosen' });
           continue;
         }
@@ -234,6 +239,9 @@ export async function extractAdapter(basePath: string, tunedPath: string, outDir
       }
 
       const loraParams = extracted.reduce((sum, e) => sum + e.params, 0);
+      if ('budget' in opts.policy && fusedRank !== null && loraParams > opts.policy.budget) {
+        warnings.push(`the shared MoE rank ${fusedRank} takes the adapter to ${loraParams.toLocaleString('en-US')} parameters, over the budget of ${opts.policy.budget.toLocaleString('en-US')}`);
+      }
       const fullParams = fullWeights.reduce((sum, w) => sum + w.data.length, 0);
       const totalSq = extracted.reduce((sum, e) => sum + e.deltaNorm ** 2, 0);
       const errSq = extracted.reduce((sum, e) => sum + (e.relativeError * e.deltaNorm) ** 2, 0);

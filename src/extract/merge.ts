@@ -6,9 +6,10 @@
 import { copyFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { ShapeError } from '../errors.js';
-import { applyLoraBias, applyModule, applyParamLora, expertPartModule, fusedParams, storedTransposed, shapeLookup, weightLayout, type ExpertPart, type WeightLayout } from '../analyze/index.js';
+import { applyLoraBias, applyModule, applyParamLora, expertPartModule, fusedParams, resizedVocabulary, storedTransposed, shapeLookup, tiedReplacements, weightLayout, type ExpertPart, type WeightLayout } from '../analyze/index.js';
 import type { Adapter, LoraModule, ParamLora, ReadAdapter, ResolvedParamLora, TensorInfo } from '../io/index.js';
-import { checkConfig, checkpointLayout, resolveParamLora, loraScale, openCheckpoint, readAdapter, writeDirAtomically, writeSafetensors } from '../io/index.js';
+import { checkConfig, checkpointLayout, readModelConfig, resolveParamLora, loraScale, openCheckpoint, readAdapter, writeDirAtomically, writeSafetensors } from '../io/index.js';
+import type { ModelConfig } from '../io/index.js';
 
 export interface MergeOptions {
   force?: boolean;
@@ -24,6 +25,13 @@ export interface MergeResult {
   replaced: string[];
   /** Tensors copied byte for byte. */
   copied: number;
+  /**
+   * Replacement weights not written because the base ties them to one it stores (GPT-2 stores only
+   * transformer.wte.weight; the adapter's equal lm_head.weight copy is there for PEFT's weight tying).
+   */
+  tiedSkipped: string[];
+  /** The vocabulary the adapter's whole embeddings / lm_head resize the base to (config.json's vocab_size follows); null when unchanged. */
+  resizedVocab: { from: number; to: number } | null;
 }
 
 /** Files of a model folder that travel with the weights (config, tokenizer, …). */
@@ -32,6 +40,10 @@ const COPIED_FILE = /\.(json|txt|model|py|md|jinja)$/;
 /**
  * Merge `adapterDir` into `basePath`, writing `outDir` with the same shard files and tensor names,
  * each tensor in its base dtype; other small files of the base folder (config.json, tokenizer…) are copied.
+ * A head the base ties to its token embeddings (stores only those) is written once, as them; whole
+ * embeddings / lm_head of a resized vocabulary are written at their new row count and config.json's
+ * vocab_size follows (PEFT's route: resize the base, load, merge). ShapeError for a replacement whose
+ * shape or tied twin disagrees with the base.
  * @example await mergeAdapter('llama/', 'lora/', 'llama-merged/');
  */
 export async function mergeAdapter(basePath: string, adapterDir: string, outDir: string, opts: MergeOptions = {}): Promise<MergeResult> {
@@ -77,13 +89,10 @@ export async function mergeAdapter(basePath: string, adapterDir: string, outDir:
         else for (const part of fused.get(r.name)!.parts) parts.set(part.tensor, { p, r, part });
       }
     }
-    for (const [name, w] of full) {
-      if (!base.has(name)) throw new ShapeError(`adapter replaces "${name}", which ${basePath} does not have`);
-      const shape = base.info(name).shape;
-      if (shape.join(',') !== w.shape.join(',')) {
-        throw new ShapeError(`adapter replaces ${name} with [${w.shape.join(', ')}] but the base has [${shape.join(', ')}] (a resized vocabulary: resize the base first)`);
-      }
-    }
+    const config = await readModelConfig(basePath);
+    const tiedSkipped = tiedReplacements(full, base, config, adapter.settings.ensureWeightTying, basePath);
+    for (const name of tiedSkipped) full.delete(name);
+    const vocab = resizedVocabulary(full, base, table, lora, basePath);
 
     const byFile = new Map<string, TensorInfo[]>();
     for (const t of base.tensors) byFile.set(t.file, [...(byFile.get(t.file) ?? []), t]);
@@ -99,7 +108,8 @@ export async function mergeAdapter(basePath: string, adapterDir: string, outDir:
         files.push(name);
         await writeSafetensors(
           join(tmp, name),
-          tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape })),
+          // A resized vocabulary's tensors take the adapter's shape, in the base's dtype.
+          tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: vocab?.tensors.has(t.name) ? full.get(t.name)!.shape : t.shape })),
           async (spec) => {
             opts.onProgress?.({ index: ++done, total, name: spec.name });
             const l = lora.get(spec.name);
@@ -134,14 +144,20 @@ export async function mergeAdapter(basePath: string, adapterDir: string, outDir:
       if (byFile.size > 1) {
         const weightMap: Record<string, string> = {};
         for (const t of base.tensors) weightMap[t.name] = basename(t.file);
-        const totalSize = base.tensors.reduce((s, t) => s + t.byteLength, 0);
+        const totalSize = base.tensors.reduce((s, t) => s + (vocab?.tensors.has(t.name) ? (t.byteLength / t.shape[0]!) * vocab.to : t.byteLength), 0);
         await writeFile(join(tmp, 'model.safetensors.index.json'), JSON.stringify({ metadata: { total_size: totalSize }, weight_map: weightMap }, null, 2) + '\n');
       }
       // A model folder's config and tokenizer travel with its weights; a lone file's neighbours do not.
       const isModel = basePath.endsWith('.json') || (await stat(basePath)).isDirectory();
-      if (isModel) await copySideFiles(base.files[0]!, tmp, new Set([...files, 'model.safetensors.index.json']));
+      const written = new Set([...files, 'model.safetensors.index.json']);
+      if (isModel && vocab && config) {
+        // transformers' resize_token_embeddings sets the text config's vocab_size: the merged folder loads as the fine-tune.
+        await writeFile(join(tmp, 'config.json'), JSON.stringify(withVocabSize(config, vocab.to), null, 2) + '\n');
+        written.add('config.json');
+      }
+      if (isModel) await copySideFiles(base.files[0]!, tmp, written);
     });
-    return { out: outDir, files, merged, replaced, copied };
+    return { out: outDir, files, merged, replaced, copied, tiedSkipped, resizedVocab: vocab ? { from: vocab.from, to: vocab.to } : null };
   } finally {
     await base.close();
   }
@@ -178,6 +194,13 @@ export async function applyAdapter(weights: Map<string, Float32Array>, adapter: 
     }
   }
   return out;
+}
+
+/** config.json with the text config's vocab_size set (transformers' get_text_config(): text_config where there is one). */
+function withVocabSize(config: ModelConfig, vocabSize: number): ModelConfig {
+  const text = config['text_config'];
+  if (text && typeof text === 'object' && !Array.isArray(text)) return { ...config, text_config: { ...(text as object), vocab_size: vocabSize } };
+  return { ...config, vocab_size: vocabSize };
 }
 
 /** "adapter module X is [out, in] but NAME in BASE is [..]" (an embedding's [num_embeddings, dim]). */

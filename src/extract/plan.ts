@@ -70,8 +70,9 @@ export interface PlanOptions {
 
 /**
  * Sort the paired tensors by role. `layout` classifies the tuned side's tensors (with the tuned
- * config: its architectures give the task), `tied` comes from the base config (what the model
- * loaded under the adapter ties).
+ * config: its architectures give the task); its `tiedEmbeddings` should be the base config's (what
+ * the model loaded under the adapter ties). Reads nothing: ΔW decides later what changed.
+ * @example const plan = planExtraction(pairTensors(base.tensors, tuned.tensors), layout, (n) => tuned.info(n), { embeddings: 'lora', norms: 'full', biases: 'lora', profile: 'peft' });
  */
 export function planExtraction(
   pairing: { matrices: TensorPair[]; others: TensorPair[]; skipped: SkippedTensor[] },

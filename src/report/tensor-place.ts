@@ -52,8 +52,23 @@ export function tensorPlace(name: string): TensorPlace {
     const endsWithLayer = match !== null && match.index + match[0].length === stem.length;
     return { moduleType: endsWithLayer ? parent : `${parent}.${last}`, layer };
   }
+  const expert = EXPERT_RE.exec(stem);
+  // One column per expert and projection: experts share their names, and a cell holds one tensor.
+  if (expert) return { moduleType: `e${expert[1]}.${expert[2]}`, layer };
+  if (AMBIGUOUS.has(last) && match) {
+    // GPT-2's attn.c_proj and mlp.c_proj, BERT's attention.output.dense, intermediate.dense and output.dense:
+    // one name, several modules of a layer; the path inside the layer tells them apart.
+    const inside = stem.slice(match.index + match[0].length).replace(/^\./, '');
+    if (inside.includes('.')) return { moduleType: inside, layer };
+  }
   return { moduleType: KNOWN_TYPES[last] ?? last, layer };
 }
+
+/** A MoE expert's projection: "….experts.3.w1" (Mixtral), "….experts.3.gate_proj" (Qwen-MoE). */
+const EXPERT_RE = /\.experts\.(\d+)\.(\w+)$/;
+
+/** Module names that recur within one layer for different modules. */
+const AMBIGUOUS = new Set(['c_proj', 'dense']);
 
 /** Module types in column order: the known ones first, in MODULE_TYPE_ORDER, then the rest as first seen. */
 export function orderModuleTypes(types: Iterable<string>): string[] {

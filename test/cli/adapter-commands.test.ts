@@ -45,3 +45,22 @@ test('analyze BASE --adapter DORA: the change W\' − W with the base, one usage
 
   await assert.rejects(runCli(['resize', join(d, 'dora'), '--out', join(d, 'r'), '--rank', '1', '--max-rank', '0']), /--max-rank must be a positive integer, got "0"/);
 });
+
+test('merge: a resized vocabulary says so and sets vocab_size; tied copies that differ are one line, exit 3', async () => {
+  const d = await mkdtemp(join(tmpdir(), 'deltarank-cli-adapter-'));
+  await writeSafetensors(join(d, 'model.safetensors'), [{ name: 'transformer.wte.weight', dtype: 'F32', shape: [6, 4] }], () => seq(24, 0.3));
+  await writeFile(join(d, 'config.json'), JSON.stringify({ model_type: 'gpt2', architectures: ['GPT2LMHeadModel'], tie_word_embeddings: true, vocab_size: 6 }));
+  const tuned = seq(32, 0.7);
+  const whole = (data: Float32Array) => ['transformer.wte.weight', 'lm_head.weight'].map((name, i) => ({ name, dtype: 'F32' as const, shape: [8, 4], data: i === 0 ? tuned : data }));
+  await writeAdapter(join(d, 'same'), { modules: [], fullWeights: whole(tuned.slice()), dtype: 'F32', extraConfig: { ensure_weight_tying: true } });
+  const { stdout } = await runCli(['merge', d, join(d, 'same'), '--out', join(d, 'm')]);
+  assert.match(stdout, /^tied to the embeddings the base stores, so written as them: lm_head\.weight$/m);
+  assert.match(stdout, /^vocabulary resized 6 → 8 \(config\.json vocab_size updated\)$/m);
+  assert.equal(JSON.parse(await readFile(join(d, 'm', 'config.json'), 'utf8')).vocab_size, 8);
+
+  await writeAdapter(join(d, 'differ'), { modules: [], fullWeights: whole(seq(32, 0.9)), dtype: 'F32', extraConfig: { ensure_weight_tying: true } });
+  const r = run('merge', d, join(d, 'differ'), '--out', join(d, 'never'));
+  assert.equal(r.status, 3, r.stderr);
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  assert.match(r.stderr, /"lm_head\.weight" and transformer\.wte\.weight with different values/);
+});

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { extractAdapter } from '../../src/extract/index.js';
 import { openCheckpoint, writeSafetensors } from '../../src/io/index.js';
+import { coverageHtml } from '../../src/report/extraction-sections.js';
 import { expectAllClose } from '../helpers/close.js';
 
 let dir: string;
@@ -39,6 +40,8 @@ interface Spec {
   same?: boolean;
   /** Only on the tuned side. */
   tunedOnly?: boolean;
+  /** A resized tensor: the tuned side's shape (its values fresh, not base + ΔW). */
+  tunedShape?: number[];
 }
 
 /** Base and tuned folders (config.json + model.safetensors); 2-D tensors change by a rank-2 ΔW, others by noise. Returns ΔW by name. */
@@ -61,7 +64,7 @@ async function writePair(name: string, config: Record<string, unknown>, specs: S
         }
       } else for (let i = 0; i < n; i++) d[i] = 0.05 * r();
     }
-    const t = w.map((x, i) => x + d[i]!);
+    const t = s.tunedShape ? Float32Array.from({ length: s.tunedShape.reduce((a, b) => a * b, 1) }, () => r()) : w.map((x, i) => x + d[i]!);
     // ΔW as f32 computes it from the stored sides.
     delta.set(s.name, t.map((x, i) => x - w[i]!));
     if (!s.tunedOnly) base.set(s.name, w);
@@ -71,7 +74,7 @@ async function writePair(name: string, config: Record<string, unknown>, specs: S
   for (const [side, values] of [['base', base], ['tuned', tuned]] as const) {
     await mkdir(join(out, side), { recursive: true });
     const names = [...values.keys()];
-    const shapes = new Map(specs.map((s) => [s.name, s.shape]));
+    const shapes = new Map(specs.map((s) => [s.name, side === 'tuned' && s.tunedShape ? s.tunedShape : s.shape]));
     await writeSafetensors(join(out, side, 'model.safetensors'), names.map((k) => ({ name: k, dtype: 'F32' as const, shape: shapes.get(k)! })), (_s, i) => values.get(names[i]!)!, { metadata: { format: 'pt' } });
     await writeFile(join(out, side, 'config.json'), JSON.stringify(config));
   }
@@ -161,8 +164,13 @@ describe('extract: GPT-2 (Conv1D, tied wte, LayerNorm with bias)', () => {
   it('--embeddings skip: lora_B.bias (lora_bias) on every Conv1D, and the embeddings listed as left out with their shares', async () => {
     const pair = await writePair('gpt2', gpt2Config, gpt2Specs, 2);
     const out = join(dir, 'gpt2-skip');
-    await extractAdapter(pair.base, pair.tuned, out, { policy: { rank: 2 }, embeddings: 'skip' });
+    const result = await extractAdapter(pair.base, pair.tuned, out, { policy: { rank: 2 }, embeddings: 'skip' });
     const { config, tensors, doc } = await readOut(out);
+    // The report's model-level line names the share carried and each tensor left out with its share.
+    const html = coverageHtml(result);
+    assert.match(html, new RegExp(`reproduces ${(100 * result.coverage.reproduced).toFixed(1)}[0-9]* %`));
+    for (const l of result.coverage.leftOut) assert.ok(html.includes(`<code>${l.name}</code>`), l.name);
+    assert.match(html, /biases as lora_B\.bias/);
     assert.equal(config.lora_bias, true);
     assert.equal(config.bias, 'none');
     assert.equal(config.ensure_weight_tying, undefined);
@@ -245,6 +253,19 @@ describe('extract: Qwen2-style biases on some projections only', () => {
     assert.deepEqual(tensors.get(`${P}model.layers.0.self_attn.q_proj.base_layer.bias`)!.data, pair.tunedValues.get('model.layers.0.self_attn.q_proj.bias'));
     assert.match(r.warnings.join('\n'), /lora_bias would warn on, and refuse to merge, the targets without a base bias \(e\.g\. model\.layers\.0\.self_attn\.o_proj\)/);
     assert.ok(Math.abs(r.coverage.reproduced - 1) < 1e-6);
+    // A bias that changed on a projection whose weight did not: the module stays a (zero) LoRA target,
+    // since PEFT loads <module>.base_layer.bias only into a LoRA layer.
+    const onlyBias = await writePair('qwen2-only-bias', cfg, [
+      { name: 'model.layers.0.self_attn.q_proj.weight', shape: [8, 8], same: true },
+      { name: 'model.layers.0.self_attn.q_proj.bias', shape: [8] },
+      { name: 'model.layers.0.self_attn.o_proj.weight', shape: [8, 8] },
+    ]);
+    const ob = await extractAdapter(onlyBias.base, onlyBias.tuned, join(dir, 'qwen2-only-bias-lora'), { policy: { rank: 2 } });
+    const obOut = await readOut(join(dir, 'qwen2-only-bias-lora'));
+    assert.ok(obOut.config.target_modules.includes('model.layers.0.self_attn.q_proj'));
+    assert.equal(sq(obOut.tensors.get(`${P}model.layers.0.self_attn.q_proj.lora_B.weight`)!.data), 0);
+    assert.deepEqual(obOut.tensors.get(`${P}model.layers.0.self_attn.q_proj.base_layer.bias`)!.data, onlyBias.tunedValues.get('model.layers.0.self_attn.q_proj.bias'));
+    assert.ok(Math.abs(ob.coverage.reproduced - 1) < 1e-6);
     const skip = await extractAdapter(pair.base, pair.tuned, join(dir, 'qwen2-skip'), { policy: { rank: 2 }, biases: 'skip' });
     assert.deepEqual(skip.coverage.leftOut.map((l) => [l.name, l.reason]), [['model.layers.0.self_attn.q_proj.bias', 'bias (--biases skip)']]);
   });
@@ -263,6 +284,26 @@ describe('extract: tied embeddings saved whole', () => {
     assert.deepEqual([...config.modules_to_save].sort(), ['lm_head', 'model.embed_tokens']);
     assert.equal(config.ensure_weight_tying, true);
     assert.deepEqual(tensors.get(`${P}lm_head.weight`)!.data, pair.tunedValues.get('model.embed_tokens.weight'));
+  });
+});
+
+describe('extract: a resized, tied vocabulary stored on both sides', () => {
+  it('--embeddings full saves the tuned embeddings and head once each', async () => {
+    const cfg = { model_type: 'llama', architectures: ['LlamaForCausalLM'], tie_word_embeddings: true };
+    const pair = await writePair('resized-tied', cfg, [
+      { name: 'model.embed_tokens.weight', shape: [20, 8], tunedShape: [24, 8] },
+      { name: 'lm_head.weight', shape: [20, 8], tunedShape: [24, 8] },
+      { name: 'model.layers.0.mlp.up_proj.weight', shape: [12, 8] },
+      { name: 'model.layers.0.mlp.down_proj.weight', shape: [8, 12] },
+      { name: 'model.layers.0.self_attn.q_proj.weight', shape: [8, 8] },
+    ]);
+    const out = join(dir, 'resized-tied-full');
+    const r = await extractAdapter(pair.base, pair.tuned, out, { policy: { rank: 2 }, embeddings: 'full' });
+    const { config, tensors } = await readOut(out);
+    assert.deepEqual([...config.modules_to_save].sort(), ['lm_head', 'model.embed_tokens']);
+    assert.deepEqual(tensors.get(`${P}lm_head.weight`)!.data, pair.tunedValues.get('lm_head.weight'));
+    assert.deepEqual(tensors.get(`${P}model.embed_tokens.weight`)!.shape, [24, 8]);
+    assert.match(r.warnings.join('\n'), /resized vocabulary saved whole/);
   });
 });
 

@@ -231,7 +231,7 @@ def check(job, scratch):
         sg = torch.linalg.svdvals(got)
         numeric_rank = int((sg > sg[0] * 1e-5).sum()) if sg.numel() and sg[0] > 0 else 0
         entry = {"module": m["module"], "shape": list(delta.shape), "rank": r, "error": err / norm, "optimum": optimum / norm, "numeric_rank": numeric_rank,
-                 "reported_error": m.get("relativeError"), "reported_optimum": m.get("optimalError")}
+                 "reported_error": m.get("relativeError"), "reported_optimum": m.get("optimalError"), "reported_bound": bool(m.get("bound"))}
         entry["ratio"] = err / optimum if optimum > EXACT_RTOL * norm else None
         modules.append(entry)
         if numeric_rank > r:
@@ -260,6 +260,8 @@ def check(job, scratch):
     out["modules"] = modules
     if job.get("deltarank_merged"):
         out["deltarank_merge"] = compare_merges(job["deltarank_merged"], merged_sd, names)
+        # What a user does with it next: load the merged folder in transformers.
+        out["logits"]["deltarank_merged_vs_reference"] = rel(logits(load_model(job["deltarank_merged"], job["task"]), inputs), reference)
     ratios = [m["ratio"] for m in modules if m["ratio"] is not None]
     out["worst_ratio"] = max(ratios) if ratios else None
     out["worst_error"] = max((m["error"] for m in modules), default=None)

@@ -12,7 +12,7 @@ interface MergeArgs extends CommonArgs {
 
 export const mergeCommand: CommandModule<object, MergeArgs> = {
   command: 'merge <base> <adapter>',
-  describe: 'apply a LoRA adapter as PEFT\'s merge_and_unload does (W + s·B·A; Conv1D, DoRA, lora_B.bias, embeddings, target_parameters, modules_to_save), in the base checkpoint\'s sharding and names',
+  describe: 'apply a LoRA adapter as PEFT\'s merge_and_unload does (W + s·B·A; Conv1D, DoRA, lora_B.bias, embeddings, target_parameters, modules_to_save; a tied lm_head written once; a resized vocabulary at its new size, config.json\'s vocab_size updated), in the base checkpoint\'s sharding and names',
   builder: (y) =>
     y
       .positional('base', { type: 'string', demandOption: true, describe: 'base checkpoint (file, index JSON or folder)' })
@@ -39,6 +39,8 @@ export const mergeCommand: CommandModule<object, MergeArgs> = {
       process.stdout.write(
         `merged ${result.merged.length} LoRA modules, replaced ${result.replaced.length} weights, copied ${result.copied} tensors into ${result.out} (${result.files.join(', ')})\n`,
       );
+      if (result.tiedSkipped.length > 0) process.stdout.write(`tied to the embeddings the base stores, so written as them: ${result.tiedSkipped.join(', ')}\n`);
+      if (result.resizedVocab) process.stdout.write(`vocabulary resized ${result.resizedVocab.from} → ${result.resizedVocab.to} (config.json vocab_size updated)\n`);
     }
   },
 };
