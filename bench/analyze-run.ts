@@ -26,10 +26,23 @@ if (mode === 'analyze' || mode === 'analyze-exact') {
   const policy = mode === 'extract-energy' ? { energy: 0.9 } : { rank: 64 };
   const r = await extractAdapter(join(dir!, 'base'), join(dir!, 'tuned'), out!, { policy, force: true });
   const ranks = r.modules.map((m) => m.rank).sort((a, b) => a - b);
-  detail = { modules: r.modules.length, params: r.summary.loraParams, relativeError: r.summary.relativeError, medianRank: ranks[ranks.length >> 1] ?? 0, maxRank: ranks.at(-1) ?? 0 };
+  detail = {
+    modules: r.modules.length,
+    params: r.summary.loraParams,
+    relativeError: r.summary.relativeError,
+    medianRank: ranks[ranks.length >> 1] ?? 0,
+    maxRank: ranks.at(-1) ?? 0,
+  };
 }
 const seconds = (performance.now() - start) / 1000;
-console.log(JSON.stringify({ seconds, maxRssBytes: process.resourceUsage().maxRSS * 1024, engine: (await gemmEngine()).name, ...detail }));
+console.log(
+  JSON.stringify({
+    seconds,
+    maxRssBytes: process.resourceUsage().maxRSS * 1024,
+    engine: (await gemmEngine()).name,
+    ...detail,
+  }),
+);
 
 function median(xs: number[]): number | null {
   if (xs.length === 0) return null;

@@ -26,11 +26,15 @@ export interface ChildRun {
 
 /** One `bench/analyze-run.ts` child: its own wall time and peak RSS. */
 export function runChild(args: string[]): ChildRun {
-  const out = execFileSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'analyze-run.ts'), ...args], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
-    maxBuffer: 1 << 20,
-  });
+  const out = execFileSync(
+    process.execPath,
+    ['--import', 'tsx', join(import.meta.dirname, 'analyze-run.ts'), ...args],
+    {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+      maxBuffer: 1 << 20,
+    },
+  );
   return JSON.parse(out.trim().split('\n').at(-1)!) as ChildRun;
 }
 
@@ -49,7 +53,11 @@ export async function torchLowrankEstimate(dir: string): Promise<number> {
 }
 
 /** The peer cell and the seconds to meet: the measured torch loop, or the estimate without torch. */
-export async function loopPeer(dir: string, torch: TorchRun | null, what: string): Promise<{ peer: string; seconds: number }> {
+export async function loopPeer(
+  dir: string,
+  torch: TorchRun | null,
+  what: string,
+): Promise<{ peer: string; seconds: number }> {
   if (torch) {
     return {
       peer: `torch loop (${what}; ${torch['matrices']} matrices, ${describe(torch)}, ${torch.reader} reader): ${torch.wallSeconds.toFixed(1)} s, peak RSS ${(torch.maxRssBytes / MB).toFixed(0)} MB`,
@@ -57,7 +65,10 @@ export async function loopPeer(dir: string, torch: TorchRun | null, what: string
     };
   }
   const estimate = await torchLowrankEstimate(dir);
-  return { peer: `torch loop: ≈ ${estimate.toFixed(1)} s of svd_lowrank alone (estimated from the quoted 0.11 s per 4096²) + ${what}`, seconds: estimate };
+  return {
+    peer: `torch loop: ≈ ${estimate.toFixed(1)} s of svd_lowrank alone (estimated from the quoted 0.11 s per 4096²) + ${what}`,
+    seconds: estimate,
+  };
 }
 
 /** "312 of 624 ranks exact, 40 spectra completed": what the certified document says of itself. */
@@ -96,7 +107,9 @@ export async function bench(): Promise<BenchRow[]> {
         area: 'analyze',
         name: `analyze --exact tinyllama pair (${r['tensors']} matrices, ${(r['methods'] as string[]).join('/')}; ${certified(r)})`,
         figure: `${r.seconds.toFixed(1)} s, peak RSS ${(r.maxRssBytes / MB).toFixed(0)} MB`,
-        peer: torch ? `torch loop with svdvals per ΔW (${describe(torch)}, ${torch.reader} reader): ${torch.wallSeconds.toFixed(1)} s, peak RSS ${(torch.maxRssBytes / MB).toFixed(0)} MB` : 'no torch',
+        peer: torch
+          ? `torch loop with svdvals per ΔW (${describe(torch)}, ${torch.reader} reader): ${torch.wallSeconds.toFixed(1)} s, peak RSS ${(torch.maxRssBytes / MB).toFixed(0)} MB`
+          : 'no torch',
         target: '≤ torch loop',
         ...(torch ? { met: r.seconds <= torch.wallSeconds } : {}),
       });
@@ -110,7 +123,9 @@ export async function bench(): Promise<BenchRow[]> {
       area: 'analyze',
       name: `analyze high-rank pair (synth --shape small --high-rank, ${r['tensors']} matrices, median rank at 90 % ${r['medianRank90']}), default settings (${(r['methods'] as string[]).join('/')}; ${certified(r)})`,
       figure: `${r.seconds.toFixed(1)} s, peak RSS ${(r.maxRssBytes / MB).toFixed(0)} MB`,
-      peer: torch ? `torch loop with svdvals per ΔW (${describe(torch)}): ${torch.wallSeconds.toFixed(1)} s` : 'no torch',
+      peer: torch
+        ? `torch loop with svdvals per ΔW (${describe(torch)}): ${torch.wallSeconds.toFixed(1)} s`
+        : 'no torch',
       target: 'every rankAt exact',
       met: r['exactRanks'] === r['ranks'],
     });

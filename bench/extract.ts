@@ -4,9 +4,9 @@
  * `extract --energy 0.9`, whose adaptive ranks should cost about what the fixed rank 64 costs.
  */
 import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { RSS_TARGET_BYTES, loopPeer, runChild } from './analyze.js';
+import { join } from 'node:path';
+import { loopPeer, RSS_TARGET_BYTES, runChild } from './analyze.js';
 import { ensureTinyllamaPair } from './fixtures.js';
 import { runTorch } from './torch-peer.js';
 import type { BenchRow } from './types.js';

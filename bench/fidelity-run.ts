@@ -19,7 +19,8 @@ const VOCAB = (await readModelArch(join(dir!, 'base'))).vocabSize;
 function tokens(n: number, seed: number): number[][] {
   const rng = createRng(seed);
   const out: number[][] = [];
-  for (let i = 0; i < n; i += SEQ) out.push(Array.from({ length: Math.min(SEQ, n - i) }, () => Math.floor(rng.uniform() * VOCAB)));
+  for (let i = 0; i < n; i += SEQ)
+    out.push(Array.from({ length: Math.min(SEQ, n - i) }, () => Math.floor(rng.uniform() * VOCAB)));
   return out;
 }
 
@@ -33,7 +34,12 @@ if (mode === 'verify') {
 } else {
   const calibration = mode === 'calibrate' ? { sequences: tokens(Number(count), 2) } : undefined;
   const r = await extractAdapter(base, tuned, path!, { policy: { rank: 64 }, force: true, calibration });
-  detail = { modules: r.modules.length, relativeError: r.summary.relativeError, outputError: r.calibration?.outputError, svdOutputError: r.calibration?.svdOutputError };
+  detail = {
+    modules: r.modules.length,
+    relativeError: r.summary.relativeError,
+    outputError: r.calibration?.outputError,
+    svdOutputError: r.calibration?.svdOutputError,
+  };
 }
 const seconds = (performance.now() - start) / 1000;
 console.log(JSON.stringify({ seconds, maxRssBytes: process.resourceUsage().maxRSS * 1024, ...detail }));

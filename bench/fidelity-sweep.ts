@@ -23,21 +23,39 @@ if (NO_PYTHON) {
 const dir = await mkdtemp(join(tmpdir(), 'deltarank-sweep-'));
 try {
   await writeFile(join(dir, 'texts.json'), JSON.stringify({ prose: PROSE, code: CODE }));
-  await runPython(fileURLToPath(new URL('../test/model/finetune.py', import.meta.url)), [join(dir, 'texts.json'), dir, FAMILIES.join(','), '4', '64']);
-  const rows: string[] = ['| family | rank | KL base | KL plain SVD | KL calibrated (extracted inputs) | KL calibrated (tuned inputs) | output error plain → calibrated |', '|---|---|---|---|---|---|---|'];
+  await runPython(fileURLToPath(new URL('../test/model/finetune.py', import.meta.url)), [
+    join(dir, 'texts.json'),
+    dir,
+    FAMILIES.join(','),
+    '4',
+    '64',
+  ]);
+  const rows: string[] = [
+    '| family | rank | KL base | KL plain SVD | KL calibrated (extracted inputs) | KL calibrated (tuned inputs) | output error plain → calibrated |',
+    '|---|---|---|---|---|---|---|',
+  ];
   for (const family of FAMILIES) {
     const base = join(dir, family, 'base');
     const tuned = join(dir, family, 'tuned');
-    const held = (await loadSequences({ text: join(dir, 'heldout.txt'), tokenizerFrom: base, seqLen: 64, maxTokens: 1e9 })).sequences;
-    const calib = (await loadSequences({ text: join(dir, 'calibration.txt'), tokenizerFrom: base, seqLen: 64, maxTokens: 1e9 })).sequences;
+    const held = (
+      await loadSequences({ text: join(dir, 'heldout.txt'), tokenizerFrom: base, seqLen: 64, maxTokens: 1e9 })
+    ).sequences;
+    const calib = (
+      await loadSequences({ text: join(dir, 'calibration.txt'), tokenizerFrom: base, seqLen: 64, maxTokens: 1e9 })
+    ).sequences;
     for (const rank of RANKS) {
       const kl: number[] = [];
       let klBase = 0;
       let errors = '';
       for (const inputs of [undefined, 'extracted', 'tuned'] as const) {
         const out = join(dir, family, `r${rank}-${inputs ?? 'plain'}`);
-        const ex = await extractAdapter(base, tuned, out, { policy: { rank }, dtype: 'F32', calibration: inputs ? { sequences: calib, inputs } : undefined });
-        if (inputs === 'extracted') errors = `${ex.calibration!.svdOutputError.toFixed(3)} → ${ex.calibration!.outputError.toFixed(3)}`;
+        const ex = await extractAdapter(base, tuned, out, {
+          policy: { rank },
+          dtype: 'F32',
+          calibration: inputs ? { sequences: calib, inputs } : undefined,
+        });
+        if (inputs === 'extracted')
+          errors = `${ex.calibration!.svdOutputError.toFixed(3)} → ${ex.calibration!.outputError.toFixed(3)}`;
         const v = await verifyAdapter(base, tuned, out, held);
         kl.push(v.kl.adapter);
         klBase = v.kl.base;

@@ -16,7 +16,11 @@ const VERIFY_RSS_TARGET = 2e9;
 const TOKENS = 2048;
 
 function child(args: string[]): Record<string, number> & { seconds: number; maxRssBytes: number } {
-  const out = execFileSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'fidelity-run.ts'), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const out = execFileSync(
+    process.execPath,
+    ['--import', 'tsx', join(import.meta.dirname, 'fidelity-run.ts'), ...args],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   return JSON.parse(out.trim().split('\n').at(-1)!);
 }
 
@@ -29,7 +33,8 @@ export async function bench(): Promise<BenchRow[]> {
   const cal = child(['calibrate', dir, calOut, String(TOKENS)]);
   await rm(plainOut, { recursive: true, force: true });
   await rm(calOut, { recursive: true, force: true });
-  const s = (r: { seconds: number; maxRssBytes: number }) => `${r.seconds.toFixed(1)} s, peak RSS ${(r.maxRssBytes / MB).toFixed(0)} MB`;
+  const s = (r: { seconds: number; maxRssBytes: number }) =>
+    `${r.seconds.toFixed(1)} s, peak RSS ${(r.maxRssBytes / MB).toFixed(0)} MB`;
   return [
     {
       area: 'fidelity',

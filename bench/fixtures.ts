@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SYNTH_GENERATOR_VERSION, writeSynthPair, type SynthManifest } from '../src/synth/index.js';
+import { SYNTH_GENERATOR_VERSION, type SynthManifest, writeSynthPair } from '../src/synth/index.js';
 
 /** The bench pair's parameters: TinyLlama-1.1B dimensions, bf16, 3 shards a side. */
 export const TINYLLAMA_PAIR = { shape: 'tinyllama', dtype: 'BF16', shards: 3, seed: 0 } as const;
@@ -19,7 +19,13 @@ export function tinyllamaPairDir(): string {
 export async function hasTinyllamaPair(dir = tinyllamaPairDir()): Promise<boolean> {
   try {
     const m = JSON.parse(await readFile(join(dir, 'synth.json'), 'utf8')) as SynthManifest;
-    return m.generatorVersion === SYNTH_GENERATOR_VERSION && m.shape === TINYLLAMA_PAIR.shape && m.dtype === TINYLLAMA_PAIR.dtype && m.shards === TINYLLAMA_PAIR.shards && m.seed === TINYLLAMA_PAIR.seed;
+    return (
+      m.generatorVersion === SYNTH_GENERATOR_VERSION &&
+      m.shape === TINYLLAMA_PAIR.shape &&
+      m.dtype === TINYLLAMA_PAIR.dtype &&
+      m.shards === TINYLLAMA_PAIR.shards &&
+      m.seed === TINYLLAMA_PAIR.seed
+    );
   } catch {
     return false;
   }
@@ -40,7 +46,13 @@ export async function ensureHighRankPair(): Promise<string> {
   const dir = join(tmpdir(), 'deltarank-bench', 'high-rank');
   try {
     const m = JSON.parse(await readFile(join(dir, 'synth.json'), 'utf8')) as SynthManifest;
-    if (m.generatorVersion === SYNTH_GENERATOR_VERSION && m.shape === HIGH_RANK_PAIR.shape && m.highRank && m.seed === HIGH_RANK_PAIR.seed) return dir;
+    if (
+      m.generatorVersion === SYNTH_GENERATOR_VERSION &&
+      m.shape === HIGH_RANK_PAIR.shape &&
+      m.highRank &&
+      m.seed === HIGH_RANK_PAIR.seed
+    )
+      return dir;
   } catch {
     // not there yet
   }

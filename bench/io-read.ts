@@ -32,4 +32,13 @@ for (const side of ['base', 'tuned']) {
   }
 }
 const seconds = (performance.now() - start) / 1000;
-process.stdout.write(JSON.stringify({ seconds, bytes, tensors, largestF32Bytes, checksum, maxRssBytes: process.resourceUsage().maxRSS * 1024 }) + '\n');
+process.stdout.write(
+  JSON.stringify({
+    seconds,
+    bytes,
+    tensors,
+    largestF32Bytes,
+    checksum,
+    maxRssBytes: process.resourceUsage().maxRSS * 1024,
+  }) + '\n',
+);

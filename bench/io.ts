@@ -5,15 +5,19 @@
  */
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import type { BenchRow } from './types.js';
 import { TINYLLAMA_PAIR, tinyllamaPairDir } from './fixtures.js';
+import type { BenchRow } from './types.js';
 
 /** Ceiling on the synth step: "a few minutes on 2 cores". */
 const SYNTH_TARGET_SECONDS = 300;
 const MB = 1e6;
 
 function child<T>(script: string, args: string[] = []): T {
-  const out = execFileSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, script), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20 });
+  const out = execFileSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, script), ...args], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    maxBuffer: 1 << 20,
+  });
   return JSON.parse(out.trim().split('\n').at(-1)!) as T;
 }
 

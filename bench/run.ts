@@ -29,7 +29,14 @@ for (const area of areas) {
 }
 
 const header = ['area', 'measurement', 'figure', 'peer', 'target', 'met'];
-const cells = rows.map((r) => [r.area, r.name, r.figure, r.peer ?? '', r.target ?? '', r.met === undefined ? '' : r.met ? 'yes' : 'NO']);
+const cells = rows.map((r) => [
+  r.area,
+  r.name,
+  r.figure,
+  r.peer ?? '',
+  r.target ?? '',
+  r.met === undefined ? '' : r.met ? 'yes' : 'NO',
+]);
 const widths = header.map((h, c) => Math.max(h.length, ...cells.map((row) => row[c]!.length)));
 const line = (row: string[]) => '| ' + row.map((v, c) => v.padEnd(widths[c]!)).join(' | ') + ' |';
 console.log(line(header));

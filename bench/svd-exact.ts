@@ -52,7 +52,9 @@ export async function bench(): Promise<BenchRow[]> {
       figure: `${median.toFixed(2)} s`,
       peer: peer
         ? `torch.linalg.svdvals ${torch!.toFixed(2)} s (${describe(peer)}, ${peer['runs'] === 1 ? '1 run' : `median of ${peer['runs']}`}): ${(median / torch!).toFixed(2)}×`
-        : torch === null ? 'no torch, none quoted' : `torch.linalg.svdvals ${torch} s (quoted)`,
+        : torch === null
+          ? 'no torch, none quoted'
+          : `torch.linalg.svdvals ${torch} s (quoted)`,
       target: '≤ 1.0× torch',
       ...(torch === null ? {} : { met: median <= torch }),
     });

@@ -39,7 +39,13 @@ async function medianSeconds(reps: number, f: () => Promise<unknown>, warmups = 
  * A [m, n] = U·diag(σ)·Vᵀ + noise, U and V with orthonormal columns (σ.length of them), noise
  * N(0, noiseStd²) per entry. Returns the matrix and the exact ‖noise‖_F² drawn.
  */
-async function plantedMatrix(m: number, n: number, sigma: number[], noiseStd: number, seed: number): Promise<{ a: Matrix; noise2: number }> {
+async function plantedMatrix(
+  m: number,
+  n: number,
+  sigma: number[],
+  noiseStd: number,
+  seed: number,
+): Promise<{ a: Matrix; noise2: number }> {
   const p = sigma.length;
   const ut = (await orthonormalizeRows(gaussianMatrix(p, m, seed))).qt;
   const vt = (await orthonormalizeRows(gaussianMatrix(p, n, seed + 1))).qt;
@@ -89,9 +95,14 @@ async function gemmRow(): Promise<BenchRow> {
   if (torch) {
     const rate = torch['gflops'] as number;
     torchPeer = `; torch matmul ${rate.toFixed(0)} GFLOP/s (${describe(torch)})`;
-    if ((torch['relativeError'] as number) > 1e-4) throw new Error(`torch's matmul is wrong on this machine (relative error ${torch['relativeError']}): its figures would mean nothing`);
+    if ((torch['relativeError'] as number) > 1e-4)
+      throw new Error(
+        `torch's matmul is wrong on this machine (relative error ${torch['relativeError']}): its figures would mean nothing`,
+      );
     if (rate < SLOW_BLAS_SHARE * oursRate) {
-      process.stderr.write(`bench: torch's BLAS reached ${rate.toFixed(0)} GFLOP/s: it may run a generic kernel on this processor (OpenBLAS: try OPENBLAS_CORETYPE), which flatters every torch comparison\n`);
+      process.stderr.write(
+        `bench: torch's BLAS reached ${rate.toFixed(0)} GFLOP/s: it may run a generic kernel on this processor (OpenBLAS: try OPENBLAS_CORETYPE), which flatters every torch comparison\n`,
+      );
     }
   }
   return {
@@ -111,7 +122,11 @@ async function truncatedRow(m: number, n: number, quotedTorchSeconds: number): P
   let seed = 0;
   // Three warm-ups: V8 needs about that many calls to fully optimise the Jacobi and QR loops
   // (a first call takes ≈ 2×, a second ≈ 1.3× the steady time), and torch's figure is steady-state.
-  const seconds = await medianSeconds(3, () => truncatedSvd(a, { rank: 64, oversample: 10, powerIters: 2, seed: seed++ }), 3);
+  const seconds = await medianSeconds(
+    3,
+    () => truncatedSvd(a, { rank: 64, oversample: 10, powerIters: 2, seed: seed++ }),
+    3,
+  );
   // The six products with A alone, same shapes: what QR, sketch and the small core add is the rest.
   const qt = gaussianMatrix(74, m, 1);
   const pt = gaussianMatrix(74, n, 2);
@@ -127,7 +142,9 @@ async function truncatedRow(m: number, n: number, quotedTorchSeconds: number): P
     area: AREA,
     name: `top-64 SVD ${m}×${n} (oversample 10, 2 power iterations, median of 3 after 3 warm-ups)`,
     figure: `${seconds.toFixed(3)} s (its 6 products with A alone: ${products.toFixed(3)} s)`,
-    peer: torch ? `torch.svd_lowrank(q = 74, niter = 2) ${torchSeconds.toFixed(3)} s (${describe(torch)}, same runs)` : `torch.svd_lowrank ${torchSeconds} s (quoted)`,
+    peer: torch
+      ? `torch.svd_lowrank(q = 74, niter = 2) ${torchSeconds.toFixed(3)} s (${describe(torch)}, same runs)`
+      : `torch.svd_lowrank ${torchSeconds} s (quoted)`,
     target: '≤ torch',
     met: seconds <= torchSeconds,
   };
@@ -157,5 +174,10 @@ async function adaptiveRow(): Promise<BenchRow> {
 }
 
 export async function bench(): Promise<BenchRow[]> {
-  return [await gemmRow(), await truncatedRow(4096, 4096, TORCH_4096), await truncatedRow(11008, 4096, TORCH_11008), await adaptiveRow()];
+  return [
+    await gemmRow(),
+    await truncatedRow(4096, 4096, TORCH_4096),
+    await truncatedRow(11008, 4096, TORCH_11008),
+    await adaptiveRow(),
+  ];
 }

@@ -24,7 +24,12 @@ let found: string | null | undefined;
 export function torchPython(): string | null {
   if (found !== undefined) return found;
   const venv = join(import.meta.dirname, '..', '.venv', 'bin', 'python');
-  const candidates = [process.env['DELTARANK_BENCH_PYTHON'], existsSync(venv) ? venv : undefined, 'python3', '/usr/bin/python3'].filter((c): c is string => !!c);
+  const candidates = [
+    process.env['DELTARANK_BENCH_PYTHON'],
+    existsSync(venv) ? venv : undefined,
+    'python3',
+    '/usr/bin/python3',
+  ].filter((c): c is string => !!c);
   found = null;
   for (const python of candidates) {
     try {
@@ -35,7 +40,8 @@ export function torchPython(): string | null {
       // not this one
     }
   }
-  if (found === null) process.stderr.write('bench: no Python with torch found (set DELTARANK_BENCH_PYTHON); torch figures are quoted\n');
+  if (found === null)
+    process.stderr.write('bench: no Python with torch found (set DELTARANK_BENCH_PYTHON); torch figures are quoted\n');
   return found;
 }
 
@@ -43,7 +49,11 @@ export function torchPython(): string | null {
 export function runTorch(args: string[]): TorchRun | null {
   const python = torchPython();
   if (python === null) return null;
-  const out = execFileSync(python, ['-W', 'ignore', SCRIPT, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20 });
+  const out = execFileSync(python, ['-W', 'ignore', SCRIPT, ...args], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    maxBuffer: 1 << 20,
+  });
   return JSON.parse(out.trim().split('\n').at(-1)!) as TorchRun;
 }
 

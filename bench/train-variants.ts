@@ -5,10 +5,10 @@
  * even when the absolute figures drift: `npm run bench -- train-variants`.
  */
 import * as tf from '@tensorflow/tfjs';
+import { createRng } from '../src/svd/random.js';
 import { initBackend } from '../src/train/backend.js';
 import { mnistTask } from '../src/train/mnist-task.js';
 import { attachLora, createModel, disposeModel, trainableVariables } from '../src/train/model.js';
-import { createRng } from '../src/svd/random.js';
 import { trainStep } from '../src/train/trainer.js';
 import { parseVariant } from '../src/train/variants.js';
 import type { BenchRow } from './types.js';
@@ -29,8 +29,22 @@ export async function bench(): Promise<BenchRow[]> {
   const runs = VARIANTS.map((name) => {
     const v = parseVariant(name);
     const model = createModel(task.shapes(config), base);
-    attachLora(model, task.loraTargets(config), { rank: RANK, alpha: task.defaults.alpha, seed: 1, useDora: v.useDora, loraBias: v.loraBias, initLoraWeights: v.init });
-    return { name, model, optimizer: tf.train.adam(task.defaults.learningRate.lora), vars: trainableVariables(model), seconds: 0, examples: 0 };
+    attachLora(model, task.loraTargets(config), {
+      rank: RANK,
+      alpha: task.defaults.alpha,
+      seed: 1,
+      useDora: v.useDora,
+      loraBias: v.loraBias,
+      initLoraWeights: v.init,
+    });
+    return {
+      name,
+      model,
+      optimizer: tf.train.adam(task.defaults.learningRate.lora),
+      vars: trainableVariables(model),
+      seconds: 0,
+      examples: 0,
+    };
   });
   const size = task.defaults.batchSize;
   const order = createRng(2).shuffle(Int32Array.from({ length: data.target.train.size }, (_, i) => i));
@@ -39,7 +53,8 @@ export async function bench(): Promise<BenchRow[]> {
     if (next + size > order.length) next = 0;
     return data.target.train.batch(order.subarray(next, (next += size)));
   };
-  for (let i = 0; i < WARMUP_STEPS; i++) for (const r of runs) trainStep(task, config, r.model, r.optimizer, r.vars, batch());
+  for (let i = 0; i < WARMUP_STEPS; i++)
+    for (const r of runs) trainStep(task, config, r.model, r.optimizer, r.vars, batch());
   for (let i = 0; i < STEPS; i++) {
     const b = batch();
     for (const r of runs) {

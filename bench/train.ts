@@ -4,11 +4,11 @@
  * on the backend `train` selects.
  */
 import * as tf from '@tensorflow/tfjs';
+import { createRng } from '../src/svd/random.js';
 import { initBackend } from '../src/train/backend.js';
 import { charlmTask } from '../src/train/charlm-task.js';
 import { mnistTask } from '../src/train/mnist-task.js';
 import { attachLora, createModel, disposeModel, trainableVariables } from '../src/train/model.js';
-import { createRng } from '../src/svd/random.js';
 import type { TaskSpec } from '../src/train/task.js';
 import type { TaskConfig } from '../src/train/tasks.js';
 import { trainStep } from '../src/train/trainer.js';

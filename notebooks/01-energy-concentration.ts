@@ -44,6 +44,9 @@ for (const t of result.tensors.slice(0, 12)) {
   );
 }
 
-await writeReport(join(reports, 'energy-concentration.html'), renderAnalyzeReport(result, { title: 'Energy concentration of a fine-tune' }));
+await writeReport(
+  join(reports, 'energy-concentration.html'),
+  renderAnalyzeReport(result, { title: 'Energy concentration of a fine-tune' }),
+);
 console.log(`\nreport: ${join(reports, 'energy-concentration.html')}`);
 await rm(work, { recursive: true, force: true });

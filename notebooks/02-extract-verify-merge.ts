@@ -19,7 +19,14 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { extractAdapter, mergeAdapter, openCheckpoint, renderExtractReport, writeReport, writeSynthPair } from 'deltarank';
+import {
+  extractAdapter,
+  mergeAdapter,
+  openCheckpoint,
+  renderExtractReport,
+  writeReport,
+  writeSynthPair,
+} from 'deltarank';
 
 const small = process.argv.includes('--small');
 const reports = process.env['DELTARANK_REPORTS'] ?? 'reports';
@@ -28,15 +35,23 @@ const pair = join(work, 'pair');
 await writeSynthPair(pair, { shape: small ? 'tiny' : 'small', dtype: 'BF16', seed: 2 });
 
 // Per module, the smallest rank that keeps 90 % of ‖ΔW‖².
-const byEnergy = await extractAdapter(join(pair, 'base'), join(pair, 'tuned'), join(work, 'lora-energy'), { policy: { energy: 0.9 } });
+const byEnergy = await extractAdapter(join(pair, 'base'), join(pair, 'tuned'), join(work, 'lora-energy'), {
+  policy: { energy: 0.9 },
+});
 const s = byEnergy.summary;
-console.log(`--energy 0.9: ${s.modules} modules, ${s.loraParams} parameters, model-level error ${s.relativeError.toFixed(4)} (optimum ${s.optimalError.toFixed(4)})`);
+console.log(
+  `--energy 0.9: ${s.modules} modules, ${s.loraParams} parameters, model-level error ${s.relativeError.toFixed(4)} (optimum ${s.optimalError.toFixed(4)})`,
+);
 const worst = Math.max(...byEnergy.modules.map((m) => m.relativeError / Math.max(m.optimalError, 1e-12)));
 console.log(`worst measured/optimum ratio over modules: ${worst.toFixed(4)}`);
 
 // The same number of parameters, allocated greedily to minimise the total squared error.
-const byBudget = await extractAdapter(join(pair, 'base'), join(pair, 'tuned'), join(work, 'lora-budget'), { policy: { budget: s.loraParams } });
-console.log(`--budget ${s.loraParams}: model-level error ${byBudget.summary.relativeError.toFixed(4)} with ${byBudget.summary.loraParams} parameters`);
+const byBudget = await extractAdapter(join(pair, 'base'), join(pair, 'tuned'), join(work, 'lora-budget'), {
+  policy: { budget: s.loraParams },
+});
+console.log(
+  `--budget ${s.loraParams}: model-level error ${byBudget.summary.relativeError.toFixed(4)} with ${byBudget.summary.loraParams} parameters`,
+);
 
 // Merge the energy adapter into the base: W + s·B·A, same shards and names as the base.
 await mergeAdapter(join(pair, 'base'), join(work, 'lora-energy'), join(work, 'merged'));
@@ -53,9 +68,14 @@ for (const m of byEnergy.modules) {
     den += (t[i]! - b[i]!) ** 2;
   }
 }
-console.log(`merged vs tuned: ‖W_merged − W_tuned‖ / ‖ΔW‖ = ${Math.sqrt(num / den).toFixed(4)} over the LoRA modules (bf16 storage of the merged weights included)`);
+console.log(
+  `merged vs tuned: ‖W_merged − W_tuned‖ / ‖ΔW‖ = ${Math.sqrt(num / den).toFixed(4)} over the LoRA modules (bf16 storage of the merged weights included)`,
+);
 await Promise.all([tuned.close(), base.close(), merged.close()]);
 
-await writeReport(join(reports, 'extract-verify-merge.html'), renderExtractReport(byEnergy, { title: 'Extract, verify, merge' }));
+await writeReport(
+  join(reports, 'extract-verify-merge.html'),
+  renderExtractReport(byEnergy, { title: 'Extract, verify, merge' }),
+);
 console.log(`report: ${join(reports, 'extract-verify-merge.html')}`);
 await rm(work, { recursive: true, force: true });

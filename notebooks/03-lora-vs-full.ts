@@ -28,17 +28,28 @@ const reports = process.env['DELTARANK_REPORTS'] ?? 'reports';
 const work = await mkdtemp(join(tmpdir(), 'deltarank-notebook-'));
 const run = join(work, 'run');
 
-const trained = await trainTask({ task: 'mnist', ranks: small ? [2, 8] : [1, 2, 4, 8, 16, 64], epochs: small ? 1 : undefined });
+const trained = await trainTask({
+  task: 'mnist',
+  ranks: small ? [2, 8] : [1, 2, 4, 8, 16, 64],
+  epochs: small ? 1 : undefined,
+});
 await writeDirAtomically(run, {}, (tmp) => writeTrainOutput(tmp, trained));
 for (const r of trained.metrics.runs) {
-  console.log(`${r.name.padEnd(9)} ${String(r.trainableParams).padStart(7)} trainable  target ${(100 * r.final.target.metric).toFixed(1)} %  source ${(100 * r.final.source.metric).toFixed(1)} %`);
+  console.log(
+    `${r.name.padEnd(9)} ${String(r.trainableParams).padStart(7)} trainable  target ${(100 * r.final.target.metric).toFixed(1)} %  source ${(100 * r.final.source.metric).toFixed(1)} %`,
+  );
 }
 
 const result = await compareRun(run);
 for (const row of result.ranks) {
-  console.log(`r=${row.rank}: trained ${row.trained ? (100 * row.trained.target).toFixed(1) : '—'} %, extracted ${(100 * row.extracted.target).toFixed(1)} % (extraction error ${row.extracted.relativeError.toFixed(3)})`);
+  console.log(
+    `r=${row.rank}: trained ${row.trained ? (100 * row.trained.target).toFixed(1) : '—'} %, extracted ${(100 * row.extracted.target).toFixed(1)} % (extraction error ${row.extracted.relativeError.toFixed(3)})`,
+  );
 }
 
-await writeReport(join(reports, 'lora-vs-full.html'), renderCompareReport(result, { title: 'LoRA against full fine-tuning on MNIST' }));
+await writeReport(
+  join(reports, 'lora-vs-full.html'),
+  renderCompareReport(result, { title: 'LoRA against full fine-tuning on MNIST' }),
+);
 console.log(`report: ${join(reports, 'lora-vs-full.html')}`);
 await rm(work, { recursive: true, force: true });

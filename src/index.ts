@@ -13,116 +13,125 @@
  * const result = await analyzeCheckpoints('llama/base', 'llama/tuned');
  * await writeReport('report.html', renderAnalyzeReport(result));
  */
-export { DeltarankError, FormatError, ShapeError, UsageError } from './errors.js';
-export { TOOL, SCHEMA_VERSION } from './version.js';
-
-// Checkpoints and adapters
-export {
-  openCheckpoint,
-  writeCheckpoint,
-  writeSafetensors,
-  writeDirAtomically,
-  readAdapter,
-  writeAdapter,
-  loraScale,
-  decodeBf16,
-  encodeBf16,
-  decodeF16,
-  encodeF16,
-  toFloat32,
-  fromFloat32,
-  DTYPE_SIZE,
-  type Checkpoint,
-  type TensorInfo,
-  type TensorSpec,
-  type TensorSource,
-  type DType,
-  type Adapter,
-  type AdapterConfig,
-  type LoraModule,
-} from './io/index.js';
-
-// Linear algebra
-export {
-  matmul,
-  gemmEngine,
-  truncatedSvd,
-  adaptiveSvd,
-  exactSvd,
-  singularValues,
-  energyCurve,
-  rankAt,
-  stableRank,
-  effectiveRank,
-  nuclearNorm,
-  subspaceSimilarity,
-  projectionNorm,
-  amplificationFactor,
-  randomOrthonormal,
-  type Matrix,
-  type Matrix64,
-  type Svd,
-  factoredSvd,
-  type FactoredSvd,
-} from './svd/index.js';
 
 // Analysis, extraction, merging. Named one by one: what a layer's front door exports for the
 // other layers (ΔW scratch memory, pairing, spectrum internals) is not the library's surface.
 export {
+  type AnalyzeOptions,
+  type AnalyzeProgress,
+  type AnalyzeResult,
+  analyzeAdapter,
   analyzeCheckpoints,
   analyzeDelta,
-  analyzeAdapter,
   DEFAULT_THRESHOLDS,
   DEFAULT_TOP_K,
   exactRank,
   formatRankValue,
-  type AnalyzeOptions,
-  type RankValue,
-  type AnalyzeProgress,
-  type AnalyzeResult,
-  type TensorSpectrum,
   type OtherTensor,
+  type RankValue,
   type SkippedTensor,
   type SpectrumMethod,
+  type TensorSpectrum,
   type ToolInfo,
 } from './analyze/index.js';
+export { DeltarankError, FormatError, ShapeError, UsageError } from './errors.js';
 export {
-  extractAdapter,
-  mergeAdapter,
-  applyAdapter,
-  resizeAdapter,
+  type CalibratedModule,
+  type CalibrationOptions,
+  type CalibrationResult,
+  calibrateModules,
+} from './extract/calibrate.js';
+export {
   allocateBudget,
-  policyFromFlags,
+  applyAdapter,
+  type ExtractedModule,
+  type ExtractionResult,
   type ExtractOptions,
   type ExtractOutput,
-  type ExtractionResult,
-  type ExtractedModule,
-  type RankPolicy,
+  extractAdapter,
   type MergeResult,
+  mergeAdapter,
+  policyFromFlags,
+  type RankPolicy,
   type ResizeResult,
+  resizeAdapter,
 } from './extract/index.js';
-
-// Synthetic pairs
-export { writeSynthPair, SYNTH_SHAPES, type SynthOptions, type SynthManifest } from './synth/index.js';
+// Checkpoints and adapters
+export {
+  type Adapter,
+  type AdapterConfig,
+  type Checkpoint,
+  DTYPE_SIZE,
+  type DType,
+  decodeBf16,
+  decodeF16,
+  encodeBf16,
+  encodeF16,
+  fromFloat32,
+  type LoraModule,
+  loraScale,
+  openCheckpoint,
+  readAdapter,
+  type TensorInfo,
+  type TensorSource,
+  type TensorSpec,
+  toFloat32,
+  writeAdapter,
+  writeCheckpoint,
+  writeDirAtomically,
+  writeSafetensors,
+} from './io/index.js';
+// Forward pass, verify and calibration (their own files, so the lines above stay as they are)
+export {
+  type DecoderRun,
+  type ForwardVariant,
+  loadAdapter,
+  type ModelArch,
+  readModelArch,
+  runDecoder,
+  SUPPORTED_MODEL_TYPES,
+} from './model/index.js';
+export { loadSequences, type TokenInput, type TokenSequences, tokenizeText } from './model/input.js';
 
 // Reports
 export {
-  renderPage,
-  renderAnalyzeReport,
-  renderExtractReport,
-  renderCompareReport,
-  spectrumSections,
-  extractionSections,
-  comparisonSections,
-  writeReport,
   checkReportPath,
-  type ReportSection,
+  comparisonSections,
+  extractionSections,
   type PlotSpec,
+  type ReportSection,
+  renderAnalyzeReport,
+  renderCompareReport,
+  renderExtractReport,
+  renderPage,
+  spectrumSections,
+  writeReport,
 } from './report/index.js';
-
-// Forward pass, verify and calibration (their own files, so the lines above stay as they are)
-export { readModelArch, runDecoder, loadAdapter, SUPPORTED_MODEL_TYPES, type ModelArch, type DecoderRun, type ForwardVariant } from './model/index.js';
-export { loadSequences, tokenizeText, type TokenInput, type TokenSequences } from './model/input.js';
-export { verifyAdapter, type VerifyResult, type VerifyOptions, type LayerError } from './verify/index.js';
-export { calibrateModules, type CalibrationOptions, type CalibrationResult, type CalibratedModule } from './extract/calibrate.js';
 export { renderVerifyReport, verifySections } from './report/verify-sections.js';
+// Linear algebra
+export {
+  adaptiveSvd,
+  amplificationFactor,
+  effectiveRank,
+  energyCurve,
+  exactSvd,
+  type FactoredSvd,
+  factoredSvd,
+  gemmEngine,
+  type Matrix,
+  type Matrix64,
+  matmul,
+  nuclearNorm,
+  projectionNorm,
+  randomOrthonormal,
+  rankAt,
+  type Svd,
+  singularValues,
+  stableRank,
+  subspaceSimilarity,
+  truncatedSvd,
+} from './svd/index.js';
+// Synthetic pairs
+export { SYNTH_SHAPES, type SynthManifest, type SynthOptions, writeSynthPair } from './synth/index.js';
+export { type LayerError, type VerifyOptions, type VerifyResult, verifyAdapter } from './verify/index.js';
+export { SCHEMA_VERSION, TOOL } from './version.js';

@@ -2,16 +2,39 @@
  * `analyze`: the spectrum of every 2-D ΔW of a fine-tune, streamed one tensor at a time.
  */
 import { ShapeError, UsageError } from '../errors.js';
-import { checkpointLayout, isFloatDType, loraScale, openCheckpoint, readAdapter, readModelConfig, resolveParamLora, type LoraModule } from '../io/index.js';
-import { fusedParams, shapeLookup, type FusedParam } from './expert-params.js';
-import { applyModule, expertModule, storedTransposed, weightLayout } from './lora-apply.js';
-import { resizedVocabulary, tiedReplacements } from './replacements.js';
+import {
+  checkpointLayout,
+  isFloatDType,
+  type LoraModule,
+  loraScale,
+  openCheckpoint,
+  readAdapter,
+  readModelConfig,
+  resolveParamLora,
+} from '../io/index.js';
 import { factoredSvd } from '../svd/index.js';
 import { TOOL } from '../version.js';
-import { deltaScratch, readDelta, readStoredDelta, type Delta } from './delta.js';
+import { type Delta, deltaScratch, readDelta, readStoredDelta } from './delta.js';
+import { type FusedParam, fusedParams, shapeLookup } from './expert-params.js';
+import { applyModule, expertModule, storedTransposed, weightLayout } from './lora-apply.js';
 import { nameFilter, pairTensors } from './pairing.js';
-import { computeSpectrum, DEFAULT_REFINE_CAP_SECONDS, DEFAULT_THRESHOLDS, DEFAULT_TOP_K, relativeUpdate, summarize, tensorSpectrum } from './spectrum.js';
-import { ANALYZE_SCHEMA_VERSION, type AnalyzeResult, type OtherTensor, type SkippedTensor, type TensorSpectrum } from './types.js';
+import { resizedVocabulary, tiedReplacements } from './replacements.js';
+import {
+  computeSpectrum,
+  DEFAULT_REFINE_CAP_SECONDS,
+  DEFAULT_THRESHOLDS,
+  DEFAULT_TOP_K,
+  relativeUpdate,
+  summarize,
+  tensorSpectrum,
+} from './spectrum.js';
+import {
+  ANALYZE_SCHEMA_VERSION,
+  type AnalyzeResult,
+  type OtherTensor,
+  type SkippedTensor,
+  type TensorSpectrum,
+} from './types.js';
 
 export interface AnalyzeProgress {
   /** Tensors finished so far, of `total`. */
@@ -58,10 +81,19 @@ function resolve(opts: AnalyzeOptions): Resolved {
   const topK = opts.topK ?? DEFAULT_TOP_K;
   if (!Number.isInteger(topK) || topK < 1) throw new UsageError(`--top-k must be a positive integer, got ${topK}`);
   const thresholds = opts.thresholds ?? [...DEFAULT_THRESHOLDS];
-  for (const t of thresholds) if (!(t > 0 && t <= 1)) throw new UsageError(`energy thresholds must be in (0, 1], got ${t}`);
+  for (const t of thresholds)
+    if (!(t > 0 && t <= 1)) throw new UsageError(`energy thresholds must be in (0, 1], got ${t}`);
   const refineCapSeconds = opts.refineCapSeconds ?? DEFAULT_REFINE_CAP_SECONDS;
-  if (!(refineCapSeconds >= 0)) throw new UsageError(`the refinement cap must be a non-negative number of seconds, got ${refineCapSeconds}`);
-  return { topK, exact: opts.exact ?? false, thresholds, seed: opts.seed ?? 0, refine: opts.refine ?? true, refineCapSeconds };
+  if (!(refineCapSeconds >= 0))
+    throw new UsageError(`the refinement cap must be a non-negative number of seconds, got ${refineCapSeconds}`);
+  return {
+    topK,
+    exact: opts.exact ?? false,
+    thresholds,
+    seed: opts.seed ?? 0,
+    refine: opts.refine ?? true,
+    refineCapSeconds,
+  };
 }
 
 /**
@@ -69,7 +101,11 @@ function resolve(opts: AnalyzeOptions): Resolved {
  * Peak memory: about two f32 copies of the largest tensor plus the SVD workspace.
  * @example const result = await analyzeCheckpoints('llama/base', 'llama/tuned', { topK: 64 });
  */
-export async function analyzeCheckpoints(basePath: string, tunedPath: string, opts: AnalyzeOptions = {}): Promise<AnalyzeResult> {
+export async function analyzeCheckpoints(
+  basePath: string,
+  tunedPath: string,
+  opts: AnalyzeOptions = {},
+): Promise<AnalyzeResult> {
   const o = resolve(opts);
   const start = performance.now();
   const base = await openCheckpoint(basePath);
@@ -97,7 +133,12 @@ export async function analyzeCheckpoints(basePath: string, tunedPath: string, op
       for (const pair of others) {
         const d = await readDelta(base, tuned, pair, scratch);
         const deltaNorm = Math.sqrt(d.frobSquared);
-        otherEntries.push({ name: pair.name, shape: pair.tuned.shape, deltaNorm, relativeUpdate: relativeUpdate(deltaNorm, d.baseNorm) });
+        otherEntries.push({
+          name: pair.name,
+          shape: pair.tuned.shape,
+          deltaNorm,
+          relativeUpdate: relativeUpdate(deltaNorm, d.baseNorm),
+        });
         tick(pair.name, d.bytesRead);
       }
       return document({ base: basePath, tuned: tunedPath }, o, tensors, otherEntries, skipped, start);
@@ -131,7 +172,8 @@ export async function analyzeDelta(deltaPath: string, opts: AnalyzeOptions = {})
       } else {
         const d = await readStoredDelta(ck, t.name);
         bytesRead += d.bytesRead;
-        if (t.shape.length === 2 && t.shape[0]! > 1 && t.shape[1]! > 1) tensors.push(await spectrumEntry(t.name, t.shape, t.dtype, d, o));
+        if (t.shape.length === 2 && t.shape[0]! > 1 && t.shape[1]! > 1)
+          tensors.push(await spectrumEntry(t.name, t.shape, t.dtype, d, o));
         else others.push({ name: t.name, shape: t.shape, deltaNorm: Math.sqrt(d.frobSquared), relativeUpdate: null });
       }
       opts.onProgress?.({ index: ++done, total: chosen.length, name: t.name, bytesRead });
@@ -154,13 +196,18 @@ export async function analyzeDelta(deltaPath: string, opts: AnalyzeOptions = {})
  * lora_B.bias changes are listed under `others`. Without a base, replacement weights are listed under `skipped`.
  * @example const r = await analyzeAdapter('dora-lora/', { basePath: 'llama/' });
  */
-export async function analyzeAdapter(adapterDir: string, opts: AnalyzeOptions & { basePath?: string } = {}): Promise<AnalyzeResult> {
+export async function analyzeAdapter(
+  adapterDir: string,
+  opts: AnalyzeOptions & { basePath?: string } = {},
+): Promise<AnalyzeResult> {
   const o = resolve(opts);
   const start = performance.now();
   const adapter = await readAdapter(adapterDir);
   const { useRslora, fanInFanOut, useDora } = adapter.settings;
   if (useDora && !opts.basePath) {
-    throw new UsageError(`${adapterDir}: a DoRA adapter (use_dora) rescales every output row to its magnitude over ‖W + s·B·A‖, so the change it makes depends on the base weights: give the base, as in \`analyze BASE --adapter ${adapterDir}\``);
+    throw new UsageError(
+      `${adapterDir}: a DoRA adapter (use_dora) rescales every output row to its magnitude over ‖W + s·B·A‖, so the change it makes depends on the base weights: give the base, as in \`analyze BASE --adapter ${adapterDir}\``,
+    );
   }
   const keep = nameFilter(opts);
   const base = opts.basePath ? await openCheckpoint(opts.basePath) : null;
@@ -171,16 +218,37 @@ export async function analyzeAdapter(adapterDir: string, opts: AnalyzeOptions & 
     const others: OtherTensor[] = [];
     const skipped: SkippedTensor[] = [];
     const tiedTo = new Map(adapter.tied.map((t) => [t.module, t.source]));
-    for (const [module, source] of tiedTo) if (keep(`${module}.weight`)) skipped.push({ name: `${module}.weight`, reason: `tied to ${source}.weight (ensure_weight_tying): the same change, listed there` });
+    for (const [module, source] of tiedTo)
+      if (keep(`${module}.weight`))
+        skipped.push({
+          name: `${module}.weight`,
+          reason: `tied to ${source}.weight (ensure_weight_tying): the same change, listed there`,
+        });
     const modules = adapter.modules.filter((m) => keep(`${m.module}.weight`) && !tiedTo.has(m.module));
     // Replacements that are not one base tensor each: a tied head's copy (the embedding's twin), a resized vocabulary.
     let vocab: ReturnType<typeof resizedVocabulary> = null;
     if (base) {
-      for (const name of tiedReplacements(full, base, await readModelConfig(opts.basePath!), adapter.settings.ensureWeightTying, opts.basePath!)) {
+      for (const name of tiedReplacements(
+        full,
+        base,
+        await readModelConfig(opts.basePath!),
+        adapter.settings.ensureWeightTying,
+        opts.basePath!,
+      )) {
         full.delete(name);
-        if (keep(name)) skipped.push({ name, reason: 'tied to the token embeddings the base stores in its place: the same tensor, listed there' });
+        if (keep(name))
+          skipped.push({
+            name,
+            reason: 'tied to the token embeddings the base stores in its place: the same tensor, listed there',
+          });
       }
-      vocab = resizedVocabulary(full, base, table!, new Map(adapter.modules.map((m) => [`${m.module}.weight`, m])), opts.basePath!);
+      vocab = resizedVocabulary(
+        full,
+        base,
+        table!,
+        new Map(adapter.modules.map((m) => [`${m.module}.weight`, m])),
+        opts.basePath!,
+      );
     }
     const total = modules.length + adapter.paramModules.length + (base ? adapter.fullWeights.length : 0);
     let done = 0;
@@ -197,12 +265,17 @@ export async function analyzeAdapter(adapterDir: string, opts: AnalyzeOptions & 
       let shape = m.kind === 'embedding' || fanInFanOut ? [m.inFeatures, m.outFeatures] : [m.outFeatures, m.inFeatures];
       let baseNorm: number | null = null;
       if (base) {
-        if (!base.has(name)) throw new ShapeError(`adapter module ${m.module} has no weight "${name}" in ${opts.basePath}: adapter and base are of different models`);
+        if (!base.has(name))
+          throw new ShapeError(
+            `adapter module ${m.module} has no weight "${name}" in ${opts.basePath}: adapter and base are of different models`,
+          );
         const info = base.info(name);
         const layout = weightLayout(m, info.shape, storedTransposed(table, name, fanInFanOut));
         if (typeof layout === 'string') {
           const want = m.kind === 'embedding' ? [m.inFeatures, m.outFeatures] : [m.outFeatures, m.inFeatures];
-          throw new ShapeError(`adapter module ${m.module} is [${want.join(', ')}] but ${name} in ${opts.basePath} is [${info.shape.join(', ')}]`);
+          throw new ShapeError(
+            `adapter module ${m.module} is [${want.join(', ')}] but ${name} in ${opts.basePath} is [${info.shape.join(', ')}]`,
+          );
         }
         shape = layout.shape;
         const w = await readBase(name);
@@ -222,10 +295,16 @@ export async function analyzeAdapter(adapterDir: string, opts: AnalyzeOptions & 
         }
       }
       // Embedding adapters hold A [r, num_embeddings], B [dim, r] with ΔW = (B·A)ᵀ, and Conv1D stores ΔW = (s·B·A)ᵀ: the same singular values.
-      const { s } = factoredSvd({ rows: m.outFeatures, cols: m.rank, data: m.b }, { rows: m.rank, cols: m.inFeatures, data: m.a }, scale);
+      const { s } = factoredSvd(
+        { rows: m.outFeatures, cols: m.rank, data: m.b },
+        { rows: m.rank, cols: m.inFeatures, data: m.a },
+        scale,
+      );
       let frob = 0;
       for (const v of s) frob += v * v;
-      tensors.push(tensorSpectrum(name, shape, 'F32', baseNorm, frob, summarize(s, frob, true, 'factored', o.thresholds), t0));
+      tensors.push(
+        tensorSpectrum(name, shape, 'F32', baseNorm, frob, summarize(s, frob, true, 'factored', o.thresholds), t0),
+      );
       addBias(m, scale, others);
       opts.onProgress?.({ index: ++done, total, name, bytesRead });
     }
@@ -244,26 +323,49 @@ export async function analyzeAdapter(adapterDir: string, opts: AnalyzeOptions & 
         const t0 = performance.now();
         const m = expertModule(p, r, e);
         if (!keep(m.module)) continue;
-        const { s } = factoredSvd({ rows: m.outFeatures, cols: m.rank, data: m.b }, { rows: m.rank, cols: m.inFeatures, data: m.a }, loraScale(m, useRslora));
+        const { s } = factoredSvd(
+          { rows: m.outFeatures, cols: m.rank, data: m.b },
+          { rows: m.rank, cols: m.inFeatures, data: m.a },
+          loraScale(m, useRslora),
+        );
         let frob = 0;
         for (const v of s) frob += v * v;
-        tensors.push(tensorSpectrum(m.module, shape, 'F32', baseNorms ? baseNorms[e]! : null, frob, summarize(s, frob, true, 'factored', o.thresholds), t0));
+        tensors.push(
+          tensorSpectrum(
+            m.module,
+            shape,
+            'F32',
+            baseNorms ? baseNorms[e]! : null,
+            frob,
+            summarize(s, frob, true, 'factored', o.thresholds),
+            t0,
+          ),
+        );
       }
       opts.onProgress?.({ index: ++done, total, name: r.name, bytesRead });
     }
     for (const w of full.values()) {
       if (!keep(w.name)) continue;
       if (!base) {
-        skipped.push({ name: w.name, reason: 'full replacement weight (modules_to_save): its change needs the base (analyze BASE --adapter DIR)' });
+        skipped.push({
+          name: w.name,
+          reason: 'full replacement weight (modules_to_save): its change needs the base (analyze BASE --adapter DIR)',
+        });
         continue;
       }
       if (vocab?.tensors.has(w.name)) {
-        skipped.push({ name: w.name, reason: `vocabulary resized from ${vocab.from} to ${vocab.to} rows, saved whole: no change of the base's shape to analyze` });
+        skipped.push({
+          name: w.name,
+          reason: `vocabulary resized from ${vocab.from} to ${vocab.to} rows, saved whole: no change of the base's shape to analyze`,
+        });
         continue;
       }
       if (!base.has(w.name)) throw new ShapeError(`adapter replaces "${w.name}", which ${opts.basePath} does not have`);
       const info = base.info(w.name);
-      if (info.shape.join(',') !== w.shape.join(',')) throw new ShapeError(`adapter replaces ${w.name} with [${w.shape.join(', ')}] but the base has [${info.shape.join(', ')}]`);
+      if (info.shape.join(',') !== w.shape.join(','))
+        throw new ShapeError(
+          `adapter replaces ${w.name} with [${w.shape.join(', ')}] but the base has [${info.shape.join(', ')}]`,
+        );
       const t0 = performance.now();
       const b = await readBase(w.name);
       const baseNorm = Math.sqrt(sumSquares(b));
@@ -274,11 +376,23 @@ export async function analyzeAdapter(adapterDir: string, opts: AnalyzeOptions & 
         const summary = await computeSpectrum({ rows: w.shape[0]!, cols: w.shape[1]!, data: d }, frob, o);
         tensors.push(tensorSpectrum(w.name, w.shape, info.dtype, baseNorm, frob, summary, t0));
       } else {
-        others.push({ name: w.name, shape: w.shape, deltaNorm: Math.sqrt(frob), relativeUpdate: relativeUpdate(Math.sqrt(frob), baseNorm) });
+        others.push({
+          name: w.name,
+          shape: w.shape,
+          deltaNorm: Math.sqrt(frob),
+          relativeUpdate: relativeUpdate(Math.sqrt(frob), baseNorm),
+        });
       }
       opts.onProgress?.({ index: ++done, total, name: w.name, bytesRead });
     }
-    return document({ base: opts.basePath ?? null, tuned: null, adapter: adapterDir }, o, tensors, others, skipped, start);
+    return document(
+      { base: opts.basePath ?? null, tuned: null, adapter: adapterDir },
+      o,
+      tensors,
+      others,
+      skipped,
+      start,
+    );
   } finally {
     await base?.close();
   }
@@ -287,7 +401,12 @@ export async function analyzeAdapter(adapterDir: string, opts: AnalyzeOptions & 
 /** lora_B.bias adds s·bias to the base bias: listed beside norms and biases. */
 function addBias(m: LoraModule, scale: number, others: OtherTensor[]): void {
   if (!m.bias) return;
-  others.push({ name: `${m.module}.bias`, shape: [m.outFeatures], deltaNorm: Math.abs(scale) * Math.sqrt(sumSquares(m.bias)), relativeUpdate: null });
+  others.push({
+    name: `${m.module}.bias`,
+    shape: [m.outFeatures],
+    deltaNorm: Math.abs(scale) * Math.sqrt(sumSquares(m.bias)),
+    relativeUpdate: null,
+  });
 }
 
 /** ‖W_e‖ of each of the `experts` equal slices of `w`. */
@@ -302,7 +421,13 @@ function sumSquares(x: Float32Array): number {
   return s;
 }
 
-async function spectrumEntry(name: string, shape: number[], dtype: string, d: Delta, o: Resolved): Promise<TensorSpectrum> {
+async function spectrumEntry(
+  name: string,
+  shape: number[],
+  dtype: string,
+  d: Delta,
+  o: Resolved,
+): Promise<TensorSpectrum> {
   const t0 = performance.now();
   const summary = await computeSpectrum(d.delta, d.frobSquared, o);
   return tensorSpectrum(name, shape, dtype, d.baseNorm, d.frobSquared, summary, t0);

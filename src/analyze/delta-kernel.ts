@@ -85,25 +85,93 @@ const F64X2_PROMOTE_LOW = simd(0x5f);
 const F64X2_EXTRACT = (lane: number) => simd(0x21, lane);
 
 /** addr + index·size (i32, wrapping as wasm addresses do). */
-const address = (addr: number, index: number, size: number) => [GET, addr, GET, index, I32_CONST, ...sleb(size === 2 ? 1 : 2), I32_SHL, I32_ADD];
+const address = (addr: number, index: number, size: number) => [
+  GET,
+  addr,
+  GET,
+  index,
+  I32_CONST,
+  ...sleb(size === 2 ? 1 : 2),
+  I32_SHL,
+  I32_ADD,
+];
 
 /** acc += promote(x)² over the four f32 lanes of local x: two f64x2 accumulators, low and high lanes. */
 function accumulate(x: number, accLow: number, accHigh: number): number[] {
   return [
-    GET, accLow, GET, x, ...F64X2_PROMOTE_LOW, TEE, TMP_F64X2, GET, TMP_F64X2, ...F64X2_MUL, ...F64X2_ADD, SET, accLow,
-    GET, accHigh, GET, x, GET, x, ...shuffleHighToLow, ...F64X2_PROMOTE_LOW, TEE, TMP_F64X2, GET, TMP_F64X2, ...F64X2_MUL, ...F64X2_ADD, SET, accHigh,
+    GET,
+    accLow,
+    GET,
+    x,
+    ...F64X2_PROMOTE_LOW,
+    TEE,
+    TMP_F64X2,
+    GET,
+    TMP_F64X2,
+    ...F64X2_MUL,
+    ...F64X2_ADD,
+    SET,
+    accLow,
+    GET,
+    accHigh,
+    GET,
+    x,
+    GET,
+    x,
+    ...shuffleHighToLow,
+    ...F64X2_PROMOTE_LOW,
+    TEE,
+    TMP_F64X2,
+    GET,
+    TMP_F64X2,
+    ...F64X2_MUL,
+    ...F64X2_ADD,
+    SET,
+    accHigh,
   ];
 }
 
 /** sum += promote(x)² for the f32 local x. */
-const scalarAccumulate = (x: number, sum: number) => [GET, sum, GET, x, F64_PROMOTE, GET, x, F64_PROMOTE, F64_MUL, F64_ADD, SET, sum];
+const scalarAccumulate = (x: number, sum: number) => [
+  GET,
+  sum,
+  GET,
+  x,
+  F64_PROMOTE,
+  GET,
+  x,
+  F64_PROMOTE,
+  F64_MUL,
+  F64_ADD,
+  SET,
+  sum,
+];
 
 /** Store (lane 0 + lane 1 of both accumulators) + scalar sum at memory offset `at`. */
 const storeSum = (at: number, accLow: number, accHigh: number, sum: number) => [
-  I32_CONST, ...sleb(at),
-  GET, accLow, ...F64X2_EXTRACT(0), GET, accLow, ...F64X2_EXTRACT(1), F64_ADD,
-  GET, accHigh, ...F64X2_EXTRACT(0), GET, accHigh, ...F64X2_EXTRACT(1), F64_ADD, F64_ADD,
-  GET, sum, F64_ADD, F64_STORE, 3, 0,
+  I32_CONST,
+  ...sleb(at),
+  GET,
+  accLow,
+  ...F64X2_EXTRACT(0),
+  GET,
+  accLow,
+  ...F64X2_EXTRACT(1),
+  F64_ADD,
+  GET,
+  accHigh,
+  ...F64X2_EXTRACT(0),
+  GET,
+  accHigh,
+  ...F64X2_EXTRACT(1),
+  F64_ADD,
+  F64_ADD,
+  GET,
+  sum,
+  F64_ADD,
+  F64_STORE,
+  3,
+  0,
 ];
 
 // Locals shared by both functions: params first, then these (indices fixed below).
@@ -137,8 +205,17 @@ const LOCALS = [
 /** ΔW lanes = XT − XB, stored at out + 4·(i + lane0), both sums accumulated. */
 function subtractStoreAccumulate(storeOffset: number): number[] {
   return [
-    GET, L_XT, GET, L_XB, ...F32X4_SUB, SET, L_XT,
-    ...address(P_OUT, L_I, 4), GET, L_XT, ...v128Store(storeOffset),
+    GET,
+    L_XT,
+    GET,
+    L_XB,
+    ...F32X4_SUB,
+    SET,
+    L_XT,
+    ...address(P_OUT, L_I, 4),
+    GET,
+    L_XT,
+    ...v128Store(storeOffset),
     ...accumulate(L_XB, ACC_B_LOW, ACC_B_HIGH),
     ...accumulate(L_XT, ACC_D_LOW, ACC_D_HIGH),
   ];
@@ -146,15 +223,51 @@ function subtractStoreAccumulate(storeOffset: number): number[] {
 
 /** `while (i < end) { body; i += step }`, i continuing from where the last loop left it. */
 function loop(end: number, step: number, body: number[]): number[] {
-  return [BLOCK, VOID, LOOP, VOID, GET, L_I, GET, end, I32_GE_U, BR_IF, 1, ...body, GET, L_I, I32_CONST, ...sleb(step), I32_ADD, SET, L_I, BR, 0, END, END];
+  return [
+    BLOCK,
+    VOID,
+    LOOP,
+    VOID,
+    GET,
+    L_I,
+    GET,
+    end,
+    I32_GE_U,
+    BR_IF,
+    1,
+    ...body,
+    GET,
+    L_I,
+    I32_CONST,
+    ...sleb(step),
+    I32_ADD,
+    SET,
+    L_I,
+    BR,
+    0,
+    END,
+    END,
+  ];
 }
 
 /** The scalar tail: i from the vector end to n, one element at a time. */
 function tail(load: (ptr: number) => number[]): number[] {
   return loop(P_N, 1, [
-    ...load(P_BASE), SET, F_B,
-    ...load(P_TUNED), GET, F_B, F32_SUB, SET, F_T,
-    ...address(P_OUT, L_I, 4), GET, F_T, F32_STORE, 2, 0,
+    ...load(P_BASE),
+    SET,
+    F_B,
+    ...load(P_TUNED),
+    GET,
+    F_B,
+    F32_SUB,
+    SET,
+    F_T,
+    ...address(P_OUT, L_I, 4),
+    GET,
+    F_T,
+    F32_STORE,
+    2,
+    0,
     ...scalarAccumulate(F_B, S_B),
     ...scalarAccumulate(F_T, S_D),
   ]);
@@ -171,15 +284,43 @@ const epilogue = [...storeSum(0, ACC_B_LOW, ACC_B_HIGH, S_B), ...storeSum(8, ACC
  * read is at out + 2n + 2i + 16, and i ≤ n − 8.
  */
 function deltaBf16Body(): number[] {
-  const widen = (raw: number, extend: number[], into: number) => [GET, raw, ...extend, I32_CONST, 16, ...I32X4_SHL, SET, into];
-  const loadBf16 = (ptr: number) => [...address(ptr, L_I, 2), I32_LOAD16_U, 1, 0, I32_CONST, 16, I32_SHL, F32_REINTERPRET];
+  const widen = (raw: number, extend: number[], into: number) => [
+    GET,
+    raw,
+    ...extend,
+    I32_CONST,
+    16,
+    ...I32X4_SHL,
+    SET,
+    into,
+  ];
+  const loadBf16 = (ptr: number) => [
+    ...address(ptr, L_I, 2),
+    I32_LOAD16_U,
+    1,
+    0,
+    I32_CONST,
+    16,
+    I32_SHL,
+    F32_REINTERPRET,
+  ];
   return [
     ...prologue(8),
     ...loop(L_VECTOR_END, 8, [
-      ...address(P_BASE, L_I, 2), ...v128Load(0), SET, L_RAW_B,
-      ...address(P_TUNED, L_I, 2), ...v128Load(0), SET, L_RAW_T,
-      ...widen(L_RAW_B, EXTEND_LOW_U16, L_XB), ...widen(L_RAW_T, EXTEND_LOW_U16, L_XT), ...subtractStoreAccumulate(0),
-      ...widen(L_RAW_B, EXTEND_HIGH_U16, L_XB), ...widen(L_RAW_T, EXTEND_HIGH_U16, L_XT), ...subtractStoreAccumulate(16),
+      ...address(P_BASE, L_I, 2),
+      ...v128Load(0),
+      SET,
+      L_RAW_B,
+      ...address(P_TUNED, L_I, 2),
+      ...v128Load(0),
+      SET,
+      L_RAW_T,
+      ...widen(L_RAW_B, EXTEND_LOW_U16, L_XB),
+      ...widen(L_RAW_T, EXTEND_LOW_U16, L_XT),
+      ...subtractStoreAccumulate(0),
+      ...widen(L_RAW_B, EXTEND_HIGH_U16, L_XB),
+      ...widen(L_RAW_T, EXTEND_HIGH_U16, L_XT),
+      ...subtractStoreAccumulate(16),
     ]),
     ...tail(loadBf16),
     ...epilogue,
@@ -192,8 +333,14 @@ function deltaF32Body(): number[] {
   return [
     ...prologue(4),
     ...loop(L_VECTOR_END, 4, [
-      ...address(P_BASE, L_I, 4), ...v128Load(0), SET, L_XB,
-      ...address(P_TUNED, L_I, 4), ...v128Load(0), SET, L_XT,
+      ...address(P_BASE, L_I, 4),
+      ...v128Load(0),
+      SET,
+      L_XB,
+      ...address(P_TUNED, L_I, 4),
+      ...v128Load(0),
+      SET,
+      L_XT,
       ...subtractStoreAccumulate(0),
     ]),
     ...tail(loadF32),
@@ -220,11 +367,24 @@ function functionBody(code: number[]): number[] {
 function moduleBytes(): Uint8Array<ArrayBuffer> {
   const signature = [0x60, ...vector([[I32], [I32], [I32], [I32]]), 0];
   return Uint8Array.from([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    0x00,
+    0x61,
+    0x73,
+    0x6d,
+    0x01,
+    0x00,
+    0x00,
+    0x00,
     ...section(1, vector([signature])),
     ...section(2, vector([[...name('k'), ...name('memory'), 0x02, 0x00, ...leb(1)]])),
     ...section(3, vector([[0], [0]])),
-    ...section(7, vector([[...name('delta_bf16'), 0x00, 0], [...name('delta_f32'), 0x00, 1]])),
+    ...section(
+      7,
+      vector([
+        [...name('delta_bf16'), 0x00, 0],
+        [...name('delta_f32'), 0x00, 1],
+      ]),
+    ),
     ...section(10, vector([functionBody(deltaBf16Body()), functionBody(deltaF32Body())])),
   ]);
 }

@@ -5,7 +5,7 @@
 import { FormatError } from '../errors.js';
 import type { Checkpoint } from '../io/index.js';
 import type { Matrix } from '../svd/index.js';
-import { deltaKernel, type DeltaKernel } from './delta-kernel.js';
+import { type DeltaKernel, deltaKernel } from './delta-kernel.js';
 import type { TensorPair } from './pairing.js';
 
 export interface Delta {
@@ -35,7 +35,9 @@ export interface DeltaScratch {
 export function deltaScratch(pairs: TensorPair[]): DeltaScratch {
   const n = Math.max(0, ...pairs.map((p) => numel(p.tuned.shape)));
   const kernel = deltaKernel(n);
-  return kernel ? { kernel, base: kernel.base, tuned: kernel.tuned } : { kernel: null, base: new Float32Array(n), tuned: new Float32Array(n) };
+  return kernel
+    ? { kernel, base: kernel.base, tuned: kernel.tuned }
+    : { kernel: null, base: new Float32Array(n), tuned: new Float32Array(n) };
 }
 
 /**
@@ -44,9 +46,15 @@ export function deltaScratch(pairs: TensorPair[]): DeltaScratch {
  * without `scratch`, one is made for this pair. bf16 pairs are read raw and widened, subtracted
  * and summed in one SIMD pass. Throws FormatError naming the tensor when ΔW has a NaN or an infinity.
  */
-export async function readDelta(base: Checkpoint, tuned: Checkpoint, pair: TensorPair, scratch = deltaScratch([pair])): Promise<Delta> {
+export async function readDelta(
+  base: Checkpoint,
+  tuned: Checkpoint,
+  pair: TensorPair,
+  scratch = deltaScratch([pair]),
+): Promise<Delta> {
   const n = numel(pair.tuned.shape);
-  if (n > scratch.tuned.length) throw new RangeError(`tensor "${pair.name}" has ${n} values but the scratch holds ${scratch.tuned.length}`);
+  if (n > scratch.tuned.length)
+    throw new RangeError(`tensor "${pair.name}" has ${n} values but the scratch holds ${scratch.tuned.length}`);
   const { kernel } = scratch;
   let sums: { baseSq: number; deltaSq: number };
   if (kernel && pair.base.dtype === 'BF16' && pair.tuned.dtype === 'BF16') {
@@ -57,12 +65,21 @@ export async function readDelta(base: Checkpoint, tuned: Checkpoint, pair: Tenso
     ]);
     sums = kernel.subtractBf16(n);
   } else {
-    const [w, d] = await Promise.all([base.readFloat32(pair.name, scratch.base), tuned.readFloat32(pair.name, scratch.tuned)]);
+    const [w, d] = await Promise.all([
+      base.readFloat32(pair.name, scratch.base),
+      tuned.readFloat32(pair.name, scratch.tuned),
+    ]);
     sums = kernel ? kernel.subtractF32(n) : subtractPlain(w, d);
   }
   const d = scratch.tuned.subarray(0, n);
-  if (!Number.isFinite(sums.deltaSq)) throw new FormatError(`${pair.name}: ΔW has non-finite values (NaN or ±Inf) at element ${firstNonFinite(d)}`);
-  return { delta: asMatrix(pair.tuned.shape, d), baseNorm: Math.sqrt(sums.baseSq), frobSquared: sums.deltaSq, bytesRead: pair.base.byteLength + pair.tuned.byteLength };
+  if (!Number.isFinite(sums.deltaSq))
+    throw new FormatError(`${pair.name}: ΔW has non-finite values (NaN or ±Inf) at element ${firstNonFinite(d)}`);
+  return {
+    delta: asMatrix(pair.tuned.shape, d),
+    baseNorm: Math.sqrt(sums.baseSq),
+    frobSquared: sums.deltaSq,
+    bytesRead: pair.base.byteLength + pair.tuned.byteLength,
+  };
 }
 
 /** d ← d − w with ‖w‖² and ‖d − w‖² of the f32 difference, in f64: the kernel's arithmetic in plain JS. */
@@ -94,7 +111,8 @@ export async function readStoredDelta(ck: Checkpoint, name: string): Promise<Del
   const d = await ck.readFloat32(name);
   let sq = 0;
   for (let i = 0; i < d.length; i++) sq += d[i]! * d[i]!;
-  if (!Number.isFinite(sq)) throw new FormatError(`${name}: ΔW has non-finite values (NaN or ±Inf) at element ${firstNonFinite(d)}`);
+  if (!Number.isFinite(sq))
+    throw new FormatError(`${name}: ΔW has non-finite values (NaN or ±Inf) at element ${firstNonFinite(d)}`);
   return { delta: asMatrix(info.shape, d), baseNorm: null, frobSquared: sq, bytesRead: info.byteLength };
 }
 

@@ -73,13 +73,17 @@ export function fusedParams(layout: ModelLayout): Map<string, FusedParam> {
         if (shape && (shape[1] !== offset || shape[2] !== cols)) ok = false;
         shape = [e + 1, offset, cols];
       }
-      if (ok && shape) out.set(`${fusedOwner(block)}.${param}`, { name: `${fusedOwner(block)}.${param}`, shape, parts });
+      if (ok && shape)
+        out.set(`${fusedOwner(block)}.${param}`, { name: `${fusedOwner(block)}.${param}`, shape, parts });
     }
   }
   return out;
 }
 
 /** A base tensor's shape by name, the fused parameters of a per-expert checkpoint included. */
-export function shapeLookup(base: Checkpoint, fused: Map<string, FusedParam>): (name: string) => readonly number[] | undefined {
+export function shapeLookup(
+  base: Checkpoint,
+  fused: Map<string, FusedParam>,
+): (name: string) => readonly number[] | undefined {
   return (name) => (base.has(name) ? base.info(name).shape : fused.get(name)?.shape);
 }

@@ -1,21 +1,45 @@
-export * from './types.js';
-export { analyzeCheckpoints, analyzeDelta, analyzeAdapter, type AnalyzeOptions, type AnalyzeProgress } from './analyze.js';
 export {
-  computeSpectrum,
-  summarize,
+  type AnalyzeOptions,
+  type AnalyzeProgress,
+  analyzeAdapter,
+  analyzeCheckpoints,
+  analyzeDelta,
+} from './analyze.js';
+export { type Delta, type DeltaScratch, deltaScratch, readDelta, readStoredDelta, subtractPlain } from './delta.js';
+export { type ExpertPart, type FusedParam, fusedParams, shapeLookup } from './expert-params.js';
+export {
+  baseLeftVectors,
+  checkpointIntruders,
+  INTRUDER_EXACT_MAX,
+  INTRUDER_THRESHOLD,
+  INTRUDER_TOP_K,
+  type IntruderCount,
+  intruderCount,
+  type TensorIntruders,
+} from './intruders.js';
+export {
+  applyLoraBias,
+  applyModule,
+  applyParamLora,
+  expertModule,
+  expertPartModule,
+  storedTransposed,
+  type WeightLayout,
+  weightLayout,
+} from './lora-apply.js';
+export { type Pairing, pairTensors, type TensorPair } from './pairing.js';
+export { resizedVocabulary, tiedReplacements } from './replacements.js';
+export {
   certify,
-  exactRank,
-  formatRankValue,
+  computeSpectrum,
   DEFAULT_REFINE_CAP_SECONDS,
   DEFAULT_THRESHOLDS,
   DEFAULT_TOP_K,
+  exactRank,
+  formatRankValue,
   type SpectrumEvidence,
   type SpectrumOptions,
   type SpectrumSummary,
+  summarize,
 } from './spectrum.js';
-export { pairTensors, type Pairing, type TensorPair } from './pairing.js';
-export { deltaScratch, readDelta, readStoredDelta, subtractPlain, type Delta, type DeltaScratch } from './delta.js';
-export { intruderCount, baseLeftVectors, checkpointIntruders, INTRUDER_TOP_K, INTRUDER_THRESHOLD, INTRUDER_EXACT_MAX, type IntruderCount, type TensorIntruders } from './intruders.js';
-export { resizedVocabulary, tiedReplacements } from './replacements.js';
-export { applyLoraBias, applyModule, applyParamLora, expertModule, expertPartModule, storedTransposed, weightLayout, type WeightLayout } from './lora-apply.js';
-export { fusedParams, shapeLookup, type ExpertPart, type FusedParam } from './expert-params.js';
+export * from './types.js';

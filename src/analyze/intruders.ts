@@ -38,7 +38,11 @@ export async function baseLeftVectors(w: Matrix): Promise<Matrix> {
  * where the check fails. Cost ≈ 12·out·in·2k flops + out·p·k for the cosines.
  * @example const { count } = await intruderCount(wTuned, await baseLeftVectors(wBase));
  */
-export async function intruderCount(tuned: Matrix, baseU: Matrix, { topK = INTRUDER_TOP_K, threshold = INTRUDER_THRESHOLD, seed = 0 } = {}): Promise<IntruderCount> {
+export async function intruderCount(
+  tuned: Matrix,
+  baseU: Matrix,
+  { topK = INTRUDER_TOP_K, threshold = INTRUDER_THRESHOLD, seed = 0 } = {},
+): Promise<IntruderCount> {
   const k = Math.min(topK, tuned.rows, tuned.cols);
   const u = await accurateTopLeft(tuned, k, seed);
   // |Uᵀ_tuned U_base| [k, p], max over each row.
@@ -99,7 +103,12 @@ export interface TensorIntruders {
  * Reads each pair once; holds two tensors at a time.
  * @example const rows = await checkpointIntruders('base/', 'tuned/', ['model.layers.0.mlp.up_proj.weight']);
  */
-export async function checkpointIntruders(basePath: string, tunedPath: string, names: string[], { seed = 0 } = {}): Promise<TensorIntruders[]> {
+export async function checkpointIntruders(
+  basePath: string,
+  tunedPath: string,
+  names: string[],
+  { seed = 0 } = {},
+): Promise<TensorIntruders[]> {
   const { openCheckpoint } = await import('../io/index.js');
   const base = await openCheckpoint(basePath);
   const tuned = await openCheckpoint(tunedPath);
@@ -109,7 +118,11 @@ export async function checkpointIntruders(basePath: string, tunedPath: string, n
       const shape = base.info(name).shape;
       const [rows, cols] = shape as [number, number];
       if (Math.min(rows, cols) > INTRUDER_EXACT_MAX) {
-        out.push({ name, count: null, skipped: `min side ${Math.min(rows, cols)} > ${INTRUDER_EXACT_MAX}: the exact SVD of W would take too long` });
+        out.push({
+          name,
+          count: null,
+          skipped: `min side ${Math.min(rows, cols)} > ${INTRUDER_EXACT_MAX}: the exact SVD of W would take too long`,
+        });
         continue;
       }
       const w = { rows, cols, data: await base.readFloat32(name) };

@@ -4,7 +4,14 @@
  * `merge`, `analyze --adapter --base` (the change DoRA really makes) and in-memory application.
  */
 import { ShapeError } from '../errors.js';
-import { expertFactors, loraScale, type LoraModule, type ModelLayout, type ParamLora, type ResolvedParamLora } from '../io/index.js';
+import {
+  expertFactors,
+  type LoraModule,
+  loraScale,
+  type ModelLayout,
+  type ParamLora,
+  type ResolvedParamLora,
+} from '../io/index.js';
 import { matmul } from '../svd/index.js';
 
 /**
@@ -30,7 +37,9 @@ export function weightLayout(m: LoraModule, shape: readonly number[], fanInFanOu
   if (shape.length !== 2) return `the base weight is ${have}, not a matrix`;
   const [r0, r1] = shape as [number, number];
   if (m.kind === 'embedding') {
-    return r0 === inF && r1 === out ? { transposed: true, shape: [r0, r1] } : `an embedding LoRA of ${inF} × ${out} does not fit the base weight ${have}`;
+    return r0 === inF && r1 === out
+      ? { transposed: true, shape: [r0, r1] }
+      : `an embedding LoRA of ${inF} × ${out} does not fit the base weight ${have}`;
   }
   const plain = r0 === out && r1 === inF;
   const conv = r0 === inF && r1 === out;
@@ -64,10 +73,18 @@ export function storedTransposed(table: ModelLayout | null, name: string, fanInF
  * is returned. Cost: one [out, r]·[r, in] product and two passes over `w`.
  * @example await applyModule(w, module, loraScale(module, false), { transposed: false, shape: [out, inF] });
  */
-export async function applyModule(w: Float32Array, m: LoraModule, scale: number, layout: WeightLayout): Promise<Float32Array> {
+export async function applyModule(
+  w: Float32Array,
+  m: LoraModule,
+  scale: number,
+  layout: WeightLayout,
+): Promise<Float32Array> {
   const out = m.outFeatures;
   const inF = m.inFeatures;
-  if (w.length !== out * inF) throw new ShapeError(`${m.module}: the base weight holds ${w.length} values, the LoRA [${out}, ${inF}] needs ${out * inF}`);
+  if (w.length !== out * inF)
+    throw new ShapeError(
+      `${m.module}: the base weight holds ${w.length} values, the LoRA [${out}, ${inF}] needs ${out * inF}`,
+    );
   const a = { rows: m.rank, cols: inF, data: m.a };
   const b = { rows: out, cols: m.rank, data: m.b };
   const p = layout.transposed ? await matmul(a, b, { transA: true, transB: true }) : await matmul(b, a);
@@ -102,7 +119,8 @@ function applyMagnitude(v: Float32Array, magnitude: Float32Array, out: number, i
 /** The base bias plus s·lora_B.bias (PEFT's lora_bias merge), in place on `bias`. */
 export function applyLoraBias(bias: Float32Array, m: LoraModule, scale: number): Float32Array {
   if (!m.bias) return bias;
-  if (bias.length !== m.bias.length) throw new ShapeError(`${m.module}: the base bias holds ${bias.length} values, lora_B.bias ${m.bias.length}`);
+  if (bias.length !== m.bias.length)
+    throw new ShapeError(`${m.module}: the base bias holds ${bias.length} values, lora_B.bias ${m.bias.length}`);
   for (let i = 0; i < bias.length; i++) bias[i]! += scale * m.bias[i]!;
   return bias;
 }
@@ -113,22 +131,48 @@ export function applyLoraBias(bias: Float32Array, m: LoraModule, scale: number):
  */
 export function expertModule(p: ParamLora, r: ResolvedParamLora, e: number): LoraModule {
   const { a, b } = expertFactors(p, r, e);
-  return { module: `${r.name}[${e}]`, kind: 'linear', rank: r.rank, alpha: r.alpha, a, b, inFeatures: p.inFeatures, outFeatures: p.outFeatures };
+  return {
+    module: `${r.name}[${e}]`,
+    kind: 'linear',
+    rank: r.rank,
+    alpha: r.alpha,
+    a,
+    b,
+    inFeatures: p.inFeatures,
+    outFeatures: p.outFeatures,
+  };
 }
 
 /** Rows [rowOffset, rowOffset + rows) of expert e's ΔW as a plain module (a per-expert tensor on disk). */
-export function expertPartModule(p: ParamLora, r: ResolvedParamLora, part: { expert: number; rowOffset: number; rows: number; tensor: string }): LoraModule {
+export function expertPartModule(
+  p: ParamLora,
+  r: ResolvedParamLora,
+  part: { expert: number; rowOffset: number; rows: number; tensor: string },
+): LoraModule {
   const m = expertModule(p, r, part.expert);
-  return { ...m, module: part.tensor, b: m.b.slice(part.rowOffset * m.rank, (part.rowOffset + part.rows) * m.rank), outFeatures: part.rows };
+  return {
+    ...m,
+    module: part.tensor,
+    b: m.b.slice(part.rowOffset * m.rank, (part.rowOffset + part.rows) * m.rank),
+    outFeatures: part.rows,
+  };
 }
 
 /**
  * W + ΔW for a LoRA on a parameter (PEFT's ParamWrapper.get_delta_weight): every expert slice of
  * the [E, out, in] (or [E, in, out]) tensor `w` gets its s·B_e·A_e, in place. `r.transposed` must be known.
  */
-export async function applyParamLora(w: Float32Array, p: ParamLora, r: ResolvedParamLora, useRslora: boolean): Promise<Float32Array> {
+export async function applyParamLora(
+  w: Float32Array,
+  p: ParamLora,
+  r: ResolvedParamLora,
+  useRslora: boolean,
+): Promise<Float32Array> {
   const size = p.inFeatures * p.outFeatures;
-  if (w.length !== size * r.experts) throw new ShapeError(`${r.name}: the base holds ${w.length} values, ${r.experts} experts of [${p.outFeatures}, ${p.inFeatures}] need ${size * r.experts}`);
+  if (w.length !== size * r.experts)
+    throw new ShapeError(
+      `${r.name}: the base holds ${w.length} values, ${r.experts} experts of [${p.outFeatures}, ${p.inFeatures}] need ${size * r.experts}`,
+    );
   const transposed = r.transposed ?? false;
   const shape: [number, number] = transposed ? [p.inFeatures, p.outFeatures] : [p.outFeatures, p.inFeatures];
   for (let e = 0; e < r.experts; e++) {

@@ -65,7 +65,10 @@ export function pairTensors(
     }
     if (!isFloatDType(b.dtype) || !isFloatDType(t.dtype)) {
       // Name both dtypes when they differ: an integer tensor on one side only is the tuned one as often as not.
-      skipped.push({ name: b.name, reason: `not a float tensor (${b.dtype === t.dtype ? b.dtype : `base ${b.dtype}, tuned ${t.dtype}`})` });
+      skipped.push({
+        name: b.name,
+        reason: `not a float tensor (${b.dtype === t.dtype ? b.dtype : `base ${b.dtype}, tuned ${t.dtype}`})`,
+      });
       continue;
     }
     const role = layout?.byName.get(b.name);
@@ -77,10 +80,15 @@ export function pairTensors(
     if (b.shape.length === 2 && b.shape[0]! > 1 && b.shape[1]! > 1) matrices.push(pair);
     else others.push(pair);
   }
-  for (const t of tuned) if (keep(t.name) && !baseNames.has(t.name)) skipped.push({ name: t.name, reason: 'only in tuned' });
+  for (const t of tuned)
+    if (keep(t.name) && !baseNames.has(t.name)) skipped.push({ name: t.name, reason: 'only in tuned' });
 
   if (common === 0) {
-    const sample = (list: TensorInfo[]) => list.slice(0, MISMATCHES_SHOWN).map((t) => t.name).join(', ') || '(none)';
+    const sample = (list: TensorInfo[]) =>
+      list
+        .slice(0, MISMATCHES_SHOWN)
+        .map((t) => t.name)
+        .join(', ') || '(none)';
     throw new ShapeError(
       `base and tuned share no tensor name${include || exclude ? ' (after --include/--exclude)' : ''}: base has ${sample(base)}…; tuned has ${sample(tuned)}…`,
     );

@@ -11,19 +11,19 @@ import {
   adaptiveSvd,
   boundsWithin,
   completeCostSeconds,
-  effectiveRank,
-  energyCurve,
+  type EnergyEvidence,
   EPS32,
   EPS64,
+  effectiveRank,
+  energyCurve,
   exactIsCheaper,
   randomizedCostSeconds,
-  relativeUpdate,
   rankInterval,
+  relativeUpdate,
   ritzBounds,
   roundingAllowance,
   singularValues,
   stableRank,
-  type EnergyEvidence,
   type ValueBounds,
 } from '../svd/index.js';
 import type { RankValue, SpectrumMethod, TensorSpectrum } from './types.js';
@@ -112,7 +112,11 @@ export interface SpectrumSummary {
  * open gets a larger basis (when its rank is within reach) or the complete route (when that
  * costs at most the cap), in that order.
  */
-export async function computeSpectrum(delta: Matrix, frobSquared: number, opts: SpectrumOptions): Promise<SpectrumSummary> {
+export async function computeSpectrum(
+  delta: Matrix,
+  frobSquared: number,
+  opts: SpectrumOptions,
+): Promise<SpectrumSummary> {
   const { rows: m, cols: n } = delta;
   const p = Math.min(m, n);
   const evidence: SpectrumEvidence = { m, n };
@@ -120,7 +124,9 @@ export async function computeSpectrum(delta: Matrix, frobSquared: number, opts: 
   const fitsBidiagonal = 16 * m * n <= BIDIAGONAL_MEMORY_LIMIT;
   const complete = async (refinement: string | null) => {
     const { s, method } = await singularValues(delta, { route: fitsBidiagonal ? 'auto' : 'gram' });
-    const note = fitsBidiagonal ? refinement : `Gram route: the bidiagonal route's ${(16 * m * n / 1e6).toFixed(0)} MB exceed the ${BIDIAGONAL_MEMORY_LIMIT / 1e6} MB allowed`;
+    const note = fitsBidiagonal
+      ? refinement
+      : `Gram route: the bidiagonal route's ${((16 * m * n) / 1e6).toFixed(0)} MB exceed the ${BIDIAGONAL_MEMORY_LIMIT / 1e6} MB allowed`;
     return { ...summarize(s, frobSquared, true, method, opts.thresholds, evidence), refinement: note };
   };
   if (opts.exact || exactIsCheaper(m, n, Math.min(opts.topK, p))) return complete(null);
@@ -131,8 +137,14 @@ export async function computeSpectrum(delta: Matrix, frobSquared: number, opts: 
   // still grow in blocks and stop early on a low-rank ΔW.
   const blockSize = Math.min(maxRank + ADAPTIVE_OVERSAMPLE, MAX_BLOCK);
   const first = await adaptiveSvd(delta, { energy: target, maxRank, blockSize, seed: opts.seed, frobSquared });
-  const randomized = (r: typeof first, refinement: string | null) =>
-    ({ ...summarize(r.ritz, frobSquared, r.ritz.length >= p, 'adaptive', opts.thresholds, { m, n, leftOutEnergy: r.leftOutEnergy }), refinement });
+  const randomized = (r: typeof first, refinement: string | null) => ({
+    ...summarize(r.ritz, frobSquared, r.ritz.length >= p, 'adaptive', opts.thresholds, {
+      m,
+      n,
+      leftOutEnergy: r.leftOutEnergy,
+    }),
+    refinement,
+  });
   let current = randomized(first, null);
   if (!opts.refine) return current;
   let open = openThresholds(current, frobSquared);
@@ -152,8 +164,21 @@ export async function computeSpectrum(delta: Matrix, frobSquared: number, opts: 
   // complete route; not into a noise floor, whose energy a few more columns cannot take up.
   const needed = Math.max(...open.map((o) => o.hi));
   const basis = Math.min(p, Math.ceil(1.5 * needed) + 2 * ADAPTIVE_OVERSAMPLE);
-  if (!noiseFloor && basis <= MAX_REFINED_BASIS && basis < p / 2 && basis > first.ritz.length && randomizedCostSeconds(m, n, basis, 3) < Math.min(completeCost, cap)) {
-    const grown = await adaptiveSvd(delta, { energy: 1, maxRank: basis - ADAPTIVE_OVERSAMPLE, blockSize: Math.min(basis, MAX_BLOCK), powerIters: 3, seed: opts.seed + 1, frobSquared });
+  if (
+    !noiseFloor &&
+    basis <= MAX_REFINED_BASIS &&
+    basis < p / 2 &&
+    basis > first.ritz.length &&
+    randomizedCostSeconds(m, n, basis, 3) < Math.min(completeCost, cap)
+  ) {
+    const grown = await adaptiveSvd(delta, {
+      energy: 1,
+      maxRank: basis - ADAPTIVE_OVERSAMPLE,
+      blockSize: Math.min(basis, MAX_BLOCK),
+      powerIters: 3,
+      seed: opts.seed + 1,
+      frobSquared,
+    });
     steps.push(`basis ${first.ritz.length} → ${grown.ritz.length} columns, 3 power iterations`);
     current = randomized(grown, steps.join('; '));
     open = openThresholds(current, frobSquared);
@@ -163,11 +188,13 @@ export async function computeSpectrum(delta: Matrix, frobSquared: number, opts: 
   const allowed = noiseFloor ? Math.min(cap, NOISE_FLOOR_CAP_SECONDS) : cap;
   const which = open.map((o) => o.key).join(', ');
   if (completeCost <= allowed) {
-    steps.push(`complete spectrum (est. ${completeCost.toPrecision(2)} s, ${noiseFloor ? 'noise floor' : 'structured tail'}): rankAt ${which} not separated by the randomized bounds`);
+    steps.push(
+      `complete spectrum (est. ${completeCost.toPrecision(2)} s, ${noiseFloor ? 'noise floor' : 'structured tail'}): rankAt ${which} not separated by the randomized bounds`,
+    );
     return complete(steps.join('; '));
   }
   const why = !fitsBidiagonal
-    ? `a complete spectrum at full accuracy needs ${(16 * m * n / 1e6).toFixed(0)} MB, over the ${BIDIAGONAL_MEMORY_LIMIT / 1e6} MB allowed`
+    ? `a complete spectrum at full accuracy needs ${((16 * m * n) / 1e6).toFixed(0)} MB, over the ${BIDIAGONAL_MEMORY_LIMIT / 1e6} MB allowed`
     : noiseFloor
       ? `what the basis left out looks like a noise floor, and its complete spectrum (est. ${completeCost.toPrecision(2)} s) exceeds the ${allowed} s allowed there`
       : `the complete spectrum (est. ${completeCost.toPrecision(2)} s) exceeds the refinement cap of ${allowed} s`;
@@ -223,7 +250,11 @@ export function summarize(
  * (Weyl on their backward error), squared values ±δ² for the f32 Gram route, Ritz bounds for
  * randomized ones (lower: the value; upper: from the energy left out).
  */
-export function certify(s: SpectrumSummary, frobSquared: number, e: SpectrumEvidence): ValueBounds & { kyFan?: EnergyEvidence['kyFan'] } {
+export function certify(
+  s: SpectrumSummary,
+  frobSquared: number,
+  e: SpectrumEvidence,
+): ValueBounds & { kyFan?: EnergyEvidence['kyFan'] } {
   const { m, n } = e;
   const norm = Math.sqrt(frobSquared);
   const v = s.singularValues;
@@ -245,7 +276,8 @@ export function certify(s: SpectrumSummary, frobSquared: number, e: SpectrumEvid
       let captured = 0;
       for (const x of v) captured += x * x;
       // Left-out energy as the range measured it, else all that the values do not hold (no less than ‖C‖_F²).
-      const leftOut = (e.leftOutEnergy ?? Math.max(0, frobSquared - captured)) + roundingAllowance(m, n, EPS32, frobSquared);
+      const leftOut =
+        (e.leftOutEnergy ?? Math.max(0, frobSquared - captured)) + roundingAllowance(m, n, EPS32, frobSquared);
       const b = ritzBounds(v, roundingAllowance(m, n, EPS32, norm), leftOut);
       return { lower: b.lower, upper: b.upper, kyFan: { ritzUpper: b.ritzUpper, leftOut } };
     }

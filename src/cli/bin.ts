@@ -3,9 +3,9 @@
  * `deltarank` entry point: parse, run, map errors to one line and an exit code.
  */
 import { hideBin } from 'yargs/helpers';
-import { buildParser } from './parser.js';
 import { describeError, EXIT, exitCodeFor } from './exit.js';
 import { lastOutput } from './output.js';
+import { buildParser } from './parser.js';
 
 const argv = hideBin(process.argv);
 const debug = argv.includes('--debug');
@@ -27,7 +27,12 @@ try {
 } catch (err) {
   const code = exitCodeFor(err);
   const line = describeError(err, lastOutput());
-  const hint = code === EXIT.usage ? ' (deltarank --help for usage)' : code === EXIT.internal && !debug ? ' (an internal error: rerun with --debug for the stack trace)' : '';
+  const hint =
+    code === EXIT.usage
+      ? ' (deltarank --help for usage)'
+      : code === EXIT.internal && !debug
+        ? ' (an internal error: rerun with --debug for the stack trace)'
+        : '';
   process.stderr.write(`deltarank: ${line}${hint}\n`);
   if (code === EXIT.internal && debug && err instanceof Error && err.stack) process.stderr.write(err.stack + '\n');
   process.exitCode = code;

@@ -10,12 +10,14 @@ export const EXIT = { ok: 0, internal: 1, usage: 2, data: 3, interrupted: 130 } 
  * path (a hidden temporary already mapped to the output it stands for).
  */
 const SYSTEM_ERRORS: Record<string, (path: string) => string> = {
-  ENOSPC: (p) => `no space left on the device holding ${p}; free some space there or write elsewhere (nothing was kept)`,
+  ENOSPC: (p) =>
+    `no space left on the device holding ${p}; free some space there or write elsewhere (nothing was kept)`,
   EDQUOT: (p) => `disk quota exceeded writing ${p}; free some space or write elsewhere (nothing was kept)`,
   EROFS: (p) => `${p} is on a read-only file system; write it somewhere writable`,
   EACCES: (p) => `permission denied: ${p}; check its permissions or choose another path`,
   EPERM: (p) => `operation not permitted on ${p}; check its permissions or choose another path`,
-  ENOTEMPTY: (p) => `${p} appeared while this run was writing it (another run?); it was left as it is; pass --force to replace it`,
+  ENOTEMPTY: (p) =>
+    `${p} appeared while this run was writing it (another run?); it was left as it is; pass --force to replace it`,
   EEXIST: (p) => `${p} already exists; pass --force to replace it`,
   EISDIR: (p) => `${p} is a folder where a file was expected; give a file`,
   ENOTDIR: (p) => `${p}: part of this path is a file, not a folder`,
@@ -42,7 +44,8 @@ function errnoOf(err: unknown): NodeJS.ErrnoException | undefined {
   let e: unknown = err;
   // A system error wrapped by our own code (OutputsWithdrawn, a cause chain) still is one.
   for (let depth = 0; depth < 4 && e instanceof Error; depth++) {
-    if (typeof (e as NodeJS.ErrnoException).code === 'string' && /^E[A-Z]+$/.test((e as NodeJS.ErrnoException).code!)) return e as NodeJS.ErrnoException;
+    if (typeof (e as NodeJS.ErrnoException).code === 'string' && /^E[A-Z]+$/.test((e as NodeJS.ErrnoException).code!))
+      return e as NodeJS.ErrnoException;
     e = (e as Error).cause;
   }
   return undefined;
@@ -68,7 +71,8 @@ export function exitCodeFor(err: unknown): number {
  */
 export function describeError(err: unknown, fallbackPath?: string): string {
   const removed = (err as { removed?: unknown }).removed;
-  const tail = typeof removed === 'string' ? ` (${removed} was removed again: outputs are kept together or not at all)` : '';
+  const tail =
+    typeof removed === 'string' ? ` (${removed} was removed again: outputs are kept together or not at all)` : '';
   const inner = typeof removed === 'string' ? (err as Error).cause : err;
   // Library messages name options as the API spells them; errorLine speaks the command line's flags.
   if (inner instanceof DeltarankError) return errorLine(inner) + tail;

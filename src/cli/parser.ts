@@ -10,7 +10,9 @@ import { commands } from './commands/index.js';
 export function buildParser(argv: string[]): Argv {
   let parser = yargs(argv)
     .scriptName('deltarank')
-    .usage('$0 <command> [options]\n\nLook inside fine-tunes: how low-rank is ΔW = W_tuned − W_base, and LoRA adapters from full fine-tunes.')
+    .usage(
+      '$0 <command> [options]\n\nLook inside fine-tunes: how low-rank is ΔW = W_tuned − W_base, and LoRA adapters from full fine-tunes.',
+    )
     .option('json', { type: 'boolean', describe: 'print one JSON document on stdout and nothing else', global: true })
     .option('quiet', { type: 'boolean', alias: 'q', describe: 'no progress or notes on stderr', global: true })
     .option('debug', { type: 'boolean', describe: 'print stack traces of internal errors', global: true })

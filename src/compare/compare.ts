@@ -6,18 +6,43 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { analyzeCheckpoints, type AnalyzeResult } from '../analyze/index.js';
+import { type AnalyzeResult, analyzeCheckpoints } from '../analyze/index.js';
+import { baseLeftVectors, intruderCount } from '../analyze/intruders.js';
 import { FormatError } from '../errors.js';
-import { applyAdapter, extractAdapter, type ExtractOutput } from '../extract/index.js';
-import { factoredSvd, type FactoredSvd } from '../svd/index.js';
+import { applyAdapter, type ExtractOutput, extractAdapter } from '../extract/index.js';
 import type { Adapter, LoraModule } from '../io/index.js';
 import { loraScale, readAdapter } from '../io/index.js';
 import type { Matrix } from '../svd/index.js';
-import { leadingColumns, projectionNorm, randomOrthonormal, subspaceSimilarity, truncatedSvd } from '../svd/index.js';
-import { evaluate, isTaskName, loadModel, TASK_NAMES, withTask, type TaskName, type TrainMetrics } from '../train/index.js';
+import {
+  type FactoredSvd,
+  factoredSvd,
+  leadingColumns,
+  projectionNorm,
+  randomOrthonormal,
+  subspaceSimilarity,
+  truncatedSvd,
+} from '../svd/index.js';
+import {
+  evaluate,
+  isTaskName,
+  loadModel,
+  TASK_NAMES,
+  type TaskName,
+  type TrainMetrics,
+  withTask,
+} from '../train/index.js';
 import { SCHEMA_VERSION, TOOL } from '../version.js';
-import { baseLeftVectors, intruderCount } from '../analyze/intruders.js';
-import type { ComparisonResult, DirectionSeries, IntruderRow, ModuleSpectra, ProjectionRow, RankComparison, Scores, SimilarityGrid, VariantScores } from './types.js';
+import type {
+  ComparisonResult,
+  DirectionSeries,
+  IntruderRow,
+  ModuleSpectra,
+  ProjectionRow,
+  RankComparison,
+  Scores,
+  SimilarityGrid,
+  VariantScores,
+} from './types.js';
 
 export interface CompareProgress {
   step: string;
@@ -62,7 +87,10 @@ export async function compareRun(dir: string, opts: CompareOptions = {}): Promis
   const base = await loadModel(task, join(dir, 'base'));
   const full = await loadModel(task, join(dir, 'full'));
   const score = async (weights: Map<string, Float32Array>): Promise<Scores> => {
-    const [t, s] = [await evaluate(task, weights, 'target', { config: base.config }), await evaluate(task, weights, 'source', { config: base.config })];
+    const [t, s] = [
+      await evaluate(task, weights, 'target', { config: base.config }),
+      await evaluate(task, weights, 'source', { config: base.config }),
+    ];
     return { target: t.metric, source: s.metric, targetLoss: t.loss, sourceLoss: s.loss };
   };
   const count = (w: Map<string, Float32Array>) => [...w.values()].reduce((a, t) => a + t.length, 0);
@@ -77,9 +105,16 @@ export async function compareRun(dir: string, opts: CompareOptions = {}): Promis
   for (const run of trainedRuns) trained.set(run.rank!, await readAdapter(join(dir, run.name)));
   // Every variant's adapter merged onto the base (DoRA and lora_bias as PEFT merges them; PiSSA/OLoRA are saved converted).
   const mergedRuns = new Map<string, Map<string, Float32Array>>();
-  for (const run of adapterRuns) mergedRuns.set(run.name, await applyAdapter(base.weights, await readAdapter(join(dir, run.name))));
+  for (const run of adapterRuns)
+    mergedRuns.set(run.name, await applyAdapter(base.weights, await readAdapter(join(dir, run.name))));
   const variantScores = new Map<string, VariantScores>();
-  for (const run of adapterRuns) variantScores.set(run.name, { variant: variantOf(run), run: run.name, params: run.trainableParams, ...(await score(mergedRuns.get(run.name)!)) });
+  for (const run of adapterRuns)
+    variantScores.set(run.name, {
+      variant: variantOf(run),
+      run: run.name,
+      params: run.trainableParams,
+      ...(await score(mergedRuns.get(run.name)!)),
+    });
   tick('trained variants scored');
 
   const rows: RankComparison[] = [];
@@ -101,13 +136,28 @@ export async function compareRun(dir: string, opts: CompareOptions = {}): Promis
     const plain = run ? variantScores.get(run.name)! : null;
     rows.push({
       rank,
-      trained: plain ? { target: plain.target, source: plain.source, targetLoss: plain.targetLoss, sourceLoss: plain.sourceLoss, params: plain.params } : null,
+      trained: plain
+        ? {
+            target: plain.target,
+            source: plain.source,
+            targetLoss: plain.targetLoss,
+            sourceLoss: plain.sourceLoss,
+            params: plain.params,
+          }
+        : null,
       variants: adapterRuns.filter((r) => r.rank === rank).map((r) => variantScores.get(r.name)!),
-      extracted: { ...(await score(await applyAdapter(base.weights, exAdapter))), params: ex.summary.loraParams, relativeError: ex.summary.relativeError },
+      extracted: {
+        ...(await score(await applyAdapter(base.weights, exAdapter))),
+        params: ex.summary.loraParams,
+        relativeError: ex.summary.relativeError,
+      },
     });
     tick(`scored rank ${rank}`);
   }
-  if (!extraction) throw new FormatError(`${dir}: no LoRA ranks to compare (train LoRA at some \`ranks\`, or pass \`ranks\` here)`, { file: dir });
+  if (!extraction)
+    throw new FormatError(`${dir}: no LoRA ranks to compare (train LoRA at some \`ranks\`, or pass \`ranks\` here)`, {
+      file: dir,
+    });
 
   const products = loraProducts(trained);
   const spectra = moduleSpectra(analysis, products);
@@ -116,9 +166,27 @@ export async function compareRun(dir: string, opts: CompareOptions = {}): Promis
   tick('subspace similarity and Table 7');
   const targets = metrics.config.loraTargets;
   const shapes = new Map(withTask(task, (spec) => spec.shapes(base.config as never)));
-  const intruders = await intruderRows(base.weights, shapes, targets, [['full', 'full', undefined, full.weights], ...adapterRuns.map((r) => [r.name, variantOf(r), r.rank, mergedRuns.get(r.name)!] as const)], seed);
+  const intruders = await intruderRows(
+    base.weights,
+    shapes,
+    targets,
+    [
+      ['full', 'full', undefined, full.weights],
+      ...adapterRuns.map((r) => [r.name, variantOf(r), r.rank, mergedRuns.get(r.name)!] as const),
+    ],
+    seed,
+  );
   tick('intruder dimensions');
-  const direction = directionSeries(metrics.runs.filter((r) => r.kind !== 'base').map((r) => ({ run: r.name, variant: r.kind === 'full' ? 'full' : variantOf(r), rank: r.rank, direction: r.direction })));
+  const direction = directionSeries(
+    metrics.runs
+      .filter((r) => r.kind !== 'base')
+      .map((r) => ({
+        run: r.name,
+        variant: r.kind === 'full' ? 'full' : variantOf(r),
+        rank: r.rank,
+        direction: r.direction,
+      })),
+  );
 
   return {
     schemaVersion: SCHEMA_VERSION,
@@ -148,10 +216,17 @@ async function readMetrics(dir: string): Promise<TrainMetrics> {
   try {
     doc = JSON.parse(await readFile(file, 'utf8')) as TrainMetrics;
   } catch (err) {
-    throw new FormatError(`${file}: cannot read the training metrics (${(err as Error).message}); is ${dir} a folder written by deltarank train?`, { cause: err });
+    throw new FormatError(
+      `${file}: cannot read the training metrics (${(err as Error).message}); is ${dir} a folder written by deltarank train?`,
+      { cause: err },
+    );
   }
-  if (!Array.isArray(doc.runs) || typeof doc.task !== 'string') throw new FormatError(`${file}: not a deltarank train metrics.json (no task or runs)`);
-  if (!isTaskName(doc.task)) throw new FormatError(`${file}: unknown task "${doc.task}" (known: ${TASK_NAMES.join(', ')}); was it written by deltarank train?`);
+  if (!Array.isArray(doc.runs) || typeof doc.task !== 'string')
+    throw new FormatError(`${file}: not a deltarank train metrics.json (no task or runs)`);
+  if (!isTaskName(doc.task))
+    throw new FormatError(
+      `${file}: unknown task "${doc.task}" (known: ${TASK_NAMES.join(', ')}); was it written by deltarank train?`,
+    );
   return doc;
 }
 
@@ -177,10 +252,15 @@ function loraProducts(trained: Map<number, Adapter>): Map<number, Map<string, Fa
   const out = new Map<number, Map<string, FactoredSvd>>();
   for (const [rank, ad] of [...trained.entries()].sort((a, b) => a[0] - b[0])) {
     const useRslora = ad.config['use_rslora'] === true;
-    out.set(rank, new Map(ad.modules.map((m) => {
-      const f = factors(m);
-      return [m.module, factoredSvd(f.b, f.a, loraScale(m, useRslora))];
-    })));
+    out.set(
+      rank,
+      new Map(
+        ad.modules.map((m) => {
+          const f = factors(m);
+          return [m.module, factoredSvd(f.b, f.a, loraScale(m, useRslora))];
+        }),
+      ),
+    );
   }
   return out;
 }
@@ -228,7 +308,13 @@ async function similarities(
       const [u1, u2] = [rightVectorsOfA(mLo), rightVectorsOfA(mHi)];
       const rows = Array.from({ length: lo }, (_, i) => i + 1);
       const cols = gridOf(hi);
-      grids.push({ module: mHi.module, what: `trained LoRA r=${lo} vs r=${hi} (right singular vectors of A)`, rows, cols, phi: rows.map((i) => cols.map((j) => subspaceSimilarity(u1, u2, i, j))) });
+      grids.push({
+        module: mHi.module,
+        what: `trained LoRA r=${lo} vs r=${hi} (right singular vectors of A)`,
+        rows,
+        cols,
+        phi: rows.map((i) => cols.map((j) => subspaceSimilarity(u1, u2, i, j))),
+      });
     }
     const lora = products.get(hi)!.get(mHi.module)!;
     const d = delta(base, full, `${mHi.module}.weight`, mHi.outFeatures);
@@ -236,7 +322,13 @@ async function similarities(
     const top = await truncatedSvd(d, { rank: k, seed });
     const rows = gridOf(lora.s.length);
     const cols = gridOf(k);
-    grids.push({ module: mHi.module, what: `trained LoRA r=${hi} vs full fine-tune ΔW (left singular vectors)`, rows, cols, phi: rows.map((i) => cols.map((j) => subspaceSimilarity(lora.u, top.u, i, j))) });
+    grids.push({
+      module: mHi.module,
+      what: `trained LoRA r=${hi} vs full fine-tune ΔW (left singular vectors)`,
+      rows,
+      cols,
+      phi: rows.map((i) => cols.map((j) => subspaceSimilarity(lora.u, top.u, i, j))),
+    });
   }
   return grids;
 }
@@ -251,7 +343,11 @@ function gridOf(n: number): number[] {
 }
 
 /** LoRA paper Table 7 per module, for the trained LoRA at the smallest rank ≥ 4 and at the largest. */
-async function projectionTable(base: Map<string, Float32Array>, products: Map<number, Map<string, FactoredSvd>>, seed: number): Promise<ProjectionRow[]> {
+async function projectionTable(
+  base: Map<string, Float32Array>,
+  products: Map<number, Map<string, FactoredSvd>>,
+  seed: number,
+): Promise<ProjectionRow[]> {
   const ranks = [...products.keys()];
   if (ranks.length === 0) return [];
   const chosen = [...new Set([ranks.find((r) => r >= 4) ?? ranks[0]!, ranks.at(-1)!])];
@@ -276,7 +372,11 @@ async function projectionTable(base: Map<string, Float32Array>, products: Map<nu
         weightNorm: Math.sqrt(wSq),
         fromDelta,
         fromWeight: await projectionNorm(topW.u, w, topW.v),
-        fromRandom: await projectionNorm(randomOrthonormal(w.rows, r, seed + 1), w, randomOrthonormal(w.cols, r, seed + 2)),
+        fromRandom: await projectionNorm(
+          randomOrthonormal(w.rows, r, seed + 1),
+          w,
+          randomOrthonormal(w.cols, r, seed + 2),
+        ),
         amplification: fromDelta > 0 ? Math.sqrt(deltaSq) / fromDelta : Infinity,
       });
     }
@@ -298,7 +398,8 @@ async function intruderRows(
     return shape[0]!;
   };
   const baseU = new Map<string, Matrix>();
-  for (const module of targets) baseU.set(module, await baseLeftVectors(weight(base, `${module}.weight`, rowsOf(module))));
+  for (const module of targets)
+    baseU.set(module, await baseLeftVectors(weight(base, `${module}.weight`, rowsOf(module))));
   const out: IntruderRow[] = [];
   for (const [run, variant, rank, weights] of tuned) {
     const layers = [];
@@ -306,19 +407,44 @@ async function intruderRows(
       const c = await intruderCount(weight(weights, `${module}.weight`, rowsOf(module)), baseU.get(module)!, { seed });
       layers.push({ module, count: c.count, margin: c.margin, maxCos: c.maxCos });
     }
-    out.push({ run, variant, ...(rank !== undefined ? { rank } : {}), layers, total: layers.reduce((n, l) => n + l.count, 0) });
+    out.push({
+      run,
+      variant,
+      ...(rank !== undefined ? { rank } : {}),
+      layers,
+      total: layers.reduce((n, l) => n + l.count, 0),
+    });
   }
   return out;
 }
 
 /** DoRA Fig. 2 series from metrics.json: one per fine-tune, with the slope and correlation of ΔM on ΔD. */
-function directionSeries(runs: { run: string; variant: string; rank?: number; direction?: { epoch: number; layers: { module: string; dM: number; dD: number }[] }[] }[]): DirectionSeries[] {
+function directionSeries(
+  runs: {
+    run: string;
+    variant: string;
+    rank?: number;
+    direction?: { epoch: number; layers: { module: string; dM: number; dD: number }[] }[];
+  }[],
+): DirectionSeries[] {
   return runs
     .filter((r) => r.direction && r.direction.length > 0)
     .map((r) => {
-      const points = r.direction!.flatMap((p) => p.layers.map((l) => ({ epoch: p.epoch, module: l.module, dM: l.dM, dD: l.dD })));
-      const { slope, correlation } = fitLine(points.map((p) => p.dD), points.map((p) => p.dM));
-      return { run: r.run, variant: r.variant, ...(r.rank !== undefined ? { rank: r.rank } : {}), points, slope, correlation };
+      const points = r.direction!.flatMap((p) =>
+        p.layers.map((l) => ({ epoch: p.epoch, module: l.module, dM: l.dM, dD: l.dD })),
+      );
+      const { slope, correlation } = fitLine(
+        points.map((p) => p.dD),
+        points.map((p) => p.dM),
+      );
+      return {
+        run: r.run,
+        variant: r.variant,
+        ...(r.rank !== undefined ? { rank: r.rank } : {}),
+        points,
+        slope,
+        correlation,
+      };
     });
 }
 

@@ -1,2 +1,2 @@
-export { compareRun, type CompareOptions, type CompareOutput, type CompareProgress } from './compare.js';
+export { type CompareOptions, type CompareOutput, type CompareProgress, compareRun } from './compare.js';
 export type * from './types.js';

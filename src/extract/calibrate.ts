@@ -13,11 +13,25 @@
 import { UsageError } from '../errors.js';
 import type { Checkpoint, DType } from '../io/index.js';
 import { openCheckpoint } from '../io/index.js';
-import { applyLinear, layerModules, readModelArch, runDecoder, type AppliedAdapter, type ForwardVariant, type LinearHook } from '../model/index.js';
-import { exactIsCheaper, exactSvd, matmul, truncatedSvd, type Matrix } from '../svd/index.js';
-import { calibratedFactors, DEFAULT_DAMPING, outputErrorSquares, outputSpectrum, type InputStats } from './calibrated-factors.js';
+import {
+  type AppliedAdapter,
+  applyLinear,
+  type ForwardVariant,
+  type LinearHook,
+  layerModules,
+  readModelArch,
+  runDecoder,
+} from '../model/index.js';
+import { exactIsCheaper, exactSvd, type Matrix, matmul, truncatedSvd } from '../svd/index.js';
+import {
+  calibratedFactors,
+  DEFAULT_DAMPING,
+  type InputStats,
+  outputErrorSquares,
+  outputSpectrum,
+} from './calibrated-factors.js';
 import { residualNorm, roundTo, splitFactors } from './factors.js';
-import { allocateBudget, rankFor, type BudgetModule, type RankLimits, type RankPolicy } from './policy.js';
+import { allocateBudget, type BudgetModule, type RankLimits, type RankPolicy, rankFor } from './policy.js';
 
 /** Where the calibration inputs come from (see the module comment); `extracted` measured better (README). */
 export type CalibrationInputs = 'tuned' | 'extracted';
@@ -76,7 +90,11 @@ export interface CalibrateRunOptions extends RankLimits, CalibrationOptions {
  * 2·out·in·(in + out) flops for the output spectrum and the plain SVD of ΔW.
  * @example const cal = await calibrateModules('base/', 'tuned/', { sequences, policy: { rank: 8 }, modules, dtype: 'BF16', norms: 'full' });
  */
-export async function calibrateModules(basePath: string, tunedPath: string, opts: CalibrateRunOptions): Promise<CalibrationResult> {
+export async function calibrateModules(
+  basePath: string,
+  tunedPath: string,
+  opts: CalibrateRunOptions,
+): Promise<CalibrationResult> {
   const inputs = opts.inputs ?? DEFAULT_CALIBRATION_INPUTS;
   const dampingFactor = opts.damping ?? DEFAULT_DAMPING;
   if (!(dampingFactor > 0)) throw new UsageError(`--calibrate-damping must be > 0, got ${dampingFactor}`);
@@ -99,11 +117,20 @@ export async function calibrateModules(basePath: string, tunedPath: string, opts
         await collect(arch.numLayers, base, tuned, arch, opts, 'tuned', layered, async (module, delta, stats) => {
           const cap = Math.min(opts.maxRank ?? SPECTRUM_CAP, delta.rows, delta.cols);
           const sp = await outputSpectrum(delta, stats, { rank: cap, damping: dampingFactor, vectors: false, seed });
-          spectra.set(module, { cost: delta.rows + delta.cols, s: sp.energies.subarray(0, cap).map(Math.sqrt), frobSquared: sp.total, maxRank: cap });
+          spectra.set(module, {
+            cost: delta.rows + delta.cols,
+            s: sp.energies.subarray(0, cap).map(Math.sqrt),
+            frobSquared: sp.total,
+            maxRank: cap,
+          });
           return undefined;
         });
         const names = [...spectra.keys()];
-        const got = allocateBudget(names.map((n) => spectra.get(n)!), opts.policy.budget, { relative: opts.policy.relative, minRank: opts.minRank ?? 1 });
+        const got = allocateBudget(
+          names.map((n) => spectra.get(n)!),
+          opts.policy.budget,
+          { relative: opts.policy.relative, minRank: opts.minRank ?? 1 },
+        );
         ranks = new Map(names.map((n, i) => [n, got[i]!]));
       }
 
@@ -117,7 +144,11 @@ export async function calibrateModules(basePath: string, tunedPath: string, opts
           r = ranks ? ranks.get(module)! : Math.min((opts.policy as { rank: number }).rank, maxRank);
           sp = await outputSpectrum(delta, stats, { rank: Math.max(r, 1), damping: dampingFactor, seed });
         } else {
-          sp = await outputSpectrum(delta, stats, { rank: Math.min(maxRank, SPECTRUM_CAP), damping: dampingFactor, seed });
+          sp = await outputSpectrum(delta, stats, {
+            rank: Math.min(maxRank, SPECTRUM_CAP),
+            damping: dampingFactor,
+            seed,
+          });
           // energy / error in the output metric: Σ_{i≤r} σ_i² / ‖ΔW·S‖² over the output-weighted spectrum.
           const s = sp.energies.map(Math.sqrt);
           const { rank, reached } = rankFor(opts.policy, s, sp.total, Math.min(maxRank, s.length));
@@ -163,7 +194,11 @@ export async function calibrateModules(basePath: string, tunedPath: string, opts
   }
 }
 
-type ModuleStep = (module: string, delta: Matrix, stats: InputStats) => Promise<{ a: Float32Array; b: Float32Array; rank: number } | undefined>;
+type ModuleStep = (
+  module: string,
+  delta: Matrix,
+  stats: InputStats,
+) => Promise<{ a: Float32Array; b: Float32Array; rank: number } | undefined>;
 
 /**
  * One forward pass over the calibration tokens, calling `step` for each calibrated module with
@@ -185,7 +220,8 @@ async function collect(
   const adapter: AppliedAdapter = { lora: new Map(), full: new Map() };
   if (inputs === 'extracted' && opts.norms === 'full') {
     // The adapter saves the tuned norms whole; the model the later layers see has them too.
-    for (const t of tuned.tensors) if (/norm\.weight$/.test(t.name) && base.has(t.name)) adapter.full.set(t.name, await tuned.readFloat32(t.name));
+    for (const t of tuned.tensors)
+      if (/norm\.weight$/.test(t.name) && base.has(t.name)) adapter.full.set(t.name, await tuned.readFloat32(t.name));
   }
   const hook: LinearHook = async ({ module, x, weights }) => {
     if (!modules.has(module)) return applyLinear(await weights(), x);
@@ -202,11 +238,16 @@ async function collect(
     const got = await step(module, delta, stats);
     opts.onProgress?.({ phase: 'calibrate', index: ++done, total: modules.size, name: module });
     if (inputs === 'extracted' && got && got.rank > 0) {
-      adapter.lora.set(module, { a: { rows: got.rank, cols: delta.cols, data: got.a }, b: { rows: delta.rows, cols: got.rank, data: got.b }, scale: 1 });
+      adapter.lora.set(module, {
+        a: { rows: got.rank, cols: delta.cols, data: got.a },
+        b: { rows: delta.rows, cols: got.rank, data: got.b },
+        scale: 1,
+      });
     }
     return applyLinear(await weights(), x);
   };
-  const variant: ForwardVariant = inputs === 'tuned' ? { checkpoint: tuned, linear: hook } : { checkpoint: base, adapter, linear: hook };
+  const variant: ForwardVariant =
+    inputs === 'tuned' ? { checkpoint: tuned, linear: hook } : { checkpoint: base, adapter, linear: hook };
   // Only the layers are needed: the run's logits are never asked for.
   const run = await runDecoder({ ...arch, numLayers: layers }, [variant], opts.sequences);
   run.release();

@@ -12,7 +12,7 @@
  * not matter; σ_i² are the eigenvalues of H. This is the whitening of SVD-LLM (Wang et al.
  * 2024) and the weighted low-rank problem of ASVD, computed without S⁻¹.
  */
-import { exactIsCheaper, exactSvd, matmul, truncatedSvd, type Matrix } from '../svd/index.js';
+import { exactIsCheaper, exactSvd, type Matrix, matmul, truncatedSvd } from '../svd/index.js';
 
 /** Damping δ = DEFAULT_DAMPING · mean(diag G) unless told: GPTQ's 1 %, enough to make G definite on few tokens. */
 export const DEFAULT_DAMPING = 0.01;
@@ -41,7 +41,16 @@ export interface OutputSpectrum {
  * H = ΔW·(G + δI)·ΔWᵀ. Cost 2·out·in² (ΔW·G) + 2·out²·in (H) flops in the GEMM engine, plus a
  * rank-`rank` SVD of H [out, out] (exact one-sided Jacobi where that is cheaper, full precision).
  */
-export async function outputSpectrum(delta: Matrix, stats: InputStats, { rank, damping = DEFAULT_DAMPING, vectors = true, seed = 0 }: { rank: number; damping?: number; vectors?: boolean; seed?: number }): Promise<OutputSpectrum> {
+export async function outputSpectrum(
+  delta: Matrix,
+  stats: InputStats,
+  {
+    rank,
+    damping = DEFAULT_DAMPING,
+    vectors = true,
+    seed = 0,
+  }: { rank: number; damping?: number; vectors?: boolean; seed?: number },
+): Promise<OutputSpectrum> {
   const n = delta.cols;
   const g = stats.gram;
   let trace = 0;
@@ -65,14 +74,24 @@ export async function outputSpectrum(delta: Matrix, stats: InputStats, { rank, d
   const r = Math.min(rank, m);
   const exact = exactIsCheaper(m, m, r, { vectors });
   const svd = exact ? await exactSvd(h, { vectors }) : await truncatedSvd(h, { rank: r, seed, powerIters: 2 });
-  return { energies: svd.s.slice(0, exact ? Math.min(svd.s.length, m) : r), total: Math.max(total, 0), u: svd.u, deltaG, damping: delta_ };
+  return {
+    energies: svd.s.slice(0, exact ? Math.min(svd.s.length, m) : r),
+    total: Math.max(total, 0),
+    u: svd.u,
+    deltaG,
+    damping: delta_,
+  };
 }
 
 /**
  * B = U_r Σ_r^{1/2} [out, r], A = Σ_r^{−1/2} U_rᵀ ΔW [r, in] from the spectrum (B·A = U_r U_rᵀ ΔW).
  * Ranks whose σ is zero to working precision give zero factors. Cost 2·r·out·in.
  */
-export async function calibratedFactors(delta: Matrix, spectrum: OutputSpectrum, r: number): Promise<{ a: Float32Array; b: Float32Array }> {
+export async function calibratedFactors(
+  delta: Matrix,
+  spectrum: OutputSpectrum,
+  r: number,
+): Promise<{ a: Float32Array; b: Float32Array }> {
   const u = spectrum.u!;
   const m = delta.rows;
   const ur = new Float32Array(m * r);
@@ -99,7 +118,14 @@ export async function calibratedFactors(delta: Matrix, spectrum: OutputSpectrum,
  * ⟨ΔW·G, ΔW⟩ − 2⟨(ΔW·G)·Aᵀ, B⟩ + ⟨B·(A·G·Aᵀ), B⟩, sums in f64. Also ‖ΔW·X‖_F² = ⟨ΔW·G, ΔW⟩.
  * Cost 2·r·in·(out + in) flops.
  */
-export async function outputErrorSquares(delta: Matrix, deltaG: Matrix, gram: Matrix, a: Float32Array, b: Float32Array, r: number): Promise<{ errSq: number; normSq: number }> {
+export async function outputErrorSquares(
+  delta: Matrix,
+  deltaG: Matrix,
+  gram: Matrix,
+  a: Float32Array,
+  b: Float32Array,
+  r: number,
+): Promise<{ errSq: number; normSq: number }> {
   let normSq = 0;
   for (let i = 0; i < delta.data.length; i++) normSq += deltaG.data[i]! * delta.data[i]!;
   if (r === 0) return { errSq: normSq, normSq };

@@ -4,20 +4,27 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { deltaScratch, readDelta, type Delta, type DeltaScratch } from '../analyze/delta.js';
-import { pairTensors, type TensorPair } from '../analyze/pairing.js';
-import { computeSpectrum, summarize, tensorSpectrum, DEFAULT_THRESHOLDS } from '../analyze/spectrum.js';
-import type { SkippedTensor, SpectrumMethod, TensorSpectrum } from '../analyze/types.js';
+import { type Delta, type DeltaScratch, deltaScratch, readDelta } from '../analyze/delta.js';
+import { pairTensors } from '../analyze/pairing.js';
+import { computeSpectrum, DEFAULT_THRESHOLDS, summarize, tensorSpectrum } from '../analyze/spectrum.js';
+import type { SpectrumMethod, TensorSpectrum } from '../analyze/types.js';
 import { UsageError } from '../errors.js';
 import type { Adapter, Checkpoint, DType, LoraModule } from '../io/index.js';
-import { isFloatDType, modelLayout, openCheckpoint, readModelConfig, writeAdapter, writeDirAtomically } from '../io/index.js';
+import {
+  isFloatDType,
+  modelLayout,
+  openCheckpoint,
+  readModelConfig,
+  writeAdapter,
+  writeDirAtomically,
+} from '../io/index.js';
 import type { Matrix } from '../svd/index.js';
 import { adaptiveSvd, exactIsCheaper, exactSvd, truncatedSvd } from '../svd/index.js';
 import { SCHEMA_VERSION, TOOL } from '../version.js';
-import { calibrateModules, type CalibrationOptions } from './calibrate.js';
+import { type CalibrationOptions, calibrateModules } from './calibrate.js';
 import { residualNorm, roundTo, splitFactors } from './factors.js';
-import { planExtraction, type Candidate } from './plan.js';
-import { allocateBudget, rankFor, type BudgetModule, type RankLimits, type RankPolicy } from './policy.js';
+import { type Candidate, planExtraction } from './plan.js';
+import { allocateBudget, type BudgetModule, type RankLimits, type RankPolicy, rankFor } from './policy.js';
 import type { ExtractedModule, ExtractionCoverage, ExtractionResult, LeftOutTensor } from './types.js';
 
 /** Most ranks per module the budget's first pass looks at when no --max-rank is given. */
@@ -62,14 +69,21 @@ export interface ExtractOutput extends ExtractionResult {
  * (adapter_config.json, adapter_model.safetensors, extraction.json), which appears only when complete.
  * @example await extractAdapter('base/', 'tuned/', 'lora/', { policy: { energy: 0.9 } });
  */
-export async function extractAdapter(basePath: string, tunedPath: string, outDir: string, opts: ExtractOptions): Promise<ExtractOutput> {
+export async function extractAdapter(
+  basePath: string,
+  tunedPath: string,
+  outDir: string,
+  opts: ExtractOptions,
+): Promise<ExtractOutput> {
   const start = performance.now();
   const profile = opts.profile ?? 'peft';
   const embeddings = opts.embeddings ?? 'lora';
   const norms = profile === 'vllm' ? 'skip' : (opts.norms ?? 'full');
   const biases = profile === 'vllm' ? 'skip' : (opts.biases ?? 'lora');
-  if (opts.maxRank !== undefined && (!Number.isInteger(opts.maxRank) || opts.maxRank < 1)) throw new UsageError(`--max-rank must be a positive integer, got ${opts.maxRank}`);
-  if (opts.minRank !== undefined && (!Number.isInteger(opts.minRank) || opts.minRank < 0)) throw new UsageError(`--min-rank must be a non-negative integer, got ${opts.minRank}`);
+  if (opts.maxRank !== undefined && (!Number.isInteger(opts.maxRank) || opts.maxRank < 1))
+    throw new UsageError(`--max-rank must be a positive integer, got ${opts.maxRank}`);
+  if (opts.minRank !== undefined && (!Number.isInteger(opts.minRank) || opts.minRank < 0))
+    throw new UsageError(`--min-rank must be a non-negative integer, got ${opts.minRank}`);
   const seed = opts.seed ?? 0;
 
   const base = await openCheckpoint(basePath);
@@ -84,12 +98,21 @@ export async function extractAdapter(basePath: string, tunedPath: string, outDir
       if (baseConfig) layout.tiedEmbeddings = modelLayout(baseConfig, base.tensors).tiedEmbeddings;
       const warnings: string[] = [...layout.warnings];
       const pairing = pairTensors(base.tensors, tuned.tensors, { ...opts, layout });
-      const plan = planExtraction(pairing, layout, (name) => (tuned.has(name) ? tuned.info(name) : undefined), { embeddings, norms, biases, profile });
+      const plan = planExtraction(pairing, layout, (name) => (tuned.has(name) ? tuned.info(name) : undefined), {
+        embeddings,
+        norms,
+        biases,
+        profile,
+      });
       warnings.push(...plan.warnings);
       const skipped = [...plan.skipped];
       const candidates = plan.candidates;
       const dtype = opts.dtype ?? (pairing.matrices[0]?.tuned.dtype as DType | undefined) ?? 'F32';
-      const scratch = deltaScratch([...candidates.map((c) => c.pair), ...plan.whole.flatMap((w) => w.pairs), ...plan.leftOut.map((l) => l.pair)]);
+      const scratch = deltaScratch([
+        ...candidates.map((c) => c.pair),
+        ...plan.whole.flatMap((w) => w.pairs),
+        ...plan.leftOut.map((l) => l.pair),
+      ]);
 
       // Coverage: Σ‖ΔW‖² of every changed tensor on both sides, what is reproduced, what is left out.
       const cov = { changedTensors: 0, changedParams: 0, deltaSquared: 0, reproduced: 0, truncated: 0 };
@@ -121,14 +144,21 @@ export async function extractAdapter(basePath: string, tunedPath: string, outDir
         for (const t of [...w.pairs.map((p) => p.tuned), ...w.tunedOnly]) {
           // Their own dtype, so what is saved is the tuned tensor exactly.
           const wdtype = isFloatDType(t.dtype) ? (t.dtype as DType) : dtype;
-          fullWeights.push({ name: w.rename ? w.rename(t.name) : t.name, dtype: wdtype, shape: t.shape, data: await tuned.readFloat32(t.name) });
+          fullWeights.push({
+            name: w.rename ? w.rename(t.name) : t.name,
+            dtype: wdtype,
+            shape: t.shape,
+            data: await tuned.readFloat32(t.name),
+          });
         }
         if (!w.notModulesToSave) modulesToSave.push(w.module);
         else wholeBiasModules.add(w.module.replace(/\.base_layer$/, ''));
       }
       // Tied embeddings saved whole: PEFT's ensure_weight_tying wraps the head too and loads its own copy
       // (KeyError on lm_head.weight without it); listing the head is also how PEFT sees GPT-2's wte is tied.
-      const savedEmbedding = plan.tiedHead ? fullWeights.find((w) => w.name === `${plan.tiedHead!.source}.weight`) : undefined;
+      const savedEmbedding = plan.tiedHead
+        ? fullWeights.find((w) => w.name === `${plan.tiedHead!.source}.weight`)
+        : undefined;
       if (plan.tiedHead && savedEmbedding && !fullWeights.some((w) => w.name === `${plan.tiedHead!.module}.weight`)) {
         fullWeights.push({ ...savedEmbedding, name: `${plan.tiedHead.module}.weight` });
         if (!modulesToSave.includes(plan.tiedHead.module)) modulesToSave.push(plan.tiedHead.module);
@@ -140,23 +170,54 @@ export async function extractAdapter(basePath: string, tunedPath: string, outDir
           continue;
         }
         countChanged(l.pair, d.frobSquared);
-        leftOutRaw.push({ name: l.pair.name, reason: l.reason, sq: d.frobSquared, params: l.pair.tuned.shape.reduce((a, b) => a * b, 1) });
+        leftOutRaw.push({
+          name: l.pair.name,
+          reason: l.reason,
+          sq: d.frobSquared,
+          params: l.pair.tuned.shape.reduce((a, b) => a * b, 1),
+        });
         skipped.push({ name: l.pair.name, reason: l.reason });
       }
 
-      const calibration = opts.calibration ? await calibrateModules(basePath, tunedPath, { ...opts.calibration, policy: opts.policy, maxRank: opts.maxRank, minRank: opts.minRank, modules: new Set(candidates.map((c) => c.module)), dtype, norms, seed, onProgress: opts.onProgress }) : undefined;
+      const calibration = opts.calibration
+        ? await calibrateModules(basePath, tunedPath, {
+            ...opts.calibration,
+            policy: opts.policy,
+            maxRank: opts.maxRank,
+            minRank: opts.minRank,
+            modules: new Set(candidates.map((c) => c.module)),
+            dtype,
+            norms,
+            seed,
+            onProgress: opts.onProgress,
+          })
+        : undefined;
       if (calibration) {
         warnings.push(...calibration.warnings);
         if ('budget' in opts.policy) {
           // The budget is spent by output-error gains, which exist for the calibrated modules only.
-          for (const c of candidates.filter((c) => !calibration.modules.has(c.module))) skipped.push({ name: c.pair.name, reason: 'not calibrated (--calibrate with a budget covers the decoder layers only)' });
+          for (const c of candidates.filter((c) => !calibration.modules.has(c.module)))
+            skipped.push({
+              name: c.pair.name,
+              reason: 'not calibrated (--calibrate with a budget covers the decoder layers only)',
+            });
           candidates.splice(0, candidates.length, ...candidates.filter((c) => calibration.modules.has(c.module)));
         }
       }
-      const ranks = calibration && 'budget' in opts.policy ? candidates.map((c) => calibration.modules.get(c.module)!.rank) : await chooseRanks(base, tuned, candidates, opts, seed, scratch);
+      const ranks =
+        calibration && 'budget' in opts.policy
+          ? candidates.map((c) => calibration.modules.get(c.module)!.rank)
+          : await chooseRanks(base, tuned, candidates, opts, seed, scratch);
       if ('budget' in opts.policy) {
-        const capped = ranks.filter((r, i) => r === Math.min(opts.maxRank ?? BUDGET_SPECTRUM_CAP, candidates[i]!.m, candidates[i]!.n) && r < Math.min(candidates[i]!.m, candidates[i]!.n)).length;
-        if (capped > 0) warnings.push(`${capped} modules reached the rank cap ${opts.maxRank ?? BUDGET_SPECTRUM_CAP} of the budget's spectrum pass; raise --max-rank to let the budget spend more there`);
+        const capped = ranks.filter(
+          (r, i) =>
+            r === Math.min(opts.maxRank ?? BUDGET_SPECTRUM_CAP, candidates[i]!.m, candidates[i]!.n) &&
+            r < Math.min(candidates[i]!.m, candidates[i]!.n),
+        ).length;
+        if (capped > 0)
+          warnings.push(
+            `${capped} modules reached the rank cap ${opts.maxRank ?? BUDGET_SPECTRUM_CAP} of the budget's spectrum pass; raise --max-rank to let the budget spend more there`,
+          );
       }
       const fusedRank = await fusedExpertRank(base, tuned, candidates, ranks, opts, seed, scratch, warnings);
       const modules: LoraModule[] = [];
@@ -170,10 +231,20 @@ export async function extractAdapter(basePath: string, tunedPath: string, outDir
         const p = Math.min(c.m, c.n);
         const cal = calibration?.modules.get(c.module);
         const wanted = cal ? cal.rank : c.fused && fusedRank !== null ? Math.min(fusedRank, p) : ranks[i];
-        const { r, u, s, v, method } = await factorize(d, c, cal ? { rank: cal.rank } : opts.policy, wanted, opts, seed, warnings);
+        const { r, u, s, v, method } = await factorize(
+          d,
+          c,
+          cal ? { rank: cal.rank } : opts.policy,
+          wanted,
+          opts,
+          seed,
+          warnings,
+        );
         opts.onProgress?.({ phase: 'factors', index: i + 1, total: candidates.length, name: c.module });
         const summary = summarize(s, d.frobSquared, s.length >= p, method, DEFAULT_THRESHOLDS);
-        spectra.push(tensorSpectrum(c.pair.name, c.pair.tuned.shape, c.pair.tuned.dtype, d.baseNorm, d.frobSquared, summary, t0));
+        spectra.push(
+          tensorSpectrum(c.pair.name, c.pair.tuned.shape, c.pair.tuned.dtype, d.baseNorm, d.frobSquared, summary, t0),
+        );
         const inF = c.transposed ? c.m : c.n;
         const outF = c.transposed ? c.n : c.m;
         // A fused expert block needs every expert at the one rank PEFT gives it, unchanged ones too (zero factors).
@@ -205,7 +276,11 @@ export async function extractAdapter(basePath: string, tunedPath: string, outDir
           for (let j = 0; j < outF; j++) e2 += (db.delta.data[j]! - data[j]!) ** 2;
           cov.reproduced += Math.max(0, db.frobSquared - e2);
           cov.truncated += Math.min(db.frobSquared, e2);
-          bias = { data, deltaNorm: Math.sqrt(db.frobSquared), relativeError: db.frobSquared > 0 ? Math.sqrt(e2 / db.frobSquared) : 0 };
+          bias = {
+            data,
+            deltaNorm: Math.sqrt(db.frobSquared),
+            relativeError: db.frobSquared > 0 ? Math.sqrt(e2 / db.frobSquared) : 0,
+          };
         }
         // The bias keys (lora_B.bias, or base_layer.bias under bias: "lora_only") only load into a LoRA layer.
         const biasCarried = (bias !== undefined && bias.deltaNorm > 0) || wholeBiasModules.has(c.module);
@@ -220,7 +295,17 @@ export async function extractAdapter(basePath: string, tunedPath: string, outDir
         // At full rank the optimum is 0 exactly, whatever rounding the computed σ carry.
         const energy = d.frobSquared > 0 && r < p ? Math.min(1, kept / d.frobSquared) : 1;
         const deltaNorm = Math.sqrt(d.frobSquared);
-        modules.push({ module: c.module, kind: c.kind, rank, alpha: rank, a, b, inFeatures: inF, outFeatures: outF, ...(bias ? { bias: bias.data } : {}) });
+        modules.push({
+          module: c.module,
+          kind: c.kind,
+          rank,
+          alpha: rank,
+          a,
+          b,
+          inFeatures: inF,
+          outFeatures: outF,
+          ...(bias ? { bias: bias.data } : {}),
+        });
         extracted.push({
           module: c.module,
           kind: c.kind,
@@ -234,13 +319,24 @@ export async function extractAdapter(basePath: string, tunedPath: string, outDir
           ...(c.transposed ? { transposed: true } : {}),
           ...(method !== 'exact' && r > 0 && r < p ? { bound: true as const } : {}),
           ...(bias ? { bias: { deltaNorm: bias.deltaNorm, relativeError: bias.relativeError } } : {}),
-          ...(cal ? { calibrated: { outputError: cal.outputError, svdOutputError: cal.svdOutputError, svdWeightError: cal.svdWeightError, outputNormSq: cal.outputNormSq } } : {}),
+          ...(cal
+            ? {
+                calibrated: {
+                  outputError: cal.outputError,
+                  svdOutputError: cal.svdOutputError,
+                  svdWeightError: cal.svdWeightError,
+                  outputNormSq: cal.outputNormSq,
+                },
+              }
+            : {}),
         });
       }
 
       const loraParams = extracted.reduce((sum, e) => sum + e.params, 0);
       if ('budget' in opts.policy && fusedRank !== null && loraParams > opts.policy.budget) {
-        warnings.push(`the shared MoE rank ${fusedRank} takes the adapter to ${loraParams.toLocaleString('en-US')} parameters, over the budget of ${opts.policy.budget.toLocaleString('en-US')}`);
+        warnings.push(
+          `the shared MoE rank ${fusedRank} takes the adapter to ${loraParams.toLocaleString('en-US')} parameters, over the budget of ${opts.policy.budget.toLocaleString('en-US')}`,
+        );
       }
       const fullParams = fullWeights.reduce((sum, w) => sum + w.data.length, 0);
       const totalSq = extracted.reduce((sum, e) => sum + e.deltaNorm ** 2, 0);
@@ -258,11 +354,17 @@ export async function extractAdapter(basePath: string, tunedPath: string, outDir
         truncated: total > 0 ? cov.truncated / total : 0,
         leftOutShare: leftOut.reduce((sum, l) => sum + l.share, 0),
         leftOut,
-        notComparable: pairing.skipped.filter((s) => /^(only in|shape)/.test(s.reason)).map((s) => {
-          const t = tuned.has(s.name) ? tuned.info(s.name) : base.info(s.name);
-          const saved = fullWeights.some((w) => w.name === s.name);
-          return { name: s.name, reason: saved ? `${s.reason}: saved whole` : s.reason, params: t.shape.reduce((a, b) => a * b, 1) };
-        }),
+        notComparable: pairing.skipped
+          .filter((s) => /^(only in|shape)/.test(s.reason))
+          .map((s) => {
+            const t = tuned.has(s.name) ? tuned.info(s.name) : base.info(s.name);
+            const saved = fullWeights.some((w) => w.name === s.name);
+            return {
+              name: s.name,
+              reason: saved ? `${s.reason}: saved whole` : s.reason,
+              params: t.shape.reduce((a, b) => a * b, 1),
+            };
+          }),
       };
       const result: ExtractOutput = {
         schemaVersion: SCHEMA_VERSION,
@@ -271,7 +373,11 @@ export async function extractAdapter(basePath: string, tunedPath: string, outDir
         tuned: tunedPath,
         out: outDir,
         dtype,
-        policy: { ...opts.policy, ...(opts.maxRank !== undefined ? { maxRank: opts.maxRank } : {}), ...(opts.minRank !== undefined ? { minRank: opts.minRank } : {}) },
+        policy: {
+          ...opts.policy,
+          ...(opts.maxRank !== undefined ? { maxRank: opts.maxRank } : {}),
+          ...(opts.minRank !== undefined ? { minRank: opts.minRank } : {}),
+        },
         modules: extracted,
         modulesToSave,
         totalParams: loraParams + fullParams,
@@ -292,7 +398,11 @@ export async function extractAdapter(basePath: string, tunedPath: string, outDir
           taskType: layout.taskType,
           tiedEmbeddings: layout.tiedEmbeddings,
           fanInFanOut: plan.fanInFanOut,
-          biases: modules.some((m) => m.bias) ? 'lora_bias' : fullWeights.some((w) => w.name.endsWith('.base_layer.bias')) ? 'whole' : 'none',
+          biases: modules.some((m) => m.bias)
+            ? 'lora_bias'
+            : fullWeights.some((w) => w.name.endsWith('.base_layer.bias'))
+              ? 'whole'
+              : 'none',
           fusedExpertRank: fusedRank,
         },
         warnings,
@@ -300,15 +410,22 @@ export async function extractAdapter(basePath: string, tunedPath: string, outDir
         seconds: 0,
         spectra,
       };
-      if (modules.length === 0 && fullWeights.length === 0) throw new UsageError('nothing to extract: no module changed, or every one was filtered out');
-      const baseModel = typeof base.metadata['base_model_name_or_path'] === 'string' ? base.metadata['base_model_name_or_path'] : basePath;
+      if (modules.length === 0 && fullWeights.length === 0)
+        throw new UsageError('nothing to extract: no module changed, or every one was filtered out');
+      const baseModel =
+        typeof base.metadata['base_model_name_or_path'] === 'string'
+          ? base.metadata['base_model_name_or_path']
+          : basePath;
       const extraConfig: Record<string, unknown> = { modules_to_save: modulesToSave.length > 0 ? modulesToSave : null };
       // PEFT ties the adapter of lm_head to that of the tied token embeddings only when asked (ensure_weight_tying);
       // without it the unmerged model runs lm_head without the embeddings' update, unlike the merged one.
       // PEFT's own save of such an adapter also holds lm_head's factors (the embedding's, transposed): without
       // them PEFT reports missing keys.
       if (plan.tieEmbeddings) extraConfig['ensure_weight_tying'] = true;
-      const tiedModules = plan.tiedHead && modules.some((m) => m.module === plan.tiedHead!.source && m.kind === 'embedding') ? [plan.tiedHead] : [];
+      const tiedModules =
+        plan.tiedHead && modules.some((m) => m.module === plan.tiedHead!.source && m.kind === 'embedding')
+          ? [plan.tiedHead]
+          : [];
       if (result.layout.biases === 'whole') extraConfig['bias'] = 'lora_only';
       await writeDirAtomically(outDir, { force: opts.force }, async (tmp) => {
         await writeAdapter(
@@ -341,7 +458,14 @@ export async function extractAdapter(basePath: string, tunedPath: string, outDir
 }
 
 /** Factors of rank `r` widened to `target` with zero rows of A and zero columns of B (B·A unchanged). */
-function padRank(a: Float32Array, b: Float32Array, r: number, target: number, inF: number, outF: number): { a: Float32Array; b: Float32Array } {
+function padRank(
+  a: Float32Array,
+  b: Float32Array,
+  r: number,
+  target: number,
+  inF: number,
+  outF: number,
+): { a: Float32Array; b: Float32Array } {
   const a2 = new Float32Array(target * inF);
   a2.set(a.subarray(0, r * inF));
   const b2 = new Float32Array(outF * target);
@@ -377,7 +501,9 @@ async function fusedExpertRank(
     rank = Math.max(rank, r);
   }
   rank = Math.max(rank, 1);
-  warnings.push(`${fused.length} MoE expert and router weights share rank ${rank} (the config's r): PEFT's transformers-5 conversion fuses them into 3-D parameters with one rank`);
+  warnings.push(
+    `${fused.length} MoE expert and router weights share rank ${rank} (the config's r): PEFT's transformers-5 conversion fuses them into 3-D parameters with one rank`,
+  );
   return rank;
 }
 
@@ -438,7 +564,13 @@ async function factorize(
   let svd: { u?: Matrix; s: Float64Array; v?: Matrix } | undefined;
   let method: SpectrumMethod = 'adaptive';
   if (crossover >= Math.min(ADAPTIVE_BLOCK, maxRank)) {
-    const grown = await adaptiveSvd(d.delta, { energy: target, maxRank: crossover, blockSize: ADAPTIVE_BLOCK, seed, frobSquared: d.frobSquared });
+    const grown = await adaptiveSvd(d.delta, {
+      energy: target,
+      maxRank: crossover,
+      blockSize: ADAPTIVE_BLOCK,
+      seed,
+      frobSquared: d.frobSquared,
+    });
     // Not reached below the crossover while --max-rank allows more: the exact route is now the cheaper one.
     if (grown.reached || crossover >= maxRank) svd = grown;
   }
@@ -458,7 +590,12 @@ async function factorize(
 const ADAPTIVE_BLOCK = 64;
 
 /** The truncated SVD at rank r, by whichever route is cheaper. */
-async function fixedRank(d: Delta, c: Candidate, r: number, seed: number): Promise<{ r: number; u?: Matrix; s: Float64Array; v?: Matrix; method: SpectrumMethod }> {
+async function fixedRank(
+  d: Delta,
+  c: Candidate,
+  r: number,
+  seed: number,
+): Promise<{ r: number; u?: Matrix; s: Float64Array; v?: Matrix; method: SpectrumMethod }> {
   if (r === 0) return { r: 0, s: new Float64Array(0), method: 'exact' };
   const exact = exactIsCheaper(c.m, c.n, r, { vectors: true });
   const svd = exact ? await exactSvd(d.delta, { vectors: true }) : await truncatedSvd(d.delta, { rank: r, seed });
@@ -497,7 +634,10 @@ function noteClamped(warnings: string[], rank: number, p: number, module: string
 }
 
 /** Model-level output errors of the calibrated factors and of the plain SVD at the same ranks. */
-function calibrationSummary(cal: Awaited<ReturnType<typeof calibrateModules>>, modules: ExtractedModule[]): NonNullable<ExtractionResult['calibration']> {
+function calibrationSummary(
+  cal: Awaited<ReturnType<typeof calibrateModules>>,
+  modules: ExtractedModule[],
+): NonNullable<ExtractionResult['calibration']> {
   let norm = 0;
   let out = 0;
   let svd = 0;

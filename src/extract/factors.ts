@@ -11,14 +11,22 @@ import { frobeniusSquared, residualSquares } from '../svd/index.js';
  * so that B·A = U_r Σ_r V_rᵀ (PEFT's lora_B / lora_A). `u` [out, ≥r], `v` [in, ≥r].
  * For an embedding (ΔW [vocab, dim] = (B·A)ᵀ) pass `embedding`: A = Σ^{1/2} U_rᵀ [r, vocab], B = V_r Σ^{1/2} [dim, r].
  */
-export function splitFactors(u: Matrix, s: ArrayLike<number>, v: Matrix, r: number, embedding = false): { a: Float32Array; b: Float32Array } {
+export function splitFactors(
+  u: Matrix,
+  s: ArrayLike<number>,
+  v: Matrix,
+  r: number,
+  embedding = false,
+): { a: Float32Array; b: Float32Array } {
   const left = embedding ? v : u; // rows of B
   const right = embedding ? u : v; // columns of A
   const b = new Float32Array(left.rows * r);
   const a = new Float32Array(r * right.rows);
   const root = Array.from({ length: r }, (_, j) => Math.sqrt(Math.max(0, s[j]!)));
-  for (let i = 0; i < left.rows; i++) for (let j = 0; j < r; j++) b[i * r + j] = left.data[i * left.cols + j]! * root[j]!;
-  for (let k = 0; k < right.rows; k++) for (let j = 0; j < r; j++) a[j * right.rows + k] = right.data[k * right.cols + j]! * root[j]!;
+  for (let i = 0; i < left.rows; i++)
+    for (let j = 0; j < r; j++) b[i * r + j] = left.data[i * left.cols + j]! * root[j]!;
+  for (let k = 0; k < right.rows; k++)
+    for (let j = 0; j < r; j++) a[j * right.rows + k] = right.data[k * right.cols + j]! * root[j]!;
   return { a, b };
 }
 
@@ -56,9 +64,18 @@ export async function residualNorm(
       // Rows i0..i0+rb of (B·A)ᵀ = A[:, i0..]ᵀ·Bᵀ, with A [r, vocab] and B [dim, r].
       const slice = new Float32Array(r * rb);
       for (let k = 0; k < r; k++) slice.set(a.subarray(k * rows + i0, k * rows + i0 + rb), k * rb);
-      sq += await residualSquares(target, { rows: r, cols: rb, data: slice }, { rows: cols, cols: r, data: scaled }, { transA: true, transB: true });
+      sq += await residualSquares(
+        target,
+        { rows: r, cols: rb, data: slice },
+        { rows: cols, cols: r, data: scaled },
+        { transA: true, transB: true },
+      );
     } else {
-      sq += await residualSquares(target, { rows: rb, cols: r, data: scaled.subarray(i0 * r, (i0 + rb) * r) }, { rows: r, cols, data: a });
+      sq += await residualSquares(
+        target,
+        { rows: rb, cols: r, data: scaled.subarray(i0 * r, (i0 + rb) * r) },
+        { rows: r, cols, data: a },
+      );
     }
   }
   return Math.sqrt(sq);

@@ -1,7 +1,20 @@
-export { extractAdapter, BUDGET_SPECTRUM_CAP, type ExtractOptions, type ExtractOutput, type ExtractProgress } from './extract.js';
-export { applyAdapter, mergeAdapter, type MergeOptions, type MergeResult } from './merge.js';
-export { resizeAdapter, type ResizeResult, type ResizedModule } from './resize.js';
-export { splitFactors, residualNorm, roundTo } from './factors.js';
-export { allocateBudget, policyFromFlags, rankFor, type RankPolicy, type RankLimits, type BudgetModule } from './policy.js';
+export {
+  BUDGET_SPECTRUM_CAP,
+  type ExtractOptions,
+  type ExtractOutput,
+  type ExtractProgress,
+  extractAdapter,
+} from './extract.js';
+export { residualNorm, roundTo, splitFactors } from './factors.js';
+export { applyAdapter, type MergeOptions, type MergeResult, mergeAdapter } from './merge.js';
+export { type Candidate, type ExtractPlan, type PlanOptions, planExtraction } from './plan.js';
+export {
+  allocateBudget,
+  type BudgetModule,
+  policyFromFlags,
+  type RankLimits,
+  type RankPolicy,
+  rankFor,
+} from './policy.js';
+export { type ResizedModule, type ResizeResult, resizeAdapter } from './resize.js';
 export type * from './types.js';
-export { planExtraction, type Candidate, type ExtractPlan, type PlanOptions } from './plan.js';

@@ -5,11 +5,41 @@
  */
 import { copyFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import {
+  applyLoraBias,
+  applyModule,
+  applyParamLora,
+  type ExpertPart,
+  expertPartModule,
+  fusedParams,
+  resizedVocabulary,
+  shapeLookup,
+  storedTransposed,
+  tiedReplacements,
+  type WeightLayout,
+  weightLayout,
+} from '../analyze/index.js';
 import { ShapeError } from '../errors.js';
-import { applyLoraBias, applyModule, applyParamLora, expertPartModule, fusedParams, resizedVocabulary, storedTransposed, shapeLookup, tiedReplacements, weightLayout, type ExpertPart, type WeightLayout } from '../analyze/index.js';
-import type { Adapter, LoraModule, ParamLora, ReadAdapter, ResolvedParamLora, TensorInfo } from '../io/index.js';
-import { checkConfig, checkpointLayout, readModelConfig, resolveParamLora, loraScale, openCheckpoint, readAdapter, writeDirAtomically, writeSafetensors } from '../io/index.js';
-import type { ModelConfig } from '../io/index.js';
+import type {
+  Adapter,
+  LoraModule,
+  ModelConfig,
+  ParamLora,
+  ReadAdapter,
+  ResolvedParamLora,
+  TensorInfo,
+} from '../io/index.js';
+import {
+  checkConfig,
+  checkpointLayout,
+  loraScale,
+  openCheckpoint,
+  readAdapter,
+  readModelConfig,
+  resolveParamLora,
+  writeDirAtomically,
+  writeSafetensors,
+} from '../io/index.js';
 
 export interface MergeOptions {
   force?: boolean;
@@ -46,7 +76,12 @@ const COPIED_FILE = /\.(json|txt|model|py|md|jinja)$/;
  * shape or tied twin disagrees with the base.
  * @example await mergeAdapter('llama/', 'lora/', 'llama-merged/');
  */
-export async function mergeAdapter(basePath: string, adapterDir: string, outDir: string, opts: MergeOptions = {}): Promise<MergeResult> {
+export async function mergeAdapter(
+  basePath: string,
+  adapterDir: string,
+  outDir: string,
+  opts: MergeOptions = {},
+): Promise<MergeResult> {
   const adapter = await readAdapter(adapterDir);
   const { useRslora, fanInFanOut } = adapter.settings;
   const base = await openCheckpoint(basePath);
@@ -61,16 +96,25 @@ export async function mergeAdapter(basePath: string, adapterDir: string, outDir:
       const name = `${m.module}.weight`;
       // ensure_weight_tying: a base storing only the tied embedding takes their one change once, through the embedding.
       if (!base.has(name) && tiedTo.has(m.module) && base.has(`${tiedTo.get(m.module)}.weight`)) continue;
-      if (!base.has(name)) throw new ShapeError(`adapter module ${m.module} has no weight "${name}" in ${basePath}: adapter and base are of different models`);
+      if (!base.has(name))
+        throw new ShapeError(
+          `adapter module ${m.module} has no weight "${name}" in ${basePath}: adapter and base are of different models`,
+        );
       const layout = weightLayout(m, base.info(name).shape, storedTransposed(table, name, fanInFanOut));
       if (typeof layout === 'string') throw new ShapeError(layoutMismatch(m, name, basePath, base.info(name).shape));
       lora.set(name, { m, layout });
       if (m.bias) {
         const biasName = `${m.module}.bias`;
         // PEFT's merge raises here too: "Impossible to merge LoRA with `lora_bias=True` because the base layer has no bias".
-        if (!base.has(biasName)) throw new ShapeError(`adapter module ${m.module} has a lora_B.bias but ${basePath} has no "${biasName}" to add it to`);
+        if (!base.has(biasName))
+          throw new ShapeError(
+            `adapter module ${m.module} has a lora_B.bias but ${basePath} has no "${biasName}" to add it to`,
+          );
         const shape = base.info(biasName).shape;
-        if (shape.length !== 1 || shape[0] !== m.outFeatures) throw new ShapeError(`adapter module ${m.module}: lora_B.bias is [${m.outFeatures}] but ${biasName} is [${shape.join(', ')}]`);
+        if (shape.length !== 1 || shape[0] !== m.outFeatures)
+          throw new ShapeError(
+            `adapter module ${m.module}: lora_B.bias is [${m.outFeatures}] but ${biasName} is [${shape.join(', ')}]`,
+          );
         loraBias.set(biasName, m);
       }
     }
@@ -109,7 +153,11 @@ export async function mergeAdapter(basePath: string, adapterDir: string, outDir:
         await writeSafetensors(
           join(tmp, name),
           // A resized vocabulary's tensors take the adapter's shape, in the base's dtype.
-          tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: vocab?.tensors.has(t.name) ? full.get(t.name)!.shape : t.shape })),
+          tensors.map((t) => ({
+            name: t.name,
+            dtype: t.dtype,
+            shape: vocab?.tensors.has(t.name) ? full.get(t.name)!.shape : t.shape,
+          })),
           async (spec) => {
             opts.onProgress?.({ index: ++done, total, name: spec.name });
             const l = lora.get(spec.name);
@@ -123,7 +171,10 @@ export async function mergeAdapter(basePath: string, adapterDir: string, outDir:
             if (pp) {
               merged.push(spec.name);
               const sub = expertPartModule(pp.p, pp.r, pp.part);
-              return applyModule(await base.readFloat32(spec.name), sub, loraScale(sub, useRslora), { transposed: false, shape: [sub.outFeatures, sub.inFeatures] });
+              return applyModule(await base.readFloat32(spec.name), sub, loraScale(sub, useRslora), {
+                transposed: false,
+                shape: [sub.outFeatures, sub.inFeatures],
+              });
             }
             const w = full.get(spec.name);
             if (w) replaced.push(spec.name);
@@ -144,8 +195,14 @@ export async function mergeAdapter(basePath: string, adapterDir: string, outDir:
       if (byFile.size > 1) {
         const weightMap: Record<string, string> = {};
         for (const t of base.tensors) weightMap[t.name] = basename(t.file);
-        const totalSize = base.tensors.reduce((s, t) => s + (vocab?.tensors.has(t.name) ? (t.byteLength / t.shape[0]!) * vocab.to : t.byteLength), 0);
-        await writeFile(join(tmp, 'model.safetensors.index.json'), JSON.stringify({ metadata: { total_size: totalSize }, weight_map: weightMap }, null, 2) + '\n');
+        const totalSize = base.tensors.reduce(
+          (s, t) => s + (vocab?.tensors.has(t.name) ? (t.byteLength / t.shape[0]!) * vocab.to : t.byteLength),
+          0,
+        );
+        await writeFile(
+          join(tmp, 'model.safetensors.index.json'),
+          JSON.stringify({ metadata: { total_size: totalSize }, weight_map: weightMap }, null, 2) + '\n',
+        );
       }
       // A model folder's config and tokenizer travel with its weights; a lone file's neighbours do not.
       const isModel = basePath.endsWith('.json') || (await stat(basePath)).isDirectory();
@@ -157,7 +214,15 @@ export async function mergeAdapter(basePath: string, adapterDir: string, outDir:
       }
       if (isModel) await copySideFiles(base.files[0]!, tmp, written);
     });
-    return { out: outDir, files, merged, replaced, copied, tiedSkipped, resizedVocab: vocab ? { from: vocab.from, to: vocab.to } : null };
+    return {
+      out: outDir,
+      files,
+      merged,
+      replaced,
+      copied,
+      tiedSkipped,
+      resizedVocab: vocab ? { from: vocab.from, to: vocab.to } : null,
+    };
   } finally {
     await base.close();
   }
@@ -168,9 +233,15 @@ export async function mergeAdapter(basePath: string, adapterDir: string, outDir:
  * [in, out] when the adapter says fan_in_fan_out): a new map, the input untouched. For small
  * models (compare, tests); `mergeAdapter` streams big ones.
  */
-export async function applyAdapter(weights: Map<string, Float32Array>, adapter: Adapter): Promise<Map<string, Float32Array>> {
+export async function applyAdapter(
+  weights: Map<string, Float32Array>,
+  adapter: Adapter,
+): Promise<Map<string, Float32Array>> {
   const settings = 'settings' in adapter ? (adapter as ReadAdapter).settings : checkConfig(adapter.config);
-  if ((adapter as Partial<ReadAdapter>).paramModules?.length) throw new ShapeError('applyAdapter does not apply target_parameters LoRA (no shapes in memory to resolve it by): use mergeAdapter');
+  if ((adapter as Partial<ReadAdapter>).paramModules?.length)
+    throw new ShapeError(
+      'applyAdapter does not apply target_parameters LoRA (no shapes in memory to resolve it by): use mergeAdapter',
+    );
   const out = new Map(weights);
   for (const f of adapter.fullWeights) {
     if (!weights.has(f.name)) throw new ShapeError(`adapter replaces "${f.name}", which the model does not have`);
@@ -182,14 +253,21 @@ export async function applyAdapter(weights: Map<string, Float32Array>, adapter: 
     const source = (adapter as Partial<ReadAdapter>).tied?.find((t) => t.module === m.module)?.source;
     if (!w && source && out.has(`${source}.weight`)) continue; // tied lm_head: the embedding carries the change
     if (!w) throw new ShapeError(`adapter module ${m.module} has no weight "${name}" in the model`);
-    if (w.length !== m.inFeatures * m.outFeatures) throw new ShapeError(`adapter module ${m.module} is ${m.outFeatures}×${m.inFeatures} but ${name} holds ${w.length} values`);
+    if (w.length !== m.inFeatures * m.outFeatures)
+      throw new ShapeError(
+        `adapter module ${m.module} is ${m.outFeatures}×${m.inFeatures} but ${name} holds ${w.length} values`,
+      );
     const transposed = m.kind === 'embedding' || settings.fanInFanOut;
-    const layout: WeightLayout = { transposed, shape: transposed ? [m.inFeatures, m.outFeatures] : [m.outFeatures, m.inFeatures] };
+    const layout: WeightLayout = {
+      transposed,
+      shape: transposed ? [m.inFeatures, m.outFeatures] : [m.outFeatures, m.inFeatures],
+    };
     const scale = loraScale(m, settings.useRslora);
     out.set(name, await applyModule(w.slice(), m, scale, layout));
     if (m.bias) {
       const b = out.get(`${m.module}.bias`);
-      if (!b) throw new ShapeError(`adapter module ${m.module} has a lora_B.bias but the model has no "${m.module}.bias"`);
+      if (!b)
+        throw new ShapeError(`adapter module ${m.module} has a lora_B.bias but the model has no "${m.module}.bias"`);
       out.set(`${m.module}.bias`, applyLoraBias(b.slice(), m, scale));
     }
   }
@@ -199,7 +277,8 @@ export async function applyAdapter(weights: Map<string, Float32Array>, adapter: 
 /** config.json with the text config's vocab_size set (transformers' get_text_config(): text_config where there is one). */
 function withVocabSize(config: ModelConfig, vocabSize: number): ModelConfig {
   const text = config['text_config'];
-  if (text && typeof text === 'object' && !Array.isArray(text)) return { ...config, text_config: { ...(text as object), vocab_size: vocabSize } };
+  if (text && typeof text === 'object' && !Array.isArray(text))
+    return { ...config, text_config: { ...(text as object), vocab_size: vocabSize } };
   return { ...config, vocab_size: vocabSize };
 }
 
@@ -213,7 +292,13 @@ function layoutMismatch(m: LoraModule, name: string, basePath: string, shape: re
 async function copySideFiles(firstShard: string, dest: string, written: Set<string>): Promise<void> {
   const dir = join(firstShard, '..');
   for (const entry of await readdir(dir, { withFileTypes: true })) {
-    if (!entry.isFile() || written.has(entry.name) || entry.name.endsWith('.safetensors') || entry.name.endsWith('.index.json')) continue;
+    if (
+      !entry.isFile() ||
+      written.has(entry.name) ||
+      entry.name.endsWith('.safetensors') ||
+      entry.name.endsWith('.index.json')
+    )
+      continue;
     if (COPIED_FILE.test(entry.name)) await copyFile(join(dir, entry.name), join(dest, entry.name));
   }
 }

@@ -95,11 +95,20 @@ export function planExtraction(
   const all = [...pairing.matrices, ...pairing.others];
   const pairByName = new Map(all.map((p) => [p.name, p]));
   const roleOf = (name: string): TensorLayout =>
-    layout.byName.get(name) ?? { name, module: name, param: '', role: 'unknown', transposed: false, hasBias: false, note: 'not in the tuned checkpoint' };
+    layout.byName.get(name) ?? {
+      name,
+      module: name,
+      param: '',
+      role: 'unknown',
+      transposed: false,
+      hasBias: false,
+      note: 'not in the tuned checkpoint',
+    };
   const embeddingSaved = new Set<string>();
   // PEFT's SEQ_CLS / TOKEN_CLS / QUESTION_ANS models add their head (classifier, score, qa_outputs) to
   // modules_to_save themselves and raise KeyError on loading an adapter without its weights, changed or not.
-  const headAlways = layout.taskType === 'SEQ_CLS' || layout.taskType === 'TOKEN_CLS' || layout.taskType === 'QUESTION_ANS';
+  const headAlways =
+    layout.taskType === 'SEQ_CLS' || layout.taskType === 'TOKEN_CLS' || layout.taskType === 'QUESTION_ANS';
   /** A head's module: its root (RoBERTa's classifier.dense and classifier.out_proj are one `classifier`). */
   const headModule = (l: TensorLayout) => {
     const w = whole(l.module.replace(/\.(dense|out_proj)$/, ''));
@@ -111,7 +120,11 @@ export function planExtraction(
   for (const s of pairing.skipped) {
     const t = tunedInfo(s.name);
     const l = t ? roleOf(s.name) : undefined;
-    if (t && s.reason === 'only in tuned' && (l?.role === 'classifier' || (l?.role === 'bias' && l.of === 'classifier'))) {
+    if (
+      t &&
+      s.reason === 'only in tuned' &&
+      (l?.role === 'classifier' || (l?.role === 'bias' && l.of === 'classifier'))
+    ) {
       if (peft) headModule(l).tunedOnly.push(t);
       else skipped.push({ name: s.name, reason: 'new classifier head: not with --profile vllm (no modules_to_save)' });
       continue;
@@ -120,22 +133,39 @@ export function planExtraction(
       if (embeddings === 'full' && peft) {
         whole(l.module).tunedOnly.push(t);
         if (l.role === 'embedding') embeddingSaved.add(l.module);
-        warnings.push(`${s.name}: resized vocabulary saved whole (modules_to_save); the base model must be resized to [${t.shape.join(', ')}] before loading`);
+        warnings.push(
+          `${s.name}: resized vocabulary saved whole (modules_to_save); the base model must be resized to [${t.shape.join(', ')}] before loading`,
+        );
         continue;
       }
-      skipped.push({ name: s.name, reason: `${s.reason}: a resized vocabulary cannot be a LoRA; use --embeddings full` });
+      skipped.push({
+        name: s.name,
+        reason: `${s.reason}: a resized vocabulary cannot be a LoRA; use --embeddings full`,
+      });
       continue;
     }
     skipped.push(s);
   }
 
-  const tokenEmbeddingChanged = all.some((p) => roleOf(p.name).role === 'embedding' && roleOf(p.name).embedding === 'token');
+  const tokenEmbeddingChanged = all.some(
+    (p) => roleOf(p.name).role === 'embedding' && roleOf(p.name).embedding === 'token',
+  );
   for (const pair of pairing.matrices) {
     const l = roleOf(pair.name);
     const [m, n] = pair.tuned.shape as [number, number];
     const biasName = `${l.module}.bias`;
     const bias = l.hasBias ? pairByName.get(biasName) : undefined;
-    const candidate = (kind: Candidate['kind'], transposed: boolean, fused = false): Candidate => ({ pair, kind, module: l.module, m, n, transposed, fused, layout: l, ...(bias ? { bias } : {}) });
+    const candidate = (kind: Candidate['kind'], transposed: boolean, fused = false): Candidate => ({
+      pair,
+      kind,
+      module: l.module,
+      m,
+      n,
+      transposed,
+      fused,
+      layout: l,
+      ...(bias ? { bias } : {}),
+    });
     switch (l.role) {
       case 'linear':
       case 'conv1d':
@@ -150,10 +180,17 @@ export function planExtraction(
         break;
       case 'lm_head':
         if (layout.tiedEmbeddings && tokenEmbeddingChanged) {
-          skipped.push({ name: pair.name, reason: 'tied to the token embeddings (tie_word_embeddings): extracted once, with them' });
+          skipped.push({
+            name: pair.name,
+            reason: 'tied to the token embeddings (tie_word_embeddings): extracted once, with them',
+          });
         } else if (embeddings === 'lora') candidates.push(candidate('linear', false));
         else if (embeddings === 'full' && peft) whole(l.module).pairs.push(pair);
-        else leftOut.push({ pair, reason: `--embeddings ${embeddings}${!peft && embeddings === 'full' ? ' (not with --profile vllm)' : ''}` });
+        else
+          leftOut.push({
+            pair,
+            reason: `--embeddings ${embeddings}${!peft && embeddings === 'full' ? ' (not with --profile vllm)' : ''}`,
+          });
         break;
       case 'embedding':
         if (l.embedding === 'token_type') {
@@ -164,7 +201,11 @@ export function planExtraction(
         else if (embeddings === 'full' && peft) {
           whole(l.module).pairs.push(pair);
           if (l.embedding === 'token') embeddingSaved.add(l.module);
-        } else leftOut.push({ pair, reason: `--embeddings ${embeddings}${!peft && embeddings === 'full' ? ' (not with --profile vllm)' : ''}` });
+        } else
+          leftOut.push({
+            pair,
+            reason: `--embeddings ${embeddings}${!peft && embeddings === 'full' ? ' (not with --profile vllm)' : ''}`,
+          });
         break;
       case 'classifier':
         if (peft) headModule(l).pairs.push(pair);
@@ -191,7 +232,10 @@ export function planExtraction(
     } else if (l.role === 'bias' && loraModules.has(l.module)) {
       pendingBiases.push({ pair, l });
     } else if (l.role === 'bias') {
-      leftOut.push({ pair, reason: "bias of a module that is not a LoRA target (its weight did not change or was left out)" });
+      leftOut.push({
+        pair,
+        reason: 'bias of a module that is not a LoRA target (its weight did not change or was left out)',
+      });
     } else if (l.role === 'buffer') {
       skipped.push({ name: pair.name, reason: l.note ?? 'a buffer, not a parameter' });
     } else {
@@ -205,16 +249,26 @@ export function planExtraction(
   // (key <module>.base_layer.bias), which loads, merges and warns about nothing.
   let biasMode: ExtractPlan['biasMode'] = 'none';
   if (opts.biases === 'skip' || !peft) {
-    for (const { pair } of pendingBiases) leftOut.push({ pair, reason: !peft ? 'bias (not with --profile vllm: serving engines load LoRA factors only)' : 'bias (--biases skip)' });
+    for (const { pair } of pendingBiases)
+      leftOut.push({
+        pair,
+        reason: !peft
+          ? 'bias (not with --profile vllm: serving engines load LoRA factors only)'
+          : 'bias (--biases skip)',
+      });
   } else if (pendingBiases.length > 0) {
-    const clean = candidates.every((c) => c.kind === 'linear' && c.bias !== undefined) && !(layout.tiedEmbeddings && tokenEmbeddingChanged && embeddings === 'lora');
+    const clean =
+      candidates.every((c) => c.kind === 'linear' && c.bias !== undefined) &&
+      !(layout.tiedEmbeddings && tokenEmbeddingChanged && embeddings === 'lora');
     if (clean) biasMode = 'lora_bias';
     else {
       biasMode = 'whole';
       const why = candidates.some((c) => c.kind === 'embedding')
         ? 'PEFT refuses lora_bias on embedding layers'
         : `PEFT's lora_bias would warn on, and refuse to merge, the targets without a base bias (e.g. ${candidates.find((c) => c.bias === undefined)?.module})`;
-      warnings.push(`changed biases saved whole (bias: "lora_only", <module>.base_layer.bias) rather than as lora_B.bias: ${why}`);
+      warnings.push(
+        `changed biases saved whole (bias: "lora_only", <module>.base_layer.bias) rather than as lora_B.bias: ${why}`,
+      );
       for (const { pair, l } of pendingBiases) {
         const w = whole(`${l.module}.base_layer`);
         w.pairs.push(pair);
@@ -225,11 +279,26 @@ export function planExtraction(
   }
   const embeddingLora = candidates.some((c) => c.layout.role === 'embedding' && c.layout.embedding === 'token');
   const tieEmbeddings = layout.tiedEmbeddings && peft && (embeddingLora || embeddingSaved.size > 0);
-  const source = candidates.find((c) => c.layout.role === 'embedding' && c.layout.embedding === 'token')?.module ?? [...embeddingSaved][0];
+  const source =
+    candidates.find((c) => c.layout.role === 'embedding' && c.layout.embedding === 'token')?.module ??
+    [...embeddingSaved][0];
   const head = layout.tensors.find((l) => l.role === 'lm_head')?.module ?? 'lm_head';
   const tiedHead = tieEmbeddings && source ? { module: head, source } : null;
   const conv = candidates.filter((c) => c.layout.role === 'conv1d').length;
   const linear = candidates.filter((c) => c.kind === 'linear').length;
-  if (conv > 0 && conv < linear) warnings.push(`${conv} Conv1D and ${linear - conv} nn.Linear targets: fan_in_fan_out is one flag, PEFT corrects it per layer with a warning`);
-  return { candidates, whole: [...wholeByModule.values()], leftOut, skipped, biasMode, tieEmbeddings, tiedHead, fanInFanOut: conv > 0 && 2 * conv >= linear, warnings };
+  if (conv > 0 && conv < linear)
+    warnings.push(
+      `${conv} Conv1D and ${linear - conv} nn.Linear targets: fan_in_fan_out is one flag, PEFT corrects it per layer with a warning`,
+    );
+  return {
+    candidates,
+    whole: [...wholeByModule.values()],
+    leftOut,
+    skipped,
+    biasMode,
+    tieEmbeddings,
+    tiedHead,
+    fanInFanOut: conv > 0 && 2 * conv >= linear,
+    warnings,
+  };
 }

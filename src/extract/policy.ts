@@ -20,21 +20,33 @@ export interface RankLimits {
 }
 
 /** Exactly one policy out of the flags given, or a UsageError. */
-export function policyFromFlags(flags: { rank?: number; energy?: number; error?: number; budget?: number; budgetRelative?: number }): RankPolicy {
+export function policyFromFlags(flags: {
+  rank?: number;
+  energy?: number;
+  error?: number;
+  budget?: number;
+  budgetRelative?: number;
+}): RankPolicy {
   const given = Object.entries(flags).filter(([, v]) => v !== undefined);
   if (given.length !== 1) {
-    throw new UsageError(`choose exactly one of \`rank\`, \`energy\`, \`error\`, \`budget\`, \`budgetRelative\` (got ${given.length === 0 ? 'none' : given.map(([k]) => `\`${k}\``).join(', ')})`, { option: given[1]?.[0] });
+    throw new UsageError(
+      `choose exactly one of \`rank\`, \`energy\`, \`error\`, \`budget\`, \`budgetRelative\` (got ${given.length === 0 ? 'none' : given.map(([k]) => `\`${k}\``).join(', ')})`,
+      { option: given[1]?.[0] },
+    );
   }
   const [key, value] = given[0]! as [string, number];
   switch (key) {
     case 'rank':
-      if (!Number.isInteger(value) || value < 1) throw new UsageError(`\`rank\` must be a positive integer, got ${value}`, { option: 'rank' });
+      if (!Number.isInteger(value) || value < 1)
+        throw new UsageError(`\`rank\` must be a positive integer, got ${value}`, { option: 'rank' });
       return { rank: value };
     case 'energy':
-      if (!(value > 0 && value <= 1)) throw new UsageError(`\`energy\` must be in (0, 1], got ${value}`, { option: 'energy' });
+      if (!(value > 0 && value <= 1))
+        throw new UsageError(`\`energy\` must be in (0, 1], got ${value}`, { option: 'energy' });
       return { energy: value };
     case 'error':
-      if (!(value >= 0 && value < 1)) throw new UsageError(`\`error\` must be in [0, 1), got ${value}`, { option: 'error' });
+      if (!(value >= 0 && value < 1))
+        throw new UsageError(`\`error\` must be in [0, 1), got ${value}`, { option: 'error' });
       return { error: value };
     case 'budget':
       return { budget: value };
@@ -48,7 +60,12 @@ export function policyFromFlags(flags: { rank?: number; energy?: number; error?:
  * for the per-module policies (rank, energy, error). Returns the rank and whether the values
  * computed reached the target (false: the rank is the most that was computed).
  */
-export function rankFor(policy: RankPolicy, s: ArrayLike<number>, frobSquared: number, maxRank: number): { rank: number; reached: boolean } {
+export function rankFor(
+  policy: RankPolicy,
+  s: ArrayLike<number>,
+  frobSquared: number,
+  maxRank: number,
+): { rank: number; reached: boolean } {
   if ('rank' in policy) return { rank: Math.min(policy.rank, maxRank), reached: true };
   if ('budget' in policy) throw new Error('rankFor: budget is allocated across modules, not per module');
   if (frobSquared === 0) return { rank: 0, reached: true };
@@ -85,12 +102,19 @@ export interface BudgetModule {
  * Throws UsageError when the budget cannot give every module `minRank`.
  * Cost O(R log M) for R ranks allocated over M modules.
  */
-export function allocateBudget(modules: BudgetModule[], budget: number, { relative = false, minRank = 1 }: { relative?: boolean; minRank?: number } = {}): number[] {
+export function allocateBudget(
+  modules: BudgetModule[],
+  budget: number,
+  { relative = false, minRank = 1 }: { relative?: boolean; minRank?: number } = {},
+): number[] {
   const ranks = modules.map((m) => Math.min(minRank, m.maxRank, m.s.length));
   const floor = modules.reduce((sum, m, i) => sum + ranks[i]! * m.cost, 0);
   if (floor > budget) {
     const option = relative ? 'budgetRelative' : 'budget';
-    throw new UsageError(`\`${option}\` ${budget} is too small: ${minRank === 1 ? 'one rank' : `${minRank} ranks`} in each of the ${modules.length} modules takes ${floor} parameters (the minimum); raise the budget or lower \`minRank\``, { option });
+    throw new UsageError(
+      `\`${option}\` ${budget} is too small: ${minRank === 1 ? 'one rank' : `${minRank} ranks`} in each of the ${modules.length} modules takes ${floor} parameters (the minimum); raise the budget or lower \`minRank\``,
+      { option },
+    );
   }
   let left = budget - floor;
   const gain = (i: number, r: number) => {

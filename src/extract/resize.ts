@@ -2,16 +2,16 @@
  * `resize`: re-rank an existing LoRA adapter through the SVD of each s·B·A computed from
  * its factors (QR of the factors, SVD of the small core), never forming the product.
  */
-import type { LoraModule } from '../io/index.js';
-import { loraScale, readAdapter, writeAdapter, writeDirAtomically } from '../io/index.js';
+
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { SCHEMA_VERSION, TOOL } from '../version.js';
-import { factoredSvd } from '../svd/index.js';
-import { roundTo, splitFactors } from './factors.js';
-import { rankFor, type RankPolicy } from './policy.js';
-import type { DType } from '../io/index.js';
 import { FormatError, UsageError } from '../errors.js';
+import type { DType, LoraModule } from '../io/index.js';
+import { loraScale, readAdapter, writeAdapter, writeDirAtomically } from '../io/index.js';
+import { factoredSvd } from '../svd/index.js';
+import { SCHEMA_VERSION, TOOL } from '../version.js';
+import { roundTo, splitFactors } from './factors.js';
+import { type RankPolicy, rankFor } from './policy.js';
 
 export interface ResizedModule {
   module: string;
@@ -54,28 +54,41 @@ export async function resizeAdapter(
   { maxRank, force, dtype }: { maxRank?: number; force?: boolean; dtype?: DType } = {},
 ): Promise<ResizeResult> {
   if ('budget' in policy) throw new UsageError('resize takes --rank, --energy or --error');
-  if (maxRank !== undefined && !(Number.isInteger(maxRank) && maxRank >= 1)) throw new UsageError(`--max-rank must be a positive integer, got ${maxRank}`);
+  if (maxRank !== undefined && !(Number.isInteger(maxRank) && maxRank >= 1))
+    throw new UsageError(`--max-rank must be a positive integer, got ${maxRank}`);
   const adapter = await readAdapter(adapterDir);
   const { useRslora, fanInFanOut, useDora } = adapter.settings;
   if (adapter.paramModules.length > 0) {
-    throw new FormatError(`${adapterDir}: "target_parameters" (LoRA on ${adapter.paramModules[0]!.owner} and other parameters): resize does not rewrite ParamWrapper factors; merge and analyze read them`);
+    throw new FormatError(
+      `${adapterDir}: "target_parameters" (LoRA on ${adapter.paramModules[0]!.owner} and other parameters): resize does not rewrite ParamWrapper factors; merge and analyze read them`,
+    );
   }
   const outDtype: DType = dtype ?? adapter.factorDtype ?? adapter.fullWeights[0]?.dtype ?? 'F32';
   const modules: LoraModule[] = [];
   const report: ResizedModule[] = [];
   const warnings: string[] = [];
-  if (useDora) warnings.push(`${adapterDir} is a DoRA adapter: magnitudes kept; the errors reported are of s·B·A, not of the merged weights (analyze BASE --adapter on both adapters shows those)`);
+  if (useDora)
+    warnings.push(
+      `${adapterDir} is a DoRA adapter: magnitudes kept; the errors reported are of s·B·A, not of the merged weights (analyze BASE --adapter on both adapters shows those)`,
+    );
   // A tied lm_head (ensure_weight_tying) is written from its resized embedding, transposed, as PEFT keeps it.
   const tiedTo = new Map(adapter.tied.map((t) => [t.module, t.source]));
   for (const m of adapter.modules) {
     if (tiedTo.has(m.module)) continue;
     const scale = loraScale(m, useRslora);
     // B·A is [out, in] for a linear and [dim, vocab] = ΔWᵀ for an embedding: PEFT's factor layout either way.
-    const svd = factoredSvd({ rows: m.outFeatures, cols: m.rank, data: m.b }, { rows: m.rank, cols: m.inFeatures, data: m.a }, scale);
+    const svd = factoredSvd(
+      { rows: m.outFeatures, cols: m.rank, data: m.b },
+      { rows: m.rank, cols: m.inFeatures, data: m.a },
+      scale,
+    );
     let frob = 0;
     for (const v of svd.s) frob += v * v;
     const cap = Math.min(maxRank ?? m.rank, svd.s.length);
-    if ('rank' in policy && policy.rank > svd.s.length) warnings.push(`${m.module}: --rank ${policy.rank} is above the rank ${svd.s.length} of its product; kept at ${svd.s.length}`);
+    if ('rank' in policy && policy.rank > svd.s.length)
+      warnings.push(
+        `${m.module}: --rank ${policy.rank} is above the rank ${svd.s.length} of its product; kept at ${svd.s.length}`,
+      );
     let { rank } = rankFor(policy, svd.s, frob, cap);
     if (rank === 0) {
       if (!m.bias && !m.magnitude) {
@@ -89,7 +102,12 @@ export async function resizeAdapter(
     const a = roundTo(outDtype, split.a);
     const b = roundTo(outDtype, split.b);
     // The new scale is 1 (alpha = r, no rsLoRA): the bias PEFT adds is scale · lora_B.bias.
-    const bias = m.bias ? roundTo(outDtype, m.bias.map((v) => v * scale)) : undefined;
+    const bias = m.bias
+      ? roundTo(
+          outDtype,
+          m.bias.map((v) => v * scale),
+        )
+      : undefined;
     const magnitude = m.magnitude ? roundTo(outDtype, m.magnitude) : undefined;
     const { bias: _b, magnitude: _m, ...rest } = m;
     modules.push({ ...rest, rank, alpha: rank, a, b, ...(bias ? { bias } : {}), ...(magnitude ? { magnitude } : {}) });
@@ -110,14 +128,17 @@ export async function resizeAdapter(
     out: outDir,
     policy: { ...policy, ...(maxRank !== undefined ? { maxRank } : {}) },
     modules: report,
-    totalParams: modules.reduce((s, m) => s + m.rank * (m.inFeatures + m.outFeatures), 0) + adapter.fullWeights.reduce((s, w) => s + w.data.length, 0),
+    totalParams:
+      modules.reduce((s, m) => s + m.rank * (m.inFeatures + m.outFeatures), 0) +
+      adapter.fullWeights.reduce((s, w) => s + w.data.length, 0),
     warnings,
   };
   // Full weights go back under the keys PEFT saved them as (".base_layer.weight" beside an embedding LoRA,
   // ".base_layer.bias" of bias="lora_only"), with the config fields that announce them.
   const fullWeights = adapter.fullWeights.map((w, i) => ({ ...w, name: adapter.fullWeightKeys[i]! }));
   const carried: Record<string, unknown> = {};
-  for (const field of ['modules_to_save', 'bias', 'ensure_weight_tying']) if (adapter.config[field] !== undefined) carried[field] = adapter.config[field];
+  for (const field of ['modules_to_save', 'bias', 'ensure_weight_tying'])
+    if (adapter.config[field] !== undefined) carried[field] = adapter.config[field];
   await writeDirAtomically(outDir, { force }, async (tmp) => {
     await writeAdapter(
       tmp,
@@ -153,7 +174,8 @@ function productDistance(m: LoraModule, scale: number, a2: Float32Array, b2: Flo
     for (let i = 0; i < rx; i++)
       for (let j = 0; j < ry; j++) {
         let s = 0;
-        for (let k = 0; k < len; k++) s += rowsAreLen ? x[k * rx + i]! * y[k * ry + j]! : x[i * len + k]! * y[j * len + k]!;
+        for (let k = 0; k < len; k++)
+          s += rowsAreLen ? x[k * rx + i]! * y[k * ry + j]! : x[i * len + k]! * y[j * len + k]!;
         g[i * ry + j] = s;
       }
     return g;

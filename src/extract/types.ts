@@ -1,5 +1,5 @@
 /** Result shapes of `extract` (extraction.json) and `resize`. */
-import type { ToolInfo, TensorSpectrum, SkippedTensor } from '../analyze/types.js';
+import type { SkippedTensor, TensorSpectrum, ToolInfo } from '../analyze/types.js';
 import type { RankPolicy } from './policy.js';
 
 export interface ExtractedModule {
@@ -97,10 +97,26 @@ export interface ExtractionResult {
   /** What the adapter carries of every changed parameter, and what it leaves out. */
   coverage: ExtractionCoverage;
   /** Model layout found (io/layouts.ts): model type, table entry, PEFT task type, tying, what was set in the config for it. */
-  layout: { modelType: string | null; family: string; taskType: string | null; tiedEmbeddings: boolean; fanInFanOut: boolean; biases: 'lora_bias' | 'whole' | 'none'; fusedExpertRank: number | null };
+  layout: {
+    modelType: string | null;
+    family: string;
+    taskType: string | null;
+    tiedEmbeddings: boolean;
+    fanInFanOut: boolean;
+    biases: 'lora_bias' | 'whole' | 'none';
+    fusedExpertRank: number | null;
+  };
   warnings: string[];
   /** With --calibrate: where the inputs came from, and model-level output errors (calibrated, plain SVD at the same ranks). */
-  calibration?: { inputs: string; tokens: number; sequences: number; damping: number; modules: number; outputError: number; svdOutputError: number };
+  calibration?: {
+    inputs: string;
+    tokens: number;
+    sequences: number;
+    damping: number;
+    modules: number;
+    outputError: number;
+    svdOutputError: number;
+  };
   seconds: number;
 }
 

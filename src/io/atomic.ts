@@ -107,7 +107,11 @@ export async function exists(path: string): Promise<boolean> {
  * failure and on SIGINT/SIGTERM. Returns what `fill` returns.
  * @example await writeDirAtomically('out/adapter', { force: false }, async (tmp) => writeAdapterFiles(tmp));
  */
-export async function writeDirAtomically<T>(dir: string, opts: { force?: boolean }, fill: (tmpDir: string) => Promise<T>): Promise<T> {
+export async function writeDirAtomically<T>(
+  dir: string,
+  opts: { force?: boolean },
+  fill: (tmpDir: string) => Promise<T>,
+): Promise<T> {
   const { force = false } = opts;
   if (!force && (await exists(dir))) throw new UsageError(`${dir} already exists; pass --force to replace it`);
   await mkdir(dirname(dir), { recursive: true });
@@ -132,7 +136,11 @@ export async function writeDirAtomically<T>(dir: string, opts: { force?: boolean
       } catch (err) {
         // Checked absent at the start: another run (or person) wrote it meanwhile, and theirs stays.
         const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'ENOTEMPTY' || code === 'EEXIST') throw new UsageError(`${dir} appeared while this run was writing it (another run?); it was left as it is and nothing of this run was kept; pass --force to replace it`, { cause: err });
+        if (code === 'ENOTEMPTY' || code === 'EEXIST')
+          throw new UsageError(
+            `${dir} appeared while this run was writing it (another run?); it was left as it is and nothing of this run was kept; pass --force to replace it`,
+            { cause: err },
+          );
         throw err;
       }
     }

@@ -3,10 +3,10 @@
  * holding either. Opening reads only headers; each tensor is then read on demand with a
  * positioned read of its byte range, so peak memory is the tensors in hand, never the model.
  */
-import { open, readdir, readFile, stat, type FileHandle } from 'node:fs/promises';
+import { type FileHandle, open, readdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { DeltarankError, FormatError } from '../errors.js';
-import { DTYPE_SIZE, decodeBf16, decodeF16, toFloat32, type DType } from './dtypes.js';
+import { DTYPE_SIZE, type DType, decodeBf16, decodeF16, toFloat32 } from './dtypes.js';
 import { readExactly, readSafetensorsHeader } from './safetensors-reader.js';
 
 export interface TensorInfo {
@@ -82,7 +82,9 @@ export async function openCheckpoint(path: string): Promise<Checkpoint> {
         shard = await openShard(file);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-          throw new FormatError(`${basename(target.file)}: names shard "${name}", which does not exist in ${dir}`, { cause: err });
+          throw new FormatError(`${basename(target.file)}: names shard "${name}", which does not exist in ${dir}`, {
+            cause: err,
+          });
         }
         throw err;
       }
@@ -92,7 +94,9 @@ export async function openCheckpoint(path: string): Promise<Checkpoint> {
     const held = new Map(shards.map((s, k) => [shardNames[k]!, new Set(s.entries.map((e) => e.name))]));
     for (const [tensor, name] of Object.entries(weightMap)) {
       if (!held.get(name)!.has(tensor)) {
-        throw new FormatError(`${basename(target.file)}: maps tensor "${tensor}" to shard "${name}", which does not hold it`);
+        throw new FormatError(
+          `${basename(target.file)}: maps tensor "${tensor}" to shard "${name}", which does not hold it`,
+        );
       }
     }
     return makeCheckpoint(path, shards);
@@ -131,17 +135,23 @@ async function resolveTarget(path: string): Promise<{ kind: 'file' | 'index'; fi
   const indexes = names.filter((n) => n.endsWith(INDEX_SUFFIX));
   if (names.includes('model' + INDEX_SUFFIX)) return { kind: 'index', file: join(path, 'model' + INDEX_SUFFIX) };
   if (indexes.length === 1) return { kind: 'index', file: join(path, indexes[0]!) };
-  if (indexes.length > 1) throw new FormatError(`${path}: several index files (${indexes.join(', ')}); name the one to open`);
+  if (indexes.length > 1)
+    throw new FormatError(`${path}: several index files (${indexes.join(', ')}); name the one to open`);
   if (names.includes('model.safetensors')) return { kind: 'file', file: join(path, 'model.safetensors') };
   const files = names.filter((n) => n.endsWith('.safetensors'));
   if (files.length === 1) return { kind: 'file', file: join(path, files[0]!) };
   if (files.length === 0) {
     // PyTorch pickles can run code when loaded: they are not read, only pointed out.
     const pickles = names.filter((n) => /\.(bin|pt|pth)$/.test(n));
-    const hint = pickles.length > 0 ? ` (found ${pickles.slice(0, 2).join(', ')}: PyTorch pickle files are not read; save the model with safe_serialization=True, or convert it to safetensors first)` : '';
+    const hint =
+      pickles.length > 0
+        ? ` (found ${pickles.slice(0, 2).join(', ')}: PyTorch pickle files are not read; save the model with safe_serialization=True, or convert it to safetensors first)`
+        : '';
     throw new FormatError(`${path}: no .safetensors file and no ${'model' + INDEX_SUFFIX} in this folder${hint}`);
   }
-  throw new FormatError(`${path}: several .safetensors files (${files.join(', ')}) but no index; name the file to open`);
+  throw new FormatError(
+    `${path}: several .safetensors files (${files.join(', ')}) but no index; name the file to open`,
+  );
 }
 
 async function readIndex(file: string): Promise<Record<string, string>> {
@@ -159,8 +169,17 @@ async function readIndex(file: string): Promise<Record<string, string>> {
   }
   for (const [tensor, shard] of Object.entries(weightMap)) {
     // A NUL byte is no file name anywhere (the file system API would throw a TypeError on it).
-    if (typeof shard !== 'string' || shard === '' || basename(shard) !== shard || shard.includes('\0') || shard === '.' || shard === '..') {
-      throw new FormatError(`${label}: tensor "${tensor}" maps to ${JSON.stringify(shard)}, not a file name in the index's folder`);
+    if (
+      typeof shard !== 'string' ||
+      shard === '' ||
+      basename(shard) !== shard ||
+      shard.includes('\0') ||
+      shard === '.' ||
+      shard === '..'
+    ) {
+      throw new FormatError(
+        `${label}: tensor "${tensor}" maps to ${JSON.stringify(shard)}, not a file name in the index's folder`,
+      );
     }
   }
   return weightMap as Record<string, string>;
@@ -174,7 +193,10 @@ function makeCheckpoint(path: string, shards: Shard[]): Checkpoint {
     handleOf.set(shard.file, shard.handle);
     for (const e of shard.entries) {
       const seen = byName.get(e.name);
-      if (seen) throw new FormatError(`tensor "${e.name}" is stored twice: in ${basename(seen.file)} and in ${basename(e.file)}`);
+      if (seen)
+        throw new FormatError(
+          `tensor "${e.name}" is stored twice: in ${basename(seen.file)} and in ${basename(e.file)}`,
+        );
       byName.set(e.name, e);
       tensors.push(e);
     }
@@ -196,13 +218,17 @@ function makeCheckpoint(path: string, shards: Shard[]): Checkpoint {
     info,
     async readRaw(name, into) {
       const t = info(name);
-      if (into && into.byteLength < t.byteLength) throw new RangeError(`tensor "${name}" has ${t.byteLength} bytes but the output array holds ${into.byteLength}`);
+      if (into && into.byteLength < t.byteLength)
+        throw new RangeError(
+          `tensor "${name}" has ${t.byteLength} bytes but the output array holds ${into.byteLength}`,
+        );
       return readInto(t, into ? into.subarray(0, t.byteLength) : new Uint8Array(t.byteLength));
     },
     async readFloat32(name, into) {
       const t = info(name);
       const n = t.byteLength / DTYPE_SIZE[t.dtype];
-      if (into && into.length < n) throw new RangeError(`tensor "${name}" has ${n} values but the output array holds ${into.length}`);
+      if (into && into.length < n)
+        throw new RangeError(`tensor "${name}" has ${n} values but the output array holds ${into.length}`);
       const out = into ? into.subarray(0, n) : new Float32Array(n);
       if (t.dtype === 'F32') {
         await readInto(t, new Uint8Array(out.buffer, out.byteOffset, 4 * n));
@@ -225,4 +251,3 @@ function makeCheckpoint(path: string, shards: Shard[]): Checkpoint {
     },
   };
 }
-

@@ -144,7 +144,8 @@ function view<T>(bytes: Uint8Array, itemSize: number, make: (buf: ArrayBufferLik
  */
 export function toFloat32(dtype: DType, bytes: Uint8Array): Float32Array {
   const size = DTYPE_SIZE[dtype];
-  if (bytes.byteLength % size !== 0) throw new RangeError(`${dtype}: ${bytes.byteLength} bytes is not a whole number of ${size}-byte items`);
+  if (bytes.byteLength % size !== 0)
+    throw new RangeError(`${dtype}: ${bytes.byteLength} bytes is not a whole number of ${size}-byte items`);
   const n = bytes.byteLength / size;
   switch (dtype) {
     case 'F32':

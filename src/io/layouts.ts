@@ -26,12 +26,29 @@ import { dirname, join } from 'node:path';
  * - buffer: not a parameter (attention masks, rotary tables) — never extracted.
  * - unknown: no rule of the family matched: reported with `note`.
  */
-export type TensorRole = 'linear' | 'conv1d' | 'embedding' | 'lm_head' | 'classifier' | 'norm' | 'bias' | 'router' | 'expert' | 'buffer' | 'unknown';
+export type TensorRole =
+  | 'linear'
+  | 'conv1d'
+  | 'embedding'
+  | 'lm_head'
+  | 'classifier'
+  | 'norm'
+  | 'bias'
+  | 'router'
+  | 'expert'
+  | 'buffer'
+  | 'unknown';
 
 export type EmbeddingKind = 'token' | 'position' | 'token_type';
 
 /** PEFT's TaskType values (peft/utils/peft_types.py). */
-export type PeftTaskType = 'CAUSAL_LM' | 'SEQ_CLS' | 'TOKEN_CLS' | 'QUESTION_ANS' | 'FEATURE_EXTRACTION' | 'SEQ_2_SEQ_LM';
+export type PeftTaskType =
+  | 'CAUSAL_LM'
+  | 'SEQ_CLS'
+  | 'TOKEN_CLS'
+  | 'QUESTION_ANS'
+  | 'FEATURE_EXTRACTION'
+  | 'SEQ_2_SEQ_LM';
 
 export interface ExpertInfo {
   /** The MoE block's module path as on disk: "model.layers.0.block_sparse_moe". */
@@ -114,8 +131,10 @@ const BUFFERS: Rule[] = [
 ];
 
 /** Llama-family decoders and their MoE kin: Llama, Mistral, Qwen2/3, Phi-3, Gemma 1–3, Phi-2, Mixtral, Qwen*-MoE. */
-const DECODER_LINEAR = /\.(q_proj|k_proj|v_proj|o_proj|qkv_proj|gate_proj|up_proj|down_proj|gate_up_proj|dense|fc1|fc2|shared_expert_gate)\.weight$/;
-const DECODER_BIAS = /\.(q_proj|k_proj|v_proj|o_proj|qkv_proj|gate_proj|up_proj|down_proj|gate_up_proj|dense|fc1|fc2)\.bias$/;
+const DECODER_LINEAR =
+  /\.(q_proj|k_proj|v_proj|o_proj|qkv_proj|gate_proj|up_proj|down_proj|gate_up_proj|dense|fc1|fc2|shared_expert_gate)\.weight$/;
+const DECODER_BIAS =
+  /\.(q_proj|k_proj|v_proj|o_proj|qkv_proj|gate_proj|up_proj|down_proj|gate_up_proj|dense|fc1|fc2)\.bias$/;
 const EXPERT = /^(.*)\.experts\.(\d+)\.(w1|w2|w3|gate_proj|up_proj|down_proj)\.weight$/;
 const decoderRules: Rule[] = [
   ...BUFFERS,
@@ -134,10 +153,32 @@ const decoderRules: Rule[] = [
 const FAMILIES: Family[] = [
   {
     name: 'decoder',
-    modelTypes: ['llama', 'mistral', 'qwen2', 'qwen3', 'phi3', 'gemma', 'gemma2', 'gemma3_text', 'phi', 'olmo', 'olmo2', 'starcoder2', 'granite', 'cohere', 'stablelm', 'smollm3'],
+    modelTypes: [
+      'llama',
+      'mistral',
+      'qwen2',
+      'qwen3',
+      'phi3',
+      'gemma',
+      'gemma2',
+      'gemma3_text',
+      'phi',
+      'olmo',
+      'olmo2',
+      'starcoder2',
+      'granite',
+      'cohere',
+      'stablelm',
+      'smollm3',
+    ],
     rules: decoderRules,
   },
-  { name: 'mixtral', modelTypes: ['mixtral', 'minimax'], rules: decoderRules, fusedExperts: { gate_up_proj: ['w1', 'w3'], down_proj: ['w2'] } },
+  {
+    name: 'mixtral',
+    modelTypes: ['mixtral', 'minimax'],
+    rules: decoderRules,
+    fusedExperts: { gate_up_proj: ['w1', 'w3'], down_proj: ['w2'] },
+  },
   {
     name: 'qwen-moe',
     modelTypes: ['qwen2_moe', 'qwen3_moe', 'olmoe'],
@@ -166,7 +207,12 @@ const FAMILIES: Family[] = [
       ...BUFFERS,
       { pattern: /(^|\.)embeddings\.word_embeddings\.weight$/, role: 'embedding', embedding: 'token', dims: 2 },
       { pattern: /(^|\.)embeddings\.position_embeddings\.weight$/, role: 'embedding', embedding: 'position', dims: 2 },
-      { pattern: /(^|\.)embeddings\.token_type_embeddings\.weight$/, role: 'embedding', embedding: 'token_type', dims: 2 },
+      {
+        pattern: /(^|\.)embeddings\.token_type_embeddings\.weight$/,
+        role: 'embedding',
+        embedding: 'token_type',
+        dims: 2,
+      },
       { pattern: /(^|\.)LayerNorm\.(weight|bias)$/, role: 'norm', dims: 1 },
       { pattern: /^(classifier|qa_outputs)(\.out_proj|\.dense)?\.weight$/, role: 'classifier', dims: 2 },
       { pattern: /^(classifier|qa_outputs)(\.out_proj|\.dense)?\.bias$/, role: 'bias', of: 'classifier', dims: 1 },
@@ -184,7 +230,11 @@ const FAMILIES: Family[] = [
       { pattern: /(^|\.)lm_head\.weight$/, role: 'lm_head', dims: 2 },
       { pattern: /\.(query_key_value|dense|dense_h_to_4h|dense_4h_to_h)\.weight$/, role: 'linear', dims: 2 },
       { pattern: /\.(query_key_value|dense|dense_h_to_4h|dense_4h_to_h)\.bias$/, role: 'bias', of: 'linear', dims: 1 },
-      { pattern: /(^|\.)(input_layernorm|post_attention_layernorm|ln_attn|ln_mlp|ln_f)\.(weight|bias)$/, role: 'norm', dims: 1 },
+      {
+        pattern: /(^|\.)(input_layernorm|post_attention_layernorm|ln_attn|ln_mlp|ln_f)\.(weight|bias)$/,
+        role: 'norm',
+        dims: 1,
+      },
     ],
   },
   {
@@ -231,7 +281,8 @@ const TIED_BY_DEFAULT = new Set(['gpt2', 'gemma', 'gemma2', 'gemma3_text', 'bert
  */
 export function taskTypeOf(config: ModelConfig | null): PeftTaskType | null {
   for (const arch of config?.architectures ?? []) {
-    if (/ForConditionalGeneration$/.test(arch)) return SEQ2SEQ_TYPES.has(config?.model_type ?? '') ? 'SEQ_2_SEQ_LM' : null;
+    if (/ForConditionalGeneration$/.test(arch))
+      return SEQ2SEQ_TYPES.has(config?.model_type ?? '') ? 'SEQ_2_SEQ_LM' : null;
     for (const [re, task] of TASK_BY_SUFFIX) if (re.test(arch)) return task;
   }
   return null;
@@ -263,7 +314,10 @@ function moduleOfName(name: string): { module: string; param: string } {
  *   const layout = modelLayout(await readModelConfig('gpt2/'), ck.tensors);
  *   layout.byName.get('transformer.h.0.attn.c_attn.weight') // { role: 'conv1d', transposed: true, outFeatures: 2304, inFeatures: 768, … }
  */
-export function modelLayout(config: ModelConfig | null, tensors: readonly { name: string; shape: readonly number[] }[]): ModelLayout {
+export function modelLayout(
+  config: ModelConfig | null,
+  tensors: readonly { name: string; shape: readonly number[] }[],
+): ModelLayout {
   const modelType = typeof config?.model_type === 'string' ? config.model_type : null;
   const family = FAMILIES.find((f) => modelType !== null && f.modelTypes.includes(modelType)) ?? GENERIC;
   const warnings: string[] = [];
@@ -272,8 +326,17 @@ export function modelLayout(config: ModelConfig | null, tensors: readonly { name
   const assumed: string[] = [];
   for (const t of tensors) {
     const { module, param } = moduleOfName(t.name);
-    const rule = family.rules.find((r) => r.pattern.test(t.name) && (r.dims === undefined || r.dims === t.shape.length));
-    const layout: TensorLayout = { name: t.name, module, param, role: rule?.role ?? 'unknown', transposed: rule?.role === 'conv1d', hasBias: names.has(`${module}.bias`) };
+    const rule = family.rules.find(
+      (r) => r.pattern.test(t.name) && (r.dims === undefined || r.dims === t.shape.length),
+    );
+    const layout: TensorLayout = {
+      name: t.name,
+      module,
+      param,
+      role: rule?.role ?? 'unknown',
+      transposed: rule?.role === 'conv1d',
+      hasBias: names.has(`${module}.bias`),
+    };
     if (!rule) layout.note = `no rule of the ${family.name} layout matches this ${t.shape.length}-D tensor`;
     else {
       if (rule.note) layout.note = rule.note;
@@ -284,7 +347,8 @@ export function modelLayout(config: ModelConfig | null, tensors: readonly { name
       const [a, b] = t.shape as [number, number];
       if (layout.role === 'conv1d') [layout.outFeatures, layout.inFeatures] = [b, a];
       else if (layout.role === 'embedding') [layout.outFeatures, layout.inFeatures] = [b, a];
-      else if (['linear', 'lm_head', 'classifier', 'router', 'expert'].includes(layout.role)) [layout.outFeatures, layout.inFeatures] = [a, b];
+      else if (['linear', 'lm_head', 'classifier', 'router', 'expert'].includes(layout.role))
+        [layout.outFeatures, layout.inFeatures] = [a, b];
     }
     if (layout.role === 'expert') {
       const m = EXPERT.exec(t.name)!;
@@ -296,7 +360,9 @@ export function modelLayout(config: ModelConfig | null, tensors: readonly { name
   if (family === GENERIC) {
     warnings.push(
       `model_type ${modelType === null ? '(no config.json)' : JSON.stringify(modelType)} is not in the layout table: generic decoder names used` +
-        (assumed.length > 0 ? `; ${assumed.length} tensors assumed nn.Linear/bias by name alone (e.g. ${assumed.slice(0, 3).join(', ')})` : ''),
+        (assumed.length > 0
+          ? `; ${assumed.length} tensors assumed nn.Linear/bias by name alone (e.g. ${assumed.slice(0, 3).join(', ')})`
+          : ''),
     );
   }
   const tokenEmbedding = out.find((l) => l.role === 'embedding' && l.embedding === 'token');
@@ -305,10 +371,15 @@ export function modelLayout(config: ModelConfig | null, tensors: readonly { name
   const taskType = taskTypeOf(config);
   // Tying needs an output head: a causal LM stores none when it is tied; encoders and classifiers have nothing to tie.
   const hasHead = lmHead || taskType === 'CAUSAL_LM';
-  const tiedEmbeddings = tokenEmbedding !== undefined && hasHead && (typeof tiedFlag === 'boolean' ? tiedFlag : TIED_BY_DEFAULT.has(modelType ?? '') || !lmHead);
+  const tiedEmbeddings =
+    tokenEmbedding !== undefined &&
+    hasHead &&
+    (typeof tiedFlag === 'boolean' ? tiedFlag : TIED_BY_DEFAULT.has(modelType ?? '') || !lmHead);
   return {
     modelType,
-    architectures: Array.isArray(config?.architectures) ? config.architectures.filter((a): a is string => typeof a === 'string') : [],
+    architectures: Array.isArray(config?.architectures)
+      ? config.architectures.filter((a): a is string => typeof a === 'string')
+      : [],
     taskType,
     tiedEmbeddings,
     family: family.name,
@@ -320,6 +391,9 @@ export function modelLayout(config: ModelConfig | null, tensors: readonly { name
 }
 
 /** Read config.json beside `checkpointPath` and classify `tensors` (the checkpoint's). */
-export async function checkpointLayout(checkpointPath: string, tensors: readonly { name: string; shape: readonly number[] }[]): Promise<ModelLayout> {
+export async function checkpointLayout(
+  checkpointPath: string,
+  tensors: readonly { name: string; shape: readonly number[] }[],
+): Promise<ModelLayout> {
   return modelLayout(await readModelConfig(checkpointPath), tensors);
 }

@@ -3,12 +3,19 @@
  * adapter_config.json field of PEFT 0.21's LoraConfig either understood, known not to change
  * the weights, or refused with one line naming it: an adapter is never read into a wrong number.
  */
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FormatError, UsageError } from '../errors.js';
 import { openCheckpoint } from './checkpoint.js';
 import type { DType } from './dtypes.js';
-import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, PEFT_PREFIX as PREFIX, type Adapter, type AdapterConfig, type LoraModule } from './peft.js';
+import {
+  ADAPTER_CONFIG,
+  ADAPTER_WEIGHTS,
+  type Adapter,
+  type AdapterConfig,
+  type LoraModule,
+  PEFT_PREFIX as PREFIX,
+} from './peft.js';
 
 /** PEFT's LoraConfig defaults for the two numbers every module needs (peft/tuners/lora/config.py). */
 const PEFT_DEFAULT_R = 8;
@@ -21,10 +28,19 @@ const PEFT_DEFAULT_ALPHA = 8;
  * when the option that uses them is off.
  */
 const IRRELEVANT = new Set([
-  'task_type', 'peft_version', 'auto_mapping', 'base_model_name_or_path', 'revision', 'inference_mode',
-  'target_modules', 'exclude_modules', 'layers_to_transform', 'layers_pattern',
+  'task_type',
+  'peft_version',
+  'auto_mapping',
+  'base_model_name_or_path',
+  'revision',
+  'inference_mode',
+  'target_modules',
+  'exclude_modules',
+  'layers_to_transform',
+  'layers_pattern',
   'lora_dropout', // training only (ParamWrapper refuses it; Linear applies it to x only)
-  'eva_config', 'corda_config', // inputs of initialisations; init_lora_weights says which ran
+  'eva_config',
+  'corda_config', // inputs of initialisations; init_lora_weights says which ran
   'megatron_core', // a module name, used only with megatron_config
   'qalora_group_size', // used only with use_qalora
   'runtime_config', // ephemeral GPU offload: where, not what
@@ -32,8 +48,20 @@ const IRRELEVANT = new Set([
 
 /** Fields this reader applies: r, alpha and their patterns, rsLoRA, Conv1D layout, biases, DoRA, modules_to_save. */
 const UNDERSTOOD = new Set([
-  'peft_type', 'r', 'lora_alpha', 'rank_pattern', 'alpha_pattern', 'use_rslora', 'fan_in_fan_out',
-  'bias', 'lora_bias', 'use_dora', 'modules_to_save', 'init_lora_weights', 'target_parameters', 'ensure_weight_tying',
+  'peft_type',
+  'r',
+  'lora_alpha',
+  'rank_pattern',
+  'alpha_pattern',
+  'use_rslora',
+  'fan_in_fan_out',
+  'bias',
+  'lora_bias',
+  'use_dora',
+  'modules_to_save',
+  'init_lora_weights',
+  'target_parameters',
+  'ensure_weight_tying',
 ]);
 
 /**
@@ -88,18 +116,26 @@ export interface AdapterSettings {
  * Fields starting `deltarank_` are this tool's own notes.
  */
 export function checkConfig(config: AdapterConfig, where = ADAPTER_CONFIG): AdapterSettings {
-  if (config.peft_type !== undefined && config.peft_type !== 'LORA') throw new FormatError(`${where}: peft_type is ${JSON.stringify(config.peft_type)}, not "LORA"`);
+  if (config.peft_type !== undefined && config.peft_type !== 'LORA')
+    throw new FormatError(`${where}: peft_type is ${JSON.stringify(config.peft_type)}, not "LORA"`);
   for (const [field, value] of Object.entries(config)) {
     if (UNDERSTOOD.has(field) || IRRELEVANT.has(field) || field.startsWith('deltarank_')) continue;
     const why = REFUSED[field];
     if (isInert(value)) continue;
-    if (why) throw new FormatError(`${where}: "${field}" is set (${JSON.stringify(value)}): ${why}; refused rather than merged wrong`);
-    throw new FormatError(`${where}: unknown field "${field}" = ${JSON.stringify(value)} (not in PEFT 0.21's LoraConfig); refused, as it may change the weights`);
+    if (why)
+      throw new FormatError(
+        `${where}: "${field}" is set (${JSON.stringify(value)}): ${why}; refused rather than merged wrong`,
+      );
+    throw new FormatError(
+      `${where}: unknown field "${field}" = ${JSON.stringify(value)} (not in PEFT 0.21's LoraConfig); refused, as it may change the weights`,
+    );
   }
   const r = config.r ?? PEFT_DEFAULT_R;
   const loraAlpha = config.lora_alpha ?? PEFT_DEFAULT_ALPHA;
-  if (typeof r !== 'number' || !Number.isInteger(r) || r < 1) throw new FormatError(`${where}: "r" must be a positive integer, got ${JSON.stringify(config.r)}`);
-  if (typeof loraAlpha !== 'number' || !Number.isFinite(loraAlpha)) throw new FormatError(`${where}: "lora_alpha" must be a number, got ${JSON.stringify(config.lora_alpha)}`);
+  if (typeof r !== 'number' || !Number.isInteger(r) || r < 1)
+    throw new FormatError(`${where}: "r" must be a positive integer, got ${JSON.stringify(config.r)}`);
+  if (typeof loraAlpha !== 'number' || !Number.isFinite(loraAlpha))
+    throw new FormatError(`${where}: "lora_alpha" must be a number, got ${JSON.stringify(config.lora_alpha)}`);
   const init = config.init_lora_weights ?? true;
   if (!PLAIN_INITS.has(init)) {
     throw new FormatError(
@@ -107,17 +143,21 @@ export function checkConfig(config: AdapterConfig, where = ADAPTER_CONFIG): Adap
     );
   }
   const bias = config.bias ?? 'none';
-  if (bias !== 'none' && bias !== 'all' && bias !== 'lora_only') throw new FormatError(`${where}: "bias" is ${JSON.stringify(bias)}, expected "none", "all" or "lora_only"`);
+  if (bias !== 'none' && bias !== 'all' && bias !== 'lora_only')
+    throw new FormatError(`${where}: "bias" is ${JSON.stringify(bias)}, expected "none", "all" or "lora_only"`);
   const flag = (field: string): boolean => {
     const v = config[field] ?? false;
-    if (typeof v !== 'boolean') throw new FormatError(`${where}: "${field}" must be true or false, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'boolean')
+      throw new FormatError(`${where}: "${field}" must be true or false, got ${JSON.stringify(v)}`);
     return v;
   };
   const pattern = (field: string): Record<string, number> => {
     const p = config[field] ?? {};
-    if (typeof p !== 'object' || p === null || Array.isArray(p)) throw new FormatError(`${where}: "${field}" must be an object of module pattern → number`);
+    if (typeof p !== 'object' || p === null || Array.isArray(p))
+      throw new FormatError(`${where}: "${field}" must be an object of module pattern → number`);
     for (const [k, v] of Object.entries(p)) {
-      if (typeof v !== 'number' || !Number.isFinite(v)) throw new FormatError(`${where}: "${field}" gives "${k}" the value ${JSON.stringify(v)}, not a number`);
+      if (typeof v !== 'number' || !Number.isFinite(v))
+        throw new FormatError(`${where}: "${field}" gives "${k}" the value ${JSON.stringify(v)}, not a number`);
       try {
         new RegExp(k);
       } catch {
@@ -128,7 +168,8 @@ export function checkConfig(config: AdapterConfig, where = ADAPTER_CONFIG): Adap
   };
   const stringList = (field: string): string[] => {
     const v = config[field] ?? [];
-    if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw new FormatError(`${where}: "${field}" must be a list of names, got ${JSON.stringify(v)}`);
+    if (!Array.isArray(v) || v.some((x) => typeof x !== 'string'))
+      throw new FormatError(`${where}: "${field}" must be a list of names, got ${JSON.stringify(v)}`);
     return v as string[];
   };
   const settings: AdapterSettings = {
@@ -143,7 +184,8 @@ export function checkConfig(config: AdapterConfig, where = ADAPTER_CONFIG): Adap
     targetParameters: stringList('target_parameters'),
     ensureWeightTying: flag('ensure_weight_tying'),
   };
-  if (settings.useDora && settings.loraBias) throw new FormatError(`${where}: "use_dora" and "lora_bias" are both true, which PEFT refuses`);
+  if (settings.useDora && settings.loraBias)
+    throw new FormatError(`${where}: "use_dora" and "lora_bias" are both true, which PEFT refuses`);
   return settings;
 }
 
@@ -222,7 +264,11 @@ export interface ResolvedParamLora {
  * base shapes fit more than one, or where a square expert weight leaves [out, in] and [in, out]
  * both possible (PEFT's is_transposed is not saved).
  */
-export function resolveParamLora(p: ParamLora, settings: AdapterSettings, shapeOf?: (name: string) => readonly number[] | undefined): ResolvedParamLora {
+export function resolveParamLora(
+  p: ParamLora,
+  settings: AdapterSettings,
+  shapeOf?: (name: string) => readonly number[] | undefined,
+): ResolvedParamLora {
   const fits: ResolvedParamLora[] = [];
   let square = false;
   for (const param of p.candidates) {
@@ -239,7 +285,8 @@ export function resolveParamLora(p: ParamLora, settings: AdapterSettings, shapeO
     if (!shape) continue;
     if (shape.length === 2) {
       // ParamWrapper on a 2-D parameter: one "expert", nn.Linear's [out, in].
-      if (experts === 1 && shape[0] === p.outFeatures && shape[1] === p.inFeatures) fits.push({ name, rank, alpha, experts, transposed: false });
+      if (experts === 1 && shape[0] === p.outFeatures && shape[1] === p.inFeatures)
+        fits.push({ name, rank, alpha, experts, transposed: false });
       continue;
     }
     if (shape.length !== 3 || shape[0] !== experts) continue;
@@ -249,13 +296,24 @@ export function resolveParamLora(p: ParamLora, settings: AdapterSettings, shapeO
     if (plain || transposed) fits.push({ name, rank, alpha, experts, transposed: plain ? false : true });
   }
   const keyOf = `${PREFIX}${p.owner}${'.base_layer'.repeat(p.level)}.lora_A.weight`;
-  if (fits.length === 0) throw new FormatError(`${ADAPTER_WEIGHTS}: "${keyOf}" [${p.rows}, ${p.inFeatures}] fits none of the targeted parameters ${p.candidates.map((c) => `${p.owner}.${c}`).join(', ')}${shapeOf ? ' of the base' : ''}`);
+  if (fits.length === 0)
+    throw new FormatError(
+      `${ADAPTER_WEIGHTS}: "${keyOf}" [${p.rows}, ${p.inFeatures}] fits none of the targeted parameters ${p.candidates.map((c) => `${p.owner}.${c}`).join(', ')}${shapeOf ? ' of the base' : ''}`,
+    );
   if (fits.length > 1) {
     const names = fits.map((f) => f.name).join(' and ');
-    if (!shapeOf) throw new UsageError(`${ADAPTER_WEIGHTS}: "${keyOf}" may adapt ${names} (PEFT does not save which); give the base checkpoint so its shapes tell`);
-    throw new FormatError(`${ADAPTER_WEIGHTS}: "${keyOf}" fits both ${names} of the base (same shapes; PEFT does not save which it adapts)`);
+    if (!shapeOf)
+      throw new UsageError(
+        `${ADAPTER_WEIGHTS}: "${keyOf}" may adapt ${names} (PEFT does not save which); give the base checkpoint so its shapes tell`,
+      );
+    throw new FormatError(
+      `${ADAPTER_WEIGHTS}: "${keyOf}" fits both ${names} of the base (same shapes; PEFT does not save which it adapts)`,
+    );
   }
-  if (square) throw new FormatError(`${ADAPTER_WEIGHTS}: ${fits[0]!.name} is square per expert, so [out, in] and [in, out] both fit and PEFT does not save which (is_transposed)`);
+  if (square)
+    throw new FormatError(
+      `${ADAPTER_WEIGHTS}: ${fits[0]!.name} is square per expert, so [out, in] and [in, out] both fit and PEFT does not save which (is_transposed)`,
+    );
   return fits[0]!;
 }
 
@@ -279,7 +337,16 @@ function tiedModules(modules: LoraModule[]): { module: string; source: string }[
   const out: { module: string; source: string }[] = [];
   for (const m of modules) {
     if (m.kind !== 'linear') continue;
-    const src = modules.find((e) => e.kind === 'embedding' && e.rank === m.rank && e.alpha === m.alpha && e.inFeatures === m.outFeatures && e.outFeatures === m.inFeatures && isTransposeOf(m.a, e.b, e.outFeatures, e.rank) && isTransposeOf(m.b, e.a, e.rank, e.inFeatures));
+    const src = modules.find(
+      (e) =>
+        e.kind === 'embedding' &&
+        e.rank === m.rank &&
+        e.alpha === m.alpha &&
+        e.inFeatures === m.outFeatures &&
+        e.outFeatures === m.inFeatures &&
+        isTransposeOf(m.a, e.b, e.outFeatures, e.rank) &&
+        isTransposeOf(m.b, e.a, e.rank, e.inFeatures),
+    );
     if (src) out.push({ module: m.module, source: src.module });
   }
   return out;
@@ -296,11 +363,13 @@ function isTransposeOf(x: Float32Array, y: Float32Array, rows: number, cols: num
 export function expertFactors(p: ParamLora, r: ResolvedParamLora, e: number): { a: Float32Array; b: Float32Array } {
   const a = p.a.slice(e * r.rank * p.inFeatures, (e + 1) * r.rank * p.inFeatures);
   const b = new Float32Array(p.outFeatures * r.rank);
-  for (let o = 0; o < p.outFeatures; o++) for (let j = 0; j < r.rank; j++) b[o * r.rank + j] = p.b[o * p.rows + j * r.experts + e]!;
+  for (let o = 0; o < p.outFeatures; o++)
+    for (let j = 0; j < r.rank; j++) b[o * r.rank + j] = p.b[o * p.rows + j * r.experts + e]!;
   return { a, b };
 }
 
-const LORA_KEY = /^(.+)\.(lora_A\.weight|lora_B\.weight|lora_B\.bias|lora_embedding_A|lora_embedding_B|lora_magnitude_vector)$/;
+const LORA_KEY =
+  /^(.+)\.(lora_A\.weight|lora_B\.weight|lora_B\.bias|lora_embedding_A|lora_embedding_B|lora_magnitude_vector)$/;
 /** Keys of other PEFT methods or unremoved adapter names: never a full weight. */
 const FOREIGN_KEY = /(^|\.)(lora_[A-Za-z0-9_]*|token_adapter|trainable_tokens[A-Za-z_]*|original_module)(\.|$)/;
 
@@ -323,11 +392,15 @@ function baseTensorName(key: string): string {
  */
 export async function readAdapter(dir: string): Promise<ReadAdapter> {
   const st = await stat(dir);
-  if (!st.isDirectory()) throw new FormatError(`${dir}: an adapter is a folder holding ${ADAPTER_CONFIG} and ${ADAPTER_WEIGHTS}`);
+  if (!st.isDirectory())
+    throw new FormatError(`${dir}: an adapter is a folder holding ${ADAPTER_CONFIG} and ${ADAPTER_WEIGHTS}`);
   const names = await readdir(dir);
-  if (!names.includes(ADAPTER_CONFIG)) throw new FormatError(`${dir}: no ${ADAPTER_CONFIG} (not a PEFT adapter folder)`);
+  if (!names.includes(ADAPTER_CONFIG))
+    throw new FormatError(`${dir}: no ${ADAPTER_CONFIG} (not a PEFT adapter folder)`);
   if (!names.includes(ADAPTER_WEIGHTS)) {
-    const hint = names.includes('adapter_model.bin') ? ' (adapter_model.bin is a pickle, which this tool does not load; convert it to safetensors)' : '';
+    const hint = names.includes('adapter_model.bin')
+      ? ' (adapter_model.bin is a pickle, which this tool does not load; convert it to safetensors)'
+      : '';
     throw new FormatError(`${dir}: no ${ADAPTER_WEIGHTS}${hint}`);
   }
   let config: AdapterConfig;
@@ -336,25 +409,38 @@ export async function readAdapter(dir: string): Promise<ReadAdapter> {
   } catch (err) {
     throw new FormatError(`${ADAPTER_CONFIG}: not valid JSON (${(err as Error).message})`, { cause: err });
   }
-  if (typeof config !== 'object' || config === null || Array.isArray(config)) throw new FormatError(`${ADAPTER_CONFIG}: not a JSON object`);
+  if (typeof config !== 'object' || config === null || Array.isArray(config))
+    throw new FormatError(`${ADAPTER_CONFIG}: not a JSON object`);
   const settings = checkConfig(config);
 
   const ckpt = await openCheckpoint(join(dir, ADAPTER_WEIGHTS));
   try {
-    const factors = new Map<string, { kind: LoraModule['kind']; a?: string; b?: string; bias?: string; magnitude?: string }>();
+    const factors = new Map<
+      string,
+      { kind: LoraModule['kind']; a?: string; b?: string; bias?: string; magnitude?: string }
+    >();
     const full: string[] = [];
     for (const t of ckpt.tensors) {
-      if (!t.name.startsWith(PREFIX)) throw new FormatError(`${ADAPTER_WEIGHTS}: key "${t.name}" does not start with "${PREFIX}"`);
+      if (!t.name.startsWith(PREFIX))
+        throw new FormatError(`${ADAPTER_WEIGHTS}: key "${t.name}" does not start with "${PREFIX}"`);
       const m = LORA_KEY.exec(t.name.slice(PREFIX.length));
       if (!m) {
-        if (FOREIGN_KEY.test(t.name.slice(PREFIX.length))) throw new FormatError(`${ADAPTER_WEIGHTS}: key "${t.name}" is not one of PEFT 0.21's LoRA keys (lora_A/B.weight, lora_B.bias, lora_embedding_A/B, lora_magnitude_vector)`);
+        if (FOREIGN_KEY.test(t.name.slice(PREFIX.length)))
+          throw new FormatError(
+            `${ADAPTER_WEIGHTS}: key "${t.name}" is not one of PEFT 0.21's LoRA keys (lora_A/B.weight, lora_B.bias, lora_embedding_A/B, lora_magnitude_vector)`,
+          );
         full.push(t.name);
         continue;
       }
       const [, module, which] = m as unknown as [string, string, string];
-      const kind = which.startsWith('lora_embedding') ? 'embedding' : which === 'lora_magnitude_vector' ? undefined : 'linear';
+      const kind = which.startsWith('lora_embedding')
+        ? 'embedding'
+        : which === 'lora_magnitude_vector'
+          ? undefined
+          : 'linear';
       const entry = factors.get(module) ?? { kind: kind ?? 'linear' };
-      if (kind && factors.has(module) && (entry.a || entry.b) && entry.kind !== kind) throw new FormatError(`${ADAPTER_WEIGHTS}: module "${module}" mixes lora_A/B and lora_embedding_A/B keys`);
+      if (kind && factors.has(module) && (entry.a || entry.b) && entry.kind !== kind)
+        throw new FormatError(`${ADAPTER_WEIGHTS}: module "${module}" mixes lora_A/B and lora_embedding_A/B keys`);
       if (kind) entry.kind = kind;
       if (which === 'lora_A.weight' || which === 'lora_embedding_A') entry.a = t.name;
       else if (which === 'lora_B.weight' || which === 'lora_embedding_B') entry.b = t.name;
@@ -370,13 +456,31 @@ export async function readAdapter(dir: string): Promise<ReadAdapter> {
       const level = (module.length - owner.length) / '.base_layer'.length;
       const candidates = targetedParameters(settings.targetParameters, owner);
       if (candidates.length > 0) {
-        if (!entry.a || !entry.b || entry.kind !== 'linear') throw new FormatError(`${ADAPTER_WEIGHTS}: module "${module}" (target_parameters) needs lora_A.weight and lora_B.weight`);
-        if (entry.bias || entry.magnitude) throw new FormatError(`${ADAPTER_WEIGHTS}: "${entry.bias ?? entry.magnitude}": PEFT's ParamWrapper has no lora_bias or DoRA`);
+        if (!entry.a || !entry.b || entry.kind !== 'linear')
+          throw new FormatError(
+            `${ADAPTER_WEIGHTS}: module "${module}" (target_parameters) needs lora_A.weight and lora_B.weight`,
+          );
+        if (entry.bias || entry.magnitude)
+          throw new FormatError(
+            `${ADAPTER_WEIGHTS}: "${entry.bias ?? entry.magnitude}": PEFT's ParamWrapper has no lora_bias or DoRA`,
+          );
         const a = ckpt.info(entry.a);
         const b = ckpt.info(entry.b);
-        if (a.shape.length !== 2 || b.shape.length !== 2 || b.shape[1] !== a.shape[0]) throw new FormatError(`${ADAPTER_WEIGHTS}: "${a.name}" [${a.shape.join(', ')}] and "${b.name}" [${b.shape.join(', ')}] are not [E·r, in] and [out, E·r]`);
+        if (a.shape.length !== 2 || b.shape.length !== 2 || b.shape[1] !== a.shape[0])
+          throw new FormatError(
+            `${ADAPTER_WEIGHTS}: "${a.name}" [${a.shape.join(', ')}] and "${b.name}" [${b.shape.join(', ')}] are not [E·r, in] and [out, E·r]`,
+          );
         factorDtype ??= a.dtype;
-        const p: ParamLora = { owner, level, candidates, a: await ckpt.readFloat32(a.name), b: await ckpt.readFloat32(b.name), rows: a.shape[0]!, inFeatures: a.shape[1]!, outFeatures: b.shape[0]! };
+        const p: ParamLora = {
+          owner,
+          level,
+          candidates,
+          a: await ckpt.readFloat32(a.name),
+          b: await ckpt.readFloat32(b.name),
+          rows: a.shape[0]!,
+          inFeatures: a.shape[1]!,
+          outFeatures: b.shape[0]!,
+        };
         try {
           resolveParamLora(p, settings);
         } catch (err) {
@@ -386,21 +490,36 @@ export async function readAdapter(dir: string): Promise<ReadAdapter> {
         paramModules.push(p);
         continue;
       }
-      if (level > 0) throw new FormatError(`${ADAPTER_WEIGHTS}: module "${module}" is a nested PEFT wrapper, which only target_parameters makes, but no entry of target_parameters names "${owner}"`);
+      if (level > 0)
+        throw new FormatError(
+          `${ADAPTER_WEIGHTS}: module "${module}" is a nested PEFT wrapper, which only target_parameters makes, but no entry of target_parameters names "${owner}"`,
+        );
       if (!entry.a || !entry.b) {
         const has = entry.a ? 'A' : entry.b ? 'B' : entry.bias ? 'lora_B.bias' : 'lora_magnitude_vector';
         throw new FormatError(`${ADAPTER_WEIGHTS}: module "${module}" has ${has} but no ${entry.a ? 'B' : 'A'} factor`);
       }
       const a = ckpt.info(entry.a);
       const b = ckpt.info(entry.b);
-      if (a.shape.length !== 2) throw new FormatError(`${ADAPTER_WEIGHTS}: key "${a.name}" has shape [${a.shape.join(', ')}], expected [r, in]`);
-      if (b.shape.length !== 2) throw new FormatError(`${ADAPTER_WEIGHTS}: key "${b.name}" has shape [${b.shape.join(', ')}], expected [out, r]`);
+      if (a.shape.length !== 2)
+        throw new FormatError(
+          `${ADAPTER_WEIGHTS}: key "${a.name}" has shape [${a.shape.join(', ')}], expected [r, in]`,
+        );
+      if (b.shape.length !== 2)
+        throw new FormatError(
+          `${ADAPTER_WEIGHTS}: key "${b.name}" has shape [${b.shape.join(', ')}], expected [out, r]`,
+        );
       factorDtype ??= a.dtype;
       const rank = a.shape[0]!;
       const out = b.shape[0]!;
-      if (b.shape[1] !== rank) throw new FormatError(`${ADAPTER_WEIGHTS}: key "${b.name}" has shape [${b.shape.join(', ')}] but "${a.name}" has rank ${rank}: expected [${out}, ${rank}]`);
+      if (b.shape[1] !== rank)
+        throw new FormatError(
+          `${ADAPTER_WEIGHTS}: key "${b.name}" has shape [${b.shape.join(', ')}] but "${a.name}" has rank ${rank}: expected [${out}, ${rank}]`,
+        );
       const configured = lookupPattern(settings.rankPattern, module) ?? settings.r;
-      if (configured !== rank) throw new FormatError(`${ADAPTER_WEIGHTS}: key "${a.name}" has rank ${rank} but ${ADAPTER_CONFIG} gives this module r = ${configured}`);
+      if (configured !== rank)
+        throw new FormatError(
+          `${ADAPTER_WEIGHTS}: key "${a.name}" has rank ${rank} but ${ADAPTER_CONFIG} gives this module r = ${configured}`,
+        );
       if (settings.loraBias !== !!entry.bias && entry.kind === 'linear') {
         throw new FormatError(
           entry.bias
@@ -408,7 +527,8 @@ export async function readAdapter(dir: string): Promise<ReadAdapter> {
             : `${ADAPTER_WEIGHTS}: module "${module}" has no lora_B.bias but ${ADAPTER_CONFIG} sets "lora_bias": true`,
         );
       }
-      if (entry.bias && entry.kind === 'embedding') throw new FormatError(`${ADAPTER_WEIGHTS}: key "${entry.bias}": PEFT has no lora_bias on embeddings`);
+      if (entry.bias && entry.kind === 'embedding')
+        throw new FormatError(`${ADAPTER_WEIGHTS}: key "${entry.bias}": PEFT has no lora_bias on embeddings`);
       if (settings.useDora !== !!entry.magnitude) {
         throw new FormatError(
           entry.magnitude
@@ -419,7 +539,10 @@ export async function readAdapter(dir: string): Promise<ReadAdapter> {
       const vector = async (key: string | undefined, what: string) => {
         if (!key) return undefined;
         const t = ckpt.info(key);
-        if (t.shape.length !== 1 || t.shape[0] !== out) throw new FormatError(`${ADAPTER_WEIGHTS}: key "${key}" has shape [${t.shape.join(', ')}], expected [${out}] (${what} of ${out} outputs)`);
+        if (t.shape.length !== 1 || t.shape[0] !== out)
+          throw new FormatError(
+            `${ADAPTER_WEIGHTS}: key "${key}" has shape [${t.shape.join(', ')}], expected [${out}] (${what} of ${out} outputs)`,
+          );
         return ckpt.readFloat32(key);
       };
       const bias = await vector(entry.bias, 'lora_B.bias');
@@ -445,7 +568,8 @@ export async function readAdapter(dir: string): Promise<ReadAdapter> {
       const saved = key.slice(PREFIX.length);
       const name = baseTensorName(saved);
       const twin = seen.get(name);
-      if (twin) throw new FormatError(`${ADAPTER_WEIGHTS}: keys "${PREFIX}${twin}" and "${key}" both replace "${name}"`);
+      if (twin)
+        throw new FormatError(`${ADAPTER_WEIGHTS}: keys "${PREFIX}${twin}" and "${key}" both replace "${name}"`);
       seen.set(name, saved);
       fullWeights.push({ name, dtype: t.dtype, shape: t.shape, data: await ckpt.readFloat32(key) });
       fullWeightKeys.push(saved);

@@ -8,9 +8,9 @@
  */
 import { join } from 'node:path';
 import { ShapeError, UsageError } from '../errors.js';
-import { writeDirAtomically, exists } from './atomic.js';
+import { exists, writeDirAtomically } from './atomic.js';
 import type { DType } from './dtypes.js';
-import { writeFileAtomically, writeSafetensors, type TensorSpec } from './safetensors-writer.js';
+import { type TensorSpec, writeFileAtomically, writeSafetensors } from './safetensors-writer.js';
 
 export interface LoraModule {
   /** Full module path, e.g. "model.layers.0.self_attn.q_proj". */
@@ -131,28 +131,55 @@ export async function writeAdapter(
   },
   opts: { force?: boolean } = {},
 ): Promise<void> {
-  const { dtype, useRslora = false, fanInFanOut = false, baseModel = null, taskType = null, extraConfig = {} } = adapter;
+  const {
+    dtype,
+    useRslora = false,
+    fanInFanOut = false,
+    baseModel = null,
+    taskType = null,
+    extraConfig = {},
+  } = adapter;
   const fullWeights = adapter.fullWeights ?? [];
   const modules = adapter.modules.filter((m) => m.rank > 0);
   for (const m of modules) {
     if (!Number.isSafeInteger(m.rank)) throw new ShapeError(`${m.module}: rank ${m.rank} is not an integer`);
-    if (m.a.length !== m.rank * m.inFeatures) throw new ShapeError(`${m.module}: A has ${m.a.length} values but [${m.rank}, ${m.inFeatures}] needs ${m.rank * m.inFeatures}`);
-    if (m.b.length !== m.outFeatures * m.rank) throw new ShapeError(`${m.module}: B has ${m.b.length} values but [${m.outFeatures}, ${m.rank}] needs ${m.outFeatures * m.rank}`);
-    if (m.bias && m.bias.length !== m.outFeatures) throw new ShapeError(`${m.module}: lora_B.bias has ${m.bias.length} values but [${m.outFeatures}] needs ${m.outFeatures}`);
-    if (m.magnitude && m.magnitude.length !== m.outFeatures) throw new ShapeError(`${m.module}: lora_magnitude_vector has ${m.magnitude.length} values but [${m.outFeatures}] needs ${m.outFeatures}`);
-    if (m.bias && m.kind === 'embedding') throw new UsageError(`${m.module}: PEFT has no lora_bias for embeddings (its Embedding layer refuses lora_bias=True)`);
+    if (m.a.length !== m.rank * m.inFeatures)
+      throw new ShapeError(
+        `${m.module}: A has ${m.a.length} values but [${m.rank}, ${m.inFeatures}] needs ${m.rank * m.inFeatures}`,
+      );
+    if (m.b.length !== m.outFeatures * m.rank)
+      throw new ShapeError(
+        `${m.module}: B has ${m.b.length} values but [${m.outFeatures}, ${m.rank}] needs ${m.outFeatures * m.rank}`,
+      );
+    if (m.bias && m.bias.length !== m.outFeatures)
+      throw new ShapeError(
+        `${m.module}: lora_B.bias has ${m.bias.length} values but [${m.outFeatures}] needs ${m.outFeatures}`,
+      );
+    if (m.magnitude && m.magnitude.length !== m.outFeatures)
+      throw new ShapeError(
+        `${m.module}: lora_magnitude_vector has ${m.magnitude.length} values but [${m.outFeatures}] needs ${m.outFeatures}`,
+      );
+    if (m.bias && m.kind === 'embedding')
+      throw new UsageError(
+        `${m.module}: PEFT has no lora_bias for embeddings (its Embedding layer refuses lora_bias=True)`,
+      );
   }
   const loraBias = modules.some((m) => m.bias);
   const useDora = modules.some((m) => m.magnitude);
-  if (loraBias && useDora) throw new UsageError('PEFT refuses lora_bias together with DoRA (use_dora): an adapter carries one or the other');
+  if (loraBias && useDora)
+    throw new UsageError('PEFT refuses lora_bias together with DoRA (use_dora): an adapter carries one or the other');
   if (loraBias && modules.some((m) => m.kind === 'embedding')) {
-    throw new UsageError('lora_bias is global in adapter_config.json and PEFT refuses it on embedding modules: save the embeddings whole or drop the biases');
+    throw new UsageError(
+      'lora_bias is global in adapter_config.json and PEFT refuses it on embedding modules: save the embeddings whole or drop the biases',
+    );
   }
   for (const w of fullWeights) {
     const n = w.shape.reduce((a, b) => a * b, 1);
-    if (w.data.length !== n) throw new ShapeError(`${w.name}: ${w.data.length} values but shape [${w.shape.join(', ')}] holds ${n}`);
+    if (w.data.length !== n)
+      throw new ShapeError(`${w.name}: ${w.data.length} values but shape [${w.shape.join(', ')}] holds ${n}`);
   }
-  if (modules.length === 0 && fullWeights.length === 0) throw new UsageError('an adapter needs at least one module of rank > 0 or one full weight');
+  if (modules.length === 0 && fullWeights.length === 0)
+    throw new UsageError('an adapter needs at least one module of rank > 0 or one full weight');
 
   // PEFT's own defaults (r = 8, lora_alpha = 8) when only full weights are saved.
   const r = adapter.defaultRank?.r ?? (modules.length > 0 ? mode(modules.map((m) => m.rank)) : 8);
@@ -160,7 +187,8 @@ export async function writeAdapter(
   // A tied head takes its source's rank and alpha, so PEFT scales it as it scales the embeddings.
   const tied = (adapter.tiedModules ?? []).map((t) => {
     const src = modules.find((m) => m.module === t.source && m.kind === 'embedding');
-    if (!src) throw new UsageError(`${t.module}: tied to ${t.source}, which is not an embedding module of this adapter`);
+    if (!src)
+      throw new UsageError(`${t.module}: tied to ${t.source}, which is not an embedding module of this adapter`);
     return { ...src, module: t.module, source: src };
   });
   const withTied = [...modules, ...tied];
@@ -229,7 +257,8 @@ export async function writeAdapter(
   }
   if (!opts.force) {
     for (const name of [ADAPTER_CONFIG, ADAPTER_WEIGHTS]) {
-      if (await exists(join(dir, name))) throw new UsageError(`${join(dir, name)} already exists; pass --force to replace it`);
+      if (await exists(join(dir, name)))
+        throw new UsageError(`${join(dir, name)} already exists; pass --force to replace it`);
     }
   }
   await fill(dir);

@@ -7,7 +7,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { FormatError } from '../errors.js';
-import { DTYPE_SIZE, isDType, type DType } from './dtypes.js';
+import { DTYPE_SIZE, type DType, isDType } from './dtypes.js';
 
 /**
  * Largest header accepted. The reference implementation caps it at 100 MB; a real header
@@ -42,12 +42,21 @@ export function formatInteger(n: number | bigint): string {
 }
 
 /** Read exactly `length` bytes at `position` into a new array, looping over short reads. */
-export async function readExactly(handle: FileHandle, length: number, position: number, what: () => string, into?: Uint8Array): Promise<Uint8Array> {
+export async function readExactly(
+  handle: FileHandle,
+  length: number,
+  position: number,
+  what: () => string,
+  into?: Uint8Array,
+): Promise<Uint8Array> {
   const buf = into ?? new Uint8Array(length);
   let done = 0;
   while (done < length) {
     const { bytesRead } = await handle.read(buf, done, length - done, position + done);
-    if (bytesRead === 0) throw new FormatError(`${what()}: the file ended after ${formatInteger(position + done)} bytes (it shrank while open?)`);
+    if (bytesRead === 0)
+      throw new FormatError(
+        `${what()}: the file ended after ${formatInteger(position + done)} bytes (it shrank while open?)`,
+      );
     done += bytesRead;
   }
   return buf;
@@ -63,17 +72,28 @@ export async function readExactly(handle: FileHandle, length: number, position: 
  * shape × item size; tensors that overlap, and gaps or trailing bytes in the data section
  * (the format indexes the whole buffer; the reference implementation refuses holes too).
  */
-export async function readSafetensorsHeader(handle: FileHandle, file: string, fileSize: number): Promise<SafetensorsHeader> {
+export async function readSafetensorsHeader(
+  handle: FileHandle,
+  file: string,
+  fileSize: number,
+): Promise<SafetensorsHeader> {
   const label = basename(file);
-  if (fileSize < 8) throw new FormatError(`${label}: the file has ${fileSize} bytes, shorter than the 8-byte header length of a safetensors file`);
+  if (fileSize < 8)
+    throw new FormatError(
+      `${label}: the file has ${fileSize} bytes, shorter than the 8-byte header length of a safetensors file`,
+    );
   const prefix = await readExactly(handle, 8, 0, () => label);
   const n = new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true);
   if (n > BigInt(MAX_HEADER_BYTES)) {
-    throw new FormatError(`${label}: header length ${formatInteger(n)} bytes is above the cap of ${formatInteger(MAX_HEADER_BYTES)} (a corrupt or non-safetensors file)`);
+    throw new FormatError(
+      `${label}: header length ${formatInteger(n)} bytes is above the cap of ${formatInteger(MAX_HEADER_BYTES)} (a corrupt or non-safetensors file)`,
+    );
   }
   const headerLength = Number(n);
   if (8 + headerLength > fileSize) {
-    throw new FormatError(`${label}: header length ${formatInteger(headerLength)} bytes runs past the end of the file (${formatInteger(fileSize)} bytes)`);
+    throw new FormatError(
+      `${label}: header length ${formatInteger(headerLength)} bytes runs past the end of the file (${formatInteger(fileSize)} bytes)`,
+    );
   }
   const raw = await readExactly(handle, headerLength, 8, () => label);
   return parseSafetensorsHeader(raw, label, fileSize);
@@ -95,7 +115,9 @@ export function parseSafetensorsHeader(raw: Uint8Array, label: string, fileSize:
     throw new FormatError(`${label}: the header is not valid JSON (${(err as Error).message})`);
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
-    throw new FormatError(`${label}: the header is JSON but not an object (got ${Array.isArray(json) ? 'an array' : json === null ? 'null' : typeof json})`);
+    throw new FormatError(
+      `${label}: the header is JSON but not an object (got ${Array.isArray(json) ? 'an array' : json === null ? 'null' : typeof json})`,
+    );
   }
   const dataStart = 8 + headerLength;
   const dataSize = fileSize - dataStart;
@@ -107,9 +129,13 @@ export function parseSafetensorsHeader(raw: Uint8Array, label: string, fileSize:
       continue;
     }
     const where = `${label}: tensor "${name}"`;
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new FormatError(`${where}: entry is not an object`);
+    if (typeof value !== 'object' || value === null || Array.isArray(value))
+      throw new FormatError(`${where}: entry is not an object`);
     const { dtype, shape, data_offsets: offsets } = value as Record<string, unknown>;
-    if (!isDType(dtype)) throw new FormatError(`${where}: unknown dtype ${JSON.stringify(dtype)} (known: ${Object.keys(DTYPE_SIZE).join(', ')})`);
+    if (!isDType(dtype))
+      throw new FormatError(
+        `${where}: unknown dtype ${JSON.stringify(dtype)} (known: ${Object.keys(DTYPE_SIZE).join(', ')})`,
+      );
     if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
       throw new FormatError(`${where}: shape ${JSON.stringify(shape)} is not a list of non-negative integers`);
     }
@@ -119,38 +145,58 @@ export function parseSafetensorsHeader(raw: Uint8Array, label: string, fileSize:
     const [begin, end] = offsets as [number, number];
     if (end < begin) throw new FormatError(`${where}: data_offsets [${begin}, ${end}] are reversed`);
     if (dataStart + end > fileSize) {
-      throw new FormatError(`${where} ends at byte ${formatInteger(dataStart + end)} but the file has ${formatInteger(fileSize)}`);
+      throw new FormatError(
+        `${where} ends at byte ${formatInteger(dataStart + end)} but the file has ${formatInteger(fileSize)}`,
+      );
     }
     const elements = (shape as number[]).reduce((a, b) => a * b, 1);
     const expected = elements * DTYPE_SIZE[dtype];
     if (end - begin !== expected) {
-      throw new FormatError(`${where}: data_offsets span ${formatInteger(end - begin)} bytes but shape [${(shape as number[]).join(', ')}] of ${dtype} needs ${formatInteger(expected)}`);
+      throw new FormatError(
+        `${where}: data_offsets span ${formatInteger(end - begin)} bytes but shape [${(shape as number[]).join(', ')}] of ${dtype} needs ${formatInteger(expected)}`,
+      );
     }
-    entries.push({ name, dtype, shape: shape as number[], byteLength: expected, offset: dataStart + begin, begin, end });
+    entries.push({
+      name,
+      dtype,
+      shape: shape as number[],
+      byteLength: expected,
+      offset: dataStart + begin,
+      begin,
+      end,
+    });
   }
   entries.sort((a, b) => a.begin - b.begin || a.end - b.end);
   let cursor = 0;
   let previous: string | undefined;
   for (const e of entries) {
     if (e.begin < cursor) {
-      throw new FormatError(`${label}: tensor "${e.name}" (bytes ${formatInteger(e.begin)}–${formatInteger(e.end)} of the data section) overlaps tensor "${previous}", which ends at ${formatInteger(cursor)}`);
+      throw new FormatError(
+        `${label}: tensor "${e.name}" (bytes ${formatInteger(e.begin)}–${formatInteger(e.end)} of the data section) overlaps tensor "${previous}", which ends at ${formatInteger(cursor)}`,
+      );
     }
     if (e.begin > cursor) {
-      throw new FormatError(`${label}: tensor "${e.name}" starts at byte ${formatInteger(e.begin)} of the data section, leaving a gap after byte ${formatInteger(cursor)}`);
+      throw new FormatError(
+        `${label}: tensor "${e.name}" starts at byte ${formatInteger(e.begin)} of the data section, leaving a gap after byte ${formatInteger(cursor)}`,
+      );
     }
     cursor = e.end;
     previous = e.name;
   }
   if (cursor !== dataSize) {
-    throw new FormatError(`${label}: the tensors cover ${formatInteger(cursor)} bytes of the data section but it has ${formatInteger(dataSize)} (trailing bytes)`);
+    throw new FormatError(
+      `${label}: the tensors cover ${formatInteger(cursor)} bytes of the data section but it has ${formatInteger(dataSize)} (trailing bytes)`,
+    );
   }
   return { metadata, entries: entries.map(({ begin: _b, end: _e, ...rest }) => rest), headerLength };
 }
 
 function parseMetadata(value: unknown, label: string): Record<string, string> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new FormatError(`${label}: __metadata__ is not an object`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new FormatError(`${label}: __metadata__ is not an object`);
   for (const [k, v] of Object.entries(value)) {
-    if (typeof v !== 'string') throw new FormatError(`${label}: __metadata__ key "${k}" is ${JSON.stringify(v)}, not a string`);
+    if (typeof v !== 'string')
+      throw new FormatError(`${label}: __metadata__ key "${k}" is ${JSON.stringify(v)}, not a string`);
   }
   return { ...(value as Record<string, string>) };
 }

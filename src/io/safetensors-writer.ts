@@ -2,12 +2,12 @@
  * Streaming safetensors writer: the header is known from the specs up front, then each
  * tensor is asked of its source, written, and dropped, so memory holds one tensor at a time.
  */
-import { mkdir, open, rename, writeFile, type FileHandle } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { ShapeError, UsageError } from '../errors.js';
-import { DTYPE_SIZE, fromFloat32, isDType, isFloatDType, type DType } from './dtypes.js';
 import { discardTemporary, registerTemporary, releaseTemporary } from './atomic.js';
 import { INDEX_SUFFIX } from './checkpoint.js';
+import { DTYPE_SIZE, type DType, fromFloat32, isDType, isFloatDType } from './dtypes.js';
 import { formatInteger } from './safetensors-reader.js';
 
 export interface TensorSpec {
@@ -21,7 +21,10 @@ export interface TensorSpec {
  * spec.dtype by the writer; a Uint8Array holds raw little-endian bytes already in spec.dtype
  * (its length is checked).
  */
-export type TensorSource = (spec: TensorSpec, index: number) => Promise<Float32Array | Uint8Array> | Float32Array | Uint8Array;
+export type TensorSource = (
+  spec: TensorSpec,
+  index: number,
+) => Promise<Float32Array | Uint8Array> | Float32Array | Uint8Array;
 
 /** Bytes a spec occupies in the data section. */
 export function specByteLength(spec: TensorSpec): number {
@@ -31,11 +34,13 @@ export function specByteLength(spec: TensorSpec): number {
 function checkSpecs(specs: TensorSpec[]): void {
   const seen = new Set<string>();
   for (const s of specs) {
-    if (s.name === '' || s.name === '__metadata__') throw new UsageError(`tensor name ${JSON.stringify(s.name)} is not allowed`);
+    if (s.name === '' || s.name === '__metadata__')
+      throw new UsageError(`tensor name ${JSON.stringify(s.name)} is not allowed`);
     if (seen.has(s.name)) throw new UsageError(`tensor "${s.name}" is listed twice`);
     seen.add(s.name);
     if (!isDType(s.dtype)) throw new UsageError(`tensor "${s.name}": unknown dtype ${JSON.stringify(s.dtype)}`);
-    if (!s.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new UsageError(`tensor "${s.name}": shape [${s.shape.join(', ')}] is not a list of non-negative integers`);
+    if (!s.shape.every((d) => Number.isSafeInteger(d) && d >= 0))
+      throw new UsageError(`tensor "${s.name}": shape [${s.shape.join(', ')}] is not a list of non-negative integers`);
   }
 }
 
@@ -64,12 +69,19 @@ function tensorBytes(spec: TensorSpec, index: number, data: Float32Array | Uint8
   const expected = specByteLength(spec);
   if (data instanceof Float32Array) {
     const numel = expected / DTYPE_SIZE[spec.dtype];
-    if (data.length !== numel) throw new ShapeError(`tensor "${spec.name}": source gave ${formatInteger(data.length)} values but shape [${spec.shape.join(', ')}] holds ${formatInteger(numel)}`);
-    if (!isFloatDType(spec.dtype)) throw new UsageError(`tensor "${spec.name}": f32 values cannot be written as ${spec.dtype}; give raw bytes`);
+    if (data.length !== numel)
+      throw new ShapeError(
+        `tensor "${spec.name}": source gave ${formatInteger(data.length)} values but shape [${spec.shape.join(', ')}] holds ${formatInteger(numel)}`,
+      );
+    if (!isFloatDType(spec.dtype))
+      throw new UsageError(`tensor "${spec.name}": f32 values cannot be written as ${spec.dtype}; give raw bytes`);
     return fromFloat32(spec.dtype, data);
   }
   if (data instanceof Uint8Array) {
-    if (data.byteLength !== expected) throw new ShapeError(`tensor "${spec.name}": source gave ${formatInteger(data.byteLength)} bytes but ${spec.dtype} [${spec.shape.join(', ')}] takes ${formatInteger(expected)}`);
+    if (data.byteLength !== expected)
+      throw new ShapeError(
+        `tensor "${spec.name}": source gave ${formatInteger(data.byteLength)} bytes but ${spec.dtype} [${spec.shape.join(', ')}] takes ${formatInteger(expected)}`,
+      );
     return data;
   }
   throw new UsageError(`tensor "${spec.name}" (#${index}): source must give a Float32Array or a Uint8Array`);
@@ -82,7 +94,12 @@ function tensorBytes(spec: TensorSpec, index: number, data: Float32Array | Uint8
  * removed and nothing appears under `file`. Cost: one pass over the data, one tensor in memory.
  * @example await writeSafetensors('w.safetensors', [{ name: 'w', dtype: 'BF16', shape: [2, 2] }], () => new Float32Array([1, 2, 3, 4]));
  */
-export async function writeSafetensors(file: string, specs: TensorSpec[], source: TensorSource, opts: { metadata?: Record<string, string> } = {}): Promise<void> {
+export async function writeSafetensors(
+  file: string,
+  specs: TensorSpec[],
+  source: TensorSource,
+  opts: { metadata?: Record<string, string> } = {},
+): Promise<void> {
   checkSpecs(specs);
   const header = encodeHeader(specs, opts.metadata);
   const tmp = registerTemporary(file);
@@ -122,16 +139,22 @@ async function writeAll(handle: FileHandle, bytes: Uint8Array): Promise<void> {
  */
 export function planShards(specs: TensorSpec[], opts: { maxShardBytes?: number; shards?: number }): TensorSpec[][] {
   const { maxShardBytes, shards } = opts;
-  if (shards !== undefined && maxShardBytes !== undefined) throw new UsageError('give either a shard count or a maximum shard size, not both');
+  if (shards !== undefined && maxShardBytes !== undefined)
+    throw new UsageError('give either a shard count or a maximum shard size, not both');
   if (shards !== undefined) {
-    if (!Number.isSafeInteger(shards) || shards < 1) throw new UsageError(`shard count must be a positive integer, got ${shards}`);
-    if (shards > Math.max(1, specs.length)) throw new UsageError(`cannot split ${specs.length} tensors into ${shards} shards`);
+    if (!Number.isSafeInteger(shards) || shards < 1)
+      throw new UsageError(`shard count must be a positive integer, got ${shards}`);
+    if (shards > Math.max(1, specs.length))
+      throw new UsageError(`cannot split ${specs.length} tensors into ${shards} shards`);
     const total = specs.reduce((a, s) => a + specByteLength(s), 0);
     const groups: TensorSpec[][] = Array.from({ length: shards }, () => []);
     let before = 0;
     specs.forEach((s, i) => {
       const size = specByteLength(s);
-      const k = total > 0 ? Math.min(shards - 1, Math.floor(((before + size / 2) * shards) / total)) : Math.floor((i * shards) / specs.length);
+      const k =
+        total > 0
+          ? Math.min(shards - 1, Math.floor(((before + size / 2) * shards) / total))
+          : Math.floor((i * shards) / specs.length);
       groups[k]!.push(s);
       before += size;
     });
@@ -177,7 +200,10 @@ export async function writeCheckpoint(
   const names =
     groups.length === 1
       ? [`${baseName}.safetensors`]
-      : groups.map((_, k) => `${baseName}-${String(k + 1).padStart(5, '0')}-of-${String(groups.length).padStart(5, '0')}.safetensors`);
+      : groups.map(
+          (_, k) =>
+            `${baseName}-${String(k + 1).padStart(5, '0')}-of-${String(groups.length).padStart(5, '0')}.safetensors`,
+        );
   const files: string[] = [];
   for (let k = 0; k < groups.length; k++) {
     const file = join(dir, names[k]!);
@@ -189,7 +215,10 @@ export async function writeCheckpoint(
   groups.forEach((g, k) => g.forEach((s) => (weightMap[s.name] = names[k]!)));
   const totalSize = specs.reduce((a, s) => a + specByteLength(s), 0);
   const index = join(dir, baseName + INDEX_SUFFIX);
-  await writeFileAtomically(index, JSON.stringify({ metadata: { total_size: totalSize }, weight_map: weightMap }, null, 2) + '\n');
+  await writeFileAtomically(
+    index,
+    JSON.stringify({ metadata: { total_size: totalSize }, weight_map: weightMap }, null, 2) + '\n',
+  );
   return { files, index };
 }
 

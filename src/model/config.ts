@@ -83,7 +83,10 @@ export async function readModelArch(path: string): Promise<ModelArch> {
   try {
     raw = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new FormatError(`${path}: no config.json beside the weights (the forward pass needs the architecture)`, { cause: err });
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new FormatError(`${path}: no config.json beside the weights (the forward pass needs the architecture)`, {
+        cause: err,
+      });
     throw new FormatError(`${file}: not valid JSON (${(err as Error).message})`, { cause: err });
   }
   return resolveArch(raw, file);
@@ -93,7 +96,9 @@ export async function readModelArch(path: string): Promise<ModelArch> {
 export function resolveArch(raw: Record<string, unknown>, label = 'config.json'): ModelArch {
   const modelType = raw['model_type'];
   if (typeof modelType !== 'string' || !(SUPPORTED_MODEL_TYPES as readonly string[]).includes(modelType)) {
-    throw new FormatError(`${label}: model_type ${JSON.stringify(modelType)} is not supported (the forward pass runs ${SUPPORTED_MODEL_TYPES.join(', ')})`);
+    throw new FormatError(
+      `${label}: model_type ${JSON.stringify(modelType)} is not supported (the forward pass runs ${SUPPORTED_MODEL_TYPES.join(', ')})`,
+    );
   }
   const type = modelType as ModelType;
   const num = (key: string, fallback?: number): number => {
@@ -109,19 +114,36 @@ export function resolveArch(raw: Record<string, unknown>, label = 'config.json')
   const headDim = num('head_dim', hiddenSize / numHeads);
   const numLayers = num('num_hidden_layers');
   if (!Number.isInteger(headDim) || numHeads % numKvHeads !== 0) {
-    throw new FormatError(`${label}: ${numHeads} heads of ${headDim} over ${numKvHeads} key/value heads do not fit together`);
+    throw new FormatError(
+      `${label}: ${numHeads} heads of ${headDim} over ${numKvHeads} key/value heads do not fit together`,
+    );
   }
   const act = (raw['hidden_activation'] ?? raw['hidden_act'] ?? (gemma ? 'gelu_pytorch_tanh' : 'silu')) as string;
-  const activation = act === 'silu' || act === 'swish' ? 'silu' : act === 'gelu_pytorch_tanh' || act === 'gelu_new' ? 'gelu_tanh' : null;
-  if (activation === null) throw new FormatError(`${label}: activation ${JSON.stringify(act)} is not supported (silu, gelu_pytorch_tanh)`);
-  if (raw['use_bidirectional_attention'] === true) throw new FormatError(`${label}: use_bidirectional_attention is an encoder setting; the forward pass is causal`);
+  const activation =
+    act === 'silu' || act === 'swish' ? 'silu' : act === 'gelu_pytorch_tanh' || act === 'gelu_new' ? 'gelu_tanh' : null;
+  if (activation === null)
+    throw new FormatError(`${label}: activation ${JSON.stringify(act)} is not supported (silu, gelu_pytorch_tanh)`);
+  if (raw['use_bidirectional_attention'] === true)
+    throw new FormatError(`${label}: use_bidirectional_attention is an encoder setting; the forward pass is causal`);
 
   const layerTypes = Array.isArray(raw['layer_types']) ? (raw['layer_types'] as string[]) : null;
   const window = typeof raw['sliding_window'] === 'number' ? (raw['sliding_window'] as number) : null;
   const useWindow = type === 'qwen2' || type === 'qwen3' ? raw['use_sliding_window'] === true : true;
   const layers: LayerArch[] = [];
   for (let l = 0; l < numLayers; l++) {
-    const kind = layerTypes?.[l] ?? (type === 'gemma2' ? (l % 2 === 0 ? 'sliding_attention' : 'full_attention') : type === 'gemma3_text' ? ((l + 1) % 6 !== 0 ? 'sliding_attention' : 'full_attention') : window !== null && useWindow ? 'sliding_attention' : 'full_attention');
+    const kind =
+      layerTypes?.[l] ??
+      (type === 'gemma2'
+        ? l % 2 === 0
+          ? 'sliding_attention'
+          : 'full_attention'
+        : type === 'gemma3_text'
+          ? (l + 1) % 6 !== 0
+            ? 'sliding_attention'
+            : 'full_attention'
+          : window !== null && useWindow
+            ? 'sliding_attention'
+            : 'full_attention');
     const sliding = kind === 'sliding_attention' && window !== null && useWindow;
     layers.push({ rope: ropeConfig(raw, type, kind, headDim, label), slidingWindow: sliding ? window : null });
   }
@@ -145,7 +167,12 @@ export function resolveArch(raw: Record<string, unknown>, label = 'config.json')
     fused: type === 'phi3',
     embedScale: gemma ? Math.fround(Math.sqrt(hiddenSize)) : 1,
     attnScale: scalar ** -0.5,
-    attnSoftcap: type === 'gemma2' ? softcap('attn_logit_softcapping') : type === 'gemma3_text' ? softcap('attn_logit_softcapping') : null,
+    attnSoftcap:
+      type === 'gemma2'
+        ? softcap('attn_logit_softcapping')
+        : type === 'gemma3_text'
+          ? softcap('attn_logit_softcapping')
+          : null,
     finalSoftcap: gemma ? softcap('final_logit_softcapping') : null,
     tiedEmbeddings: typeof raw['tie_word_embeddings'] === 'boolean' ? (raw['tie_word_embeddings'] as boolean) : gemma,
     layers,
@@ -157,7 +184,13 @@ export function resolveArch(raw: Record<string, unknown>, label = 'config.json')
  * RoPE parameters of one layer kind: transformers 5 writes `rope_parameters` (per layer type for
  * Gemma 3), older configs `rope_theta` with `rope_scaling`; both are read.
  */
-function ropeConfig(raw: Record<string, unknown>, type: ModelType, layerKind: string, headDim: number, label: string): RopeConfig {
+function ropeConfig(
+  raw: Record<string, unknown>,
+  type: ModelType,
+  layerKind: string,
+  headDim: number,
+  label: string,
+): RopeConfig {
   let params = (raw['rope_parameters'] ?? null) as Record<string, unknown> | null;
   if (params && typeof params === 'object' && (layerKind in params || 'full_attention' in params)) {
     params = (params[layerKind] ?? params['full_attention']) as Record<string, unknown>;
@@ -170,7 +203,9 @@ function ropeConfig(raw: Record<string, unknown>, type: ModelType, layerKind: st
     throw new FormatError(`${label}: rope_type "${ropeType}" is not supported (${SUPPORTED_ROPE_TYPES.join(', ')})`);
   }
   const defaultTheta = type === 'gemma3_text' ? (gemma3Local ? 10_000 : 1_000_000) : 10_000;
-  const theta = Number(p['rope_theta'] ?? (gemma3Local ? raw['rope_local_base_freq'] : raw['rope_theta']) ?? defaultTheta);
+  const theta = Number(
+    p['rope_theta'] ?? (gemma3Local ? raw['rope_local_base_freq'] : raw['rope_theta']) ?? defaultTheta,
+  );
   const partial = Number(p['partial_rotary_factor'] ?? raw['partial_rotary_factor'] ?? 1);
   const factor = Number(p['factor'] ?? 1);
   return {

@@ -5,16 +5,22 @@
  * lockstep, so each layer is read once per checkpoint however many variants use it, and
  * per-layer comparisons see every variant's hidden states side by side.
  */
-import type { Checkpoint } from '../io/index.js';
+
 import { FormatError } from '../errors.js';
+import type { Checkpoint } from '../io/index.js';
 import type { Matrix } from '../svd/index.js';
 import type { ModelArch } from './config.js';
-import { applyLinear, mergedBias, mergedWeight, type AppliedAdapter, type LinearWeights } from './linear.js';
+import { type AppliedAdapter, applyLinear, type LinearWeights, mergedBias, mergedWeight } from './linear.js';
 import { addInPlace, causalAttention, gatedActivation, rmsNorm, sliceColumns } from './ops.js';
-import { applyRope, ropeTables, type RopeTables } from './rope.js';
+import { applyRope, type RopeTables, ropeTables } from './rope.js';
 
 /** A linear module's output for input x [tokens, in]; `fallback` is what the variant computes by default. */
-export type LinearHook = (ctx: { layer: number; module: string; x: Matrix; weights: () => Promise<LinearWeights> }) => Promise<Matrix>;
+export type LinearHook = (ctx: {
+  layer: number;
+  module: string;
+  x: Matrix;
+  weights: () => Promise<LinearWeights>;
+}) => Promise<Matrix>;
 
 /** One model to run: a checkpoint, optionally with an adapter (unmerged, or merged with `merge`). */
 export interface ForwardVariant {
@@ -49,10 +55,18 @@ export interface DecoderRun {
 }
 
 /** Module paths of a layer's projections, in the order the forward consumes them. */
-export function layerModules(arch: ModelArch, layer: number): { qkv: string[]; o: string; gateUp: string[]; down: string } {
+export function layerModules(
+  arch: ModelArch,
+  layer: number,
+): { qkv: string[]; o: string; gateUp: string[]; down: string } {
   const p = `model.layers.${layer}.`;
   return arch.fused
-    ? { qkv: [`${p}self_attn.qkv_proj`], o: `${p}self_attn.o_proj`, gateUp: [`${p}mlp.gate_up_proj`], down: `${p}mlp.down_proj` }
+    ? {
+        qkv: [`${p}self_attn.qkv_proj`],
+        o: `${p}self_attn.o_proj`,
+        gateUp: [`${p}mlp.gate_up_proj`],
+        down: `${p}mlp.down_proj`,
+      }
     : {
         qkv: [`${p}self_attn.q_proj`, `${p}self_attn.k_proj`, `${p}self_attn.v_proj`],
         o: `${p}self_attn.o_proj`,
@@ -83,7 +97,12 @@ class LayerCache {
  * const run = await runDecoder(arch, [{ checkpoint: base }], [[1, 15043, 3186]]);
  * const logits = await run.logits(0, 0, 3); run.release();
  */
-export async function runDecoder(arch: ModelArch, variants: ForwardVariant[], sequences: number[][], opts: ForwardOptions = {}): Promise<DecoderRun> {
+export async function runDecoder(
+  arch: ModelArch,
+  variants: ForwardVariant[],
+  sequences: number[][],
+  opts: ForwardOptions = {},
+): Promise<DecoderRun> {
   const starts = [0];
   for (const s of sequences) starts.push(starts[starts.length - 1]! + s.length);
   const N = starts[starts.length - 1]!;
@@ -94,14 +113,18 @@ export async function runDecoder(arch: ModelArch, variants: ForwardVariant[], se
     maxLen = Math.max(maxLen, s.length);
     for (let t = 0; t < s.length; t++) {
       const id = s[t]!;
-      if (!Number.isInteger(id) || id < 0 || id >= arch.vocabSize) throw new FormatError(`token ${id} (sequence ${i}, position ${t}) is outside the vocabulary [0, ${arch.vocabSize})`);
+      if (!Number.isInteger(id) || id < 0 || id >= arch.vocabSize)
+        throw new FormatError(
+          `token ${id} (sequence ${i}, position ${t}) is outside the vocabulary [0, ${arch.vocabSize})`,
+        );
       positions[starts[i]! + t] = t;
       tokens[starts[i]! + t] = id;
     }
   });
   const D = arch.hiddenSize;
   const cache = new LayerCache();
-  const weight = async (v: ForwardVariant, name: string): Promise<Float32Array> => v.adapter?.full.get(name) ?? cache.get(v.checkpoint, name);
+  const weight = async (v: ForwardVariant, name: string): Promise<Float32Array> =>
+    v.adapter?.full.get(name) ?? cache.get(v.checkpoint, name);
 
   // Embeddings: gather rows, add an embedding LoRA's rows, scale (Gemma).
   const hidden: Matrix[] = [];
@@ -133,8 +156,10 @@ export async function runDecoder(arch: ModelArch, variants: ForwardVariant[], se
     if (!h) {
       const v = variants[vi]!;
       h = (async () => {
-        const name = arch.tiedEmbeddings || !v.checkpoint.has('lm_head.weight') ? 'model.embed_tokens.weight' : 'lm_head.weight';
-        if (!arch.tiedEmbeddings && name !== 'lm_head.weight') throw new FormatError(`${v.checkpoint.path}: no lm_head.weight and tie_word_embeddings is false`);
+        const name =
+          arch.tiedEmbeddings || !v.checkpoint.has('lm_head.weight') ? 'model.embed_tokens.weight' : 'lm_head.weight';
+        if (!arch.tiedEmbeddings && name !== 'lm_head.weight')
+          throw new FormatError(`${v.checkpoint.path}: no lm_head.weight and tie_word_embeddings is false`);
         // Variants on one checkpoint share its matrix (a merged head is a copy of its own).
         let shared = raw.get(v.checkpoint);
         if (!shared && !v.adapter?.full.has(name)) raw.set(v.checkpoint, (shared = v.checkpoint.readFloat32(name)));
@@ -175,7 +200,9 @@ export async function runDecoder(arch: ModelArch, variants: ForwardVariant[], se
         const x = new Float32Array(rows.length * D);
         rows.forEach((r, k) => x.set(hidden[vi]!.data.subarray(r * D, r * D + D), k * D));
         const w = await weight(variants[vi]!, 'model.norm.weight');
-        lens.push(await project(vi, { rows: rows.length, cols: D, data: rmsNorm(x, D, w, arch.rmsNormEps, arch.normPlusOne) }));
+        lens.push(
+          await project(vi, { rows: rows.length, cols: D, data: rmsNorm(x, D, w, arch.rmsNormEps, arch.normPlusOne) }),
+        );
       }
       cache.clear();
       await opts.lens.onLens(l, lens);
@@ -211,15 +238,28 @@ interface LayerContext {
 }
 
 /** One decoder layer of one variant: a new residual stream [tokens, hidden]. */
-async function decoderLayer(arch: ModelArch, l: number, v: ForwardVariant, h: Matrix, ctx: LayerContext): Promise<Matrix> {
+async function decoderLayer(
+  arch: ModelArch,
+  l: number,
+  v: ForwardVariant,
+  h: Matrix,
+  ctx: LayerContext,
+): Promise<Matrix> {
   const D = arch.hiddenSize;
   const p = `model.layers.${l}.`;
   const eps = arch.rmsNormEps;
-  const norm = async (x: Float32Array, name: string, width = D) => rmsNorm(x, width, await ctx.weight(v, p + name + '.weight'), eps, arch.normPlusOne);
+  const norm = async (x: Float32Array, name: string, width = D) =>
+    rmsNorm(x, width, await ctx.weight(v, p + name + '.weight'), eps, arch.normPlusOne);
   const weights = async (module: string, rows: number, cols: number): Promise<LinearWeights> => {
     const w = { rows, cols, data: await ctx.weight(v, module + '.weight') };
-    if (w.data.length !== rows * cols) throw new FormatError(`${v.checkpoint.path}: ${module}.weight holds ${w.data.length} values, expected [${rows}, ${cols}]`);
-    const bias = v.checkpoint.has(module + '.bias') || v.adapter?.full.has(module + '.bias') ? await ctx.weight(v, module + '.bias') : undefined;
+    if (w.data.length !== rows * cols)
+      throw new FormatError(
+        `${v.checkpoint.path}: ${module}.weight holds ${w.data.length} values, expected [${rows}, ${cols}]`,
+      );
+    const bias =
+      v.checkpoint.has(module + '.bias') || v.adapter?.full.has(module + '.bias')
+        ? await ctx.weight(v, module + '.bias')
+        : undefined;
     const lora = v.adapter?.lora.get(module);
     if (lora && v.merge) return { w: await mergedWeight(w, lora), bias: mergedBias(bias, lora) };
     return { w, bias, lora };
@@ -255,12 +295,23 @@ async function decoderLayer(arch: ModelArch, l: number, v: ForwardVariant, h: Ma
   applyRope(q, H, d, ctx.positions, ctx.rope);
   applyRope(k, Hkv, d, ctx.positions, ctx.rope);
   const la = arch.layers[l]!;
-  const attn = await causalAttention(q, k, vv, ctx.starts, { numHeads: H, numKvHeads: Hkv, headDim: d, scale: arch.attnScale, softcap: arch.attnSoftcap, window: la.slidingWindow });
+  const attn = await causalAttention(q, k, vv, ctx.starts, {
+    numHeads: H,
+    numKvHeads: Hkv,
+    headDim: d,
+    scale: arch.attnScale,
+    softcap: arch.attnSoftcap,
+    window: la.slidingWindow,
+  });
   let o = (await linear(mods.o, { rows: N, cols: H * d, data: attn }, D)).data;
   if (arch.sandwichNorms) o = await norm(o, 'post_attention_layernorm');
   const mid = addInPlace(o, h.data);
 
-  const y = { rows: N, cols: D, data: await norm(mid, arch.sandwichNorms ? 'pre_feedforward_layernorm' : 'post_attention_layernorm') };
+  const y = {
+    rows: N,
+    cols: D,
+    data: await norm(mid, arch.sandwichNorms ? 'pre_feedforward_layernorm' : 'post_attention_layernorm'),
+  };
   const I = arch.intermediateSize;
   let gate: Float32Array;
   let up: Float32Array;

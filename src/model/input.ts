@@ -44,8 +44,10 @@ export async function loadSequences(input: TokenInput): Promise<TokenSequences> 
   const seqLen = input.seqLen ?? DEFAULT_SEQ_LEN;
   const maxTokens = input.maxTokens ?? DEFAULT_MAX_TOKENS;
   if (!Number.isInteger(seqLen) || seqLen < 2) throw new UsageError(`--seq-len must be an integer ≥ 2, got ${seqLen}`);
-  if (!Number.isInteger(maxTokens) || maxTokens < 2) throw new UsageError(`--max-tokens must be an integer ≥ 2, got ${maxTokens}`);
-  if ((input.text === undefined) === (input.tokens === undefined)) throw new UsageError('give exactly one of --text FILE and --tokens FILE');
+  if (!Number.isInteger(maxTokens) || maxTokens < 2)
+    throw new UsageError(`--max-tokens must be an integer ≥ 2, got ${maxTokens}`);
+  if ((input.text === undefined) === (input.tokens === undefined))
+    throw new UsageError('give exactly one of --text FILE and --tokens FILE');
   let pieces: number[][];
   let source: string;
   if (input.tokens !== undefined) {
@@ -54,7 +56,8 @@ export async function loadSequences(input: TokenInput): Promise<TokenSequences> 
   } else {
     const { ids, prefix } = await tokenizeText(input.text!, input.tokenizerFrom);
     const body = seqLen - prefix.length;
-    if (body < 1) throw new UsageError(`--seq-len ${seqLen} leaves no room after the ${prefix.length} tokens the tokenizer adds`);
+    if (body < 1)
+      throw new UsageError(`--seq-len ${seqLen} leaves no room after the ${prefix.length} tokens the tokenizer adds`);
     pieces = [];
     for (let i = 0; i < ids.length; i += body) pieces.push([...prefix, ...ids.slice(i, i + body)]);
     source = input.text!;
@@ -86,7 +89,9 @@ async function readTokenFile(file: string): Promise<number[][]> {
     throw new FormatError(`${file}: not valid JSON (${(err as Error).message})`, { cause: err });
   }
   if (!Array.isArray(json) || !json.every((s) => Array.isArray(s) && s.every((t) => Number.isInteger(t) && t >= 0))) {
-    throw new FormatError(`${file}: expected a JSON array of arrays of token ids, such as [[1, 15043, 3186], [1, 450]]`);
+    throw new FormatError(
+      `${file}: expected a JSON array of arrays of token ids, such as [[1, 15043, 3186], [1, 450]]`,
+    );
   }
   return json as number[][];
 }
@@ -98,8 +103,13 @@ export async function tokenizeText(file: string, modelPath: string): Promise<{ i
   try {
     tokenizerJson = JSON.parse(await readFile(join(folder, 'tokenizer.json'), 'utf8')) as object;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new FormatError(`${folder}: no tokenizer.json to read --text with (give --tokens FILE instead)`, { cause: err });
-    throw new FormatError(`${join(folder, 'tokenizer.json')}: not valid JSON (${(err as Error).message})`, { cause: err });
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new FormatError(`${folder}: no tokenizer.json to read --text with (give --tokens FILE instead)`, {
+        cause: err,
+      });
+    throw new FormatError(`${join(folder, 'tokenizer.json')}: not valid JSON (${(err as Error).message})`, {
+      cause: err,
+    });
   }
   let config: object = {};
   try {

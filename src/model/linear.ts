@@ -3,8 +3,8 @@
  * PEFT's LoraLayer with dropout 0) or merged (W + s·B·A formed first), every product through
  * the GEMM engine.
  */
-import { readAdapter, loraScale, type Adapter } from '../io/index.js';
-import { matmul, type Matrix } from '../svd/index.js';
+import { type Adapter, loraScale, readAdapter } from '../io/index.js';
+import { type Matrix, matmul } from '../svd/index.js';
 
 /** One module's adapter: ΔW = scale·B·A; DoRA rescales each output row to `magnitude`. */
 export interface LoraDelta {

@@ -4,14 +4,20 @@
  * and soft-capping. The two products of attention go through the GEMM engine; the rest are
  * loops over memory in order, with sums of squares and softmax denominators in f64.
  */
-import { matmul, type Matrix } from '../svd/index.js';
+import { type Matrix, matmul } from '../svd/index.js';
 
 /**
  * RMSNorm (Zhang & Sennrich 2019) of each row of `x` [rows, width] (or of each `width`-wide
  * group when width divides the row, for per-head q/k norms): x / √(mean(x²) + eps) · w, or
  * · (1 + w) when `plusOne` (Gemma). A new array.
  */
-export function rmsNorm(x: Float32Array, width: number, weight: Float32Array, eps: number, plusOne: boolean): Float32Array {
+export function rmsNorm(
+  x: Float32Array,
+  width: number,
+  weight: Float32Array,
+  eps: number,
+  plusOne: boolean,
+): Float32Array {
   const out = new Float32Array(x.length);
   const scale = plusOne ? weight.map((w) => 1 + w) : weight;
   for (let off = 0; off < x.length; off += width) {
@@ -56,7 +62,13 @@ export interface AttentionShape {
  * key/value head are stacked so each sequence takes 2·Hkv products. A new array [N, H·d].
  * Cost 4·N·T·H·d flops for sequences of length T, plus T² exponentials per head.
  */
-export async function causalAttention(q: Float32Array, k: Float32Array, v: Float32Array, starts: number[], s: AttentionShape): Promise<Float32Array> {
+export async function causalAttention(
+  q: Float32Array,
+  k: Float32Array,
+  v: Float32Array,
+  starts: number[],
+  s: AttentionShape,
+): Promise<Float32Array> {
   const { numHeads: H, numKvHeads: Hkv, headDim: d } = s;
   const rep = H / Hkv;
   const qw = H * d;
@@ -70,7 +82,8 @@ export async function causalAttention(q: Float32Array, k: Float32Array, v: Float
       const qg = new Float32Array(rep * T * d);
       for (let r = 0; r < rep; r++) {
         const h = g * rep + r;
-        for (let t = 0; t < T; t++) qg.set(q.subarray((t0 + t) * qw + h * d, (t0 + t) * qw + h * d + d), (r * T + t) * d);
+        for (let t = 0; t < T; t++)
+          qg.set(q.subarray((t0 + t) * qw + h * d, (t0 + t) * qw + h * d + d), (r * T + t) * d);
       }
       const kg = new Float32Array(T * d);
       const vg = new Float32Array(T * d);
@@ -78,7 +91,9 @@ export async function causalAttention(q: Float32Array, k: Float32Array, v: Float
         kg.set(k.subarray((t0 + t) * kw + g * d, (t0 + t) * kw + g * d + d), t * d);
         vg.set(v.subarray((t0 + t) * kw + g * d, (t0 + t) * kw + g * d + d), t * d);
       }
-      const scores = (await matmul({ rows: rep * T, cols: d, data: qg }, { rows: T, cols: d, data: kg }, { transB: true })).data;
+      const scores = (
+        await matmul({ rows: rep * T, cols: d, data: qg }, { rows: T, cols: d, data: kg }, { transB: true })
+      ).data;
       for (let row = 0; row < rep * T; row++) {
         const t = row % T;
         const lo = s.window === null ? 0 : Math.max(0, t - s.window + 1);

@@ -58,7 +58,13 @@ export function ropeTables(rope: RopeConfig, positions: number): RopeTables {
  * Rotate, in place, every head of `x` [tokens, heads·headDim] (row-major), token t at position
  * positions[t]: (x₁, x₂) ← (x₁·cos − x₂·sin, x₂·cos + x₁·sin) on the first rotaryDim dimensions.
  */
-export function applyRope(x: Float32Array, heads: number, headDim: number, positions: ArrayLike<number>, t: RopeTables): void {
+export function applyRope(
+  x: Float32Array,
+  heads: number,
+  headDim: number,
+  positions: ArrayLike<number>,
+  t: RopeTables,
+): void {
   const { half, cos, sin } = t;
   const width = heads * headDim;
   for (let tok = 0; tok < positions.length; tok++) {

@@ -6,10 +6,10 @@
 import type { CompareOutput } from '../compare/compare.js';
 import type { ComparisonResult } from '../compare/types.js';
 import { extractionSections } from './extraction-sections.js';
-import { spectrumSections } from './spectrum-sections.js';
 import { formatCount, formatNumber, shortName } from './format.js';
-import { escapeHtml, renderPage } from './page.js';
 import type { PlotSpec, ReportSection } from './page.js';
+import { escapeHtml, renderPage } from './page.js';
+import { spectrumSections } from './spectrum-sections.js';
 
 const COLORS = { base: '#7f7f7f', full: '#1d2330', trained: '#2d5fb4', extracted: '#d9730d' };
 /** Colours of the trained variants after plain LoRA, in training order. */
@@ -17,8 +17,19 @@ const VARIANT_COLORS = ['#2d5fb4', '#2a9d5c', '#b5338a', '#8c6d1f', '#5b3fb0', '
 
 /** People's names of variant specs: "dora+gaussian" → "DoRA + gaussian". */
 function variantLabel(v: string): string {
-  const words: Record<string, string> = { lora: 'LoRA', dora: 'DoRA', pissa: 'PiSSA', olora: 'OLoRA', bias: 'lora_bias', gaussian: 'gaussian init', full: 'full fine-tune' };
-  return v.split('+').map((w) => words[w] ?? w.replace(/^pissa_niter_(\d+)$/, 'PiSSA (randomized, $1 iterations)')).join(' + ');
+  const words: Record<string, string> = {
+    lora: 'LoRA',
+    dora: 'DoRA',
+    pissa: 'PiSSA',
+    olora: 'OLoRA',
+    bias: 'lora_bias',
+    gaussian: 'gaussian init',
+    full: 'full fine-tune',
+  };
+  return v
+    .split('+')
+    .map((w) => words[w] ?? w.replace(/^pissa_niter_(\d+)$/, 'PiSSA (randomized, $1 iterations)'))
+    .join(' + ');
 }
 
 function variantColor(r: ComparisonResult, v: string): string {
@@ -28,7 +39,11 @@ function variantColor(r: ComparisonResult, v: string): string {
 }
 
 function metricLabel(r: ComparisonResult): string {
-  return r.metric.name === 'accuracy' ? 'accuracy' : r.metric.name === 'bitsPerChar' ? 'bits per character' : r.metric.name;
+  return r.metric.name === 'accuracy'
+    ? 'accuracy'
+    : r.metric.name === 'bitsPerChar'
+      ? 'bits per character'
+      : r.metric.name;
 }
 
 function fmtMetric(r: ComparisonResult, v: number | undefined): string {
@@ -49,10 +64,19 @@ function scoresSection(r: ComparisonResult): ReportSection {
     line: { color, dash: name.startsWith('base') ? 'dot' : 'dash' },
   });
   const variants = r.variants ?? (trained.length > 0 ? ['lora'] : []);
-  const variantRows = (v: string) => r.ranks.flatMap((x) => (x.variants ?? (x.trained ? [{ ...x.trained, variant: 'lora', run: `lora-r${x.rank}` }] : [])).filter((s) => s.variant === v).map((s) => ({ rank: x.rank, s })));
+  const variantRows = (v: string) =>
+    r.ranks.flatMap((x) =>
+      (x.variants ?? (x.trained ? [{ ...x.trained, variant: 'lora', run: `lora-r${x.rank}` }] : []))
+        .filter((s) => s.variant === v)
+        .map((s) => ({ rank: x.rank, s })),
+    );
   const plot = (divId: string, split: 'target' | 'source', byParams: boolean): PlotSpec => {
-    const xs = (rows: typeof r.ranks, kind: 'trained' | 'extracted') => rows.map((x) => (byParams ? x[kind]!.params : x.rank));
-    const allX = [...xs(r.ranks, 'extracted'), ...variants.flatMap((v) => variantRows(v).map((p) => (byParams ? p.s.params : p.rank)))];
+    const xs = (rows: typeof r.ranks, kind: 'trained' | 'extracted') =>
+      rows.map((x) => (byParams ? x[kind]!.params : x.rank));
+    const allX = [
+      ...xs(r.ranks, 'extracted'),
+      ...variants.flatMap((v) => variantRows(v).map((p) => (byParams ? p.s.params : p.rank))),
+    ];
     return {
       divId,
       data: [
@@ -80,7 +104,9 @@ function scoresSection(r: ComparisonResult): ReportSection {
         line('base model', r.base[split], COLORS.base, allX),
       ],
       layout: {
-        title: { text: `${split === 'target' ? 'Target task (fine-tuned on)' : 'Source task (what is forgotten)'}: ${metricLabel(r)} by ${byParams ? 'trainable parameters' : 'rank'}` },
+        title: {
+          text: `${split === 'target' ? 'Target task (fine-tuned on)' : 'Source task (what is forgotten)'}: ${metricLabel(r)} by ${byParams ? 'trainable parameters' : 'rank'}`,
+        },
         height: 380,
         xaxis: { title: { text: byParams ? 'trainable / adapter parameters' : 'rank r' }, type: 'log' },
         yaxis: { title: { text: metricLabel(r) }, tickformat: r.metric.name === 'accuracy' ? '.0%' : undefined },
@@ -97,9 +123,17 @@ function scoresSection(r: ComparisonResult): ReportSection {
     .join('');
   const better = r.metric.higherIsBetter ? 'higher is better' : 'lower is better';
   const others = variants.filter((v) => v !== 'lora');
-  const variantTable = others.length === 0 ? '' : `<div class="dr-scroll"><table class="dr-table dr-sortable" id="dr-cmp-variants"><thead><tr><th>variant</th><th>rank</th><th>trainable params</th><th>target</th><th>source</th></tr></thead><tbody>${r.ranks
-    .flatMap((x) => (x.variants ?? []).map((s) => `<tr><td class="dr-text">${escapeHtml(variantLabel(s.variant))}</td><td data-v="${x.rank}">${x.rank}</td><td data-v="${s.params}">${formatCount(s.params)}</td><td data-v="${s.target}">${fmtMetric(r, s.target)}</td><td data-v="${s.source}">${fmtMetric(r, s.source)}</td></tr>`))
-    .join('')}</tbody></table></div>`;
+  const variantTable =
+    others.length === 0
+      ? ''
+      : `<div class="dr-scroll"><table class="dr-table dr-sortable" id="dr-cmp-variants"><thead><tr><th>variant</th><th>rank</th><th>trainable params</th><th>target</th><th>source</th></tr></thead><tbody>${r.ranks
+          .flatMap((x) =>
+            (x.variants ?? []).map(
+              (s) =>
+                `<tr><td class="dr-text">${escapeHtml(variantLabel(s.variant))}</td><td data-v="${x.rank}">${x.rank}</td><td data-v="${s.params}">${formatCount(s.params)}</td><td data-v="${s.target}">${fmtMetric(r, s.target)}</td><td data-v="${s.source}">${fmtMetric(r, s.source)}</td></tr>`,
+            ),
+          )
+          .join('')}</tbody></table></div>`;
   return {
     id: 'lora-vs-full',
     title: 'LoRA against full fine-tuning',
@@ -110,27 +144,60 @@ Trained LoRA: the base frozen, only A and B trained${others.length ? `; also tra
 <div class="dr-grid2"><div class="dr-plot" id="dr-cmp-source"></div>
 <p class="dr-note">The source task is what the base model knew before fine-tuning: the further a run lies from the base model's line here, the more it forgot. The table below gives every number the plots show.</p></div>
 <div class="dr-scroll"><table class="dr-table dr-sortable" id="dr-cmp-table"><thead><tr><th>rank</th><th>trained params</th><th>trained target</th><th>trained source</th><th>extracted params</th><th>extraction error</th><th>extracted target</th><th>extracted source</th></tr></thead><tbody>${rows}</tbody></table></div>${variantTable}`,
-    plots: ranks.length > 0 ? [plot('dr-cmp-rank', 'target', false), plot('dr-cmp-params', 'target', true), plot('dr-cmp-source', 'source', false)] : [],
+    plots:
+      ranks.length > 0
+        ? [
+            plot('dr-cmp-rank', 'target', false),
+            plot('dr-cmp-params', 'target', true),
+            plot('dr-cmp-source', 'source', false),
+          ]
+        : [],
   };
 }
 
 /** Full ΔW spectrum beside each trained LoRA product's, per module (menu). */
 function spectraSection(r: ComparisonResult): ReportSection {
-  if (r.spectra.length === 0) return { id: 'lora-spectra', title: 'Spectra: full ΔW and trained LoRA', html: '<p class="dr-note">No trained LoRA in this run.</p>' };
+  if (r.spectra.length === 0)
+    return {
+      id: 'lora-spectra',
+      title: 'Spectra: full ΔW and trained LoRA',
+      html: '<p class="dr-note">No trained LoRA in this run.</p>',
+    };
   const traces: unknown[] = [];
   const visible: boolean[][] = [];
   r.spectra.forEach((m, k) => {
     const own: number[] = [];
-    traces.push({ type: 'scatter', mode: 'lines', name: 'full fine-tune ΔW', x: m.full.map((_, i) => i + 1), y: m.full, line: { color: COLORS.full, width: 2.5 }, visible: k === 0 });
+    traces.push({
+      type: 'scatter',
+      mode: 'lines',
+      name: 'full fine-tune ΔW',
+      x: m.full.map((_, i) => i + 1),
+      y: m.full,
+      line: { color: COLORS.full, width: 2.5 },
+      visible: k === 0,
+    });
     own.push(traces.length - 1);
     m.trained.forEach((t, j) => {
-      traces.push({ type: 'scatter', mode: 'lines+markers', name: `trained LoRA r=${t.rank}`, x: t.s.map((_, i) => i + 1), y: t.s, marker: { size: 4 }, line: { color: `hsl(${210 + 25 * j}, 60%, ${35 + 6 * j}%)` }, visible: k === 0 });
+      traces.push({
+        type: 'scatter',
+        mode: 'lines+markers',
+        name: `trained LoRA r=${t.rank}`,
+        x: t.s.map((_, i) => i + 1),
+        y: t.s,
+        marker: { size: 4 },
+        line: { color: `hsl(${210 + 25 * j}, 60%, ${35 + 6 * j}%)` },
+        visible: k === 0,
+      });
       own.push(traces.length - 1);
     });
     visible.push(traces.map((_, i) => own.includes(i)));
   });
   const all = traces.length;
-  const buttons = r.spectra.map((m, k) => ({ label: shortName(m.module), method: 'restyle', args: [{ visible: Array.from({ length: all }, (_, i) => visible[k]![i] ?? false) }] }));
+  const buttons = r.spectra.map((m, k) => ({
+    label: shortName(m.module),
+    method: 'restyle',
+    args: [{ visible: Array.from({ length: all }, (_, i) => visible[k]![i] ?? false) }],
+  }));
   return {
     id: 'lora-spectra',
     title: 'Spectra: full ΔW and trained LoRA',
@@ -144,7 +211,9 @@ function spectraSection(r: ComparisonResult): ReportSection {
           height: 420,
           xaxis: { title: { text: 'index i' }, type: 'log' },
           yaxis: { title: { text: 'σ_i' }, type: 'log' },
-          updatemenus: [{ buttons, direction: 'down', x: 0, xanchor: 'left', y: 1.15, yanchor: 'top', showactive: true }],
+          updatemenus: [
+            { buttons, direction: 'down', x: 0, xanchor: 'left', y: 1.15, yanchor: 'top', showactive: true },
+          ],
           margin: { l: 64, r: 16, t: 56, b: 44 },
         },
       },
@@ -154,7 +223,12 @@ function spectraSection(r: ComparisonResult): ReportSection {
 
 /** φ(i, j) heatmaps (LoRA paper Fig. 3), one module at a time. */
 function similaritySection(r: ComparisonResult): ReportSection {
-  if (r.similarity.length === 0) return { id: 'subspace', title: 'Subspace similarity', html: '<p class="dr-note">No trained LoRA in this run.</p>' };
+  if (r.similarity.length === 0)
+    return {
+      id: 'subspace',
+      title: 'Subspace similarity',
+      html: '<p class="dr-note">No trained LoRA in this run.</p>',
+    };
   const kinds = [...new Set(r.similarity.map((g) => g.what.replace(/ \(.*\)$/, '')))];
   const plots: PlotSpec[] = [];
   const blocks: string[] = [];
@@ -172,7 +246,11 @@ function similaritySection(r: ComparisonResult): ReportSection {
       hovertemplate: `${escapeHtml(shortName(g.module))}<br>i=%{y}, j=%{x}<br>φ=%{z:.3f}<extra></extra>`,
       colorbar: { title: { text: 'φ' } },
     }));
-    const buttons = grids.map((g, k) => ({ label: shortName(g.module), method: 'restyle', args: [{ visible: grids.map((_, i) => i === k) }] }));
+    const buttons = grids.map((g, k) => ({
+      label: shortName(g.module),
+      method: 'restyle',
+      args: [{ visible: grids.map((_, i) => i === k) }],
+    }));
     const divId = `dr-subspace-${idx}`;
     const [a, b] = kind.split(' vs ');
     plots.push({
@@ -230,7 +308,12 @@ function viewRank(r: ComparisonResult): number | undefined {
 function directionSection(r: ComparisonResult): ReportSection {
   const id = 'magnitude-direction';
   const title = 'Magnitude and direction of the updates (DoRA paper Fig. 2)';
-  if (!r.direction || r.direction.length === 0) return { id, title, html: '<p class="dr-note">This run recorded no checkpoints of ΔM/ΔD (train it again with this version).</p>' };
+  if (!r.direction || r.direction.length === 0)
+    return {
+      id,
+      title,
+      html: '<p class="dr-note">This run recorded no checkpoints of ΔM/ΔD (train it again with this version).</p>',
+    };
   const rank = viewRank(r);
   const shown = r.direction.filter((d) => d.variant === 'full' || d.rank === rank);
   const traces = shown.map((d) => ({
@@ -281,18 +364,38 @@ function directionSection(r: ComparisonResult): ReportSection {
 function intruderSection(r: ComparisonResult): ReportSection {
   const id = 'intruders';
   const title = 'Intruder dimensions (Shuttleworth et al. 2024)';
-  if (!r.intruders || r.intruders.length === 0) return { id, title, html: '<p class="dr-note">No tuned models to examine.</p>' };
+  if (!r.intruders || r.intruders.length === 0)
+    return { id, title, html: '<p class="dr-note">No tuned models to examine.</p>' };
   const modules = r.intruders[0]!.layers.map((l) => l.module);
   const full = r.intruders.find((x) => x.variant === 'full');
   const byVariant = [...new Set(r.intruders.filter((x) => x.variant !== 'full').map((x) => x.variant))];
   const ranks = r.intruders.filter((x) => x.rank !== undefined).map((x) => x.rank!);
   const traces: unknown[] = byVariant.map((v) => {
     const rows = r.intruders.filter((x) => x.variant === v).sort((a, b) => a.rank! - b.rank!);
-    return { type: 'scatter', mode: 'lines+markers', name: variantLabel(v), x: rows.map((x) => x.rank), y: rows.map((x) => x.total), marker: { color: variantColor(r, v) }, line: { color: variantColor(r, v) } };
+    return {
+      type: 'scatter',
+      mode: 'lines+markers',
+      name: variantLabel(v),
+      x: rows.map((x) => x.rank),
+      y: rows.map((x) => x.total),
+      marker: { color: variantColor(r, v) },
+      line: { color: variantColor(r, v) },
+    };
   });
-  if (full && ranks.length > 0) traces.push({ type: 'scatter', mode: 'lines', name: 'full fine-tune', x: [Math.min(...ranks), Math.max(...ranks)], y: [full.total, full.total], line: { color: COLORS.full, dash: 'dash' } });
+  if (full && ranks.length > 0)
+    traces.push({
+      type: 'scatter',
+      mode: 'lines',
+      name: 'full fine-tune',
+      x: [Math.min(...ranks), Math.max(...ranks)],
+      y: [full.total, full.total],
+      line: { color: COLORS.full, dash: 'dash' },
+    });
   const rows = r.intruders
-    .map((x) => `<tr><td class="dr-text">${escapeHtml(x.variant === 'full' ? 'full fine-tune' : variantLabel(x.variant))}</td><td data-v="${x.rank ?? ''}">${x.rank ?? '—'}</td>${x.layers.map((l) => `<td data-v="${l.count}" title="closest max |cos| to 0.5: ${formatNumber(l.margin, 3)} away">${l.count}</td>`).join('')}<td data-v="${x.total}"><b>${x.total}</b></td></tr>`)
+    .map(
+      (x) =>
+        `<tr><td class="dr-text">${escapeHtml(x.variant === 'full' ? 'full fine-tune' : variantLabel(x.variant))}</td><td data-v="${x.rank ?? ''}">${x.rank ?? '—'}</td>${x.layers.map((l) => `<td data-v="${l.count}" title="closest max |cos| to 0.5: ${formatNumber(l.margin, 3)} away">${l.count}</td>`).join('')}<td data-v="${x.total}"><b>${x.total}</b></td></tr>`,
+    )
     .join('');
   return {
     id,
@@ -318,7 +421,14 @@ function intruderSection(r: ComparisonResult): ReportSection {
 
 /** The comparison sections of a `compare` result. */
 export function comparisonSections(result: ComparisonResult): ReportSection[] {
-  return [scoresSection(result), directionSection(result), intruderSection(result), spectraSection(result), similaritySection(result), projectionSection(result)];
+  return [
+    scoresSection(result),
+    directionSection(result),
+    intruderSection(result),
+    spectraSection(result),
+    similaritySection(result),
+    projectionSection(result),
+  ];
 }
 
 /** The whole story of a trained run in one page: comparison, extraction (largest rank) and the full ΔW's spectra. */
@@ -326,6 +436,10 @@ export function renderCompareReport(result: CompareOutput, opts: { title?: strin
   return renderPage({
     title: opts.title ?? `LoRA against full fine-tuning · ${result.task}`,
     subtitle: `${result.dir} · ${result.tool.name} ${result.tool.version}`,
-    sections: [...comparisonSections(result), ...extractionSections(result.extraction), ...spectrumSections(result.analysis)],
+    sections: [
+      ...comparisonSections(result),
+      ...extractionSections(result.extraction),
+      ...spectrumSections(result.analysis),
+    ],
   });
 }

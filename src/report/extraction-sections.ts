@@ -5,8 +5,8 @@
 import { ANALYZE_SCHEMA_VERSION, type AnalyzeResult, type TensorSpectrum } from '../analyze/types.js';
 import type { ExtractionResult } from '../extract/types.js';
 import { formatCount, formatNumber, formatPercent, formatShape, maxOf, shortName } from './format.js';
-import { escapeHtml, renderPage } from './page.js';
 import type { ReportSection } from './page.js';
+import { escapeHtml, renderPage } from './page.js';
 import { spectrumSections } from './spectrum-sections.js';
 import { orderModuleTypes, tensorPlace } from './tensor-place.js';
 
@@ -41,7 +41,10 @@ export function coverageHtml(result: Pick<ExtractionResult, 'coverage' | 'layout
     .slice(0, LEFT_OUT_LISTED)
     .map((l) => `<li><code>${escapeHtml(l.name)}</code> ${formatPercent(l.share, 3)} — ${escapeHtml(l.reason)}</li>`)
     .join('');
-  const more = c.leftOut.length > LEFT_OUT_LISTED ? `<li>… and ${c.leftOut.length - LEFT_OUT_LISTED} more (extraction.json lists them all)</li>` : '';
+  const more =
+    c.leftOut.length > LEFT_OUT_LISTED
+      ? `<li>… and ${c.leftOut.length - LEFT_OUT_LISTED} more (extraction.json lists them all)</li>`
+      : '';
   const l = result.layout;
   const layout = l
     ? `<p class="dr-note">Layout: model type <code>${escapeHtml(l.modelType ?? 'none')}</code> (table entry ${escapeHtml(l.family)}), task_type ${escapeHtml(l.taskType ?? 'null')}${l.tiedEmbeddings ? ', tied embeddings' : ''}${l.fanInFanOut ? ', Conv1D weights (fan_in_fan_out)' : ''}, biases ${l.biases === 'lora_bias' ? 'as lora_B.bias (lora_bias)' : l.biases === 'whole' ? 'saved whole (bias: "lora_only")' : 'not carried'}${l.fusedExpertRank !== null ? `, MoE experts at one rank ${l.fusedExpertRank}` : ''}.</p>`
@@ -49,7 +52,14 @@ export function coverageHtml(result: Pick<ExtractionResult, 'coverage' | 'layout
   return `<p class="dr-note" id="dr-coverage"><b>The adapter reproduces ${formatPercent(c.reproduced, 3)} of Σ‖ΔW‖² over all ${formatCount(c.changedParams)} changed parameters</b> (${c.changedTensors} tensors):
 the LoRA truncation loses ${formatPercent(c.truncated, 3)}, and ${formatPercent(c.leftOutShare, 3)} is in tensors the adapter does not carry${c.leftOut.length > 0 ? ':' : '.'}</p>
 ${lo || more ? `<ul class="dr-note">${lo}${more}</ul>` : ''}
-${c.notComparable.length > 0 ? `<p class="dr-note">Not comparable (one side only, or shapes differ): ${c.notComparable.slice(0, LEFT_OUT_LISTED).map((n) => `<code>${escapeHtml(n.name)}</code> (${escapeHtml(n.reason)})`).join(', ')}${c.notComparable.length > LEFT_OUT_LISTED ? ', …' : ''}.</p>` : ''}
+${
+  c.notComparable.length > 0
+    ? `<p class="dr-note">Not comparable (one side only, or shapes differ): ${c.notComparable
+        .slice(0, LEFT_OUT_LISTED)
+        .map((n) => `<code>${escapeHtml(n.name)}</code> (${escapeHtml(n.reason)})`)
+        .join(', ')}${c.notComparable.length > LEFT_OUT_LISTED ? ', …' : ''}.</p>`
+    : ''
+}
 ${layout}`;
 }
 
@@ -79,11 +89,23 @@ Errors are measured from the factors as written, ‖ΔW − B·A‖<sub>F</sub> 
       tile(formatCount(s.loraParams), 'adapter parameters'),
       tile(formatPercent(s.loraParams / Math.max(1, s.denseParams)), 'of the dense ΔW'),
       tile(formatNumber(s.relativeError), 'model-level relative error'),
-      tile(`${s.optimalIsBound ? '≤ ' : ''}${formatNumber(s.optimalError)}`, s.optimalIsBound ? 'optimum at these ranks (upper bound: randomized σ are lower bounds)' : 'optimum at these ranks'),
+      tile(
+        `${s.optimalIsBound ? '≤ ' : ''}${formatNumber(s.optimalError)}`,
+        s.optimalIsBound
+          ? 'optimum at these ranks (upper bound: randomized σ are lower bounds)'
+          : 'optimum at these ranks',
+      ),
       tile(formatCount(s.fullParams), 'parameters saved whole'),
     ].join('')}</div>
 ${coverageHtml(result)}
-${result.warnings.length > 0 ? `<ul class="dr-note">${result.warnings.slice(0, 20).map((w) => `<li>${escapeHtml(w)}</li>`).join('')}</ul>` : ''}
+${
+  result.warnings.length > 0
+    ? `<ul class="dr-note">${result.warnings
+        .slice(0, 20)
+        .map((w) => `<li>${escapeHtml(w)}</li>`)
+        .join('')}</ul>`
+    : ''
+}
 <div class="dr-grid2"><div class="dr-plot" id="dr-extract-ranks"></div><div class="dr-plot" id="dr-extract-errors"></div></div>`,
     plots: [
       {
@@ -103,7 +125,13 @@ ${result.warnings.length > 0 ? `<ul class="dr-note">${result.warnings.slice(0, 2
           },
         ],
         // automargin: room below for the module names ("embeddings", "lm_head") however they are tilted.
-        layout: { title: { text: 'Rank chosen per module' }, height: Math.max(340, 100 + 22 * rows.length), xaxis: { automargin: true, tickangle: -35 }, yaxis: { autorange: 'reversed', title: { text: 'layer' }, type: 'category', automargin: true }, margin: { l: 56, r: 16, t: 44, b: 40 } },
+        layout: {
+          title: { text: 'Rank chosen per module' },
+          height: Math.max(340, 100 + 22 * rows.length),
+          xaxis: { automargin: true, tickangle: -35 },
+          yaxis: { autorange: 'reversed', title: { text: 'layer' }, type: 'category', automargin: true },
+          margin: { l: 56, r: 16, t: 44, b: 40 },
+        },
       },
       {
         divId: 'dr-extract-errors',
@@ -117,7 +145,13 @@ ${result.warnings.length > 0 ? `<ul class="dr-note">${result.warnings.slice(0, 2
             text: result.modules.map((m) => `${shortName(m.module)} (rank ${m.rank})`),
             hovertemplate: '%{text}<br>optimum %{x:.4g}<br>measured %{y:.4g}<extra></extra>',
             // Colour is the module's rank, with its scale shown: a colour nobody can read explains nothing.
-            marker: { size: 7, color: result.modules.map((m) => m.rank), colorscale: 'Viridis', showscale: true, colorbar: { title: { text: 'rank' }, thickness: 12 } },
+            marker: {
+              size: 7,
+              color: result.modules.map((m) => m.rank),
+              colorscale: 'Viridis',
+              showscale: true,
+              colorbar: { title: { text: 'rank' }, thickness: 12 },
+            },
           },
           {
             type: 'scatter',
@@ -145,7 +179,11 @@ ${result.warnings.length > 0 ? `<ul class="dr-note">${result.warnings.slice(0, 2
         `<tr><td class="dr-text">${escapeHtml(m.module)}</td><td data-v="${m.shape[0]! * m.shape[1]!}">${formatShape(m.shape)}</td><td data-v="${m.rank}">${m.rank}</td><td data-v="${m.energy}">${m.bound ? '≥ ' : ''}${formatPercent(m.energy, 4)}</td><td data-v="${m.relativeError}">${formatNumber(m.relativeError, 4)}</td><td data-v="${m.optimalError}">${m.bound ? '≤ ' : ''}${formatNumber(m.optimalError, 4)}</td><td data-v="${m.params}">${formatCount(m.params)}</td></tr>`,
     )
     .join('');
-  const skipped = result.skipped.map((k) => `<tr><td class="dr-text">${escapeHtml(k.name)}</td><td class="dr-text">${escapeHtml(k.reason)}</td></tr>`).join('');
+  const skipped = result.skipped
+    .map(
+      (k) => `<tr><td class="dr-text">${escapeHtml(k.name)}</td><td class="dr-text">${escapeHtml(k.reason)}</td></tr>`,
+    )
+    .join('');
   const tables: ReportSection = {
     id: 'extraction-modules',
     title: 'Extracted modules',
@@ -172,14 +210,21 @@ export function spectraAsAnalysis(result: ExtractionResult, spectra: TensorSpect
 }
 
 /** Spectrum and extraction views of an `extract` run, in one page. */
-export function renderExtractReport(result: ExtractionResult & { spectra: TensorSpectrum[] }, opts: { title?: string } = {}): string {
+export function renderExtractReport(
+  result: ExtractionResult & { spectra: TensorSpectrum[] },
+  opts: { title?: string } = {},
+): string {
   return renderPage({
     title: opts.title ?? `LoRA extraction · ${result.tuned}`,
     subtitle: `${result.base} → ${result.tuned} · ${result.tool.name} ${result.tool.version}`,
     sections: [
       ...extractionSections(result),
       ...spectrumSections(spectraAsAnalysis(result, result.spectra), {
-        adapter: { params: result.summary.loraParams, error: result.summary.relativeError, policy: policyText(result.policy) },
+        adapter: {
+          params: result.summary.loraParams,
+          error: result.summary.relativeError,
+          policy: policyText(result.policy),
+        },
         savedWhole: result.modulesToSave,
         moreValues: '(extract computes only the values its ranks need; deltarank analyze computes more)',
       }),

@@ -30,7 +30,7 @@ export function marchenkoPasturQuantiles(y: number, probs: ArrayLike<number>): F
   for (let j = 0; j < CDF_CELLS; j++) {
     const t = (j + 0.5) * h;
     const sin = Math.sin(t);
-    cdf[j + 1] = cdf[j]! + (r * r * sin * sin) / (2 * Math.PI * y * (c - r * Math.cos(t))) * h;
+    cdf[j + 1] = cdf[j]! + ((r * r * sin * sin) / (2 * Math.PI * y * (c - r * Math.cos(t)))) * h;
   }
   const total = cdf[CDF_CELLS]!;
   const out = new Float64Array(probs.length);
@@ -60,7 +60,12 @@ export function marchenkoPasturQuantiles(y: number, probs: ArrayLike<number>): F
  * @param ranks 1-based indices to return (default: all 1..n)
  * @example randomSpectrumBaseline(4096, 4096, 0.71, [1, 2, 4, 8])
  */
-export function randomSpectrumBaseline(rows: number, cols: number, frobNorm: number, ranks?: ArrayLike<number>): Float64Array {
+export function randomSpectrumBaseline(
+  rows: number,
+  cols: number,
+  frobNorm: number,
+  ranks?: ArrayLike<number>,
+): Float64Array {
   const n = Math.min(rows, cols);
   const m = Math.max(rows, cols);
   if (!(n >= 1)) throw new RangeError(`random spectrum baseline needs a non-empty matrix, got [${rows}, ${cols}]`);

@@ -77,7 +77,10 @@ export function serializeBlob(value: unknown): string {
     if (!Number.isFinite(v)) return null;
     return Number.isInteger(v) ? v : Number(v.toPrecision(BLOB_DIGITS));
   });
-  return json.replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+  return json
+    .replace(/</g, '\\u003c')
+    .replace(/\u2028/g, '\\u2028')
+    .replace(/\u2029/g, '\\u2029');
 }
 
 const CSS = `
@@ -190,7 +193,10 @@ export function renderPage(opts: { title: string; subtitle?: string; sections: R
   };
   const nav = sections.map((s) => `<li><a href="#${escapeHtml(s.id)}">${escapeHtml(s.title)}</a></li>`).join('');
   const cards = sections
-    .map((s) => `<section class="dr-card" id="${escapeHtml(s.id)}">\n<h2>${escapeHtml(s.title)}</h2>\n${s.html}\n</section>`)
+    .map(
+      (s) =>
+        `<section class="dr-card" id="${escapeHtml(s.id)}">\n<h2>${escapeHtml(s.title)}</h2>\n${s.html}\n</section>`,
+    )
     .join('\n');
   const scripts = sections
     .filter((s) => s.script !== undefined)

@@ -3,11 +3,20 @@
  * scree plots against a random-matrix baseline, extraction error frontier, tables.
  */
 import type { AnalyzeResult, RankValue, TensorSpectrum } from '../analyze/types.js';
-import { formatCount, formatNumber, formatPercent, formatRank, formatShape, maxOf, minOf, shortName } from './format.js';
+import {
+  formatCount,
+  formatNumber,
+  formatPercent,
+  formatRank,
+  formatShape,
+  maxOf,
+  minOf,
+  shortName,
+} from './format.js';
 import { fixedRankFrontier, greedyFrontier, matrixDims, rankGrid } from './frontier.js';
 import { randomSpectrumBaseline } from './marchenko-pastur.js';
-import { escapeHtml, renderPage } from './page.js';
 import type { PlotSpec, ReportSection } from './page.js';
+import { escapeHtml, renderPage } from './page.js';
 import { orderModuleTypes, tensorPlace } from './tensor-place.js';
 import { pick, thinIndices } from './thin.js';
 
@@ -40,7 +49,11 @@ const NO_LAYER_COLOR = '#7f7f7f';
 /** Cells whose value is unknown: a rank past the k computed, or a relative update without a base. */
 const UNKNOWN_CELL_COLOR = '#c9ccd3';
 
-const FONT = { family: 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif', size: 12, color: '#1d2330' };
+const FONT = {
+  family: 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif',
+  size: 12,
+  color: '#1d2330',
+};
 
 function baseLayout(extra: Record<string, unknown>): Record<string, unknown> {
   return {
@@ -95,7 +108,9 @@ function medianRankText(all: Placed[], key: string): { value: number | null; tex
     const k = minOf(items.filter((p) => p.t.rankAt[key] == null).map((p) => p.t.singularValues.length));
     return { value: null, text: `> ${k}` };
   }
-  return lo === hi ? { value: lo, text: formatNumber(lo) } : { value: null, text: `${formatNumber(lo)}–${formatNumber(hi)}` };
+  return lo === hi
+    ? { value: lo, text: formatNumber(lo) }
+    : { value: null, text: `${formatNumber(lo)}–${formatNumber(hi)}` };
 }
 
 /** A rank as certified: the number, or the ends of its interval (schema-1 documents held null past the values computed). */
@@ -171,10 +186,18 @@ function rankTile(items: Placed[], key: string, label: string, hint: string): st
   const short = items.filter((p) => key in p.t.rankAt && p.t.rankAt[key] == null);
   const reached = short.map((p) => p.t.energy[p.t.energy.length - 1] ?? 0).sort((a, b) => a - b);
   const median = reached[reached.length >> 1] ?? 0;
-  return tile(m.text, `${label}: ${short.length} of ${items.length} tensors stop short of it, keeping a median ${formatPercent(median)} at their last value ${hint}`);
+  return tile(
+    m.text,
+    `${label}: ${short.length} of ${items.length} tensors stop short of it, keeping a median ${formatPercent(median)} at their last value ${hint}`,
+  );
 }
 
-function summarySection(result: AnalyzeResult, items: Placed[], types: string[], opts: SpectrumSectionOptions): ReportSection {
+function summarySection(
+  result: AnalyzeResult,
+  items: Placed[],
+  types: string[],
+  opts: SpectrumSectionOptions,
+): ReportSection {
   const sumDelta = items.reduce((s, p) => s + p.t.deltaNorm ** 2, 0);
   const allBase = items.length > 0 && items.every((p) => p.t.baseNorm !== null);
   const sumBase = items.reduce((s, p) => s + (p.t.baseNorm ?? 0) ** 2, 0);
@@ -184,10 +207,15 @@ function summarySection(result: AnalyzeResult, items: Placed[], types: string[],
     tile(String(items.length), 'tensors analyzed (2-D)'),
     tile(String(layers.size), 'layers'),
     tile(formatNumber(Math.sqrt(sumDelta)), '‖ΔW‖_F of all 2-D tensors together'),
-    tile(allBase && sumBase > 0 ? formatPercent(Math.sqrt(sumDelta / sumBase)) : '—', 'overall relative update ‖ΔW‖/‖W‖'),
+    tile(
+      allBase && sumBase > 0 ? formatPercent(Math.sqrt(sumDelta / sumBase)) : '—',
+      'overall relative update ‖ΔW‖/‖W‖',
+    ),
     rankTile(items, '0.9', 'median rank at 90 % energy', hint),
     rankTile(items, '0.99', 'median rank at 99 % energy', hint),
-    opts.savedWhole ? tile(String(opts.savedWhole.length), 'other tensors saved whole (modules_to_save)') : tile(String(result.others.length), 'other tensors (norms, biases)'),
+    opts.savedWhole
+      ? tile(String(opts.savedWhole.length), 'other tensors saved whole (modules_to_save)')
+      : tile(String(result.others.length), 'other tensors (norms, biases)'),
     tile(String(result.skipped.length), 'skipped'),
     tile(`${formatNumber(result.seconds)} s`, 'analysis time'),
   ];
@@ -207,7 +235,9 @@ function summarySection(result: AnalyzeResult, items: Placed[], types: string[],
   });
   const typeTable = `<div class="dr-scroll"><table class="dr-table dr-sortable" id="dr-type-table"><thead><tr><th>module type</th><th>tensors</th><th>shape</th>${rankKeys
     .map((k) => `<th>median ${thresholdLabel(k)}</th>`)
-    .join('')}<th>median rel. update</th><th>max rel. update</th><th>share of ‖ΔW‖²</th></tr></thead><tbody>${rows.join('')}</tbody></table></div>`;
+    .join(
+      '',
+    )}<th>median rel. update</th><th>max rel. update</th><th>share of ‖ΔW‖²</th></tr></thead><tbody>${rows.join('')}</tbody></table></div>`;
 
   const plots: PlotSpec[] = [];
   const withRel = items.filter((p) => p.t.relativeUpdate !== null && p.t.relativeUpdate > 0);
@@ -280,10 +310,12 @@ function heatmapSection(items: Placed[], types: string[]): ReportSection {
     else cell.set(key, [p]);
   }
   const grid = <T>(f: (ps: Placed[]) => T, empty: T): T[][] =>
-    rows.map((r) => types.map((c) => {
-      const ps = cell.get(`${r}\u0000${c}`);
-      return ps ? f(ps) : empty;
-    }));
+    rows.map((r) =>
+      types.map((c) => {
+        const ps = cell.get(`${r}\u0000${c}`);
+        return ps ? f(ps) : empty;
+      }),
+    );
   const names = grid((ps) => ps.map((p) => escapeHtml(shortName(p.t.name))).join('<br>'), '');
 
   interface Mode {
@@ -314,7 +346,15 @@ function heatmapSection(items: Placed[], types: string[]): ReportSection {
     }
     return { vals, text };
   };
-  const modeOf = (label: string, title: string, colorTitle: string, value: (p: Placed) => number | null, show: (p: Placed) => string, missing: (ps: Placed[]) => string, fmt: (v: number) => string): Mode => {
+  const modeOf = (
+    label: string,
+    title: string,
+    colorTitle: string,
+    value: (p: Placed) => number | null,
+    show: (p: Placed) => string,
+    missing: (ps: Placed[]) => string,
+    fmt: (v: number) => string,
+  ): Mode => {
     // A cell holding several tensors (two modules sharing a type name) shows the largest.
     const best = (ps: Placed[]) => {
       const vs = ps.map(value);
@@ -368,7 +408,11 @@ function heatmapSection(items: Placed[], types: string[]): ReportSection {
   }
   const first = modes[0];
   if (first === undefined) {
-    return { id: 'heatmap', title: 'Rank by layer and module', html: '<p class="dr-note">No energy thresholds and no base norms in this result: nothing to map.</p>' };
+    return {
+      id: 'heatmap',
+      title: 'Rank by layer and module',
+      html: '<p class="dr-note">No energy thresholds and no base norms in this result: nothing to map.</p>',
+    };
   }
   const traces = [
     {
@@ -381,7 +425,12 @@ function heatmapSection(items: Placed[], types: string[]): ReportSection {
       texttemplate: '%{text}',
       textfont: { size: 10 },
       colorscale: VIRIDIS,
-      colorbar: { title: { text: first.colorTitle }, tickvals: first.ticks.vals, ticktext: first.ticks.text, thickness: 14 },
+      colorbar: {
+        title: { text: first.colorTitle },
+        tickvals: first.ticks.vals,
+        ticktext: first.ticks.text,
+        thickness: 14,
+      },
       hovertemplate: '%{customdata}<br>layer %{y} · %{x}: <b>%{text}</b><extra></extra>',
       xgap: 2,
       ygap: 2,
@@ -459,7 +508,8 @@ function energySection(items: Placed[], types: string[]): ReportSection {
   const layers = items.filter((p) => p.layer !== null).map((p) => p.layer!);
   const minL = layers.length ? minOf(layers) : 0;
   const maxL = layers.length ? maxOf(layers) : 0;
-  const colorOf = (p: Placed) => (p.layer === null ? NO_LAYER_COLOR : viridis(maxL > minL ? (p.layer - minL) / (maxL - minL) : 0.5));
+  const colorOf = (p: Placed) =>
+    p.layer === null ? NO_LAYER_COLOR : viridis(maxL > minL ? (p.layer - minL) / (maxL - minL) : 0.5);
   const traces: Record<string, unknown>[] = [];
   const owner: string[] = [];
   const symbols: Record<string, string> = { '0.9': 'circle', '0.95': 'diamond', '0.99': 'square' };
@@ -481,7 +531,9 @@ function energySection(items: Placed[], types: string[]): ReportSection {
       owner.push(type);
     }
     for (const key of HEATMAP_THRESHOLDS) {
-      const hit = of.filter((p) => rankExact(p.t.rankAt[key]) !== null && rankExact(p.t.rankAt[key])! <= p.t.energy.length);
+      const hit = of.filter(
+        (p) => rankExact(p.t.rankAt[key]) !== null && rankExact(p.t.rankAt[key])! <= p.t.energy.length,
+      );
       traces.push({
         type: 'scatter',
         mode: 'markers',
@@ -698,7 +750,12 @@ function extractionSection(items: Placed[], adapter?: AdapterPoint): ReportSecti
     customdata: fixed.map((f) => (f.bound ? 'upper bound: some spectra stop before this rank' : 'exact')),
     name: 'same rank r for every tensor (extract --rank r)',
     line: { color: '#2d5fb4', width: 1.2 },
-    marker: { size: 8, color: '#2d5fb4', symbol: fixed.map((f) => (f.bound ? 'circle-open' : 'circle')), line: { width: 1.5, color: '#2d5fb4' } },
+    marker: {
+      size: 8,
+      color: '#2d5fb4',
+      symbol: fixed.map((f) => (f.bound ? 'circle-open' : 'circle')),
+      line: { width: 1.5, color: '#2d5fb4' },
+    },
     hovertemplate: '%{text}: %{x:.3s} params → error %{y:.3f}<br>%{customdata}<extra></extra>',
   });
   if (adapter) {
@@ -719,14 +776,38 @@ function extractionSection(items: Placed[], adapter?: AdapterPoint): ReportSecti
     layout: baseLayout({
       height: 500,
       margin: { l: 70, r: 24, t: 48, b: 150 },
-      title: { text: 'Extraction error √(1 − E) against adapter size, whole model', font: { size: 14 }, x: 0.01, xanchor: 'left' },
+      title: {
+        text: 'Extraction error √(1 − E) against adapter size, whole model',
+        font: { size: 14 },
+        x: 0.01,
+        xanchor: 'left',
+      },
       xaxis: axis('adapter parameters Σ r·(m + n) (log)', { type: 'log' }),
       yaxis: axis('relative error ‖ΔW − ΔW_r‖ / ‖ΔW‖', { range: [0, 1.08] }),
       // Below the axis: inside the plot the legend covered the points of the largest ranks (and the adapter's star).
       legend: { x: 0, xanchor: 'left', y: -0.25, yanchor: 'top', font: { size: 11 } },
-      shapes: [{ type: 'line', x0: denseParams, x1: denseParams, yref: 'paper', y0: 0, y1: 1, line: { color: '#9a3d00', width: 1, dash: 'dot' } }],
+      shapes: [
+        {
+          type: 'line',
+          x0: denseParams,
+          x1: denseParams,
+          yref: 'paper',
+          y0: 0,
+          y1: 1,
+          line: { color: '#9a3d00', width: 1, dash: 'dot' },
+        },
+      ],
       annotations: [
-        { x: Math.log10(denseParams), yref: 'paper', y: 1, xanchor: 'right', yanchor: 'top', text: `dense ΔW: ${formatCount(denseParams)}`, showarrow: false, font: { size: 10, color: '#9a3d00' } },
+        {
+          x: Math.log10(denseParams),
+          yref: 'paper',
+          y: 1,
+          xanchor: 'right',
+          yanchor: 'top',
+          text: `dense ΔW: ${formatCount(denseParams)}`,
+          showarrow: false,
+          font: { size: 10, color: '#9a3d00' },
+        },
       ],
     }),
   };
@@ -773,7 +854,10 @@ function tablesSection(result: AnalyzeResult, items: Placed[], opts: SpectrumSec
       txt(shortName(t.name)),
       num(p.layer, p.row),
       txt(p.type),
-      num(t.shape.reduce((a, b) => a * b, 1), formatShape(t.shape)),
+      num(
+        t.shape.reduce((a, b) => a * b, 1),
+        formatShape(t.shape),
+      ),
       num(t.deltaNorm, formatNumber(t.deltaNorm)),
       num(t.relativeUpdate, formatPercent(t.relativeUpdate)),
       ...keys.map((key) => num(t.rankAt[key] == null ? null : rankLo(t.rankAt[key]), rankText(t.rankAt[key], k))),
@@ -792,10 +876,10 @@ function tablesSection(result: AnalyzeResult, items: Placed[], opts: SpectrumSec
       .join('')}</tr></thead><tbody>${body.join('')}</tbody></table></div>`;
   const others = result.others.map(
     (o) =>
-      `<tr>${txt(shortName(o.name))}${num(o.shape.reduce((a, b) => a * b, 1), formatShape(o.shape))}${num(o.deltaNorm, formatNumber(o.deltaNorm))}${num(
-        o.relativeUpdate,
-        formatPercent(o.relativeUpdate),
-      )}</tr>`,
+      `<tr>${txt(shortName(o.name))}${num(
+        o.shape.reduce((a, b) => a * b, 1),
+        formatShape(o.shape),
+      )}${num(o.deltaNorm, formatNumber(o.deltaNorm))}${num(o.relativeUpdate, formatPercent(o.relativeUpdate))}</tr>`,
   );
   const skipped = result.skipped.map((s) => `<tr>${txt(s.name)}${txt(s.reason)}</tr>`);
   const html = `<p class="dr-note">Click a header to sort. A rank “30–32” is certified to lie in that range but not pinned down (the values'
@@ -805,13 +889,33 @@ ${
   opts.savedWhole
     ? `<h3>Other tensors (${opts.savedWhole.length})</h3>\n<p class="dr-note">Saved whole in the adapter (modules_to_save): ${opts.savedWhole.map((n) => `<code>${escapeHtml(n)}</code>`).join(', ') || 'none'}.</p>`
     : `<h3>Other tensors (${result.others.length})</h3>\n<p class="dr-note">Not 2-D weights (norms, biases): their change alone.</p>\n${
-  result.others.length
-    ? table('dr-others-table', [['tensor', true], ['shape', false], ['‖ΔW‖', false], ['rel. update', false]], others)
-    : '<p class="dr-note">None.</p>'
-}`
+        result.others.length
+          ? table(
+              'dr-others-table',
+              [
+                ['tensor', true],
+                ['shape', false],
+                ['‖ΔW‖', false],
+                ['rel. update', false],
+              ],
+              others,
+            )
+          : '<p class="dr-note">None.</p>'
+      }`
 }
 <h3>Skipped (${result.skipped.length})</h3>
-${result.skipped.length ? table('dr-skipped-table', [['tensor', true], ['reason', true]], skipped) : '<p class="dr-note">None.</p>'}`;
+${
+  result.skipped.length
+    ? table(
+        'dr-skipped-table',
+        [
+          ['tensor', true],
+          ['reason', true],
+        ],
+        skipped,
+      )
+    : '<p class="dr-note">None.</p>'
+}`;
   return { id: 'tensors', title: 'Every tensor', html };
 }
 
@@ -829,7 +933,12 @@ export function spectrumSections(result: AnalyzeResult, opts: SpectrumSectionOpt
   const types = orderModuleTypes(items.map((p) => p.type));
   const sections = [summarySection(result, items, types, opts)];
   if (items.length > 0) {
-    sections.push(heatmapSection(items, types), energySection(items, types), screeSection(items), extractionSection(items, opts.adapter));
+    sections.push(
+      heatmapSection(items, types),
+      energySection(items, types),
+      screeSection(items),
+      extractionSection(items, opts.adapter),
+    );
   }
   sections.push(tablesSection(result, items, opts));
   return sections;

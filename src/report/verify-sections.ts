@@ -4,7 +4,7 @@
  */
 import type { VerifyResult } from '../verify/types.js';
 import { formatNumber, formatPercent } from './format.js';
-import { escapeHtml, renderPage, type ReportSection } from './page.js';
+import { escapeHtml, type ReportSection, renderPage } from './page.js';
 
 function tile(value: string, label: string): string {
   return `<div class="dr-tile"><b>${escapeHtml(value)}</b><span>${escapeHtml(label)}</span></div>`;
@@ -37,28 +37,85 @@ ${hasLens ? '<p class="dr-note">KL by layer is the logit lens: the final norm an
       {
         divId: 'dr-verify-layers',
         data: [
-          { type: 'scatter', mode: 'lines+markers', name: '‖h_adapter − h_tuned‖ / ‖h_tuned − h_base‖', x: layers, y: r.layers.map((l) => l.relativeError) },
-          { type: 'scatter', mode: 'lines+markers', name: '‖h_tuned − h_base‖ / ‖h_tuned‖', x: layers, y: r.layers.map((l) => l.tunedChange), line: { dash: 'dot' } },
+          {
+            type: 'scatter',
+            mode: 'lines+markers',
+            name: '‖h_adapter − h_tuned‖ / ‖h_tuned − h_base‖',
+            x: layers,
+            y: r.layers.map((l) => l.relativeError),
+          },
+          {
+            type: 'scatter',
+            mode: 'lines+markers',
+            name: '‖h_tuned − h_base‖ / ‖h_tuned‖',
+            x: layers,
+            y: r.layers.map((l) => l.tunedChange),
+            line: { dash: 'dot' },
+          },
         ],
-        layout: { height: 360, title: { text: 'Hidden states after each layer' }, xaxis: { title: { text: 'layer' } }, yaxis: { title: { text: 'relative error' }, rangemode: 'tozero' }, legend: { orientation: 'h', y: -0.25 } },
+        layout: {
+          height: 360,
+          title: { text: 'Hidden states after each layer' },
+          xaxis: { title: { text: 'layer' } },
+          yaxis: { title: { text: 'relative error' }, rangemode: 'tozero' },
+          legend: { orientation: 'h', y: -0.25 },
+        },
       },
       {
         divId: 'dr-verify-positions',
         data: [
-          { type: 'scatter', mode: 'lines', name: 'KL(tuned‖base+adapter)', x: r.perPosition.adapter.map((_, i) => i), y: r.perPosition.adapter },
-          { type: 'scatter', mode: 'lines', name: 'KL(tuned‖base)', x: r.perPosition.base.map((_, i) => i), y: r.perPosition.base, line: { dash: 'dot' } },
+          {
+            type: 'scatter',
+            mode: 'lines',
+            name: 'KL(tuned‖base+adapter)',
+            x: r.perPosition.adapter.map((_, i) => i),
+            y: r.perPosition.adapter,
+          },
+          {
+            type: 'scatter',
+            mode: 'lines',
+            name: 'KL(tuned‖base)',
+            x: r.perPosition.base.map((_, i) => i),
+            y: r.perPosition.base,
+            line: { dash: 'dot' },
+          },
         ],
-        layout: { height: 360, title: { text: 'KL by position in the sequence' }, xaxis: { title: { text: 'position' } }, yaxis: { title: { text: 'nats' }, rangemode: 'tozero' }, legend: { orientation: 'h', y: -0.25 } },
+        layout: {
+          height: 360,
+          title: { text: 'KL by position in the sequence' },
+          xaxis: { title: { text: 'position' } },
+          yaxis: { title: { text: 'nats' }, rangemode: 'tozero' },
+          legend: { orientation: 'h', y: -0.25 },
+        },
       },
       ...(hasLens
         ? [
             {
               divId: 'dr-verify-layer-kl',
               data: [
-                { type: 'scatter', mode: 'lines+markers', name: 'KL(tuned‖base+adapter)', x: layers, y: r.layers.map((l) => l.klAdapter ?? null) },
-                { type: 'scatter', mode: 'lines+markers', name: 'KL(tuned‖base)', x: layers, y: r.layers.map((l) => l.klBase ?? null), line: { dash: 'dot' } },
+                {
+                  type: 'scatter',
+                  mode: 'lines+markers',
+                  name: 'KL(tuned‖base+adapter)',
+                  x: layers,
+                  y: r.layers.map((l) => l.klAdapter ?? null),
+                },
+                {
+                  type: 'scatter',
+                  mode: 'lines+markers',
+                  name: 'KL(tuned‖base)',
+                  x: layers,
+                  y: r.layers.map((l) => l.klBase ?? null),
+                  line: { dash: 'dot' },
+                },
               ],
-              layout: { height: 360, title: { text: 'KL by layer (logit lens)' }, xaxis: { title: { text: 'layer' } }, yaxis: { title: { text: 'nats' }, rangemode: 'tozero' }, legend: { orientation: 'h', y: -0.25 } },
+              layout: {
+                height: 360,
+                title: { text: 'KL by layer (logit lens)' },
+                xaxis: { title: { text: 'layer' } },
+                yaxis: { title: { text: 'nats' }, rangemode: 'tozero' },
+                legend: { orientation: 'h', y: -0.25 },
+              },
             },
           ]
         : []),
@@ -76,11 +133,16 @@ ${hasLens ? '<p class="dr-note">KL by layer is the logit lens: the final norm an
             type: 'bar',
             x: ['KL', 'logits', 'last hidden state'],
             y: [r.kl.recovered, r.recovered, 1 - (r.layers[r.layers.length - 1]?.relativeError ?? 1) ** 2],
-            text: [r.kl.recovered, r.recovered, 1 - (r.layers[r.layers.length - 1]?.relativeError ?? 1) ** 2].map((v) => formatPercent(v)),
+            text: [r.kl.recovered, r.recovered, 1 - (r.layers[r.layers.length - 1]?.relativeError ?? 1) ** 2].map((v) =>
+              formatPercent(v),
+            ),
             textposition: 'auto',
           },
         ],
-        layout: { height: 320, yaxis: { title: { text: 'share recovered' }, range: [Math.min(0, r.kl.recovered, r.recovered), 1] } },
+        layout: {
+          height: 320,
+          yaxis: { title: { text: 'share recovered' }, range: [Math.min(0, r.kl.recovered, r.recovered), 1] },
+        },
       },
     ],
   };
@@ -89,5 +151,9 @@ ${hasLens ? '<p class="dr-note">KL by layer is the logit lens: the final norm an
 
 /** The whole verify page. */
 export function renderVerifyReport(r: VerifyResult): string {
-  return renderPage({ title: 'Adapter vs fine-tune, in the outputs', subtitle: `${r.adapter ?? 'adapter'} on ${r.base}, against ${r.tuned}`, sections: verifySections(r) });
+  return renderPage({
+    title: 'Adapter vs fine-tune, in the outputs',
+    subtitle: `${r.adapter ?? 'adapter'} on ${r.base}, against ${r.tuned}`,
+    sections: verifySections(r),
+  });
 }

@@ -37,10 +37,12 @@ async function statOrNull(path: string) {
  * @example await checkReportPath(args.report, { force: args.force })
  */
 export async function checkReportPath(file: string, { force = false }: { force?: boolean } = {}): Promise<void> {
-  if (file === '' || /[\\/]$/.test(file)) throw new UsageError(`report path "${file}" names a folder; give a file such as report.html`);
+  if (file === '' || /[\\/]$/.test(file))
+    throw new UsageError(`report path "${file}" names a folder; give a file such as report.html`);
   const target = resolve(file);
   const existing = await statOrNull(target);
-  if (existing?.isDirectory()) throw new UsageError(`report path "${file}" is a folder; give a file such as ${join(file, 'report.html')}`);
+  if (existing?.isDirectory())
+    throw new UsageError(`report path "${file}" is a folder; give a file such as ${join(file, 'report.html')}`);
   if (existing && !force) throw new UsageError(`report ${file} already exists; pass --force to replace it`);
   let dir = dirname(target);
   let info = await statOrNull(dir);

@@ -63,12 +63,18 @@ export async function adaptiveSvd(
 ): Promise<AdaptiveSvd> {
   const { rows: m, cols: n } = a;
   const p = Math.min(m, n);
-  if (a.data.length !== m * n) throw new ShapeError(`adaptiveSvd: data length ${a.data.length} does not match ${m}×${n}`);
-  if (energy === undefined && relError === undefined) throw new RangeError('adaptiveSvd: give an energy or a relError target');
-  if (energy !== undefined && !(energy > 0 && energy <= 1)) throw new RangeError(`adaptiveSvd: energy must be in (0, 1], got ${energy}`);
-  if (relError !== undefined && !(relError >= 0 && relError < 1)) throw new RangeError(`adaptiveSvd: relError must be in [0, 1), got ${relError}`);
-  if (!Number.isInteger(maxRank) || maxRank < 1) throw new RangeError(`adaptiveSvd: maxRank must be a positive integer, got ${maxRank}`);
-  if (!Number.isInteger(blockSize) || blockSize < 1) throw new RangeError(`adaptiveSvd: blockSize must be a positive integer, got ${blockSize}`);
+  if (a.data.length !== m * n)
+    throw new ShapeError(`adaptiveSvd: data length ${a.data.length} does not match ${m}×${n}`);
+  if (energy === undefined && relError === undefined)
+    throw new RangeError('adaptiveSvd: give an energy or a relError target');
+  if (energy !== undefined && !(energy > 0 && energy <= 1))
+    throw new RangeError(`adaptiveSvd: energy must be in (0, 1], got ${energy}`);
+  if (relError !== undefined && !(relError >= 0 && relError < 1))
+    throw new RangeError(`adaptiveSvd: relError must be in [0, 1), got ${relError}`);
+  if (!Number.isInteger(maxRank) || maxRank < 1)
+    throw new RangeError(`adaptiveSvd: maxRank must be a positive integer, got ${maxRank}`);
+  if (!Number.isInteger(blockSize) || blockSize < 1)
+    throw new RangeError(`adaptiveSvd: blockSize must be a positive integer, got ${blockSize}`);
   const frob = frobSquared ?? frobeniusSquared(a);
   // The residual allowed by each target, as a fraction of ‖A‖_F²; the stricter one rules.
   const allowed = Math.min(energy === undefined ? 1 : 1 - energy, relError === undefined ? 1 : relError * relError);
@@ -114,7 +120,15 @@ export async function adaptiveSvd(
     while (K < cap && residual > allowed * frob) await grow();
     if (K === 0) {
       const none = { rows: 0, cols: 0, data: new Float32Array(0) };
-      return { u: { ...none, rows: m }, s: new Float64Array(0), v: { ...none, rows: n }, frobSquared: frob, reached: true, ritz: new Float64Array(0), leftOutEnergy: Math.max(0, residual) };
+      return {
+        u: { ...none, rows: m },
+        s: new Float64Array(0),
+        v: { ...none, rows: n },
+        frobSquared: frob,
+        reached: true,
+        ritz: new Float64Array(0),
+        leftOutEnergy: Math.max(0, residual),
+      };
     }
     const qt: Matrix = { rows: K, cols: m, data: qtAll.subarray(0, K * m) };
     const { qt: pt, r } = await orthonormalizeRows({ rows: K, cols: n, data: bAll.subarray(0, K * n) });

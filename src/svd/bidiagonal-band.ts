@@ -40,7 +40,8 @@ export function upperBand(n: number, b: number): UpperBand {
 export async function denseToUpperBand(a: Matrix64, b: number): Promise<UpperBand> {
   const { rows: m, cols: n } = a;
   if (m < n) throw new RangeError(`denseToUpperBand: needs rows ≥ cols, got ${m}×${n}`);
-  if (!Number.isInteger(b) || b < 1) throw new RangeError(`denseToUpperBand: bandwidth must be a positive integer, got ${b}`);
+  if (!Number.isInteger(b) || b < 1)
+    throw new RangeError(`denseToUpperBand: bandwidth must be a positive integer, got ${b}`);
   const band = upperBand(n, b);
   const W = band.width;
   const out = band.data;
@@ -69,14 +70,16 @@ export async function denseToUpperBand(a: Matrix64, b: number): Promise<UpperBan
     // Handed over transposed ([N, p]): the engine's double Gemm runs C − X·Yᵀ several times faster than C − X·Y here.
     const wt = new Float64Array(N * p);
     for (let r = 0; r < p; r++) for (let c = 0; c < N; c++) wt[c * p + r] = w[r * N + c]!;
-    s = (await subtractProduct64({ rows: M, cols: N, data: s }, v, { rows: N, cols: p, data: wt }, { transB: true })).data;
+    s = (await subtractProduct64({ rows: M, cols: N, data: s }, v, { rows: N, cols: p, data: wt }, { transB: true }))
+      .data;
     // Right: LQ of the row panel s[0:bb, bb:N], the QR of its transpose.
     const len = N - bb;
     const rowsT = new Float64Array(bb * len);
     for (let r = 0; r < bb; r++) rowsT.set(s.subarray(r * N + bb, r * N + N), r * len);
     const tauR = householderQrColumns(rowsT, bb, len);
     // The panel becomes [L 0], L = Rᵀ lower triangular: entry (r, c) = R(c, r), c ≤ r.
-    for (let r = 0; r < bb; r++) for (let c = 0; c <= Math.min(r, len - 1); c++) put(k + r, k + bb + c, rowsT[r * len + c]!);
+    for (let r = 0; r < bb; r++)
+      for (let c = 0; c <= Math.min(r, len - 1); c++) put(k + r, k + bb + c, rowsT[r * len + c]!);
     const below = M - bb;
     if (below > 0) {
       const pR = tauR.length;
@@ -119,15 +122,19 @@ export async function blockedQrR(a: Matrix64, b: number): Promise<Matrix64> {
     const cols = new Float64Array(bb * M);
     for (let i = 0; i < M; i++) for (let c = 0; c < bb; c++) cols[c * M + i] = s[i * N + c]!;
     const tau = householderQrColumns(cols, bb, M);
-    for (let c = 0; c < bb; c++) for (let i = 0; i <= Math.min(c, M - 1); i++) r[(k + i) * n + k + c] = cols[c * M + i]!;
+    for (let c = 0; c < bb; c++)
+      for (let i = 0; i <= Math.min(c, M - 1); i++) r[(k + i) * n + k + c] = cols[c * M + i]!;
     if (N === bb) break;
     const p = tau.length;
     const v = reflectorMatrix(cols, tau, M, p, M, 0);
     const t = await wyFactor(v, tau);
-    const w = (await matmul64(t, await matmul64(v, { rows: M, cols: N, data: s }, { transA: true }), { transA: true })).data;
+    const w = (await matmul64(t, await matmul64(v, { rows: M, cols: N, data: s }, { transA: true }), { transA: true }))
+      .data;
     const wt = new Float64Array(N * p);
     for (let q = 0; q < p; q++) for (let c = 0; c < N; c++) wt[c * p + q] = w[q * N + c]!;
-    const updated = (await subtractProduct64({ rows: M, cols: N, data: s }, v, { rows: N, cols: p, data: wt }, { transB: true })).data;
+    const updated = (
+      await subtractProduct64({ rows: M, cols: N, data: s }, v, { rows: N, cols: p, data: wt }, { transB: true })
+    ).data;
     // R's rows k … k + bb to the right of the panel, then the trailing matrix, compacted.
     for (let q = 0; q < bb; q++) r.set(updated.subarray(q * N + bb, q * N + N), (k + q) * n + k + bb);
     const size = N - bb;
@@ -145,7 +152,14 @@ export async function blockedQrR(a: Matrix64, b: number): Promise<Matrix64> {
  * The reflectors of `householderQrColumns` (p of them, over `len` entries, stored in `cols` rows)
  * as a row-major [rows, p] matrix V with unit diagonal, placed from row `offset` (zeros above).
  */
-function reflectorMatrix(cols: Float64Array, tau: Float64Array, len: number, p: number, rows: number, offset: number): Matrix64 {
+function reflectorMatrix(
+  cols: Float64Array,
+  tau: Float64Array,
+  len: number,
+  p: number,
+  rows: number,
+  offset: number,
+): Matrix64 {
   const data = new Float64Array(rows * p);
   for (let c = 0; c < p; c++) {
     if (tau[c] === 0) continue;

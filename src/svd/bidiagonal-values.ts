@@ -31,10 +31,14 @@ function rotation(f: number, g: number): [number, number, number] {
 export function bidiagonalSingularValues(d: Float64Array, e: Float64Array): Float64Array {
   const n = d.length;
   if (n === 0) return new Float64Array(0);
-  if (e.length < n - 1) throw new RangeError(`bidiagonalSingularValues: ${n} diagonal entries need ${n - 1} super-diagonal ones, got ${e.length}`);
+  if (e.length < n - 1)
+    throw new RangeError(
+      `bidiagonalSingularValues: ${n} diagonal entries need ${n - 1} super-diagonal ones, got ${e.length}`,
+    );
   let norm = 0;
   for (let i = 0; i < n; i++) {
-    if (!Number.isFinite(d[i]!) || (i < n - 1 && !Number.isFinite(e[i]!))) throw new DeltarankError('bidiagonalSingularValues: a non-finite entry');
+    if (!Number.isFinite(d[i]!) || (i < n - 1 && !Number.isFinite(e[i]!)))
+      throw new DeltarankError('bidiagonalSingularValues: a non-finite entry');
     norm = Math.max(norm, Math.abs(d[i]!), i < n - 1 ? Math.abs(e[i]!) : 0);
   }
   if (norm === 0) return new Float64Array(n);
@@ -55,9 +59,14 @@ export function bidiagonalSingularValues(d: Float64Array, e: Float64Array): Floa
     }
     // The unreduced block [p, q].
     let p = q - 1;
-    while (p > 0 && !(Math.abs(ee[p - 1]!) <= EPS * (Math.abs(dd[p - 1]!) + Math.abs(dd[p]!)) || Math.abs(ee[p - 1]!) <= tiny * EPS)) p--;
+    while (
+      p > 0 &&
+      !(Math.abs(ee[p - 1]!) <= EPS * (Math.abs(dd[p - 1]!) + Math.abs(dd[p]!)) || Math.abs(ee[p - 1]!) <= tiny * EPS)
+    )
+      p--;
     if (p > 0) ee[p - 1] = 0;
-    if (++steps > maxSteps) throw new DeltarankError(`bidiagonalSingularValues: QR did not converge (${n}×${n}, block ${p}…${q})`);
+    if (++steps > maxSteps)
+      throw new DeltarankError(`bidiagonalSingularValues: QR did not converge (${n}×${n}, block ${p}…${q})`);
     // A (numerically) zero diagonal entry: rotate its row's super-diagonal out, which splits the block.
     let zero = -1;
     for (let i = p; i <= q; i++) {

@@ -29,7 +29,10 @@ const QR_FIRST_RATIO = 5 / 3;
  * plain TypeScript; memory two q×p f64 arrays at the start, shrinking.
  * @example const s = await bidiagonalRoute(delta);
  */
-export async function bidiagonalRoute(a: Matrix, { bandwidth = BIDIAGONAL_BANDWIDTH }: { bandwidth?: number } = {}): Promise<Float64Array> {
+export async function bidiagonalRoute(
+  a: Matrix,
+  { bandwidth = BIDIAGONAL_BANDWIDTH }: { bandwidth?: number } = {},
+): Promise<Float64Array> {
   const { rows: m, cols: n, data } = a;
   const p = Math.min(m, n);
   if (p === 0) return new Float64Array(0);

@@ -30,7 +30,10 @@ export interface JacobiResult {
  */
 export function jacobiSvd(cols: Float64Array, p: number, len: number, { vectors }: { vectors: boolean }): JacobiResult {
   if (p > len) throw new RangeError(`jacobiSvd: needs p ≤ len, got p = ${p}, len = ${len}`);
-  if (p === 0) return vectors ? { s: new Float64Array(0), left: new Float64Array(0), right: new Float64Array(0) } : { s: new Float64Array(0) };
+  if (p === 0)
+    return vectors
+      ? { s: new Float64Array(0), left: new Float64Array(0), right: new Float64Array(0) }
+      : { s: new Float64Array(0) };
   if (len >= QR_RATIO * p && p > 1) {
     // X = Q·R; the SVD of R (p×p) gives that of X with L = Q·L_R, R unchanged.
     const tau = householderQrColumns(cols, p, len);
@@ -110,7 +113,13 @@ export function householderQrColumns(cols: Float64Array, p: number, len: number)
 }
 
 /** left (rows of length len, each a vector) ← Q·left, with Q = H₀·H₁·…·H_{p−1} as left by `householderQrColumns`. */
-function applyHouseholdersBack(cols: Float64Array, tau: Float64Array, p: number, len: number, left: Float64Array): void {
+function applyHouseholdersBack(
+  cols: Float64Array,
+  tau: Float64Array,
+  p: number,
+  len: number,
+  left: Float64Array,
+): void {
   for (let k = p - 1; k >= 0; k--) {
     const t = tau[k]!;
     if (t === 0) continue;

@@ -15,8 +15,8 @@
  */
 import { DeltarankError } from '../errors.js';
 import { BIDIAGONAL_BANDWIDTH, bidiagonalRoute } from './exact-bidiagonal.js';
-import { jacobiSvd } from './exact-jacobi.js';
 import { gramSingularValues } from './exact-gram.js';
+import { jacobiSvd } from './exact-jacobi.js';
 import type { Matrix } from './matrix.js';
 
 /**
@@ -57,10 +57,14 @@ export interface SingularValues {
  * Throws DeltarankError on a NaN or infinite entry.
  * @example const { s, method } = await singularValues(delta);
  */
-export async function singularValues(a: Matrix, { route = 'auto' }: { route?: 'auto' | 'bidiagonal' | 'gram' } = {}): Promise<SingularValues> {
+export async function singularValues(
+  a: Matrix,
+  { route = 'auto' }: { route?: 'auto' | 'bidiagonal' | 'gram' } = {},
+): Promise<SingularValues> {
   const maxAbs = checkedMaxAbs(a, 'singularValues');
   const p = Math.min(a.rows, a.cols);
-  if (route === 'auto' && p <= JACOBI_MAX_VALUES) return { s: jacobiSvd(smallerSideColumns(a), p, Math.max(a.rows, a.cols), { vectors: false }).s, method: 'exact' };
+  if (route === 'auto' && p <= JACOBI_MAX_VALUES)
+    return { s: jacobiSvd(smallerSideColumns(a), p, Math.max(a.rows, a.cols), { vectors: false }).s, method: 'exact' };
   if (route === 'gram') return { s: await gramSingularValues(a, { maxAbs }), method: 'gram' };
   return { s: await bidiagonalRoute(a), method: 'bidiagonal' };
 }
@@ -74,7 +78,10 @@ export async function singularValues(a: Matrix, { route = 'auto' }: { route?: 'a
  * infinite entry.
  * @example const { s, u, v } = await exactSvd(small, { vectors: true });
  */
-export async function exactSvd(a: Matrix, { vectors = false }: { vectors?: boolean } = {}): Promise<{ s: Float64Array; u?: Matrix; v?: Matrix }> {
+export async function exactSvd(
+  a: Matrix,
+  { vectors = false }: { vectors?: boolean } = {},
+): Promise<{ s: Float64Array; u?: Matrix; v?: Matrix }> {
   checkedMaxAbs(a, 'exactSvd');
   const { rows: m, cols: n } = a;
   const p = Math.min(m, n);
@@ -98,7 +105,7 @@ export function completeCostSeconds(m: number, n: number): number {
   if (p <= JACOBI_MAX_VALUES) return (2 * q * p * p + 45 * p ** 3) / SCALAR_RATE;
   // Through the QR first when the long side is 5/3 of the short one or more (exact-bidiagonal.ts).
   const stage1 = q >= (5 / 3) * p ? 2 * q * p * p + 2 * p ** 3 : 4 * q * p * p - (4 / 3) * p ** 3;
-  return stage1 / GEMM64_RATE + (6 * (BIDIAGONAL_BANDWIDTH + 2) + BIDIAGONAL_QR_FLOPS) * p * p / SCALAR_RATE;
+  return stage1 / GEMM64_RATE + ((6 * (BIDIAGONAL_BANDWIDTH + 2) + BIDIAGONAL_QR_FLOPS) * p * p) / SCALAR_RATE;
 }
 
 /**
@@ -120,7 +127,12 @@ export function randomizedCostSeconds(m: number, n: number, K: number, powerIter
  * sketch is no smaller than the matrix.
  * @example exactIsCheaper(4096, 4096, 64); // false
  */
-export function exactIsCheaper(m: number, n: number, k: number, { vectors = false }: { vectors?: boolean } = {}): boolean {
+export function exactIsCheaper(
+  m: number,
+  n: number,
+  k: number,
+  { vectors = false }: { vectors?: boolean } = {},
+): boolean {
   const p = Math.min(m, n);
   const q = Math.max(m, n);
   const l = k + 10;
@@ -136,13 +148,16 @@ export function exactIsCheaper(m: number, n: number, k: number, { vectors = fals
 /** max |a_ij|, or a DeltarankError naming the first non-finite entry. */
 function checkedMaxAbs(a: Matrix, fn: string): number {
   const { rows, cols, data } = a;
-  if (data.length !== rows * cols) throw new DeltarankError(`${fn}: a ${rows}×${cols} matrix needs ${rows * cols} values, got ${data.length}`);
+  if (data.length !== rows * cols)
+    throw new DeltarankError(`${fn}: a ${rows}×${cols} matrix needs ${rows * cols} values, got ${data.length}`);
   let max = 0;
   for (let i = 0; i < data.length; i++) {
     const x = Math.abs(data[i]!);
     // Also false for NaN.
     if (!(x < Infinity)) {
-      throw new DeltarankError(`${fn}: the ${rows}×${cols} matrix has a non-finite entry (${data[i]}) at row ${Math.floor(i / cols)}, column ${i % cols}`);
+      throw new DeltarankError(
+        `${fn}: the ${rows}×${cols} matrix has a non-finite entry (${data[i]}) at row ${Math.floor(i / cols)}, column ${i % cols}`,
+      );
     }
     if (x > max) max = x;
   }

@@ -25,7 +25,8 @@ export interface FactoredSvd {
  */
 export function factoredSvd(b: Matrix, a: Matrix, scale: number): FactoredSvd {
   const r = b.cols;
-  if (a.rows !== r) throw new ShapeError(`LoRA factors do not fit: B is [${b.rows}, ${b.cols}], A is [${a.rows}, ${a.cols}]`);
+  if (a.rows !== r)
+    throw new ShapeError(`LoRA factors do not fit: B is [${b.rows}, ${b.cols}], A is [${a.rows}, ${a.cols}]`);
   const qb = thinQr(toColumns(b.data, b.rows, r, false));
   const qa = thinQr(toColumns(a.data, a.cols, r, true));
   // core = scale · R_b · R_aᵀ (both upper triangular r×r)

@@ -15,7 +15,7 @@
 import { availableParallelism } from 'node:os';
 import { ShapeError } from '../errors.js';
 import type { Matrix, Matrix64 } from './matrix.js';
-import { productModel, residualModel, updateModel, type ProductKind } from './onnx-model.js';
+import { type ProductKind, productModel, residualModel, updateModel } from './onnx-model.js';
 
 export interface MatmulOptions {
   /** Use Aᵀ in place of A (no copy is made). */
@@ -65,14 +65,19 @@ function loadEngine(): Promise<{ info: GemmEngineInfo; ort: OrtEngine | null }> 
       return { info: { name: 'onnxruntime-node', detail: `${version}, ${threads} threads` }, ort: ortEngine };
     } catch (err) {
       const why = err instanceof Error ? err.message.split('\n')[0] : String(err);
-      return { info: { name: 'plain', detail: `plain TypeScript loop (onnxruntime-node unavailable: ${why})` }, ort: null };
+      return {
+        info: { name: 'plain', detail: `plain TypeScript loop (onnxruntime-node unavailable: ${why})` },
+        ort: null,
+      };
     }
   })();
   return engine;
 }
 
 function productSession(e: OrtEngine, kind: ProductKind): Promise<Session> {
-  return sessionFor(e, `${kind.op}:${kind.transA ? 1 : 0}${kind.transB ? 1 : 0}${kind.double ? ':f64' : ''}`, () => productModel(kind));
+  return sessionFor(e, `${kind.op}:${kind.transA ? 1 : 0}${kind.transB ? 1 : 0}${kind.double ? ':f64' : ''}`, () =>
+    productModel(kind),
+  );
 }
 
 /** The session of a model, built once per key. */
@@ -118,7 +123,11 @@ export async function releaseGemm(): Promise<void> {
  * attributes otherwise, so a transposed operand is never copied).
  * @example const c = await matmul(a, b, { transA: true }); // Aᵀ·B
  */
-export async function matmul(a: Matrix, b: Matrix, { transA = false, transB = false }: MatmulOptions = {}): Promise<Matrix> {
+export async function matmul(
+  a: Matrix,
+  b: Matrix,
+  { transA = false, transB = false }: MatmulOptions = {},
+): Promise<Matrix> {
   const m = transA ? a.cols : a.rows;
   const k = transA ? a.rows : a.cols;
   const kb = transB ? b.cols : b.rows;
@@ -145,12 +154,18 @@ export async function matmul(a: Matrix, b: Matrix, { transA = false, transB = fa
  * are summed here in f64. The plain engine forms the product and sums in f64 throughout.
  * @example const errSq = await residualSquares(delta, b, a); // ‖ΔW − B·A‖_F²
  */
-export async function residualSquares(c: Matrix, a: Matrix, b: Matrix, { transA = false, transB = false }: MatmulOptions = {}): Promise<number> {
+export async function residualSquares(
+  c: Matrix,
+  a: Matrix,
+  b: Matrix,
+  { transA = false, transB = false }: MatmulOptions = {},
+): Promise<number> {
   const m = transA ? a.cols : a.rows;
   const k = transA ? a.rows : a.cols;
   const kb = transB ? b.cols : b.rows;
   const n = transB ? b.rows : b.cols;
-  if (k !== kb || c.rows !== m || c.cols !== n) throw new ShapeError(`residualSquares: ${c.rows}×${c.cols} minus a ${m}×${k} by ${kb}×${n} product`);
+  if (k !== kb || c.rows !== m || c.cols !== n)
+    throw new ShapeError(`residualSquares: ${c.rows}×${c.cols} minus a ${m}×${k} by ${kb}×${n} product`);
   const { ort } = await loadEngine();
   if (ort === null || m * n * k < SMALL_PRODUCT) {
     const p = matmulPlain(a, b, { transA, transB }).data;
@@ -158,9 +173,15 @@ export async function residualSquares(c: Matrix, a: Matrix, b: Matrix, { transA 
     for (let i = 0; i < p.length; i++) sq += (c.data[i]! - p[i]!) ** 2;
     return sq;
   }
-  const session = await sessionFor(ort, `residual:${transA ? 1 : 0}${transB ? 1 : 0}`, () => residualModel({ transA, transB }));
+  const session = await sessionFor(ort, `residual:${transA ? 1 : 0}${transB ? 1 : 0}`, () =>
+    residualModel({ transA, transB }),
+  );
   const T = ort.ort.Tensor;
-  const out = await session.run({ A: new T('float32', a.data, [a.rows, a.cols]), B: new T('float32', b.data, [b.rows, b.cols]), C: new T('float32', c.data, [m, n]) });
+  const out = await session.run({
+    A: new T('float32', a.data, [a.rows, a.cols]),
+    B: new T('float32', b.data, [b.rows, b.cols]),
+    C: new T('float32', c.data, [m, n]),
+  });
   const rows = out['Y']!.data as Float32Array;
   let sq = 0;
   for (let i = 0; i < rows.length; i++) sq += rows[i]!;
@@ -206,13 +227,20 @@ export function matmulPlain(a: Matrix, b: Matrix, { transA = false, transB = fal
 }
 
 /** Output sizes of op(A)·op(B), or a ShapeError. */
-function productDims(a: { rows: number; cols: number; data: ArrayLike<number> }, b: typeof a, transA: boolean, transB: boolean, what: string): { m: number; n: number; k: number } {
+function productDims(
+  a: { rows: number; cols: number; data: ArrayLike<number> },
+  b: typeof a,
+  transA: boolean,
+  transB: boolean,
+  what: string,
+): { m: number; n: number; k: number } {
   const m = transA ? a.cols : a.rows;
   const k = transA ? a.rows : a.cols;
   const kb = transB ? b.cols : b.rows;
   const n = transB ? b.rows : b.cols;
   if (k !== kb) throw new ShapeError(`${what}: inner sizes differ (${m}×${k} by ${kb}×${n})`);
-  if (a.data.length !== a.rows * a.cols || b.data.length !== b.rows * b.cols) throw new ShapeError(`${what}: data length does not match ${a.rows}×${a.cols} or ${b.rows}×${b.cols}`);
+  if (a.data.length !== a.rows * a.cols || b.data.length !== b.rows * b.cols)
+    throw new ShapeError(`${what}: data length does not match ${a.rows}×${a.cols} or ${b.rows}×${b.cols}`);
   return { m, n, k };
 }
 
@@ -222,14 +250,21 @@ function productDims(a: { rows: number; cols: number; data: ArrayLike<number> },
  * the plain loop.
  * @example const c = await matmul64(v, s, { transA: true }); // Vᵀ·S
  */
-export async function matmul64(a: Matrix64, b: Matrix64, { transA = false, transB = false }: MatmulOptions = {}): Promise<Matrix64> {
+export async function matmul64(
+  a: Matrix64,
+  b: Matrix64,
+  { transA = false, transB = false }: MatmulOptions = {},
+): Promise<Matrix64> {
   const { m, n, k } = productDims(a, b, transA, transB, 'matmul64');
   const { ort } = await loadEngine();
   if (ort === null || m * n * k < SMALL_PRODUCT) return matmulPlain64(a, b, { transA, transB });
   const op = transA || transB ? 'Gemm' : 'MatMul';
   const session = await productSession(ort, { op, transA, transB, double: true });
   const T = ort.ort.Tensor;
-  const out = await session.run({ A: new T('float64', a.data, [a.rows, a.cols]), B: new T('float64', b.data, [b.rows, b.cols]) });
+  const out = await session.run({
+    A: new T('float64', a.data, [a.rows, a.cols]),
+    B: new T('float64', b.data, [b.rows, b.cols]),
+  });
   return { rows: m, cols: n, data: out['Y']!.data as Float64Array };
 }
 
@@ -238,9 +273,15 @@ export async function matmul64(a: Matrix64, b: Matrix64, { transA = false, trans
  * onnxruntime-node (alpha = −1, beta = 1), or the plain loop.
  * @example const s2 = await subtractProduct64(s, v, w); // S − V·W
  */
-export async function subtractProduct64(c: Matrix64, a: Matrix64, b: Matrix64, { transA = false, transB = false }: MatmulOptions = {}): Promise<Matrix64> {
+export async function subtractProduct64(
+  c: Matrix64,
+  a: Matrix64,
+  b: Matrix64,
+  { transA = false, transB = false }: MatmulOptions = {},
+): Promise<Matrix64> {
   const { m, n, k } = productDims(a, b, transA, transB, 'subtractProduct64');
-  if (c.rows !== m || c.cols !== n || c.data.length !== m * n) throw new ShapeError(`subtractProduct64: ${c.rows}×${c.cols} minus a ${m}×${n} product`);
+  if (c.rows !== m || c.cols !== n || c.data.length !== m * n)
+    throw new ShapeError(`subtractProduct64: ${c.rows}×${c.cols} minus a ${m}×${n} product`);
   const { ort } = await loadEngine();
   if (ort === null || m * n * k < SMALL_PRODUCT) {
     const p = matmulPlain64(a, b, { transA, transB }).data;
@@ -248,14 +289,24 @@ export async function subtractProduct64(c: Matrix64, a: Matrix64, b: Matrix64, {
     for (let i = 0; i < out.length; i++) out[i] = c.data[i]! - p[i]!;
     return { rows: m, cols: n, data: out };
   }
-  const session = await sessionFor(ort, `update:${transA ? 1 : 0}${transB ? 1 : 0}`, () => updateModel({ transA, transB }));
+  const session = await sessionFor(ort, `update:${transA ? 1 : 0}${transB ? 1 : 0}`, () =>
+    updateModel({ transA, transB }),
+  );
   const T = ort.ort.Tensor;
-  const out = await session.run({ A: new T('float64', a.data, [a.rows, a.cols]), B: new T('float64', b.data, [b.rows, b.cols]), C: new T('float64', c.data, [m, n]) });
+  const out = await session.run({
+    A: new T('float64', a.data, [a.rows, a.cols]),
+    B: new T('float64', b.data, [b.rows, b.cols]),
+    C: new T('float64', c.data, [m, n]),
+  });
   return { rows: m, cols: n, data: out['Y']!.data as Float64Array };
 }
 
 /** The plain f64 product (fallback and reference). */
-export function matmulPlain64(a: Matrix64, b: Matrix64, { transA = false, transB = false }: MatmulOptions = {}): Matrix64 {
+export function matmulPlain64(
+  a: Matrix64,
+  b: Matrix64,
+  { transA = false, transB = false }: MatmulOptions = {},
+): Matrix64 {
   const { m, n, k } = productDims(a, b, transA, transB, 'matmulPlain64');
   const out = new Float64Array(m * n);
   const A = a.data;

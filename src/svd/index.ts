@@ -1,25 +1,34 @@
 /** The SVD engine: matrices, GEMM, QR, randomized / adaptive / small SVD, spectrum metrics. */
-export { frobeniusSquared, leadingColumns, matrix, transpose, zeros, zeros64, type Matrix, type Matrix64 } from './matrix.js';
-export { gemmEngine, matmul, matmulPlain, releaseGemm, residualSquares, type GemmEngineInfo, type MatmulOptions } from './gemm.js';
-export { householderQr, orthonormalizeRows, type ThinQr } from './qr.js';
-export { createRng, fillNormal, gaussianMatrix, randomOrthonormal, randomOrthonormal64, type Rng } from './random.js';
-export { rightVectors, smallSvd, smallSvdLeft, type Svd64 } from './small-svd.js';
-export { singularValues, exactSvd, exactIsCheaper, completeCostSeconds, randomizedCostSeconds, type SingularValues } from './exact-svd.js';
+
+export { type AdaptiveSvd, type AdaptiveSvdOptions, adaptiveSvd } from './adaptive-svd.js';
 export {
-  boundsWithin,
-  EPS32,
-  EPS64,
-  headEnergyBounds,
-  rankInterval,
-  ritzBounds,
-  roundingAllowance,
-  type EnergyEvidence,
-  type RankInterval,
-  type ValueBounds,
-} from './spectrum-bounds.js';
-export { truncatedSvd, type Svd, type TruncatedSvdOptions } from './randomized-svd.js';
-export { factoredSvd, type FactoredSvd } from './factored-svd.js';
-export { adaptiveSvd, type AdaptiveSvd, type AdaptiveSvdOptions } from './adaptive-svd.js';
+  completeCostSeconds,
+  exactIsCheaper,
+  exactSvd,
+  randomizedCostSeconds,
+  type SingularValues,
+  singularValues,
+} from './exact-svd.js';
+export { type FactoredSvd, factoredSvd } from './factored-svd.js';
+export {
+  type GemmEngineInfo,
+  gemmEngine,
+  type MatmulOptions,
+  matmul,
+  matmulPlain,
+  releaseGemm,
+  residualSquares,
+} from './gemm.js';
+export {
+  frobeniusSquared,
+  leadingColumns,
+  type Matrix,
+  type Matrix64,
+  matrix,
+  transpose,
+  zeros,
+  zeros64,
+} from './matrix.js';
 export {
   amplificationFactor,
   effectiveRank,
@@ -31,3 +40,19 @@ export {
   stableRank,
   subspaceSimilarity,
 } from './metrics.js';
+export { householderQr, orthonormalizeRows, type ThinQr } from './qr.js';
+export { createRng, fillNormal, gaussianMatrix, type Rng, randomOrthonormal, randomOrthonormal64 } from './random.js';
+export { type Svd, type TruncatedSvdOptions, truncatedSvd } from './randomized-svd.js';
+export { rightVectors, type Svd64, smallSvd, smallSvdLeft } from './small-svd.js';
+export {
+  boundsWithin,
+  type EnergyEvidence,
+  EPS32,
+  EPS64,
+  headEnergyBounds,
+  type RankInterval,
+  rankInterval,
+  ritzBounds,
+  roundingAllowance,
+  type ValueBounds,
+} from './spectrum-bounds.js';

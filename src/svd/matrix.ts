@@ -28,7 +28,8 @@ export function zeros64(rows: number, cols: number): Matrix64 {
 
 /** Wrap existing data (no copy); checks the length. */
 export function matrix(rows: number, cols: number, data: Float32Array): Matrix {
-  if (data.length !== rows * cols) throw new RangeError(`matrix ${rows}×${cols} needs ${rows * cols} values, got ${data.length}`);
+  if (data.length !== rows * cols)
+    throw new RangeError(`matrix ${rows}×${cols} needs ${rows * cols} values, got ${data.length}`);
   return { rows, cols, data };
 }
 

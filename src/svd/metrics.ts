@@ -121,7 +121,9 @@ export function subspaceSimilarity(u1: Matrix, u2: Matrix, i: number, j: number)
  */
 export async function projectionNorm(u: Matrix, w: Matrix, v: Matrix): Promise<number> {
   if (u.rows !== w.rows || v.rows !== w.cols || u.cols !== v.cols) {
-    throw new ShapeError(`projectionNorm: U ${u.rows}×${u.cols}, W ${w.rows}×${w.cols}, V ${v.rows}×${v.cols} do not fit Uᵀ·W·V`);
+    throw new ShapeError(
+      `projectionNorm: U ${u.rows}×${u.cols}, W ${w.rows}×${w.cols}, V ${v.rows}×${v.cols} do not fit Uᵀ·W·V`,
+    );
   }
   const wv = await matmul(w, v);
   const utwv = await matmul(u, wv, { transA: true });

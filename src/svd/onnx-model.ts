@@ -80,7 +80,12 @@ function intsAttr(name: string, values: number[]): Uint8Array {
 
 /** NodeProto: inputs, outputs, operator and attributes. */
 function node(inputs: string[], outputs: string[], op: string, attrs: Uint8Array[] = []): Uint8Array {
-  return concat([...inputs.map((i) => stringField(1, i)), ...outputs.map((o) => stringField(2, o)), stringField(4, op), ...attrs]);
+  return concat([
+    ...inputs.map((i) => stringField(1, i)),
+    ...outputs.map((o) => stringField(2, o)),
+    stringField(4, op),
+    ...attrs,
+  ]);
 }
 
 /** ModelProto of one graph: its nodes, then inputs and outputs as ValueInfoProtos. */
@@ -117,12 +122,18 @@ export interface ProductKind {
  * @example const bytes = productModel({ op: 'Gemm', transA: true, transB: false });
  */
 export function productModel({ op, transA, transB, double = false }: ProductKind): Uint8Array {
-  if (op === 'MatMul' && (transA || transB)) throw new RangeError('productModel: MatMul has no transpose flags; use Gemm');
+  if (op === 'MatMul' && (transA || transB))
+    throw new RangeError('productModel: MatMul has no transpose flags; use Gemm');
   const aDims = transA ? ['k', 'm'] : ['m', 'k'];
   const bDims = transB ? ['n', 'k'] : ['k', 'n'];
   const attrs = op === 'Gemm' ? [intAttr('transA', transA ? 1 : 0), intAttr('transB', transB ? 1 : 0)] : [];
   const elem = double ? ELEM_DOUBLE : ELEM_FLOAT;
-  return model('product', [node(['A', 'B'], ['Y'], op, attrs)], [floatTensorInfo('A', aDims, elem), floatTensorInfo('B', bDims, elem)], [floatTensorInfo('Y', ['m', 'n'], elem)]);
+  return model(
+    'product',
+    [node(['A', 'B'], ['Y'], op, attrs)],
+    [floatTensorInfo('A', aDims, elem), floatTensorInfo('B', bDims, elem)],
+    [floatTensorInfo('Y', ['m', 'n'], elem)],
+  );
 }
 
 /**
@@ -133,9 +144,19 @@ export function productModel({ op, transA, transB, double = false }: ProductKind
 export function updateModel({ transA, transB }: { transA: boolean; transB: boolean }): Uint8Array {
   const aDims = transA ? ['k', 'm'] : ['m', 'k'];
   const bDims = transB ? ['n', 'k'] : ['k', 'n'];
-  const gemm = node(['A', 'B', 'C'], ['Y'], 'Gemm', [intAttr('transA', transA ? 1 : 0), intAttr('transB', transB ? 1 : 0), floatAttr('alpha', -1), floatAttr('beta', 1)]);
+  const gemm = node(['A', 'B', 'C'], ['Y'], 'Gemm', [
+    intAttr('transA', transA ? 1 : 0),
+    intAttr('transB', transB ? 1 : 0),
+    floatAttr('alpha', -1),
+    floatAttr('beta', 1),
+  ]);
   const d = ELEM_DOUBLE;
-  return model('update', [gemm], [floatTensorInfo('A', aDims, d), floatTensorInfo('B', bDims, d), floatTensorInfo('C', ['m', 'n'], d)], [floatTensorInfo('Y', ['m', 'n'], d)]);
+  return model(
+    'update',
+    [gemm],
+    [floatTensorInfo('A', aDims, d), floatTensorInfo('B', bDims, d), floatTensorInfo('C', ['m', 'n'], d)],
+    [floatTensorInfo('Y', ['m', 'n'], d)],
+  );
 }
 
 /**
@@ -146,7 +167,12 @@ export function updateModel({ transA, transB }: { transA: boolean; transB: boole
 export function residualModel({ transA, transB }: { transA: boolean; transB: boolean }): Uint8Array {
   const aDims = transA ? ['k', 'm'] : ['m', 'k'];
   const bDims = transB ? ['n', 'k'] : ['k', 'n'];
-  const gemm = node(['A', 'B', 'C'], ['E'], 'Gemm', [intAttr('transA', transA ? 1 : 0), intAttr('transB', transB ? 1 : 0), floatAttr('alpha', -1), floatAttr('beta', 1)]);
+  const gemm = node(['A', 'B', 'C'], ['E'], 'Gemm', [
+    intAttr('transA', transA ? 1 : 0),
+    intAttr('transB', transB ? 1 : 0),
+    floatAttr('alpha', -1),
+    floatAttr('beta', 1),
+  ]);
   const reduce = node(['E'], ['Y'], 'ReduceSumSquare', [intsAttr('axes', [1]), intAttr('keepdims', 0)]);
   return model(
     'residual',

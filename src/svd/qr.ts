@@ -13,7 +13,7 @@
  */
 import { DeltarankError, ShapeError } from '../errors.js';
 import { matmul } from './gemm.js';
-import { transpose, type Matrix, type Matrix64 } from './matrix.js';
+import { type Matrix, type Matrix64, transpose } from './matrix.js';
 
 /** f32 unit roundoff. */
 const EPS32 = 2 ** -24;
@@ -173,7 +173,12 @@ export interface ThinQr {
 export async function orthonormalizeRows(yt: Matrix, { loose = false }: { loose?: boolean } = {}): Promise<ThinQr> {
   const { rows: k, cols: len } = yt;
   if (k > len) throw new ShapeError(`orthonormalizeRows: needs rows ≤ cols, got ${k}×${len}`);
-  if (k === 0) return { qt: { rows: 0, cols: len, data: new Float32Array(0) }, r: { rows: 0, cols: 0, data: new Float64Array(0) }, passes: 0 };
+  if (k === 0)
+    return {
+      qt: { rows: 0, cols: len, data: new Float32Array(0) },
+      r: { rows: 0, cols: 0, data: new Float64Array(0) },
+      passes: 0,
+    };
   // Larger than the f32 rounding of the scaled Gram (≈ ε·√len per entry, √k entries' worth in norm).
   const shift = 8 * EPS32 * Math.sqrt(len) * Math.sqrt(k);
   let cur = yt;
@@ -214,7 +219,8 @@ export async function orthonormalizeRows(yt: Matrix, { loose = false }: { loose?
     const rd = chol.r;
     for (let i = 0; i < k; i++) for (let j = i; j < k; j++) rd[i * k + j]! *= Math.sqrt(norms2[j]!);
     rTotal = pass === 1 ? rd : multiplyUpper(rd, rTotal, k);
-    if (!shifted && (loose || offMax < LAST_PASS_OFF_DIAGONAL)) return { qt: cur, r: { rows: k, cols: k, data: rTotal }, passes: pass };
+    if (!shifted && (loose || offMax < LAST_PASS_OFF_DIAGONAL))
+      return { qt: cur, r: { rows: k, cols: k, data: rTotal }, passes: pass };
   }
   const { q, r } = householderQr(transpose(yt));
   return { qt: { rows: k, cols: len, data: Float32Array.from(transpose(q).data) }, r, passes: 0 };

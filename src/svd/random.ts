@@ -81,7 +81,8 @@ export function createRng(seed: number): Rng {
       }
       return arr;
     },
-    fork: (label) => createRng((hashString(label) ^ Math.imul(seed >>> 0, 0x9e3779b1) ^ Math.floor(seed / 2 ** 32)) >>> 0),
+    fork: (label) =>
+      createRng((hashString(label) ^ Math.imul(seed >>> 0, 0x9e3779b1) ^ Math.floor(seed / 2 ** 32)) >>> 0),
     fillNormal(out: Float32Array | Float64Array, scale = 1, mean = 0): void {
       // The generator's state in locals for the bulk loop; the rare slow path syncs it back.
       let sa = a;

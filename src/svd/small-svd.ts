@@ -170,7 +170,8 @@ function jacobi(a: Matrix64, mode: 'none' | 'left' | 'both'): Svd64 {
     converged = !rotated;
   }
   // Quadratic convergence takes 6–14 sweeps; still rotating after MAX_SWEEPS is a fault, not an answer.
-  if (!converged) throw new DeltarankError(`SVD: one-sided Jacobi did not converge in ${MAX_SWEEPS} sweeps (${m}×${n})`);
+  if (!converged)
+    throw new DeltarankError(`SVD: one-sided Jacobi did not converge in ${MAX_SWEEPS} sweeps (${m}×${n})`);
   const sv = new Float64Array(n);
   for (let j = 0; j < n; j++) {
     let s = 0;
@@ -179,7 +180,12 @@ function jacobi(a: Matrix64, mode: 'none' | 'left' | 'both'): Svd64 {
   }
   const order = Array.from({ length: n }, (_, j) => j).sort((x, y) => sv[y]! - sv[x]!);
   const s = Float64Array.from(order, (j) => sv[j]!);
-  if (mode === 'none') return { u: { rows: m, cols: 0, data: new Float64Array(0) }, s, v: { rows: n, cols: 0, data: new Float64Array(0) } };
+  if (mode === 'none')
+    return {
+      u: { rows: m, cols: 0, data: new Float64Array(0) },
+      s,
+      v: { rows: n, cols: 0, data: new Float64Array(0) },
+    };
   const u = new Float64Array(m * n);
   const v = new Float64Array(vectors ? n * n : 0);
   const missing: number[] = [];
@@ -196,7 +202,15 @@ function jacobi(a: Matrix64, mode: 'none' | 'left' | 'both'): Svd64 {
   return { u: { rows: m, cols: n, data: u }, s, v: { rows: n, cols: vectors ? n : 0, data: v } };
 }
 
-function swapRows(w: Float64Array, m: number, p: number, q: number, norms2: Float64Array, vt: Float64Array | null, n: number): void {
+function swapRows(
+  w: Float64Array,
+  m: number,
+  p: number,
+  q: number,
+  norms2: Float64Array,
+  vt: Float64Array | null,
+  n: number,
+): void {
   for (let i = 0; i < m; i++) {
     const t = w[p * m + i]!;
     w[p * m + i] = w[q * m + i]!;

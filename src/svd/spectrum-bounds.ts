@@ -85,7 +85,11 @@ export function boundsWithin(s: ArrayLike<number>, delta: number): ValueBounds {
  * the energy (already including its allowance): lower σ̃ᵢ − δ, upper √((σ̃ᵢ + δ)² + leftOut),
  * δ the allowance for the f32 products σ̃ came from. See the module comment for the theorems.
  */
-export function ritzBounds(ritz: ArrayLike<number>, delta: number, leftOut: number): ValueBounds & { ritzUpper: Float64Array } {
+export function ritzBounds(
+  ritz: ArrayLike<number>,
+  delta: number,
+  leftOut: number,
+): ValueBounds & { ritzUpper: Float64Array } {
   const k = ritz.length;
   const lower = new Float64Array(k);
   const upper = new Float64Array(k);
@@ -157,7 +161,8 @@ export function rankInterval(e: EnergyEvidence, t: number): RankInterval {
   let lo = 1;
   while (lo < e.p && head.upper(lo) < target) lo++;
   let hi = lo;
-  while (hi < e.p && head.lower(hi) < target) hi = hi < e.lower.length ? hi + 1 : firstPast(head.lower, hi, e.p, target);
+  while (hi < e.p && head.lower(hi) < target)
+    hi = hi < e.lower.length ? hi + 1 : firstPast(head.lower, hi, e.p, target);
   return { lo, hi };
 }
 

@@ -11,7 +11,7 @@
 import { householderQrColumns } from './exact-jacobi.js';
 import { matmul } from './gemm.js';
 import type { Matrix } from './matrix.js';
-import { lowerBand, type LowerBand } from './tridiagonal-from-band.js';
+import { type LowerBand, lowerBand } from './tridiagonal-from-band.js';
 
 /**
  * Panels reduced per trailing update. Each panel reads the whole trailing matrix once (its
@@ -61,13 +61,15 @@ export async function denseToBand(g: Matrix, b: number): Promise<LowerBand> {
         const corr = (await matmul(rowsOf(L, 2 * nb, c0, N), rowsOf(R, 2 * nb, c0, r0), { transB: true })).data;
         for (let i = 0; i < block.length; i++) block[i]! -= corr[i]!;
       }
-      for (let i = 0; i < b; i++) for (let c = 0; c <= i; c++) out[(k + c0 + i) * W + W + k + c0 + c] = block[i * b + c]!;
+      for (let i = 0; i < b; i++)
+        for (let c = 0; c <= i; c++) out[(k + c0 + i) * W + W + k + c0 + c] = block[i * b + c]!;
       // The panel below the diagonal block becomes R (upper trapezoidal, inside the band).
       const cols = new Float64Array(b * M);
       for (let i = 0; i < M; i++) for (let c = 0; c < b; c++) cols[c * M + i] = block[(b + i) * b + c]!;
       const tau = householderQrColumns(cols, b, M);
       const p = tau.length;
-      for (let c = 0; c < b; c++) for (let i = 0; i <= Math.min(c, M - 1); i++) out[(k + r0 + i) * W + W + k + c0 + c] = cols[c * M + i]!;
+      for (let c = 0; c < b; c++)
+        for (let i = 0; i <= Math.min(c, M - 1); i++) out[(k + r0 + i) * W + W + k + c0 + c] = cols[c * M + i]!;
       // V, zero-padded to all N rows so that the product with whole rows of s needs no column slice.
       const vPad = new Float32Array(N * p);
       for (let c = 0; c < p; c++) {

@@ -6,8 +6,8 @@
  */
 import type { Matrix } from './matrix.js';
 import { denseToBand } from './symmetric-eigen-band.js';
-import { bandToTridiagonalParallel } from './tridiagonal-from-band.js';
 import { tridiagonalEigenvalues } from './tridiagonal-eigenvalues.js';
+import { bandToTridiagonalParallel } from './tridiagonal-from-band.js';
 
 /**
  * Bandwidth of the intermediate band. Stage 1 wants it wide (each panel reads the whole
@@ -24,9 +24,13 @@ export const DEFAULT_BANDWIDTH = 16;
  * cores from n = 1536 on, where there are 4 or more); memory ≈ 3·n² f32.
  * @example const lambda = await symmetricEigenvalues(gram);
  */
-export async function symmetricEigenvalues(g: Matrix, { bandwidth = DEFAULT_BANDWIDTH }: { bandwidth?: number } = {}): Promise<Float64Array> {
+export async function symmetricEigenvalues(
+  g: Matrix,
+  { bandwidth = DEFAULT_BANDWIDTH }: { bandwidth?: number } = {},
+): Promise<Float64Array> {
   if (g.rows !== g.cols) throw new RangeError(`symmetricEigenvalues: needs a square matrix, got ${g.rows}×${g.cols}`);
-  if (!Number.isInteger(bandwidth) || bandwidth < 1) throw new RangeError(`symmetricEigenvalues: bandwidth must be a positive integer, got ${bandwidth}`);
+  if (!Number.isInteger(bandwidth) || bandwidth < 1)
+    throw new RangeError(`symmetricEigenvalues: bandwidth must be a positive integer, got ${bandwidth}`);
   const band = await denseToBand(g, bandwidth);
   const { d, e } = await bandToTridiagonalParallel(band, bandwidth);
   return tridiagonalEigenvalues(d, e);

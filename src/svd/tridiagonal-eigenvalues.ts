@@ -17,11 +17,15 @@ const EPS = 2 ** -52;
  */
 export function tridiagonalEigenvalues(d: Float64Array, e: Float64Array): Float64Array {
   const n = d.length;
-  if (e.length < n - 1) throw new RangeError(`tridiagonalEigenvalues: ${n} diagonal entries need ${n - 1} off-diagonal ones, got ${e.length}`);
+  if (e.length < n - 1)
+    throw new RangeError(
+      `tridiagonalEigenvalues: ${n} diagonal entries need ${n - 1} off-diagonal ones, got ${e.length}`,
+    );
   let norm = 0;
   for (let i = 0; i < n; i++) {
     const v = d[i]!;
-    if (!Number.isFinite(v) || (i < n - 1 && !Number.isFinite(e[i]!))) throw new DeltarankError('tridiagonalEigenvalues: a non-finite entry');
+    if (!Number.isFinite(v) || (i < n - 1 && !Number.isFinite(e[i]!)))
+      throw new DeltarankError('tridiagonalEigenvalues: a non-finite entry');
     norm = Math.max(norm, Math.abs(v), i < n - 1 ? Math.abs(e[i]!) : 0);
   }
   if (norm === 0) return new Float64Array(n);
@@ -38,7 +42,8 @@ export function tridiagonalEigenvalues(d: Float64Array, e: Float64Array): Float6
         if (Math.abs(ee[m]!) <= EPS * (Math.abs(dd[m]!) + Math.abs(dd[m + 1]!))) break;
       }
       if (m === l) break;
-      if (++iter > MAX_ITERATIONS) throw new DeltarankError(`tridiagonalEigenvalues: QL did not converge for eigenvalue ${l} of ${n}`);
+      if (++iter > MAX_ITERATIONS)
+        throw new DeltarankError(`tridiagonalEigenvalues: QL did not converge for eigenvalue ${l} of ${n}`);
       // Wilkinson shift from the leading 2×2 of the block.
       let g = (dd[l + 1]! - dd[l]!) / (2 * ee[l]!);
       let r = Math.sqrt(g * g + 1);

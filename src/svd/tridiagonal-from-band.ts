@@ -80,20 +80,24 @@ export async function bandToTridiagonalParallel(
   checkWidth(band, b);
   const { n, width, data } = band;
   if (threads < 2 || n < PARALLEL_MIN_N || b < 2) return bandToTridiagonal(band, b);
-  if (!(data.buffer instanceof SharedArrayBuffer)) throw new RangeError('bandToTridiagonalParallel: the band must live in a SharedArrayBuffer');
+  if (!(data.buffer instanceof SharedArrayBuffer))
+    throw new RangeError('bandToTridiagonalParallel: the band must live in a SharedArrayBuffer');
   const done = new Int32Array(new SharedArrayBuffer(4 * n));
-  const workers = Array.from(
-    { length: threads },
-    (_, first) => startWorker({ data, done, n, width, b, first, stride: threads }),
+  const workers = Array.from({ length: threads }, (_, first) =>
+    startWorker({ data, done, n, width, b, first, stride: threads }),
   );
   try {
     await Promise.all(
       workers.map(
         (worker, t) =>
           new Promise<void>((resolve, reject) => {
-            worker.once('message', (msg: unknown) => (msg === 'ok' ? resolve() : reject(new DeltarankError(`band to tridiagonal, thread ${t}: ${String(msg)}`))));
+            worker.once('message', (msg: unknown) =>
+              msg === 'ok' ? resolve() : reject(new DeltarankError(`band to tridiagonal, thread ${t}: ${String(msg)}`)),
+            );
             worker.once('error', reject);
-            worker.once('exit', (code) => reject(new DeltarankError(`band to tridiagonal, thread ${t}: exited with code ${code}`)));
+            worker.once('exit', (code) =>
+              reject(new DeltarankError(`band to tridiagonal, thread ${t}: exited with code ${code}`)),
+            );
           }),
       ),
     );
@@ -105,7 +109,8 @@ export async function bandToTridiagonalParallel(
 }
 
 function checkWidth(band: LowerBand, b: number): void {
-  if (band.width < 2 * b) throw new RangeError(`bandToTridiagonal: bandwidth ${b} needs storage width ≥ ${2 * b}, got ${band.width}`);
+  if (band.width < 2 * b)
+    throw new RangeError(`bandToTridiagonal: bandwidth ${b} needs storage width ≥ ${2 * b}, got ${band.width}`);
 }
 
 function tridiagonalOf({ n, width: W, data: a }: LowerBand): { d: Float64Array; e: Float64Array } {
@@ -134,7 +139,8 @@ export interface ChaseJob {
  * Without tsx the `.ts` worker is started as it is (Node ≥ 22.6 strips types itself).
  */
 function startWorker(job: ChaseJob): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./band-chase-worker.js', import.meta.url), { workerData: job });
+  if (!import.meta.url.endsWith('.ts'))
+    return new Worker(new URL('./band-chase-worker.js', import.meta.url), { workerData: job });
   const entry = new URL('./band-chase-worker.ts', import.meta.url);
   let tsx: string;
   try {
@@ -162,7 +168,15 @@ function waitForStep(done: Int32Array, j: number, steps: number): void {
  * (width W, bandwidth b). done[j] counts the finished steps of sweep j (SWEEP_DONE when
  * complete); sweep j waits on done[j − 1]. Worker threads run it from band-chase-worker.ts.
  */
-export function chaseSweeps(a: Float64Array, n: number, W: number, b: number, first: number, stride: number, done: Int32Array): void {
+export function chaseSweeps(
+  a: Float64Array,
+  n: number,
+  W: number,
+  b: number,
+  first: number,
+  stride: number,
+  done: Int32Array,
+): void {
   const v = new Float64Array(b);
   const u = new Float64Array(b);
   const w = new Float64Array(b);
@@ -329,7 +343,15 @@ function makeReflector(v: Float64Array, len: number): number {
 }
 
 /** A[r0:r0+len, same] ← H·A·H on the symmetric diagonal block, lower triangle only (dsytd2's rank-2 form). Rows four at a time, as in the chase. */
-function applyTwoSided(a: Float64Array, W: number, r0: number, len: number, v: Float64Array, tau: number, w: Float64Array): void {
+function applyTwoSided(
+  a: Float64Array,
+  W: number,
+  r0: number,
+  len: number,
+  v: Float64Array,
+  tau: number,
+  w: Float64Array,
+): void {
   w.fill(0, 0, len);
   // w = A·v from the lower triangle: row i gives w[i] its part left of the diagonal and w[c < i] the mirrored part.
   let i = 0;
@@ -421,7 +443,15 @@ function applyTwoSided(a: Float64Array, W: number, r0: number, len: number, v: F
 }
 
 /** w += A·v restricted to the lower-triangular block of rows and columns [from, to) (rows start at `base` for row `from`). */
-function symmetricCorner(a: Float64Array, W: number, base: number, from: number, to: number, v: Float64Array, w: Float64Array): void {
+function symmetricCorner(
+  a: Float64Array,
+  W: number,
+  base: number,
+  from: number,
+  to: number,
+  v: Float64Array,
+  w: Float64Array,
+): void {
   for (let r = from; r < to; r++) {
     const br = base + (r - from) * W;
     const vr = v[r]!;

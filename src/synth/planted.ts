@@ -100,7 +100,12 @@ const NORM_DELTA_STD = 0.01;
  * larger update (× (0.8 + 0.4·depth)), each with a ±10 % seeded jitter; embeddings and
  * lm_head take the base target.
  */
-export function planModule(tensor: SynthTensor, numLayers: number, seed: number, { highRank = false }: { highRank?: boolean } = {}): ModulePlan | null {
+export function planModule(
+  tensor: SynthTensor,
+  numLayers: number,
+  seed: number,
+  { highRank = false }: { highRank?: boolean } = {},
+): ModulePlan | null {
   if (tensor.kind === 'norm') return null;
   const depth = tensor.layer === null || numLayers < 2 ? 0 : tensor.layer / (numLayers - 1);
   const rng = stream(seed, 'plan', tensor.name);
@@ -110,7 +115,15 @@ export function planModule(tensor: SynthTensor, numLayers: number, seed: number,
   const plantedRank = Math.min(MAX_PLANTED_RANK, m, n, Math.max(4, Math.ceil(4 * tau)));
   const growth = tensor.layer === null ? 1 : 0.8 + 0.4 * depth;
   const relativeUpdate = Number((RELATIVE_UPDATE[tensor.kind] * growth * jitter()).toPrecision(4));
-  if (highRank) return { tensor, spectrum: 'power-law', plantedRank: Math.min(m, n), tau: HIGH_RANK_EXPONENT, noiseShare: 0, relativeUpdate: Number((relativeUpdate * HIGH_RANK_UPDATE_FACTOR).toPrecision(4)) };
+  if (highRank)
+    return {
+      tensor,
+      spectrum: 'power-law',
+      plantedRank: Math.min(m, n),
+      tau: HIGH_RANK_EXPONENT,
+      noiseShare: 0,
+      relativeUpdate: Number((relativeUpdate * HIGH_RANK_UPDATE_FACTOR).toPrecision(4)),
+    };
   return { tensor, spectrum: 'decaying', plantedRank, tau, noiseShare: NOISE_SHARE[tensor.kind], relativeUpdate };
 }
 
@@ -209,7 +222,15 @@ export function orthonormalRows(R: number, n: number, rng: Rng): Float64Array {
  * accumulator; four ranks per sweep so each accumulator element is loaded and stored once
  * per four multiply-adds. [m, n] row-major out; ut [R, m]; vt [R, n]. O(m·n·R).
  */
-function addLowRank(out: Float32Array, m: number, n: number, ut: Float64Array, sigma: Float64Array, vt: Float64Array, noiseScale: number): void {
+function addLowRank(
+  out: Float32Array,
+  m: number,
+  n: number,
+  ut: Float64Array,
+  sigma: Float64Array,
+  vt: Float64Array,
+  noiseScale: number,
+): void {
   const R = sigma.length;
   const acc = new Float64Array(n);
   for (let i = 0; i < m; i++) {

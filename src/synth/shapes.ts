@@ -18,14 +18,48 @@ export interface SynthShape {
 }
 
 export const SYNTH_SHAPES: Record<SynthShapeName, SynthShape> = {
-  tiny: { name: 'tiny', hiddenSize: 64, intermediateSize: 176, numLayers: 2, numHeads: 4, numKvHeads: 2, vocabSize: 256 },
-  small: { name: 'small', hiddenSize: 512, intermediateSize: 1376, numLayers: 4, numHeads: 8, numKvHeads: 2, vocabSize: 4096 },
+  tiny: {
+    name: 'tiny',
+    hiddenSize: 64,
+    intermediateSize: 176,
+    numLayers: 2,
+    numHeads: 4,
+    numKvHeads: 2,
+    vocabSize: 256,
+  },
+  small: {
+    name: 'small',
+    hiddenSize: 512,
+    intermediateSize: 1376,
+    numLayers: 4,
+    numHeads: 8,
+    numKvHeads: 2,
+    vocabSize: 4096,
+  },
   // TinyLlama-1.1B's dimensions: about 1.1 G parameters, 2.2 GB a side in bf16.
-  tinyllama: { name: 'tinyllama', hiddenSize: 2048, intermediateSize: 5632, numLayers: 22, numHeads: 32, numKvHeads: 4, vocabSize: 32000 },
+  tinyllama: {
+    name: 'tinyllama',
+    hiddenSize: 2048,
+    intermediateSize: 5632,
+    numLayers: 22,
+    numHeads: 32,
+    numKvHeads: 4,
+    vocabSize: 32000,
+  },
 };
 
 /** What a tensor is, which decides how the synthetic fine-tune changes it. */
-export type ModuleKind = 'q_proj' | 'k_proj' | 'v_proj' | 'o_proj' | 'gate_proj' | 'up_proj' | 'down_proj' | 'embed_tokens' | 'lm_head' | 'norm';
+export type ModuleKind =
+  | 'q_proj'
+  | 'k_proj'
+  | 'v_proj'
+  | 'o_proj'
+  | 'gate_proj'
+  | 'up_proj'
+  | 'down_proj'
+  | 'embed_tokens'
+  | 'lm_head'
+  | 'norm';
 
 export interface SynthTensor {
   name: string;
@@ -54,11 +88,19 @@ export function llamaTensors(shape: SynthShape): SynthTensor[] {
       { name: `${p}.post_attention_layernorm.weight`, kind: 'norm', layer: l, shape: [h] },
     );
   }
-  out.push({ name: 'model.norm.weight', kind: 'norm', layer: null, shape: [h] }, { name: 'lm_head.weight', kind: 'lm_head', layer: null, shape: [v, h] });
+  out.push(
+    { name: 'model.norm.weight', kind: 'norm', layer: null, shape: [h] },
+    { name: 'lm_head.weight', kind: 'lm_head', layer: null, shape: [v, h] },
+  );
   return out;
 }
 
-const TORCH_DTYPE: Partial<Record<DType, string>> = { BF16: 'bfloat16', F16: 'float16', F32: 'float32', F64: 'float64' };
+const TORCH_DTYPE: Partial<Record<DType, string>> = {
+  BF16: 'bfloat16',
+  F16: 'float16',
+  F32: 'float32',
+  F64: 'float64',
+};
 
 /** config.json in Hugging Face LlamaConfig form. */
 export function llamaConfig(shape: SynthShape, dtype: DType): Record<string, unknown> {

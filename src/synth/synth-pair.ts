@@ -6,9 +6,19 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UsageError } from '../errors.js';
-import { decodeBf16, decodeF16, encodeBf16, encodeF16, isFloatDType, writeCheckpoint, writeDirAtomically, type DType, type TensorSpec } from '../io/index.js';
+import {
+  type DType,
+  decodeBf16,
+  decodeF16,
+  encodeBf16,
+  encodeF16,
+  isFloatDType,
+  type TensorSpec,
+  writeCheckpoint,
+  writeDirAtomically,
+} from '../io/index.js';
 import { SCHEMA_VERSION, TOOL } from '../version.js';
-import { baseWeights, planModule, SYNTH_GENERATOR_VERSION, tunedWeights, type ModulePlan } from './planted.js';
+import { baseWeights, type ModulePlan, planModule, SYNTH_GENERATOR_VERSION, tunedWeights } from './planted.js';
 import { llamaConfig, llamaTensors, SYNTH_SHAPES, type SynthShapeName, type SynthTensor } from './shapes.js';
 
 export interface SynthOptions {
@@ -73,7 +83,11 @@ const CHUNK = 1 << 16;
  * Narrow `tuned` to `dtype` bytes and measure, in f64, ‖stored tuned − stored base‖² and
  * ‖stored base‖² from the values a reader will widen back. O(n), chunked scratch.
  */
-function narrowWithNorms(dtype: DType, base: Float32Array, tuned: Float32Array): { bytes: Uint8Array; deltaSq: number; baseSq: number } {
+function narrowWithNorms(
+  dtype: DType,
+  base: Float32Array,
+  tuned: Float32Array,
+): { bytes: Uint8Array; deltaSq: number; baseSq: number } {
   let deltaSq = 0;
   let baseSq = 0;
   if (dtype === 'F32' || dtype === 'F64') {
@@ -82,7 +96,10 @@ function narrowWithNorms(dtype: DType, base: Float32Array, tuned: Float32Array):
       deltaSq += d * d;
       baseSq += base[i]! * base[i]!;
     }
-    const bytes = dtype === 'F32' ? new Uint8Array(tuned.buffer, tuned.byteOffset, tuned.byteLength) : new Uint8Array(Float64Array.from(tuned).buffer);
+    const bytes =
+      dtype === 'F32'
+        ? new Uint8Array(tuned.buffer, tuned.byteOffset, tuned.byteLength)
+        : new Uint8Array(Float64Array.from(tuned).buffer);
     return { bytes, deltaSq, baseSq };
   }
   const encode = dtype === 'BF16' ? encodeBf16 : encodeF16;
@@ -118,11 +135,19 @@ function narrowWithNorms(dtype: DType, base: Float32Array, tuned: Float32Array):
 export async function writeSynthPair(out: string, opts: SynthOptions): Promise<SynthManifest> {
   const { shape: shapeName, dtype = 'BF16', shards = 1, seed = 0, force = false, highRank = false, onProgress } = opts;
   const shape = SYNTH_SHAPES[shapeName];
-  if (!shape) throw new UsageError(`\`shape\` "${shapeName}" is not known; known: ${Object.keys(SYNTH_SHAPES).join(', ')}`, { option: 'shape' });
-  if (!isFloatDType(dtype)) throw new UsageError(`\`dtype\` ${dtype} is not a float dtype, and synth writes float weights`, { option: 'dtype' });
+  if (!shape)
+    throw new UsageError(`\`shape\` "${shapeName}" is not known; known: ${Object.keys(SYNTH_SHAPES).join(', ')}`, {
+      option: 'shape',
+    });
+  if (!isFloatDType(dtype))
+    throw new UsageError(`\`dtype\` ${dtype} is not a float dtype, and synth writes float weights`, {
+      option: 'dtype',
+    });
   if (!Number.isSafeInteger(seed)) throw new UsageError(`\`seed\` must be an integer, got ${seed}`, { option: 'seed' });
   const tensors = llamaTensors(shape);
-  const plans = new Map<string, ModulePlan | null>(tensors.map((t) => [t.name, planModule(t, shape.numLayers, seed, { highRank })]));
+  const plans = new Map<string, ModulePlan | null>(
+    tensors.map((t) => [t.name, planModule(t, shape.numLayers, seed, { highRank })]),
+  );
   const specs: TensorSpec[] = tensors.map((t) => ({ name: t.name, dtype, shape: t.shape }));
   const config = llamaConfig(shape, dtype);
   const total = 2 * tensors.length;
@@ -170,7 +195,19 @@ export async function writeSynthPair(out: string, opts: SynthOptions): Promise<S
     await writeFile(join(tmp, 'base', 'config.json'), configText);
     await writeCheckpoint(join(tmp, 'tuned'), specs, tunedSource, { shards, metadata });
     await writeFile(join(tmp, 'tuned', 'config.json'), configText);
-    const manifest: SynthManifest = { schemaVersion: SCHEMA_VERSION, tool: TOOL, generatorVersion: SYNTH_GENERATOR_VERSION, shape: shapeName, seed, dtype, shards, highRank, config, modules, others };
+    const manifest: SynthManifest = {
+      schemaVersion: SCHEMA_VERSION,
+      tool: TOOL,
+      generatorVersion: SYNTH_GENERATOR_VERSION,
+      shape: shapeName,
+      seed,
+      dtype,
+      shards,
+      highRank,
+      config,
+      modules,
+      others,
+    };
     await writeFile(join(tmp, 'synth.json'), JSON.stringify(manifest, null, 2) + '\n');
     return manifest;
   });

@@ -48,8 +48,23 @@ export const CHARLM_VOCAB = [...new Set(PROSE + CODE)].sort().join('');
 export const charlmTask: TaskSpec<CharLmConfig> = {
   name: 'charlm',
   metric: { name: 'bitsPerChar', higherIsBetter: false },
-  defaults: { epochs: 3, batchSize: 32, learningRate: { base: 3e-3, full: 1e-3, lora: 3e-3 }, alpha: 16, ranks: [1, 4, 16] },
-  defaultConfig: () => ({ vocab: CHARLM_VOCAB, hidden: 64, intermediate: 176, layers: 2, heads: 4, context: 32, ropeTheta: 10_000, rmsNormEps: 1e-5 }),
+  defaults: {
+    epochs: 3,
+    batchSize: 32,
+    learningRate: { base: 3e-3, full: 1e-3, lora: 3e-3 },
+    alpha: 16,
+    ranks: [1, 4, 16],
+  },
+  defaultConfig: () => ({
+    vocab: CHARLM_VOCAB,
+    hidden: 64,
+    intermediate: 176,
+    layers: 2,
+    heads: 4,
+    context: 32,
+    ropeTheta: 10_000,
+    rmsNormEps: 1e-5,
+  }),
 
   shapes({ vocab, hidden, intermediate, layers }) {
     const v = vocab.length;
@@ -57,7 +72,8 @@ export const charlmTask: TaskSpec<CharLmConfig> = {
     for (let i = 0; i < layers; i++) {
       const p = `model.layers.${i}`;
       out.push([`${p}.input_layernorm.weight`, [hidden]]);
-      for (const m of ['q_proj', 'k_proj', 'v_proj', 'o_proj']) out.push([`${p}.self_attn.${m}.weight`, [hidden, hidden]]);
+      for (const m of ['q_proj', 'k_proj', 'v_proj', 'o_proj'])
+        out.push([`${p}.self_attn.${m}.weight`, [hidden, hidden]]);
       out.push([`${p}.post_attention_layernorm.weight`, [hidden]]);
       out.push([`${p}.mlp.gate_proj.weight`, [intermediate, hidden]]);
       out.push([`${p}.mlp.up_proj.weight`, [intermediate, hidden]]);
@@ -94,7 +110,9 @@ export const charlmTask: TaskSpec<CharLmConfig> = {
     const headDim = hidden / heads;
     const ids = tf.reshape(inputs, [n * t]) as tf.Tensor1D;
     // A one-hot product rather than gather: the wasm backend has no kernel for gather's gradient.
-    let x = matMulNN(tf.oneHot(ids, vocab.length).toFloat() as tf.Tensor2D, params.get('model.embed_tokens.weight'), { constA: true });
+    let x = matMulNN(tf.oneHot(ids, vocab.length).toFloat() as tf.Tensor2D, params.get('model.embed_tokens.weight'), {
+      constA: true,
+    });
     const { cos, sin } = rotary(t, headDim, config.ropeTheta);
     const mask = causalMask(t);
     const splitHeads = (y: tf.Tensor2D) => tf.transpose(tf.reshape(y, [n, t, heads, headDim]), [0, 2, 1, 3]);
@@ -147,10 +165,14 @@ export const charlmTask: TaskSpec<CharLmConfig> = {
   configFromJson(json, file) {
     const num = (key: string): number => {
       const v = json[key];
-      if (typeof v !== 'number' || !Number.isFinite(v)) throw new FormatError(`${file}: "${key}" must be a number, got ${JSON.stringify(v)}`);
+      if (typeof v !== 'number' || !Number.isFinite(v))
+        throw new FormatError(`${file}: "${key}" must be a number, got ${JSON.stringify(v)}`);
       return v;
     };
-    if (json['deltarank_task'] !== 'charlm') throw new FormatError(`${file}: not a charlm model config ("deltarank_task" is ${JSON.stringify(json['deltarank_task'])})`);
+    if (json['deltarank_task'] !== 'charlm')
+      throw new FormatError(
+        `${file}: not a charlm model config ("deltarank_task" is ${JSON.stringify(json['deltarank_task'])})`,
+      );
     const vocab = json['deltarank_vocab'];
     if (typeof vocab !== 'string' || vocab.length !== num('vocab_size')) {
       throw new FormatError(`${file}: "deltarank_vocab" must be a string of vocab_size characters`);
@@ -170,11 +192,14 @@ export const charlmTask: TaskSpec<CharLmConfig> = {
   inferConfig(weights) {
     const embed = weights.get('model.embed_tokens.weight');
     const norm = weights.get('model.norm.weight');
-    if (!embed || !norm) throw new FormatError('weights: no "model.embed_tokens.weight" or "model.norm.weight", not a charlm model');
+    if (!embed || !norm)
+      throw new FormatError('weights: no "model.embed_tokens.weight" or "model.norm.weight", not a charlm model');
     const hidden = norm.length;
     const defaults = charlmTask.defaultConfig();
     if (embed.length !== defaults.vocab.length * hidden) {
-      throw new FormatError(`weights: embed_tokens has ${embed.length / hidden} rows, the built-in vocabulary ${defaults.vocab.length}`);
+      throw new FormatError(
+        `weights: embed_tokens has ${embed.length / hidden} rows, the built-in vocabulary ${defaults.vocab.length}`,
+      );
     }
     let layers = 0;
     while (weights.has(`model.layers.${layers}.input_layernorm.weight`)) layers++;
@@ -190,7 +215,13 @@ export const charlmTask: TaskSpec<CharLmConfig> = {
 
   summarize: (lossSum, correct, n) => {
     const loss = lossSum / n;
-    return { loss, metric: loss / Math.LN2, bitsPerChar: loss / Math.LN2, perplexity: Math.exp(loss), accuracy: correct / n };
+    return {
+      loss,
+      metric: loss / Math.LN2,
+      bitsPerChar: loss / Math.LN2,
+      perplexity: Math.exp(loss),
+      accuracy: correct / n,
+    };
   },
 };
 
@@ -267,4 +298,3 @@ function causalMask(t: number): tf.Tensor2D {
   for (let i = 0; i < t; i++) for (let j = i + 1; j < t; j++) m[i * t + j] = MASKED;
   return tf.tensor2d(m, [t, t]);
 }
-

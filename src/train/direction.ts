@@ -25,7 +25,12 @@ export interface DirectionPoint {
  * zero norm count as direction change 0 when both are zero, 1 otherwise. Cost 3·rows·cols.
  * @example const { dM, dD } = magnitudeDirection(wTuned, wBase, 256, 784);
  */
-export function magnitudeDirection(tuned: Float32Array, base: Float32Array, rows: number, cols: number): { dM: number; dD: number } {
+export function magnitudeDirection(
+  tuned: Float32Array,
+  base: Float32Array,
+  rows: number,
+  cols: number,
+): { dM: number; dD: number } {
   let dM = 0;
   let dD = 0;
   for (let i = 0; i < rows; i++) {

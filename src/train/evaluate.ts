@@ -9,7 +9,7 @@ import { openCheckpoint } from '../io/index.js';
 import { initBackend } from './backend.js';
 import { createModel, disposeModel } from './model.js';
 import type { Evaluation, SplitName, TaskData, TaskName, TaskSpec } from './task.js';
-import { withTask, type TaskConfig } from './tasks.js';
+import { type TaskConfig, withTask } from './tasks.js';
 import { evaluateModel } from './trainer.js';
 
 /** A checkpoint written by `deltarank train`, in memory. */
@@ -75,5 +75,7 @@ export async function evaluate(
  * of the fine-tunes), each with train and test examples. Fixed across seeds.
  */
 export async function loadTaskData(task: TaskName, config?: TaskConfig): Promise<TaskData> {
-  return withTask(task, <C extends TaskConfig>(spec: TaskSpec<C>) => spec.data((config as C | undefined) ?? spec.defaultConfig()));
+  return withTask(task, <C extends TaskConfig>(spec: TaskSpec<C>) =>
+    spec.data((config as C | undefined) ?? spec.defaultConfig()),
+  );
 }

@@ -3,32 +3,50 @@
  * Built-in tasks with Hugging Face module names, the LoRA layer, trainers, evaluation of
  * plain weight maps, and the `train` output folder.
  */
-export { initBackend, type BackendInfo } from './backend.js';
-export { LoraLinear, loraScaleOf, type LoraAdapter, type LoraOptions } from './lora-linear.js';
-export { parseLoraInit, mutatesBase, type LoraInit } from './lora-init.js';
-export { exportFactors, type ExportedFactors } from './lora-export.js';
-export { parseVariant, variantOf, VARIANT_WORDS, type LoraVariant } from './variants.js';
-export { magnitudeDirection, type MagnitudeDirection, type DirectionPoint } from './direction.js';
-export { createModel, attachLora, trainableVariables, countTrainable, readWeights, disposeModel, type TfModel } from './model.js';
-export { crossEntropy, fit, trainStep, evaluateModel, stepsPerEpoch, type CurvePoint, type FitOptions, type FitResult } from './trainer.js';
-export { matMulNN, matMulNT, type ProductOptions } from './ops.js';
+
 export { createRng, type Rng } from '../svd/index.js';
-export { mnistTask, IMAGE_SIDE, rotateQuarterTurn, type MnistConfig } from './mnist-task.js';
-export { charlmTask, CHARLM_VOCAB, type CharLmConfig } from './charlm-task.js';
-export { PROSE, CODE } from './texts.js';
-export { TASK_NAMES, isTaskName, withTask, type TaskConfig } from './tasks.js';
-export { evaluate, loadModel, loadTaskData, type LoadedModel } from './evaluate.js';
+export { type BackendInfo, initBackend } from './backend.js';
+export { CHARLM_VOCAB, type CharLmConfig, charlmTask } from './charlm-task.js';
+export { type DirectionPoint, type MagnitudeDirection, magnitudeDirection } from './direction.js';
+export { evaluate, type LoadedModel, loadModel, loadTaskData } from './evaluate.js';
+export { type ExportedFactors, exportFactors } from './lora-export.js';
+export { type LoraInit, mutatesBase, parseLoraInit } from './lora-init.js';
+export { type LoraAdapter, LoraLinear, type LoraOptions, loraScaleOf } from './lora-linear.js';
+export { IMAGE_SIDE, type MnistConfig, mnistTask, rotateQuarterTurn } from './mnist-task.js';
 export {
-  trainTask,
+  attachLora,
+  countTrainable,
+  createModel,
+  disposeModel,
+  readWeights,
+  type TfModel,
+  trainableVariables,
+} from './model.js';
+export { matMulNN, matMulNT, type ProductOptions } from './ops.js';
+export type * from './task.js';
+export { isTaskName, TASK_NAMES, type TaskConfig, withTask } from './tasks.js';
+export { CODE, PROSE } from './texts.js';
+export {
   adapterModules,
+  type RunKind,
+  type RunMetrics,
+  type TrainedAdapter,
+  type TrainedLoraModule,
+  type TrainMetrics,
   type TrainOptions,
   type TrainProgress,
   type TrainResult,
-  type TrainMetrics,
-  type RunMetrics,
-  type RunKind,
-  type TrainedAdapter,
-  type TrainedLoraModule,
+  trainTask,
 } from './train-task.js';
-export { writeTrainOutput, writeTrainedAdapter } from './write-output.js';
-export type * from './task.js';
+export {
+  type CurvePoint,
+  crossEntropy,
+  evaluateModel,
+  type FitOptions,
+  type FitResult,
+  fit,
+  stepsPerEpoch,
+  trainStep,
+} from './trainer.js';
+export { type LoraVariant, parseVariant, VARIANT_WORDS, variantOf } from './variants.js';
+export { writeTrainedAdapter, writeTrainOutput } from './write-output.js';

@@ -11,7 +11,7 @@
  * The SVD-based ones give min(r, out, in) factor rows: a matrix has no more directions.
  */
 import { UsageError } from '../errors.js';
-import { householderQr, smallSvd, type Matrix64, type Rng, type Svd64 } from '../svd/index.js';
+import { householderQr, type Matrix64, type Rng, type Svd64, smallSvd } from '../svd/index.js';
 
 /** PEFT's `init_lora_weights` values that deltarank trains with. */
 export type LoraInit = true | 'gaussian' | 'pissa' | `pissa_niter_${number}` | 'olora';
@@ -50,7 +50,14 @@ export function initialFactors(
   w: Float32Array,
   out: number,
   inFeatures: number,
-  { rank, scale, init, rng, module, svdCache }: { rank: number; scale: number; init: LoraInit; rng: Rng; module: string; svdCache?: Map<string, Svd64> },
+  {
+    rank,
+    scale,
+    init,
+    rng,
+    module,
+    svdCache,
+  }: { rank: number; scale: number; init: LoraInit; rng: Rng; module: string; svdCache?: Map<string, Svd64> },
 ): InitialFactors {
   if (init === true || init === 'gaussian') {
     const a = new Float32Array(rank * inFeatures);

@@ -11,9 +11,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { UsageError } from '../errors.js';
-import { matMulNT } from './ops.js';
 import { createRng, type Rng, type Svd64 } from '../svd/index.js';
-import { initialFactors, mutatesBase, type LoraInit } from './lora-init.js';
+import { initialFactors, type LoraInit, mutatesBase } from './lora-init.js';
+import { matMulNT } from './ops.js';
 
 export interface LoraOptions {
   rank: number;
@@ -138,18 +138,34 @@ export class LoraLinear {
    */
   addAdapter(
     name: string,
-    { rank, alpha, rslora = false, dropout = 0, seed, useDora = false, loraBias = false, initLoraWeights = true, svdCache }: LoraOptions,
+    {
+      rank,
+      alpha,
+      rslora = false,
+      dropout = 0,
+      seed,
+      useDora = false,
+      loraBias = false,
+      initLoraWeights = true,
+      svdCache,
+    }: LoraOptions,
   ): LoraAdapter {
     if (this.adapters.has(name)) throw new UsageError(`${this.module}: adapter "${name}" exists already`);
-    if (!Number.isInteger(rank) || rank < 1) throw new UsageError(`${this.module}: LoRA rank must be a positive integer, got ${rank}`);
-    if (!(dropout >= 0 && dropout < 1)) throw new UsageError(`${this.module}: LoRA dropout must be in [0, 1), got ${dropout}`);
-    if (loraBias && initLoraWeights !== true) throw new UsageError(`${this.module}: lora_bias works only with the default init (PEFT's rule), not ${initLoraWeights}`);
+    if (!Number.isInteger(rank) || rank < 1)
+      throw new UsageError(`${this.module}: LoRA rank must be a positive integer, got ${rank}`);
+    if (!(dropout >= 0 && dropout < 1))
+      throw new UsageError(`${this.module}: LoRA dropout must be in [0, 1), got ${dropout}`);
+    if (loraBias && initLoraWeights !== true)
+      throw new UsageError(
+        `${this.module}: lora_bias works only with the default init (PEFT's rule), not ${initLoraWeights}`,
+      );
     if (loraBias && useDora) throw new UsageError(`${this.module}: lora_bias is not supported with DoRA (PEFT's rule)`);
     const mutates = mutatesBase(initLoraWeights);
     if (mutates && [...this.adapters.values()].some((x) => x.originalWeight)) {
       throw new UsageError(`${this.module}: a PiSSA/OLoRA adapter has already replaced W by its residual`);
     }
-    if (mutates && this.mergedName !== null) throw new UsageError(`${this.module}: unmerge "${this.mergedName}" before a PiSSA/OLoRA init`);
+    if (mutates && this.mergedName !== null)
+      throw new UsageError(`${this.module}: unmerge "${this.mergedName}" before a PiSSA/OLoRA init`);
     const rng = createRng(seed).fork(`${this.module}/${name}`);
     const scale = loraScaleOf(rank, alpha, rslora);
     const out = this.outFeatures;
@@ -215,8 +231,14 @@ export class LoraLinear {
     const adapter = this.adapters.get(name);
     if (!adapter) throw new UsageError(`${this.module}: no adapter "${name}"`);
     if (this.mergedName === name) this.unmerge();
-    if (adapter.originalWeight) tf.tidy(() => this.weight.assign(tf.tensor2d(adapter.originalWeight!, [this.outFeatures, this.inFeatures])));
-    tf.dispose([adapter.a, adapter.b, ...(adapter.bias ? [adapter.bias] : []), ...(adapter.magnitude ? [adapter.magnitude] : [])]);
+    if (adapter.originalWeight)
+      tf.tidy(() => this.weight.assign(tf.tensor2d(adapter.originalWeight!, [this.outFeatures, this.inFeatures])));
+    tf.dispose([
+      adapter.a,
+      adapter.b,
+      ...(adapter.bias ? [adapter.bias] : []),
+      ...(adapter.magnitude ? [adapter.magnitude] : []),
+    ]);
     this.adapters.delete(name);
     if (this.activeName === name) this.activeName = null;
   }
@@ -269,7 +291,9 @@ export class LoraLinear {
 
   /** ‖W + s·B·A‖ per output row [out]. One [out, r]·[r, in] product. */
   private rowNorms(a: LoraAdapter): tf.Tensor1D {
-    return tf.tidy(() => tf.sqrt(tf.sum(tf.square(tf.add(this.weight, tf.mul(tf.matMul(a.b, a.a), a.scale))), 1)) as tf.Tensor1D);
+    return tf.tidy(
+      () => tf.sqrt(tf.sum(tf.square(tf.add(this.weight, tf.mul(tf.matMul(a.b, a.a), a.scale))), 1)) as tf.Tensor1D,
+    );
   }
 
   /**
@@ -279,8 +303,10 @@ export class LoraLinear {
   merge(): void {
     const a = this.active;
     if (!a) throw new UsageError(`${this.module}: no active adapter to merge`);
-    if (this.mergedName !== null) throw new UsageError(`${this.module}: adapter "${this.mergedName}" is merged already`);
-    if (a.bias && !this.bias) throw new UsageError(`${this.module}: lora_bias cannot merge into a layer without a bias`);
+    if (this.mergedName !== null)
+      throw new UsageError(`${this.module}: adapter "${this.mergedName}" is merged already`);
+    if (a.bias && !this.bias)
+      throw new UsageError(`${this.module}: lora_bias cannot merge into a layer without a bias`);
     tf.tidy(() => {
       const sum = tf.add(this.weight, tf.mul(tf.matMul(a.b, a.a), a.scale));
       if (a.magnitude) {

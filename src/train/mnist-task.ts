@@ -33,7 +33,13 @@ const TEST_FRACTION = 0.2;
 export const mnistTask: TaskSpec<MnistConfig> = {
   name: 'mnist',
   metric: { name: 'accuracy', higherIsBetter: true },
-  defaults: { epochs: 5, batchSize: 64, learningRate: { base: 1e-3, full: 1e-3, lora: 3e-3 }, alpha: 16, ranks: [1, 2, 4, 8, 16, 32, 64] },
+  defaults: {
+    epochs: 5,
+    batchSize: 64,
+    learningRate: { base: 1e-3, full: 1e-3, lora: 3e-3 },
+    alpha: 16,
+    ranks: [1, 2, 4, 8, 16, 32, 64],
+  },
   defaultConfig: () => ({ hidden: [256, 256] }),
 
   shapes({ hidden }) {
@@ -105,7 +111,11 @@ export const mnistTask: TaskSpec<MnistConfig> = {
 
   configFromJson(json, file) {
     const hidden = json['hidden_sizes'];
-    if (json['deltarank_task'] !== 'mnist' || !Array.isArray(hidden) || !hidden.every((h) => Number.isInteger(h) && h > 0)) {
+    if (
+      json['deltarank_task'] !== 'mnist' ||
+      !Array.isArray(hidden) ||
+      !hidden.every((h) => Number.isInteger(h) && h > 0)
+    ) {
       throw new FormatError(`${file}: not an mnist model config (needs "deltarank_task": "mnist" and "hidden_sizes")`);
     }
     return { hidden: hidden as number[] };
@@ -113,7 +123,8 @@ export const mnistTask: TaskSpec<MnistConfig> = {
 
   inferConfig(weights) {
     const hidden: number[] = [];
-    for (let i = 0; weights.has(`model.layers.${i}.fc.bias`); i++) hidden.push(weights.get(`model.layers.${i}.fc.bias`)!.length);
+    for (let i = 0; weights.has(`model.layers.${i}.fc.bias`); i++)
+      hidden.push(weights.get(`model.layers.${i}.fc.bias`)!.length);
     if (hidden.length === 0) throw new FormatError('weights: no "model.layers.0.fc.bias", not an mnist model');
     return { hidden };
   },

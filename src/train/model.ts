@@ -28,12 +28,18 @@ export function createModel(shapes: [string, number[]][], weights: Map<string, F
     const data = weights.get(name);
     if (!data) throw new ShapeError(`weights: tensor "${name}" is missing`);
     const n = shape.reduce((a, b) => a * b, 1);
-    if (data.length !== n) throw new ShapeError(`weights: tensor "${name}" has ${data.length} values but shape [${shape.join(', ')}] needs ${n}`);
+    if (data.length !== n)
+      throw new ShapeError(
+        `weights: tensor "${name}" has ${data.length} values but shape [${shape.join(', ')}] needs ${n}`,
+      );
   }
   // Unnamed: tfjs refuses two live variables of one name, and models of one task coexist (base and merged, say).
   const variables = new Map<string, tf.Variable>();
   for (const [name, shape] of shapes) {
-    variables.set(name, tf.tidy(() => tf.variable(tf.tensor(weights.get(name)!, shape))));
+    variables.set(
+      name,
+      tf.tidy(() => tf.variable(tf.tensor(weights.get(name)!, shape))),
+    );
   }
   const lora = new Map<string, LoraLinear>();
   const get = (name: string): tf.Tensor => {
@@ -89,7 +95,7 @@ export function countTrainable(model: TfModel): number {
 /** A copy of every tensor's current value (merged adapters included), name → data. */
 export function readWeights(model: TfModel): Map<string, Float32Array> {
   const out = new Map<string, Float32Array>();
-  for (const [name, v] of model.variables) out.set(name, new Float32Array(v.dataSync()));  // the cpu backend hands out its own buffer
+  for (const [name, v] of model.variables) out.set(name, new Float32Array(v.dataSync())); // the cpu backend hands out its own buffer
   return out;
 }
 

@@ -33,7 +33,11 @@ function product(transposeB: boolean, constA: boolean, constB: boolean): Product
           const g = dy as tf.Tensor;
           // y = a·b: da = dy·bᵀ, db = aᵀ·dy.  y = a·bᵀ: da = dy·b, db = dyᵀ·a.
           const da = constA ? tf.zerosLike(sa!) : tf.matMul(g, transposeB ? sb! : swapLast(sb!));
-          const db = constB ? tf.zerosLike(sb!) : transposeB ? tf.matMul(swapLast(g), sa!) : tf.matMul(swapLast(sa!), g);
+          const db = constB
+            ? tf.zerosLike(sb!)
+            : transposeB
+              ? tf.matMul(swapLast(g), sa!)
+              : tf.matMul(swapLast(sa!), g);
           return [da, db];
         },
       };
@@ -51,11 +55,19 @@ export interface ProductOptions {
 }
 
 /** a·b: [..., m, k]·[..., k, n] → [..., m, n]. */
-export function matMulNN<T extends tf.Tensor>(a: T, b: tf.Tensor, { constA = false, constB = false }: ProductOptions = {}): T {
+export function matMulNN<T extends tf.Tensor>(
+  a: T,
+  b: tf.Tensor,
+  { constA = false, constB = false }: ProductOptions = {},
+): T {
   return product(false, constA, constB)(a, b) as T;
 }
 
 /** a·bᵀ: [..., m, k]·[..., n, k] → [..., m, n]; a Linear layer is `matMulNT(x, weight)` with weight [out, in]. */
-export function matMulNT<T extends tf.Tensor>(a: T, b: tf.Tensor, { constA = false, constB = false }: ProductOptions = {}): T {
+export function matMulNT<T extends tf.Tensor>(
+  a: T,
+  b: tf.Tensor,
+  { constA = false, constB = false }: ProductOptions = {},
+): T {
   return product(true, constA, constB)(a, b) as T;
 }

@@ -1,7 +1,7 @@
 /** The built-in tasks by name. */
 import { UsageError } from '../errors.js';
-import { charlmTask, type CharLmConfig } from './charlm-task.js';
-import { mnistTask, type MnistConfig } from './mnist-task.js';
+import { type CharLmConfig, charlmTask } from './charlm-task.js';
+import { type MnistConfig, mnistTask } from './mnist-task.js';
 import type { TaskName, TaskSpec } from './task.js';
 
 export const TASK_NAMES: readonly TaskName[] = ['mnist', 'charlm'];

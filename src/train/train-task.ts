@@ -3,19 +3,20 @@
  * its full fine-tune on the target, and LoRA fine-tunes of the base at several ranks,
  * each scored on both distributions.
  */
-import type { LoraModule } from '../io/index.js';
+
 import { UsageError } from '../errors.js';
+import type { LoraModule } from '../io/index.js';
+import { createRng, type Svd64 } from '../svd/index.js';
 import { SCHEMA_VERSION, TOOL } from '../version.js';
 import { initBackend } from './backend.js';
-import { magnitudeDirection, type DirectionPoint } from './direction.js';
-import type { LoraInit } from './lora-init.js';
+import { type DirectionPoint, magnitudeDirection } from './direction.js';
 import { exportFactors } from './lora-export.js';
+import type { LoraInit } from './lora-init.js';
 import { attachLora, countTrainable, createModel, disposeModel, readWeights, type TfModel } from './model.js';
-import { createRng, type Svd64 } from '../svd/index.js';
-import { parseVariant, variantOf, type LoraVariant } from './variants.js';
 import type { Evaluation, Split, TaskData, TaskName, TaskSpec } from './task.js';
-import { withTask, type TaskConfig } from './tasks.js';
-import { evaluateModel, fit, stepsPerEpoch, type CurvePoint } from './trainer.js';
+import { type TaskConfig, withTask } from './tasks.js';
+import { type CurvePoint, evaluateModel, fit, stepsPerEpoch } from './trainer.js';
+import { type LoraVariant, parseVariant, variantOf } from './variants.js';
 
 export interface TrainOptions {
   task: TaskName;
@@ -144,7 +145,11 @@ export async function trainTask(opts: TrainOptions): Promise<TrainResult> {
   return withTask(opts.task, <C extends TaskConfig>(task: TaskSpec<C>) => trainWith(task, opts, backend));
 }
 
-async function trainWith<C extends TaskConfig>(task: TaskSpec<C>, opts: TrainOptions, backend: { name: string; detail: string }): Promise<TrainResult> {
+async function trainWith<C extends TaskConfig>(
+  task: TaskSpec<C>,
+  opts: TrainOptions,
+  backend: { name: string; detail: string },
+): Promise<TrainResult> {
   const started = performance.now();
   const d = task.defaults;
   const {
@@ -159,13 +164,18 @@ async function trainWith<C extends TaskConfig>(task: TaskSpec<C>, opts: TrainOpt
   } = opts;
   const learningRate: Record<RunKind, number> = { ...d.learningRate, ...opts.learningRate };
   if (!Number.isInteger(epochs) || epochs < 1) throw new UsageError(`epochs must be a positive integer, got ${epochs}`);
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new UsageError(`batch size must be a positive integer, got ${batchSize}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new UsageError(`batch size must be a positive integer, got ${batchSize}`);
   if (!(alpha > 0)) throw new UsageError(`LoRA alpha must be positive, got ${alpha}`);
-  for (const r of ranks) if (!Number.isInteger(r) || r < 1) throw new UsageError(`LoRA ranks must be positive integers, got ${r}`);
+  for (const r of ranks)
+    if (!Number.isInteger(r) || r < 1) throw new UsageError(`LoRA ranks must be positive integers, got ${r}`);
   if (new Set(ranks).size !== ranks.length) throw new UsageError(`LoRA ranks repeat: ${ranks.join(',')}`);
-  const variants = (opts.variants ?? [variantOf({ useDora: opts.useDora, loraBias: opts.loraBias, init: opts.init })]).map((v) => (typeof v === 'string' ? parseVariant(v) : v));
+  const variants = (
+    opts.variants ?? [variantOf({ useDora: opts.useDora, loraBias: opts.loraBias, init: opts.init })]
+  ).map((v) => (typeof v === 'string' ? parseVariant(v) : v));
   if (variants.length === 0) throw new UsageError('no LoRA variants to train');
-  if (new Set(variants.map((v) => v.name)).size !== variants.length) throw new UsageError(`LoRA variants repeat: ${variants.map((v) => v.name).join(',')}`);
+  if (new Set(variants.map((v) => v.name)).size !== variants.length)
+    throw new UsageError(`LoRA variants repeat: ${variants.map((v) => v.name).join(',')}`);
 
   const config = { ...task.defaultConfig(), ...opts.model } as C;
   const shapes = task.shapes(config);
@@ -173,7 +183,10 @@ async function trainWith<C extends TaskConfig>(task: TaskSpec<C>, opts: TrainOpt
   const data = await task.data(config);
   if (variants.some((v) => v.loraBias)) {
     const bare = targets.filter((t) => !shapes.some(([n]) => n === `${t}.bias`));
-    if (bare.length > 0) throw new UsageError(`lora_bias needs a bias on every adapted layer (PEFT could not merge it otherwise); ${task.name} has none on ${bare[0]}${bare.length > 1 ? ` and ${bare.length - 1} more` : ''}`);
+    if (bare.length > 0)
+      throw new UsageError(
+        `lora_bias needs a bias on every adapted layer (PEFT could not merge it otherwise); ${task.name} has none on ${bare[0]}${bare.length > 1 ? ` and ${bare.length - 1} more` : ''}`,
+      );
   }
 
   const runNames = ['base', 'full'];
@@ -184,7 +197,14 @@ async function trainWith<C extends TaskConfig>(task: TaskSpec<C>, opts: TrainOpt
 
   const runs: RunMetrics[] = [];
   let baseWeights: Map<string, Float32Array> | undefined;
-  const train = async (name: string, kind: RunKind, model: TfModel, split: 'source' | 'target', runSeed: number, lora?: Partial<RunMetrics>) => {
+  const train = async (
+    name: string,
+    kind: RunKind,
+    model: TfModel,
+    split: 'source' | 'target',
+    runSeed: number,
+    lora?: Partial<RunMetrics>,
+  ) => {
     const t0 = performance.now();
     const trainableParams = countTrainable(model);
     const direction: DirectionPoint[] = [];
@@ -195,7 +215,9 @@ async function trainWith<C extends TaskConfig>(task: TaskSpec<C>, opts: TrainOpt
       seed: runSeed,
       evalSplit: data[split].test,
       onStep: progress(name),
-      onEpoch: baseWeights ? (epoch, step) => direction.push({ epoch, step, layers: layerDirections(model, targets, baseWeights!) }) : undefined,
+      onEpoch: baseWeights
+        ? (epoch, step) => direction.push({ epoch, step, layers: layerDirections(model, targets, baseWeights!) })
+        : undefined,
     });
     const final = finalScores(task, config, model, data);
     const run: RunMetrics = {

@@ -4,8 +4,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { createRng } from '../svd/index.js';
+import { type TfModel, trainableVariables } from './model.js';
 import type { Batch, Evaluation, Split, TaskSpec } from './task.js';
-import { trainableVariables, type TfModel } from './model.js';
 
 /** One point of a learning curve, at the end of an epoch. */
 export interface CurvePoint {
@@ -60,7 +60,13 @@ export function stepsPerEpoch(size: number, batchSize: number): number {
  * Train `model`'s trainable variables (all of them, or LoRA's A and B once attached)
  * on `train` with Adam; the optimiser's state is freed before returning.
  */
-export async function fit<C>(task: TaskSpec<C>, config: C, model: TfModel, train: Split, opts: FitOptions): Promise<FitResult> {
+export async function fit<C>(
+  task: TaskSpec<C>,
+  config: C,
+  model: TfModel,
+  train: Split,
+  opts: FitOptions,
+): Promise<FitResult> {
   const { epochs, batchSize, learningRate, seed, evalSplit, onStep, onEpoch } = opts;
   const optimizer = tf.train.adam(learningRate);
   const vars = trainableVariables(model);
@@ -88,7 +94,12 @@ export async function fit<C>(task: TaskSpec<C>, config: C, model: TfModel, train
         // Let signal handlers (Ctrl-C cleanup of a half-written output) run between steps.
         await new Promise((resolve) => setImmediate(resolve));
       }
-      curve.push({ epoch, step: steps, loss: lossSum / batches, metric: evaluateModel(task, config, model, evalSplit).metric });
+      curve.push({
+        epoch,
+        step: steps,
+        loss: lossSum / batches,
+        metric: evaluateModel(task, config, model, evalSplit).metric,
+      });
       onEpoch?.(epoch, steps);
     }
   } finally {
@@ -108,15 +119,20 @@ export function trainStep<C>(
 ): number {
   model.training = true;
   try {
-    const cost = tf.tidy(() =>
-      optimizer.minimize(
-        () => {
-          const inputs = tf.tensor(batch.inputs, batch.inputShape, batch.inputs instanceof Int32Array ? 'int32' : 'float32');
-          return crossEntropy(task.forward(config, model.params, inputs), batch.labels);
-        },
-        true,
-        vars,
-      )!,
+    const cost = tf.tidy(
+      () =>
+        optimizer.minimize(
+          () => {
+            const inputs = tf.tensor(
+              batch.inputs,
+              batch.inputShape,
+              batch.inputs instanceof Int32Array ? 'int32' : 'float32',
+            );
+            return crossEntropy(task.forward(config, model.params, inputs), batch.labels);
+          },
+          true,
+          vars,
+        )!,
     );
     const value = cost.dataSync()[0]!;
     cost.dispose();
@@ -135,7 +151,11 @@ export function evaluateModel<C>(task: TaskSpec<C>, config: C, model: TfModel, s
     const idx = Int32Array.from({ length: Math.min(EVAL_BATCH, split.size - start) }, (_, i) => start + i);
     const batch = split.batch(idx);
     const [l, c] = tf.tidy(() => {
-      const inputs = tf.tensor(batch.inputs, batch.inputShape, batch.inputs instanceof Int32Array ? 'int32' : 'float32');
+      const inputs = tf.tensor(
+        batch.inputs,
+        batch.inputShape,
+        batch.inputs instanceof Int32Array ? 'int32' : 'float32',
+      );
       const logits = task.forward(config, model.params, inputs);
       const labels = tf.tensor1d(batch.labels, 'int32');
       const logp = tf.logSoftmax(logits);

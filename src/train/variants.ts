@@ -4,7 +4,7 @@
  * `pissa_niter_N`, `olora`) joined by "+": "dora", "pissa", "dora+gaussian".
  */
 import { UsageError } from '../errors.js';
-import { mutatesBase, parseLoraInit, type LoraInit } from './lora-init.js';
+import { type LoraInit, mutatesBase, parseLoraInit } from './lora-init.js';
 
 export interface LoraVariant {
   /** Run and folder prefix: "lora", "dora", "pissa", "dora+gaussian". */
@@ -23,7 +23,10 @@ export const VARIANT_WORDS = ['lora', 'dora', 'bias', 'gaussian', 'pissa', 'piss
  * plain adapter (DoRA with PiSSA/OLoRA: PEFT's conversion keeps A and B only).
  */
 export function parseVariant(spec: string): LoraVariant {
-  const words = spec.split('+').map((w) => w.trim()).filter((w) => w !== '');
+  const words = spec
+    .split('+')
+    .map((w) => w.trim())
+    .filter((w) => w !== '');
   if (words.length === 0) throw new UsageError(`empty LoRA variant in "${spec}"`);
   let useDora = false;
   let loraBias = false;
@@ -37,7 +40,9 @@ export function parseVariant(spec: string): LoraVariant {
       try {
         parsed = parseLoraInit(w);
       } catch {
-        throw new UsageError(`unknown LoRA variant "${w}" in "${spec}"; known: ${VARIANT_WORDS.join(', ')} (join with +)`);
+        throw new UsageError(
+          `unknown LoRA variant "${w}" in "${spec}"; known: ${VARIANT_WORDS.join(', ')} (join with +)`,
+        );
       }
       if (init !== undefined) throw new UsageError(`LoRA variant "${spec}" names two inits`);
       init = parsed;
@@ -47,9 +52,21 @@ export function parseVariant(spec: string): LoraVariant {
 }
 
 /** The variant of these flags, named canonically ("lora" when none is set), checked as parseVariant checks. */
-export function variantOf({ useDora = false, loraBias = false, init = true }: { useDora?: boolean; loraBias?: boolean; init?: LoraInit }): LoraVariant {
-  if (loraBias && (useDora || init !== true)) throw new UsageError('lora_bias works only with plain LoRA at the default init (PEFT refuses it with DoRA and other inits)');
-  if (useDora && mutatesBase(init)) throw new UsageError(`DoRA with ${init} cannot be exported as PEFT's plain conversion, which keeps A and B only`);
+export function variantOf({
+  useDora = false,
+  loraBias = false,
+  init = true,
+}: {
+  useDora?: boolean;
+  loraBias?: boolean;
+  init?: LoraInit;
+}): LoraVariant {
+  if (loraBias && (useDora || init !== true))
+    throw new UsageError(
+      'lora_bias works only with plain LoRA at the default init (PEFT refuses it with DoRA and other inits)',
+    );
+  if (useDora && mutatesBase(init))
+    throw new UsageError(`DoRA with ${init} cannot be exported as PEFT's plain conversion, which keeps A and B only`);
   const parts = [...(useDora ? ['dora'] : []), ...(loraBias ? ['bias'] : []), ...(init === true ? [] : [init])];
   const name = parts.length === 0 ? 'lora' : parts[0] === 'bias' ? ['lora', ...parts].join('+') : parts.join('+');
   return { name, useDora, loraBias, init };

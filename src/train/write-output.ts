@@ -19,7 +19,10 @@ const PEFT_TASK_TYPE: Record<string, string | null> = { mnist: null, charlm: 'CA
  */
 export async function writeTrainOutput(dir: string, result: TrainResult): Promise<void> {
   const task = result.metrics.task;
-  for (const [name, weights] of [['base', result.base], ['full', result.full]] as const) {
+  for (const [name, weights] of [
+    ['base', result.base],
+    ['full', result.full],
+  ] as const) {
     const specs = result.shapes.map(([tensor, shape]) => ({ name: tensor, dtype: 'F32' as const, shape }));
     await writeCheckpoint(join(dir, name), specs, (spec) => weights.get(spec.name)!, { metadata: { format: 'pt' } });
     await writeFile(join(dir, name, 'config.json'), JSON.stringify(result.configJson, null, 2) + '\n');
@@ -40,6 +43,10 @@ export async function writeTrainedAdapter(dir: string, task: string, adapter: Tr
     useRslora: adapter.rslora,
     baseModel: '../base',
     taskType: PEFT_TASK_TYPE[task] ?? null,
-    extraConfig: { deltarank_task: task, deltarank_variant: adapter.variant.name, ...(adapter.variant.init !== true ? { deltarank_init: adapter.variant.init } : {}) },
+    extraConfig: {
+      deltarank_task: task,
+      deltarank_variant: adapter.variant.name,
+      ...(adapter.variant.init !== true ? { deltarank_init: adapter.variant.init } : {}),
+    },
   });
 }

@@ -7,7 +7,7 @@
  */
 import { ShapeError } from '../errors.js';
 import { openCheckpoint } from '../io/index.js';
-import { loadAdapter, readModelArch, runDecoder, type AppliedAdapter, type ForwardVariant } from '../model/index.js';
+import { type AppliedAdapter, type ForwardVariant, loadAdapter, readModelArch, runDecoder } from '../model/index.js';
 import type { Matrix } from '../svd/index.js';
 import { SCHEMA_VERSION, TOOL } from '../version.js';
 import type { LayerError, VerifyResult } from './types.js';
@@ -32,19 +32,35 @@ const LOGIT_BLOCK = 256;
  * checkpoint, the hidden states of three models, one block of logits.
  * @example const r = await verifyAdapter('base/', 'tuned/', 'lora/', sequences); r.kl.adapter
  */
-export async function verifyAdapter(basePath: string, tunedPath: string, adapterDir: string | AppliedAdapter, sequences: number[][], opts: VerifyOptions = {}): Promise<VerifyResult> {
+export async function verifyAdapter(
+  basePath: string,
+  tunedPath: string,
+  adapterDir: string | AppliedAdapter,
+  sequences: number[][],
+  opts: VerifyOptions = {},
+): Promise<VerifyResult> {
   const start = performance.now();
   const arch = await readModelArch(basePath);
   const tunedArch = await readModelArch(tunedPath);
-  if (tunedArch.hiddenSize !== arch.hiddenSize || tunedArch.numLayers !== arch.numLayers || tunedArch.vocabSize !== arch.vocabSize) {
-    throw new ShapeError(`${tunedPath} (${tunedArch.modelType}, ${tunedArch.numLayers} layers of ${tunedArch.hiddenSize}) is not a fine-tune of ${basePath} (${arch.modelType}, ${arch.numLayers} layers of ${arch.hiddenSize})`);
+  if (
+    tunedArch.hiddenSize !== arch.hiddenSize ||
+    tunedArch.numLayers !== arch.numLayers ||
+    tunedArch.vocabSize !== arch.vocabSize
+  ) {
+    throw new ShapeError(
+      `${tunedPath} (${tunedArch.modelType}, ${tunedArch.numLayers} layers of ${tunedArch.hiddenSize}) is not a fine-tune of ${basePath} (${arch.modelType}, ${arch.numLayers} layers of ${arch.hiddenSize})`,
+    );
   }
   const adapter = typeof adapterDir === 'string' ? await loadAdapter(adapterDir) : adapterDir;
   const base = await openCheckpoint(basePath);
   try {
     const tuned = await openCheckpoint(tunedPath);
     try {
-      const variants: ForwardVariant[] = [{ checkpoint: base }, { checkpoint: tuned }, { checkpoint: base, adapter, merge: opts.merge }];
+      const variants: ForwardVariant[] = [
+        { checkpoint: base },
+        { checkpoint: tuned },
+        { checkpoint: base, adapter, merge: opts.merge },
+      ];
       const layers: LayerError[] = [];
       const total = sequences.reduce((s, q) => s + q.length, 0);
       const lensCount = Math.min(total, opts.layerKlTokens ?? DEFAULT_LAYER_KL_TOKENS);
@@ -157,7 +173,10 @@ function meanSe(values: Float64Array): { mean: number; stdErr: number } {
 type LogitMetrics = Pick<VerifyResult, 'kl' | 'top1' | 'perplexity' | 'recovered' | 'perPosition'>;
 
 /** Token-by-token comparison of the three models' next-token distributions, block by block. */
-async function compareLogits(run: Awaited<ReturnType<typeof runDecoder>>, sequences: number[][]): Promise<LogitMetrics> {
+async function compareLogits(
+  run: Awaited<ReturnType<typeof runDecoder>>,
+  sequences: number[][],
+): Promise<LogitMetrics> {
   const N = run.starts[run.starts.length - 1]!;
   const klA = new Float64Array(N);
   const klB = new Float64Array(N);
@@ -238,10 +257,23 @@ async function compareLogits(run: Awaited<ReturnType<typeof runDecoder>>, sequen
     count[position[i]!]!++;
   }
   return {
-    kl: { adapter: a.mean, base: b.mean, adapterStdErr: a.stdErr, baseStdErr: b.stdErr, recovered: b.mean > 0 ? 1 - a.mean / b.mean : 0 },
+    kl: {
+      adapter: a.mean,
+      base: b.mean,
+      adapterStdErr: a.stdErr,
+      baseStdErr: b.stdErr,
+      recovered: b.mean > 0 ? 1 - a.mean / b.mean : 0,
+    },
     top1: { adapter: agreeA / N, base: agreeB / N },
-    perplexity: { base: Math.exp(nll[0]! / predicted), tuned: Math.exp(nll[1]! / predicted), adapter: Math.exp(nll[2]! / predicted) },
+    perplexity: {
+      base: Math.exp(nll[0]! / predicted),
+      tuned: Math.exp(nll[1]! / predicted),
+      adapter: Math.exp(nll[2]! / predicted),
+    },
     recovered: changeSq > 0 ? 1 - errSq / changeSq : 1,
-    perPosition: { adapter: Array.from(sumA, (s, t) => s / count[t]!), base: Array.from(sumB, (s, t) => s / count[t]!) },
+    perPosition: {
+      adapter: Array.from(sumA, (s, t) => s / count[t]!),
+      base: Array.from(sumB, (s, t) => s / count[t]!),
+    },
   };
 }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Matrix as MlMatrix, SVD } from 'ml-matrix';
 import { analyzeCheckpoints, analyzeDelta, type TensorSpectrum } from '../../src/analyze/index.js';
-import { ShapeError, FormatError } from '../../src/errors.js';
+import { FormatError, ShapeError } from '../../src/errors.js';
 import { openCheckpoint, writeCheckpoint } from '../../src/io/index.js';
 import { writeSynthPair } from '../../src/synth/index.js';
 import { NO_PYTHON, runPython } from '../helpers/python.js';
@@ -33,7 +33,11 @@ async function exactSpectrum(dir: string, name: string): Promise<{ s: number[]; 
     }
     rows.push(row);
   }
-  const svd = new SVD(new MlMatrix(rows), { computeLeftSingularVectors: false, computeRightSingularVectors: false, autoTranspose: true });
+  const svd = new SVD(new MlMatrix(rows), {
+    computeLeftSingularVectors: false,
+    computeRightSingularVectors: false,
+    autoTranspose: true,
+  });
   return { s: svd.diagonal, frob };
 }
 
@@ -57,15 +61,25 @@ export function checkCertified(t: TensorSpectrum, s: number[], frob: number): vo
   // The truth is f64 LAPACK on the same f32 ΔW; a relative 1e-12 covers its own rounding.
   const tiny = 1e-12 * s[0]!;
   for (let i = 0; i < k; i++) {
-    assert.ok(t.bounds.lower[i]! <= s[i]! + tiny, `${t.name}: σ_${i + 1} = ${s[i]} below its lower bound ${t.bounds.lower[i]} (${t.method})`);
-    assert.ok(t.bounds.upper[i]! >= s[i]! - tiny, `${t.name}: σ_${i + 1} = ${s[i]} above its upper bound ${t.bounds.upper[i]} (${t.method})`);
+    assert.ok(
+      t.bounds.lower[i]! <= s[i]! + tiny,
+      `${t.name}: σ_${i + 1} = ${s[i]} below its lower bound ${t.bounds.lower[i]} (${t.method})`,
+    );
+    assert.ok(
+      t.bounds.upper[i]! >= s[i]! - tiny,
+      `${t.name}: σ_${i + 1} = ${s[i]} above its upper bound ${t.bounds.upper[i]} (${t.method})`,
+    );
   }
   for (const key of Object.keys(t.rankAt)) {
     const exact = rankAtExact(s, frob, Number(key));
     const got = t.rankAt[key]!;
     assert.notEqual(got, null, `${t.name}: rankAt ${key} is null`);
     if (typeof got === 'number') assert.equal(got, exact, `${t.name}: rankAt ${key} claimed exact (${t.method})`);
-    else assert.ok(exact !== null && got.lo < got.hi && got.lo <= exact && exact <= got.hi, `${t.name}: rankAt ${key} ∈ ${got.lo}–${got.hi} misses ${exact}`);
+    else
+      assert.ok(
+        exact !== null && got.lo < got.hi && got.lo <= exact && exact <= got.hi,
+        `${t.name}: rankAt ${key} ∈ ${got.lo}–${got.hi} misses ${exact}`,
+      );
   }
 }
 
@@ -83,17 +97,26 @@ after(async () => {
 async function checkAgainstExact(pair: string, result: Awaited<ReturnType<typeof analyzeCheckpoints>>): Promise<void> {
   for (const t of result.tensors) {
     const { s, frob } = await exactSpectrum(join(dir, pair), t.name);
-    assert.ok(Math.abs(t.deltaNorm - Math.sqrt(frob)) <= 1e-6 * Math.sqrt(frob), `${t.name}: ‖ΔW‖ ${t.deltaNorm} vs ${Math.sqrt(frob)}`);
+    assert.ok(
+      Math.abs(t.deltaNorm - Math.sqrt(frob)) <= 1e-6 * Math.sqrt(frob),
+      `${t.name}: ‖ΔW‖ ${t.deltaNorm} vs ${Math.sqrt(frob)}`,
+    );
     const k = t.singularValues.length;
     assert.ok(k > 0 && k <= s.length);
     // Randomized values are lower bounds (QᵀA's σ interlace A's). They are accurate to 1e-4 where the
     // spectrum stands well clear of σ_{k+1} (4×); in a flat noise floor near it no few power iterations separate them.
     const floor = k < s.length ? s[k]! : 0;
     for (let i = 0; i < k; i++) {
-      assert.ok(t.singularValues[i]! <= s[i]! * (1 + 1e-5) + 1e-12, `${t.name}: σ_${i + 1} ${t.singularValues[i]} above exact ${s[i]}`);
+      assert.ok(
+        t.singularValues[i]! <= s[i]! * (1 + 1e-5) + 1e-12,
+        `${t.name}: σ_${i + 1} ${t.singularValues[i]} above exact ${s[i]}`,
+      );
       if (s[i]! < 1e-3 * s[0]! || s[i]! < 4 * floor) continue;
       const rel = Math.abs(t.singularValues[i]! - s[i]!) / s[i]!;
-      assert.ok(rel <= 1e-4, `${t.name}: σ_${i + 1} ${t.singularValues[i]} vs exact ${s[i]} (rel ${rel.toExponential(2)}, ${t.method})`);
+      assert.ok(
+        rel <= 1e-4,
+        `${t.name}: σ_${i + 1} ${t.singularValues[i]} vs exact ${s[i]} (rel ${rel.toExponential(2)}, ${t.method})`,
+      );
     }
     let acc = 0;
     let accurate = true;
@@ -110,7 +133,10 @@ async function checkAgainstExact(pair: string, result: Awaited<ReturnType<typeof
     if (t.complete) {
       const sum = s.reduce((a, v) => a + v, 0);
       const entropy = -s.reduce((a, v) => (v > 0 ? a + (v / sum) * Math.log(v / sum) : a), 0);
-      assert.ok(Math.abs(t.effectiveRank! - Math.exp(entropy)) <= 1e-3 * Math.exp(entropy), `${t.name}: effective rank`);
+      assert.ok(
+        Math.abs(t.effectiveRank! - Math.exp(entropy)) <= 1e-3 * Math.exp(entropy),
+        `${t.name}: effective rank`,
+      );
     } else assert.equal(t.effectiveRank, null);
   }
 }
@@ -126,43 +152,70 @@ describe('analyze against an exact SVD of the stored ΔW', () => {
 
   it('small pair (bf16, adaptive path): attention and MLP tensors', async () => {
     const include = /layers\.0\.(self_attn\.q_proj|mlp\.down_proj)\.weight$/;
-    const result = await analyzeCheckpoints(join(dir, 'small', 'base'), join(dir, 'small', 'tuned'), { include, topK: 32, refine: false });
+    const result = await analyzeCheckpoints(join(dir, 'small', 'base'), join(dir, 'small', 'tuned'), {
+      include,
+      topK: 32,
+      refine: false,
+    });
     assert.equal(result.tensors.length, 2);
-    assert.ok(result.tensors.every((t) => t.method === 'adaptive' && !t.complete), result.tensors.map((t) => t.method).join());
+    assert.ok(
+      result.tensors.every((t) => t.method === 'adaptive' && !t.complete),
+      result.tensors.map((t) => t.method).join(),
+    );
     await checkAgainstExact('small', result);
   });
 
-  it('small pair (bf16), default settings: every rankAt certified exact and equal to LAPACK\'s, every σ inside its bounds', { skip: NO_PYTHON }, async () => {
+  it("small pair (bf16), default settings: every rankAt certified exact and equal to LAPACK's, every σ inside its bounds", {
+    skip: NO_PYTHON,
+  }, async () => {
     const pair = join(dir, 'small');
     const result = await analyzeCheckpoints(join(pair, 'base'), join(pair, 'tuned'));
-    const truth = await runPython<Record<string, { s: number[]; frob: number }>>(LAPACK_SCRIPT, [join(pair, 'base'), join(pair, 'tuned')]);
+    const truth = await runPython<Record<string, { s: number[]; frob: number }>>(LAPACK_SCRIPT, [
+      join(pair, 'base'),
+      join(pair, 'tuned'),
+    ]);
     assert.equal(result.tensors.length, 30);
     assert.equal(result.schemaVersion, 2);
     for (const t of result.tensors) {
       const { s, frob } = truth[t.name]!;
       assert.ok(Math.abs(t.deltaNorm ** 2 - frob) <= 1e-6 * frob, `${t.name}: ‖ΔW‖²`);
-      for (const [key, r] of Object.entries(t.rankAt)) assert.equal(typeof r, 'number', `${t.name}: rankAt ${key} = ${JSON.stringify(r)} (${t.refinement})`);
+      for (const [key, r] of Object.entries(t.rankAt))
+        assert.equal(typeof r, 'number', `${t.name}: rankAt ${key} = ${JSON.stringify(r)} (${t.refinement})`);
       checkCertified(t, s, frob);
       // Complete spectra at LAPACK accuracy: within 1e-5 relative for every σ ≥ 1e-6·σ₁.
-      if (t.complete) for (let i = 0; i < s.length && s[i]! >= 1e-6 * s[0]!; i++) assert.ok(Math.abs(t.singularValues[i]! - s[i]!) <= 1e-5 * s[i]!, `${t.name}: σ_${i + 1} ${t.singularValues[i]} vs LAPACK ${s[i]}`);
+      if (t.complete)
+        for (let i = 0; i < s.length && s[i]! >= 1e-6 * s[0]!; i++)
+          assert.ok(
+            Math.abs(t.singularValues[i]! - s[i]!) <= 1e-5 * s[i]!,
+            `${t.name}: σ_${i + 1} ${t.singularValues[i]} vs LAPACK ${s[i]}`,
+          );
     }
   });
 
   it('a refinement cap of 0 leaves open ranks as intervals that hold the truth, and says why', async () => {
     const include = /layers\.1\.(self_attn\.o_proj|mlp\.gate_proj)\.weight$/;
-    const result = await analyzeCheckpoints(join(dir, 'small', 'base'), join(dir, 'small', 'tuned'), { include, refineCapSeconds: 0 });
+    const result = await analyzeCheckpoints(join(dir, 'small', 'base'), join(dir, 'small', 'tuned'), {
+      include,
+      refineCapSeconds: 0,
+    });
     assert.equal(result.refineCapSeconds, 0);
     assert.equal(result.tensors.length, 2);
     for (const t of result.tensors) {
       assert.equal(t.method, 'adaptive');
-      assert.ok(Object.values(t.rankAt).some((r) => typeof r !== 'number'), `${t.name}: some rank stays open`);
+      assert.ok(
+        Object.values(t.rankAt).some((r) => typeof r !== 'number'),
+        `${t.name}: some rank stays open`,
+      );
       assert.match(t.refinement ?? '', /left as intervals: .*(noise floor|cap)/);
     }
     await checkAgainstExact('small', result);
   });
 
   it('--exact gives complete spectra', async () => {
-    const result = await analyzeCheckpoints(join(dir, 'small', 'base'), join(dir, 'small', 'tuned'), { include: /layers\.1\.self_attn\.k_proj/, exact: true });
+    const result = await analyzeCheckpoints(join(dir, 'small', 'base'), join(dir, 'small', 'tuned'), {
+      include: /layers\.1\.self_attn\.k_proj/,
+      exact: true,
+    });
     assert.equal(result.tensors.length, 1);
     assert.equal(result.tensors[0]!.complete, true);
     assert.equal(result.tensors[0]!.singularValues.length, 128);
@@ -201,7 +254,10 @@ describe('analyze inputs', () => {
   it('base and tuned of different models fail, listing mismatches', async () => {
     await assert.rejects(analyzeCheckpoints(join(dir, 'tiny', 'base'), join(dir, 'small', 'tuned')), (e: unknown) => {
       assert.ok(e instanceof ShapeError);
-      assert.match(e.message, /different models: \d+ of \d+ common tensors differ in shape, e\.g\. model\.\S+: shape \[/);
+      assert.match(
+        e.message,
+        /different models: \d+ of \d+ common tensors differ in shape, e\.g\. model\.\S+: shape \[/,
+      );
       return true;
     });
   });
@@ -211,7 +267,11 @@ describe('analyze inputs', () => {
     const odd = join(dir, 'odd');
     const specs = src.tensors
       .filter((t) => t.name !== 'model.norm.weight')
-      .map((t) => ({ name: t.name, dtype: t.dtype, shape: t.name === 'model.embed_tokens.weight' ? [t.shape[0]! + 2, t.shape[1]!] : t.shape }));
+      .map((t) => ({
+        name: t.name,
+        dtype: t.dtype,
+        shape: t.name === 'model.embed_tokens.weight' ? [t.shape[0]! + 2, t.shape[1]!] : t.shape,
+      }));
     specs.push({ name: 'extra.weight', dtype: 'F32', shape: [3] });
     await writeCheckpoint(odd, specs, async (spec) => {
       if (spec.name === 'extra.weight') return new Float32Array(3);
@@ -233,11 +293,15 @@ describe('analyze inputs', () => {
   it('non-finite values in ΔW name the tensor', async () => {
     const src = await openCheckpoint(join(dir, 'tiny', 'tuned'));
     const bad = join(dir, 'nan');
-    await writeCheckpoint(bad, src.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape })), async (spec) => {
-      const data = await src.readFloat32(spec.name);
-      if (spec.name === 'model.layers.1.mlp.up_proj.weight') data[17] = Number.NaN;
-      return data;
-    });
+    await writeCheckpoint(
+      bad,
+      src.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape })),
+      async (spec) => {
+        const data = await src.readFloat32(spec.name);
+        if (spec.name === 'model.layers.1.mlp.up_proj.weight') data[17] = Number.NaN;
+        return data;
+      },
+    );
     await src.close();
     await assert.rejects(analyzeCheckpoints(join(dir, 'tiny', 'base'), bad), (e: unknown) => {
       assert.ok(e instanceof FormatError);

@@ -6,7 +6,7 @@ import { after, describe, it } from 'node:test';
 import { deltaKernel } from '../../src/analyze/delta-kernel.js';
 import { deltaScratch, pairTensors, readDelta, subtractPlain, type TensorPair } from '../../src/analyze/index.js';
 import { FormatError } from '../../src/errors.js';
-import { decodeBf16, encodeBf16, openCheckpoint, writeCheckpoint, type DType } from '../../src/io/index.js';
+import { type DType, decodeBf16, encodeBf16, openCheckpoint, writeCheckpoint } from '../../src/io/index.js';
 import { createRng, fillNormal } from '../../src/svd/random.js';
 
 function normals(n: number, seed: number, scale = 1): Float32Array {
@@ -90,7 +90,9 @@ describe('readDelta', () => {
   after(() => rm(dir, { recursive: true, force: true }));
 
   /** A base/tuned pair of one tensor per dtype combination, shapes chosen to leave tails. */
-  async function writePair(combos: [string, DType, DType, number[]][]): Promise<Map<string, { w: Float32Array; t: Float32Array }>> {
+  async function writePair(
+    combos: [string, DType, DType, number[]][],
+  ): Promise<Map<string, { w: Float32Array; t: Float32Array }>> {
     dir = await mkdtemp(join(tmpdir(), 'deltarank-delta-'));
     const truth = new Map<string, { w: Float32Array; t: Float32Array }>();
     combos.forEach(([name, , , shape], i) => {
@@ -99,9 +101,18 @@ describe('readDelta', () => {
       const t = w.map((x, j) => x + 1e-3 * Math.sin(j + i));
       truth.set(name, { w, t });
     });
-    const narrow = (x: Float32Array, dtype: DType) => (dtype === 'BF16' ? decodeBf16(encodeBf16(x)) : dtype === 'F16' ? Float32Array.from(x, (v) => Math.fround(v)) : x);
-    await writeCheckpoint(join(dir, 'base'), combos.map(([name, dtype, , shape]) => ({ name, dtype, shape })), (spec) => truth.get(spec.name)!.w);
-    await writeCheckpoint(join(dir, 'tuned'), combos.map(([name, , dtype, shape]) => ({ name, dtype, shape })), (spec) => truth.get(spec.name)!.t);
+    const narrow = (x: Float32Array, dtype: DType) =>
+      dtype === 'BF16' ? decodeBf16(encodeBf16(x)) : dtype === 'F16' ? Float32Array.from(x, (v) => Math.fround(v)) : x;
+    await writeCheckpoint(
+      join(dir, 'base'),
+      combos.map(([name, dtype, , shape]) => ({ name, dtype, shape })),
+      (spec) => truth.get(spec.name)!.w,
+    );
+    await writeCheckpoint(
+      join(dir, 'tuned'),
+      combos.map(([name, , dtype, shape]) => ({ name, dtype, shape })),
+      (spec) => truth.get(spec.name)!.t,
+    );
     for (const [name, bd, td] of combos) {
       const e = truth.get(name)!;
       truth.set(name, { w: narrow(e.w, bd), t: narrow(e.t, td) });
@@ -139,7 +150,10 @@ describe('readDelta', () => {
       }
       // A scratch sized for a smaller pair is refused before anything is read into it.
       const big = pairs.find((p) => p.name === 'big.weight')!;
-      await assert.rejects(readDelta(base, tuned, big, deltaScratch([pairs.find((p) => p.name === 'bf16.weight')!])), RangeError);
+      await assert.rejects(
+        readDelta(base, tuned, big, deltaScratch([pairs.find((p) => p.name === 'bf16.weight')!])),
+        RangeError,
+      );
     } finally {
       await base.close();
       await tuned.close();
@@ -157,7 +171,10 @@ describe('readDelta', () => {
     const tuned = await openCheckpoint(join(dir, 'tuned'));
     try {
       const pair = pairTensors(base.tensors, tuned.tensors).matrices[0]!;
-      await assert.rejects(readDelta(base, tuned, pair), (err: unknown) => err instanceof FormatError && /x\.weight.*element 17/.test(err.message));
+      await assert.rejects(
+        readDelta(base, tuned, pair),
+        (err: unknown) => err instanceof FormatError && /x\.weight.*element 17/.test(err.message),
+      );
     } finally {
       await base.close();
       await tuned.close();

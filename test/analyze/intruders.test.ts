@@ -24,11 +24,16 @@ function planted(out: number, inF: number, j: number, order: number[]) {
     const sigma = 100 - rankPos; // column c gets the rankPos-th largest σ
     for (let i = 0; i < out; i++) tuned[i * inF + c] = sigma * ((i === c ? 1 : 0) - 2 * w[i]! * w[c]!);
   });
-  const hand = order.slice(0, 10).map((c) => (c === j ? 1 / Math.sqrt(5) : c > j && c < j + 5 ? 1 - 2 / (5 * (2 - 2 / Math.sqrt(5))) : 1));
+  const hand = order
+    .slice(0, 10)
+    .map((c) => (c === j ? 1 / Math.sqrt(5) : c > j && c < j + 5 ? 1 - 2 / (5 * (2 - 2 / Math.sqrt(5))) : 1));
   return { base: { rows: out, cols: inF, data: base }, tuned: { rows: out, cols: inF, data: tuned }, hand };
 }
 
-for (const [out, inF] of [[16, 24], [32, 40]] as const) {
+for (const [out, inF] of [
+  [16, 24],
+  [32, 40],
+] as const) {
   test(`intruder dimensions on a planted ${out}×${inF} case match the hand computation (${out === 16 ? 'exact' : 'randomized, verified'} tuned SVD)`, async () => {
     // The intruder's direction has the 3rd largest tuned σ: counted.
     const order = [4, 9, 2, ...Array.from({ length: out }, (_, i) => i).filter((i) => ![4, 9, 2].includes(i))];
@@ -62,12 +67,25 @@ test('analyze --intruders counts them per matrix from two checkpoints (the plant
     const order = [4, 9, 2, ...Array.from({ length: 16 }, (_, i) => i).filter((i) => ![4, 9, 2].includes(i))];
     const p = planted(16, 24, 2, order);
     const name = 'model.layers.0.mlp.up_proj.weight';
-    for (const [side, m] of [['base', p.base], ['tuned', p.tuned]] as const) {
-      await writeCheckpoint(join(dir, side), [{ name, dtype: 'F32', shape: [16, 24] }], () => m.data, { metadata: { format: 'pt' } });
+    for (const [side, m] of [
+      ['base', p.base],
+      ['tuned', p.tuned],
+    ] as const) {
+      await writeCheckpoint(join(dir, side), [{ name, dtype: 'F32', shape: [16, 24] }], () => m.data, {
+        metadata: { format: 'pt' },
+      });
     }
-    const doc = JSON.parse((await runCli(['analyze', join(dir, 'base'), join(dir, 'tuned'), '--intruders', '--json'])).stdout) as { intruders: { name: string; count: number }[] };
-    assert.deepEqual(doc.intruders.map((x) => [x.name, x.count]), [[name, 1]]);
-    await assert.rejects(runCli(['analyze', '--delta', join(dir, 'base'), '--intruders']), { name: 'UsageError', message: /--intruders/ });
+    const doc = JSON.parse(
+      (await runCli(['analyze', join(dir, 'base'), join(dir, 'tuned'), '--intruders', '--json'])).stdout,
+    ) as { intruders: { name: string; count: number }[] };
+    assert.deepEqual(
+      doc.intruders.map((x) => [x.name, x.count]),
+      [[name, 1]],
+    );
+    await assert.rejects(runCli(['analyze', '--delta', join(dir, 'base'), '--intruders']), {
+      name: 'UsageError',
+      message: /--intruders/,
+    });
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

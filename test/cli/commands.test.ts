@@ -35,27 +35,65 @@ describe('analyze, extract, merge, resize from the command line', () => {
     assert.equal(doc.tool.name, 'deltarank');
     assert.equal(doc.tensors.length, 16);
     const q = doc.tensors.find((t: { name: string }) => t.name === 'model.layers.0.self_attn.q_proj.weight');
-    for (const key of ['shape', 'dtype', 'baseNorm', 'deltaNorm', 'relativeUpdate', 'singularValues', 'complete', 'energy', 'rankAt', 'stableRank', 'effectiveRank', 'method', 'seconds', 'bounds', 'leftOutEnergy', 'refinement']) assert.ok(key in q, key);
+    for (const key of [
+      'shape',
+      'dtype',
+      'baseNorm',
+      'deltaNorm',
+      'relativeUpdate',
+      'singularValues',
+      'complete',
+      'energy',
+      'rankAt',
+      'stableRank',
+      'effectiveRank',
+      'method',
+      'seconds',
+      'bounds',
+      'leftOutEnergy',
+      'refinement',
+    ])
+      assert.ok(key in q, key);
     assert.deepEqual(Object.keys(q.rankAt), ['0.5', '0.9', '0.95', '0.99']);
     // The tiny pair's spectra are cheap to complete: every rank is certified exact by default.
-    for (const t of doc.tensors) for (const r of Object.values(t.rankAt)) assert.equal(typeof r, 'number', `${t.name}: ${JSON.stringify(t.rankAt)}`);
+    for (const t of doc.tensors)
+      for (const r of Object.values(t.rankAt))
+        assert.equal(typeof r, 'number', `${t.name}: ${JSON.stringify(t.rankAt)}`);
     assert.equal(q.bounds.lower.length, q.singularValues.length);
     assert.equal(q.dtype, 'BF16');
     assert.ok(doc.others.length > 0 && Array.isArray(doc.skipped));
   });
 
   it('extract --json, then resize and merge, each writing what it says', async () => {
-    const { stdout } = await runCli(['extract', base(), tuned(), '--out', join(dir, 'lora'), '--energy', '0.9', '--json', '--quiet']);
+    const { stdout } = await runCli([
+      'extract',
+      base(),
+      tuned(),
+      '--out',
+      join(dir, 'lora'),
+      '--energy',
+      '0.9',
+      '--json',
+      '--quiet',
+    ]);
     const doc = JSON.parse(stdout);
     assert.deepEqual(doc.policy, { energy: 0.9 });
     assert.deepEqual(JSON.parse(await readFile(join(dir, 'lora', 'extraction.json'), 'utf8')).modules, doc.modules);
     assert.ok(doc.modules.every((m: { energy: number }) => m.energy >= 0.9 - 1e-9));
-    const resized = JSON.parse((await runCli(['resize', join(dir, 'lora'), '--out', join(dir, 'lora2'), '--rank', '2', '--json'])).stdout);
+    const resized = JSON.parse(
+      (await runCli(['resize', join(dir, 'lora'), '--out', join(dir, 'lora2'), '--rank', '2', '--json'])).stdout,
+    );
     assert.ok(resized.modules.every((m: { rank: number }) => m.rank <= 2));
-    const merged = JSON.parse((await runCli(['merge', base(), join(dir, 'lora2'), '--out', join(dir, 'merged'), '--json'])).stdout);
+    const merged = JSON.parse(
+      (await runCli(['merge', base(), join(dir, 'lora2'), '--out', join(dir, 'merged'), '--json'])).stdout,
+    );
     assert.equal(merged.merged.length, resized.modules.length);
     const adapterSpectra = JSON.parse((await runCli(['analyze', '--adapter', join(dir, 'lora2'), '--json'])).stdout);
-    assert.ok(adapterSpectra.tensors.every((t: { method: string; singularValues: number[] }) => t.method === 'factored' && t.singularValues.length <= 2));
+    assert.ok(
+      adapterSpectra.tensors.every(
+        (t: { method: string; singularValues: number[] }) => t.method === 'factored' && t.singularValues.length <= 2,
+      ),
+    );
   });
 
   it('exit 2 with one line for bad usage, 3 for bad data, no stack trace', async () => {

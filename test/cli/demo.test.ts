@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
@@ -17,14 +17,34 @@ after(async () => {
 });
 
 // What `npm start` runs (there with the default ranks and epochs, here fewer to stay fast).
-it('deltarank demo writes the run and one report whose every section renders offline', { timeout: 300_000 }, async () => {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/bin.ts'), 'demo', '--out', out, '--ranks', '2,8', '--epochs', '2'], { encoding: 'utf8' });
+it('deltarank demo writes the run and one report whose every section renders offline', {
+  timeout: 300_000,
+}, async () => {
+  const r = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', join(ROOT, 'src/cli/bin.ts'), 'demo', '--out', out, '--ranks', '2,8', '--epochs', '2'],
+    { encoding: 'utf8' },
+  );
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stderr, /1\/3 training on MNIST/);
   assert.match(r.stderr, new RegExp(`report: ${join(out, 'index.html').replace(/[.]/g, '\\.')}`));
   assert.match(r.stdout, /extracted LoRA r=8/);
   const run = await readdir(join(out, 'run'));
-  for (const f of ['base', 'full', 'lora-r2', 'lora-r8', 'dora-r2', 'dora-r8', 'pissa-r2', 'pissa-r8', 'extracted-r2', 'extracted-r8', 'metrics.json', 'compare.json']) assert.ok(run.includes(f), `run/${f}`);
+  for (const f of [
+    'base',
+    'full',
+    'lora-r2',
+    'lora-r8',
+    'dora-r2',
+    'dora-r8',
+    'pissa-r2',
+    'pissa-r8',
+    'extracted-r2',
+    'extracted-r8',
+    'metrics.json',
+    'compare.json',
+  ])
+    assert.ok(run.includes(f), `run/${f}`);
   const doc = JSON.parse(await readFile(join(out, 'run', 'compare.json'), 'utf8'));
   assert.equal(doc.ranks.length, 2);
   assert.deepEqual(doc.variants, ['lora', 'dora', 'pissa']);
@@ -34,5 +54,20 @@ it('deltarank demo writes the run and one report whose every section renders off
   assert.deepEqual(shown.errors, []);
   assert.deepEqual(shown.requests, []);
   assert.deepEqual(shown.missing, []);
-  assert.deepEqual(shown.sections, ['lora-vs-full', 'magnitude-direction', 'intruders', 'lora-spectra', 'subspace', 'table7', 'lora-extraction', 'extraction-modules', 'summary', 'heatmap', 'energy', 'scree', 'extraction', 'tensors']);
+  assert.deepEqual(shown.sections, [
+    'lora-vs-full',
+    'magnitude-direction',
+    'intruders',
+    'lora-spectra',
+    'subspace',
+    'table7',
+    'lora-extraction',
+    'extraction-modules',
+    'summary',
+    'heatmap',
+    'energy',
+    'scree',
+    'extraction',
+    'tensors',
+  ]);
 });

@@ -20,17 +20,43 @@ describe('extract: layout, biases and coverage from the command line', () => {
     const args = ['extract', join(dir, 'pair', 'base'), join(dir, 'pair', 'tuned'), '--rank', '4', '--norms', 'skip'];
     const { stdout } = await runCli([...args, '--out', join(dir, 'a'), '--json', '--quiet']);
     const doc = JSON.parse(stdout);
-    assert.deepEqual(doc.layout, { modelType: 'llama', family: 'decoder', taskType: 'CAUSAL_LM', tiedEmbeddings: false, fanInFanOut: false, biases: 'none', fusedExpertRank: null });
-    assert.ok(doc.coverage.leftOut.length > 0 && doc.coverage.leftOut.every((l: { reason: string }) => /norm \(--norms skip/.test(l.reason)));
+    assert.deepEqual(doc.layout, {
+      modelType: 'llama',
+      family: 'decoder',
+      taskType: 'CAUSAL_LM',
+      tiedEmbeddings: false,
+      fanInFanOut: false,
+      biases: 'none',
+      fusedExpertRank: null,
+    });
+    assert.ok(
+      doc.coverage.leftOut.length > 0 &&
+        doc.coverage.leftOut.every((l: { reason: string }) => /norm \(--norms skip/.test(l.reason)),
+    );
     assert.ok(Math.abs(doc.coverage.reproduced + doc.coverage.truncated + doc.coverage.leftOutShare - 1) < 1e-9);
     assert.deepEqual(JSON.parse(await readFile(join(dir, 'a', 'extraction.json'), 'utf8')).coverage, doc.coverage);
     const text = await runCli([...args, '--out', join(dir, 'b')]);
-    assert.match(text.stdout, /the adapter reproduces \d+\.\d\d % of Σ‖ΔW‖² over all [\d,]+ changed parameters \(truncation \d+\.\d\d %, not carried \d+\.\d\d %: model\./);
+    assert.match(
+      text.stdout,
+      /the adapter reproduces \d+\.\d\d % of Σ‖ΔW‖² over all [\d,]+ changed parameters \(truncation \d+\.\d\d %, not carried \d+\.\d\d %: model\./,
+    );
   });
 
   it('--biases lora with --profile vllm is a usage error', async () => {
     await assert.rejects(
-      runCli(['extract', join(dir, 'pair', 'base'), join(dir, 'pair', 'tuned'), '--out', join(dir, 'c'), '--rank', '2', '--profile', 'vllm', '--biases', 'lora']),
+      runCli([
+        'extract',
+        join(dir, 'pair', 'base'),
+        join(dir, 'pair', 'tuned'),
+        '--out',
+        join(dir, 'c'),
+        '--rank',
+        '2',
+        '--profile',
+        'vllm',
+        '--biases',
+        'lora',
+      ]),
       /--profile vllm writes LoRA factors only/,
     );
   });

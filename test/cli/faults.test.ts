@@ -14,8 +14,8 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { readAdapter } from '../../src/io/index.js';
 import { writeSynthPair } from '../../src/synth/index.js';
-import { buildFile } from '../io/helpers.js';
 import { runCli } from '../helpers/run-cli.js';
+import { buildFile } from '../io/helpers.js';
 
 const BIN = fileURLToPath(new URL('../../src/cli/bin.ts', import.meta.url));
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -36,7 +36,11 @@ after(async () => {
 });
 
 function run(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', BIN, ...args], { encoding: 'utf8', cwd: ROOT, timeout: 120_000 });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', BIN, ...args], {
+    encoding: 'utf8',
+    cwd: ROOT,
+    timeout: 120_000,
+  });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -55,7 +59,9 @@ async function hidden(folder: string): Promise<string[]> {
 
 describe('a 0-column pseudo-terminal', () => {
   const hasScript = spawnSync('script', ['--version'], { encoding: 'utf8' }).status === 0;
-  it('extract, analyze, merge and synth finish and write their outputs (progress without a width)', { skip: hasScript ? false : 'no `script` command (util-linux) to make a pseudo-terminal' }, async () => {
+  it('extract, analyze, merge and synth finish and write their outputs (progress without a width)', {
+    skip: hasScript ? false : 'no `script` command (util-linux) to make a pseudo-terminal',
+  }, async () => {
     const out = join(dir, 'pty');
     await mkdir(out);
     // script gives the command a pseudo-terminal whose size is 0×0, as in CI logs and some IDEs.
@@ -71,7 +77,8 @@ describe('a 0-column pseudo-terminal', () => {
       assert.equal(r.status, 0, `${command}\n${r.stdout}`);
       assert.doesNotMatch(r.stdout, /Invalid count value|internal error/);
     }
-    for (const f of ['lora/adapter_model.safetensors', 'extract.html', 'analyze.html', 'merged', 'pair/synth.json']) assert.ok(existsSync(join(out, f)), f);
+    for (const f of ['lora/adapter_model.safetensors', 'extract.html', 'analyze.html', 'merged', 'pair/synth.json'])
+      assert.ok(existsSync(join(out, f)), f);
   });
 });
 
@@ -80,7 +87,10 @@ describe('outputs that exist already', () => {
     // A tuned side whose data is cut short: reading a tensor would fail with exit 3.
     const broken = join(dir, 'broken');
     await mkdir(broken, { recursive: true });
-    const file = buildFile({ 'model.layers.0.mlp.up_proj.weight': { dtype: 'F32', shape: [64, 64], data_offsets: [0, 64 * 64 * 4] } }, new Uint8Array(64 * 64 * 4));
+    const file = buildFile(
+      { 'model.layers.0.mlp.up_proj.weight': { dtype: 'F32', shape: [64, 64], data_offsets: [0, 64 * 64 * 4] } },
+      new Uint8Array(64 * 64 * 4),
+    );
     await writeFile(join(broken, 'model.safetensors'), file.subarray(0, 200));
     const out = join(dir, 'exists');
     await mkdir(out, { recursive: true });
@@ -90,7 +100,11 @@ describe('outputs that exist already', () => {
     assert.equal(r.status, 2, r.stderr);
     oneLine(r.stderr, /exists already|already exists; pass --force/);
     assert.equal(await readFile(join(out, 'keep.txt'), 'utf8'), 'mine');
-    for (const command of [['merge', tiny('base'), broken], ['synth', '--shape', 'tiny'], ['resize', broken]]) {
+    for (const command of [
+      ['merge', tiny('base'), broken],
+      ['synth', '--shape', 'tiny'],
+      ['resize', broken],
+    ]) {
       const c = run(...command, '--out', out, ...(command[0] === 'resize' ? ['--rank', '2'] : []));
       assert.equal(c.status, 2, `${command[0]}: ${c.stderr}`);
       oneLine(c.stderr, /already exists; pass --force/);
@@ -119,7 +133,9 @@ describe('the file system says no', () => {
   const mountPoint = async (name: string, size: string, readOnly = false): Promise<string | undefined> => {
     const at = join(dir, name);
     await mkdir(at, { recursive: true });
-    const r = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${size}${readOnly ? ',ro' : ''}`, 'tmpfs', at], { encoding: 'utf8' });
+    const r = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${size}${readOnly ? ',ro' : ''}`, 'tmpfs', at], {
+      encoding: 'utf8',
+    });
     if (r.status !== 0) return undefined;
     after(() => {
       spawnSync('umount', [at]);
@@ -131,7 +147,17 @@ describe('the file system says no', () => {
     const at = await mountPoint('full', '1m');
     if (!at) return t.skip('mounting a tmpfs is not permitted here');
     // The tiny adapter takes kilobytes; the report, plotly inlined, megabytes.
-    const r = run('extract', tiny('base'), tiny('tuned'), '--out', join(at, 'lora'), '--rank', '4', '--report', join(at, 'r.html'));
+    const r = run(
+      'extract',
+      tiny('base'),
+      tiny('tuned'),
+      '--out',
+      join(at, 'lora'),
+      '--rank',
+      '4',
+      '--report',
+      join(at, 'r.html'),
+    );
     assert.equal(r.status, 3, r.stderr);
     oneLine(r.stderr, /no space left on the device holding .*r\.html.*lora was removed again/);
     assert.deepEqual(await readdir(at), [], 'nothing left: no adapter, no report, no temporary');
@@ -174,7 +200,11 @@ describe('the file system says no', () => {
     const out = join(dir, 'raced');
     const start = () =>
       new Promise<{ status: number | null; stderr: string }>((resolve) => {
-        const child = spawn(process.execPath, ['--import', 'tsx', BIN, 'extract', small('base'), small('tuned'), '--out', out, '--rank', '8', '--quiet'], { cwd: ROOT });
+        const child = spawn(
+          process.execPath,
+          ['--import', 'tsx', BIN, 'extract', small('base'), small('tuned'), '--out', out, '--rank', '8', '--quiet'],
+          { cwd: ROOT },
+        );
         let stderr = '';
         child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
         child.on('close', (status) => resolve({ status, stderr }));
@@ -211,11 +241,41 @@ describe('signals', () => {
       });
     });
 
-  const cases: { name: string; args: (out: string) => string[]; ready: (out: string) => Promise<void>; fractions?: number[] }[] = [
-    { name: 'extract', args: (out) => ['extract', small('base'), small('tuned'), '--out', out, '--energy', '0.95', '--report', `${out}.html`, '--quiet'], ready: async () => {} },
-    { name: 'merge', args: (out) => ['merge', small('base'), join(dir, 'merge-src'), '--out', out, '--quiet'], ready: async () => {
-      if (!existsSync(join(dir, 'merge-src'))) assert.equal(run('extract', small('base'), small('tuned'), '--out', join(dir, 'merge-src'), '--rank', '8', '--quiet').status, 0);
-    }, fractions: [0.7, 0.8, 0.9] },
+  const cases: {
+    name: string;
+    args: (out: string) => string[];
+    ready: (out: string) => Promise<void>;
+    fractions?: number[];
+  }[] = [
+    {
+      name: 'extract',
+      args: (out) => [
+        'extract',
+        small('base'),
+        small('tuned'),
+        '--out',
+        out,
+        '--energy',
+        '0.95',
+        '--report',
+        `${out}.html`,
+        '--quiet',
+      ],
+      ready: async () => {},
+    },
+    {
+      name: 'merge',
+      args: (out) => ['merge', small('base'), join(dir, 'merge-src'), '--out', out, '--quiet'],
+      ready: async () => {
+        if (!existsSync(join(dir, 'merge-src')))
+          assert.equal(
+            run('extract', small('base'), small('tuned'), '--out', join(dir, 'merge-src'), '--rank', '8', '--quiet')
+              .status,
+            0,
+          );
+      },
+      fractions: [0.7, 0.8, 0.9],
+    },
     { name: 'synth', args: (out) => ['synth', '--shape', 'small', '--out', out, '--quiet'], ready: async () => {} },
   ];
 
@@ -245,9 +305,14 @@ describe('signals', () => {
           assert.ok(existsSync(out), `${signal}: exit 0 but no ${out}`);
         } else {
           hits++;
-          assert.ok(r.exitMs < INTERRUPT_MS, `${signal} at ${fractions[i]} of ${length.toFixed(0)} ms: exited ${r.exitMs.toFixed(0)} ms after the signal`);
+          assert.ok(
+            r.exitMs < INTERRUPT_MS,
+            `${signal} at ${fractions[i]} of ${length.toFixed(0)} ms: exited ${r.exitMs.toFixed(0)} ms after the signal`,
+          );
           // Still loading its modules, the process has no handlers yet and the signal ends it (nothing written yet).
-          t.diagnostic(`${signal} at ${Math.round(fractions[i]! * length)} ms of ${length.toFixed(0)}: exit ${r.status ?? r.killedBy} ${r.exitMs.toFixed(0)} ms after it`);
+          t.diagnostic(
+            `${signal} at ${Math.round(fractions[i]! * length)} ms of ${length.toFixed(0)}: exit ${r.status ?? r.killedBy} ${r.exitMs.toFixed(0)} ms after it`,
+          );
           if (r.killedBy !== signal) {
             handled++;
             assert.equal(r.status, SIGNAL_EXIT[signal], `${signal} at ${fractions[i]}: ${r.stderr}`);
@@ -258,7 +323,10 @@ describe('signals', () => {
         }
         assert.deepEqual(await hidden(folder), [], `${signal}: temporaries left behind`);
       }
-      assert.ok(hits >= 2 && handled >= 1, `at least two of the three signals arrived mid-run (${hits}), one after the handlers were set (${handled})`);
+      assert.ok(
+        hits >= 2 && handled >= 1,
+        `at least two of the three signals arrived mid-run (${hits}), one after the handlers were set (${handled})`,
+      );
     });
   }
 });
@@ -267,7 +335,8 @@ describe('big headers', () => {
   it('inspect of a header with 130,000 tensors prints the table', async () => {
     const n = 130_000;
     const header: Record<string, unknown> = {};
-    for (let i = 0; i < n; i++) header[`model.layers.${i}.weight`] = { dtype: 'F32', shape: [1], data_offsets: [4 * i, 4 * i + 4] };
+    for (let i = 0; i < n; i++)
+      header[`model.layers.${i}.weight`] = { dtype: 'F32', shape: [1], data_offsets: [4 * i, 4 * i + 4] };
     const file = join(dir, 'many.safetensors');
     await writeFile(file, buildFile(header, new Uint8Array(4 * n)));
     const { stdout } = await runCli(['inspect', file]);

@@ -39,18 +39,36 @@ const usage = (pattern: RegExp) => (err: unknown) => {
 describe('flag values', () => {
   it('numbers are quoted as typed, not as NaN; a flag without its value is refused', async () => {
     const out = join(dir, 'never');
-    await assert.rejects(runCli(['extract', base(), tuned(), '--out', out, '--rank', 'abc']), usage(/^--rank must be a positive integer, got "abc"$/));
+    await assert.rejects(
+      runCli(['extract', base(), tuned(), '--out', out, '--rank', 'abc']),
+      usage(/^--rank must be a positive integer, got "abc"$/),
+    );
     await assert.rejects(runCli(['extract', base(), tuned(), '--out', out, '--rank', '2.5']), usage(/got "2\.5"/));
-    await assert.rejects(runCli(['analyze', base(), tuned(), '--seed', 'abc']), usage(/^--seed must be a non-negative integer, got "abc"$/));
-    await assert.rejects(runCli(['extract', base(), tuned(), '--out', out, '--energy', 'most']), usage(/^--energy must be a number, got "most"$/));
+    await assert.rejects(
+      runCli(['analyze', base(), tuned(), '--seed', 'abc']),
+      usage(/^--seed must be a non-negative integer, got "abc"$/),
+    );
+    await assert.rejects(
+      runCli(['extract', base(), tuned(), '--out', out, '--energy', 'most']),
+      usage(/^--energy must be a number, got "most"$/),
+    );
     await assert.rejects(runCli(['analyze', base(), tuned(), '--report']), usage(/report/));
-    await assert.rejects(runCli(['extract', base(), tuned(), '--out', out, '--rank', '4', '--rank', '8']), usage(/--rank given 2 times/));
+    await assert.rejects(
+      runCli(['extract', base(), tuned(), '--out', out, '--rank', '4', '--rank', '8']),
+      usage(/--rank given 2 times/),
+    );
   });
 
   it('contradicting rank limits are refused, not clamped', async () => {
     const out = join(dir, 'never');
-    await assert.rejects(runCli(['extract', base(), tuned(), '--out', out, '--rank', '4', '--max-rank', '2']), usage(/^--rank 4 is above --max-rank 2/));
-    await assert.rejects(runCli(['extract', base(), tuned(), '--out', out, '--budget', '1M', '--min-rank', '10', '--max-rank', '5']), usage(/^--min-rank 10 is above --max-rank 5$/));
+    await assert.rejects(
+      runCli(['extract', base(), tuned(), '--out', out, '--rank', '4', '--max-rank', '2']),
+      usage(/^--rank 4 is above --max-rank 2/),
+    );
+    await assert.rejects(
+      runCli(['extract', base(), tuned(), '--out', out, '--budget', '1M', '--min-rank', '10', '--max-rank', '5']),
+      usage(/^--min-rank 10 is above --max-rank 5$/),
+    );
   });
 
   it('resize without a policy lists the policies resize takes, not --budget', async () => {
@@ -63,16 +81,32 @@ describe('flag values', () => {
   });
 
   it('a usage error is one line on stderr, exit 2', () => {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', BIN, 'extract', base(), tuned(), '--out', join(dir, 'never'), '--rank', 'abc'], { encoding: 'utf8' });
+    const r = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', BIN, 'extract', base(), tuned(), '--out', join(dir, 'never'), '--rank', 'abc'],
+      { encoding: 'utf8' },
+    );
     assert.equal(r.status, 2);
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
-    assert.match(r.stderr, /^deltarank: --rank must be a positive integer, got "abc" \(deltarank --help for usage\)\n$/);
+    assert.match(
+      r.stderr,
+      /^deltarank: --rank must be a positive integer, got "abc" \(deltarank --help for usage\)\n$/,
+    );
   });
 });
 
 describe('warnings', () => {
   it('a --rank above min(m, n) is one warning for all the modules it clamps', async () => {
-    const { stdout, stderr } = await runCli(['extract', base(), tuned(), '--out', join(dir, 'clamped'), '--rank', '100', '--json']);
+    const { stdout, stderr } = await runCli([
+      'extract',
+      base(),
+      tuned(),
+      '--out',
+      join(dir, 'clamped'),
+      '--rank',
+      '100',
+      '--json',
+    ]);
     const doc = JSON.parse(stdout) as { warnings: string[]; modules: { rank: number; shape: number[] }[] };
     const clamped = doc.warnings.filter((w) => /--rank 100 is above min\(m, n\)/.test(w));
     const ps = new Set(doc.modules.map((m) => Math.min(m.shape[0]!, m.shape[1]!)).filter((p) => p < 100));
@@ -97,7 +131,16 @@ describe('warnings', () => {
     };
     await writeCheckpoint(join(pair, 'base'), mk(16, 'F32'), fill);
     await writeCheckpoint(join(pair, 'tuned'), mk(20, 'I32'), fill);
-    const { stdout, stderr } = await runCli(['extract', join(pair, 'base'), join(pair, 'tuned'), '--out', join(dir, 'vocab-lora'), '--rank', '2', '--json']);
+    const { stdout, stderr } = await runCli([
+      'extract',
+      join(pair, 'base'),
+      join(pair, 'tuned'),
+      '--out',
+      join(dir, 'vocab-lora'),
+      '--rank',
+      '2',
+      '--json',
+    ]);
     assert.match(stderr, /^warning: model\.embed_tokens\.weight: the vocabulary was resized, .*--embeddings full/m);
     const doc = JSON.parse(stdout) as { skipped: { name: string; reason: string }[] };
     const ints = doc.skipped.find((s) => s.name === 'model.layers.0.position_ids');
@@ -146,9 +189,16 @@ describe('the progress line', () => {
   });
 
   it('the ETA counts work done, not units started: nothing done reads "ETA --"', () => {
-    const text = onTerminal(200, () => createProgress({}, 'merge', 10).update(1, 'embed_tokens', { done: 0, total: 100 }));
+    const text = onTerminal(200, () =>
+      createProgress({}, 'merge', 10).update(1, 'embed_tokens', { done: 0, total: 100 }),
+    );
     assert.match(text, /merge 1\/10 ETA --/);
-    const work = workBySize(new Map([['model.embed_tokens.weight', 90], ['model.norm.weight', 10]]));
+    const work = workBySize(
+      new Map([
+        ['model.embed_tokens.weight', 90],
+        ['model.norm.weight', 10],
+      ]),
+    );
     assert.deepEqual(work.finished('model.embed_tokens'), { done: 90, total: 100 });
     assert.deepEqual(work.finished('model.norm.weight'), { done: 100, total: 100 });
   });

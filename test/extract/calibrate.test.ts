@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { CODE, PROSE } from '../../src/train/texts.js';
-import { runCli } from '../helpers/run-cli.js';
 import { NO_PYTHON, runPython } from '../helpers/python.js';
+import { runCli } from '../helpers/run-cli.js';
 
 const SCRIPT = fileURLToPath(new URL('../model/finetune.py', import.meta.url));
 const FAMILIES = ['llama', 'qwen2', 'phi3'];
@@ -29,47 +29,90 @@ after(() => rm(dir, { recursive: true, force: true }));
 
 async function extract(family: string, name: string, extra: string[]) {
   const out = join(dir, family, name);
-  await runCli(['extract', join(dir, family, 'base'), join(dir, family, 'tuned'), '--out', out, '--dtype', 'f32', '--quiet', ...extra]);
+  await runCli([
+    'extract',
+    join(dir, family, 'base'),
+    join(dir, family, 'tuned'),
+    '--out',
+    out,
+    '--dtype',
+    'f32',
+    '--quiet',
+    ...extra,
+  ]);
   return { out, doc: JSON.parse(await readFile(join(out, 'extraction.json'), 'utf8')) };
 }
 
 async function heldOutKl(family: string, adapter: string): Promise<number> {
-  const { stdout } = await runCli(['verify', join(dir, family, 'base'), join(dir, family, 'tuned'), adapter, '--text', join(dir, 'heldout.txt'), '--seq-len', '64', '--json']);
+  const { stdout } = await runCli([
+    'verify',
+    join(dir, family, 'base'),
+    join(dir, family, 'tuned'),
+    adapter,
+    '--text',
+    join(dir, 'heldout.txt'),
+    '--seq-len',
+    '64',
+    '--json',
+  ]);
   return JSON.parse(stdout).kl.adapter;
 }
 
 for (const family of FAMILIES) {
-  test(`${family}: calibrated rank-${RANK} factors lower the output error the plain SVD leaves`, { skip: NO_PYTHON }, async (t) => {
+  test(`${family}: calibrated rank-${RANK} factors lower the output error the plain SVD leaves`, {
+    skip: NO_PYTHON,
+  }, async (t) => {
     const calib = ['--calibrate', join(dir, 'calibration.txt'), '--seq-len', '64'];
     const plain = await extract(family, 'plain', ['--rank', String(RANK)]);
     const cal = await extract(family, 'cal', ['--rank', String(RANK), ...calib]);
     const layered = cal.doc.modules.filter((m: { module: string }) => m.module.includes('.layers.'));
     assert.equal(layered.length, family === 'phi3' ? 8 : 14);
-    const plainByModule = new Map(plain.doc.modules.map((m: { module: string; relativeError: number }) => [m.module, m.relativeError]));
+    const plainByModule = new Map(
+      plain.doc.modules.map((m: { module: string; relativeError: number }) => [m.module, m.relativeError]),
+    );
     for (const m of layered) {
       const c = m.calibrated;
       assert.ok(c, `${m.module}: no calibrated errors`);
-      assert.ok(c.outputError < c.svdOutputError, `${m.module}: output error ${c.outputError} vs plain ${c.svdOutputError}`);
+      assert.ok(
+        c.outputError < c.svdOutputError,
+        `${m.module}: output error ${c.outputError} vs plain ${c.svdOutputError}`,
+      );
       // The plain SVD is the weight-error optimum: calibrated factors give some of it up.
-      assert.ok(m.relativeError >= c.svdWeightError * (1 - 1e-4), `${m.module}: weight error ${m.relativeError} below the SVD's ${c.svdWeightError}`);
-      assert.ok(Math.abs(c.svdWeightError - (plainByModule.get(m.module) as number)) < 1e-3, `${m.module}: plain weight error ${c.svdWeightError} vs extract's ${plainByModule.get(m.module)}`);
+      assert.ok(
+        m.relativeError >= c.svdWeightError * (1 - 1e-4),
+        `${m.module}: weight error ${m.relativeError} below the SVD's ${c.svdWeightError}`,
+      );
+      assert.ok(
+        Math.abs(c.svdWeightError - (plainByModule.get(m.module) as number)) < 1e-3,
+        `${m.module}: plain weight error ${c.svdWeightError} vs extract's ${plainByModule.get(m.module)}`,
+      );
     }
     const s = cal.doc.calibration;
     assert.equal(s.inputs, 'extracted');
     assert.ok(s.outputError < s.svdOutputError && s.tokens > 1000, JSON.stringify(s));
     const klPlain = await heldOutKl(family, plain.out);
     const klCal = await heldOutKl(family, cal.out);
-    t.diagnostic(`${family} rank ${RANK}: output error ${s.outputError.toFixed(4)} vs plain ${s.svdOutputError.toFixed(4)}; held-out KL(tuned‖merged) calibrated ${klCal.toFixed(4)} vs plain ${klPlain.toFixed(4)}`);
+    t.diagnostic(
+      `${family} rank ${RANK}: output error ${s.outputError.toFixed(4)} vs plain ${s.svdOutputError.toFixed(4)}; held-out KL(tuned‖merged) calibrated ${klCal.toFixed(4)} vs plain ${klPlain.toFixed(4)}`,
+    );
     assert.ok(Number.isFinite(klCal) && klCal > 0);
   });
 }
 
-test('--calibrate with a budget allocates by output-error gains within the budget; --energy in the output metric', { skip: NO_PYTHON }, async () => {
+test('--calibrate with a budget allocates by output-error gains within the budget; --energy in the output metric', {
+  skip: NO_PYTHON,
+}, async () => {
   const calib = ['--calibrate', join(dir, 'calibration.txt'), '--seq-len', '64', '--calibrate-inputs', 'tuned'];
   const budget = await extract('llama', 'budget', ['--budget', '20k', ...calib]);
-  assert.ok(budget.doc.summary.loraParams <= 20_000 && budget.doc.summary.loraParams > 15_000, String(budget.doc.summary.loraParams));
+  assert.ok(
+    budget.doc.summary.loraParams <= 20_000 && budget.doc.summary.loraParams > 15_000,
+    String(budget.doc.summary.loraParams),
+  );
   assert.equal(budget.doc.calibration.inputs, 'tuned');
-  assert.ok(budget.doc.skipped.some((s: { reason: string }) => /not calibrated/.test(s.reason)) || budget.doc.modules.every((m: { module: string }) => m.module.includes('.layers.')));
+  assert.ok(
+    budget.doc.skipped.some((s: { reason: string }) => /not calibrated/.test(s.reason)) ||
+      budget.doc.modules.every((m: { module: string }) => m.module.includes('.layers.')),
+  );
   const ranks = budget.doc.modules.map((m: { rank: number }) => m.rank);
   assert.ok(new Set(ranks).size > 1, `the budget gave every module rank ${ranks[0]}`);
   const energy = await extract('llama', 'energy', ['--energy', '0.8', ...calib]);

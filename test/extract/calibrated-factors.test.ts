@@ -5,9 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CholeskyDecomposition, Matrix as MlMatrix, SingularValueDecomposition, inverse } from 'ml-matrix';
+import { CholeskyDecomposition, inverse, Matrix as MlMatrix, SingularValueDecomposition } from 'ml-matrix';
 import { calibratedFactors, outputErrorSquares, outputSpectrum } from '../../src/extract/calibrated-factors.js';
-import { createRng, fillNormal, matmulPlain, type Matrix } from '../../src/svd/index.js';
+import { createRng, fillNormal, type Matrix, matmulPlain } from '../../src/svd/index.js';
 
 function problem(m: number, n: number, tokens: number, seed: number) {
   const rng = createRng(seed);
@@ -16,7 +16,8 @@ function problem(m: number, n: number, tokens: number, seed: number) {
   // Inputs with a few loud directions, as activations have: column j scaled by 10^(−2j/n).
   const x = new Float32Array(tokens * n);
   fillNormal(x, rng);
-  for (let t = 0; t < tokens; t++) for (let j = 0; j < n; j++) x[t * n + j]! *= 10 ** ((-2 * j) / n) * (j % 7 === 0 ? 8 : 1);
+  for (let t = 0; t < tokens; t++)
+    for (let j = 0; j < n; j++) x[t * n + j]! *= 10 ** ((-2 * j) / n) * (j % 7 === 0 ? 8 : 1);
   const X: Matrix = { rows: tokens, cols: n, data: x };
   const gram = matmulPlain(X, X, { transA: true });
   return { delta: { rows: m, cols: n, data: delta } as Matrix, gram, X };
@@ -39,7 +40,8 @@ for (const [m, n, r] of [
     const ours = matmulPlain({ rows: m!, cols: r!, data: b }, { rows: r!, cols: n!, data: a }).data;
 
     const G = new MlMatrix(n!, n!);
-    for (let i = 0; i < n!; i++) for (let j = 0; j < n!; j++) G.set(i, j, gram.data[i * n! + j]! + (i === j ? spectrum.damping : 0));
+    for (let i = 0; i < n!; i++)
+      for (let j = 0; j < n!; j++) G.set(i, j, gram.data[i * n! + j]! + (i === j ? spectrum.damping : 0));
     const S = new CholeskyDecomposition(G).lowerTriangularMatrix;
     const D = new MlMatrix(m!, n!);
     for (let i = 0; i < m!; i++) for (let j = 0; j < n!; j++) D.set(i, j, delta.data[i * n! + j]!);
@@ -51,23 +53,37 @@ for (const [m, n, r] of [
     const diff = frob(ours.map((v, i) => v - want[i]!)) / frob(want);
     assert.ok(diff < 1e-4, `B·A differs from the f64 minimiser by ${diff}`);
     // σ_i² of ΔW·S are the energies.
-    for (let i = 0; i < r!; i++) assert.ok(Math.abs(spectrum.energies[i]! - svd.diagonal[i]! ** 2) < 1e-4 * svd.diagonal[0]! ** 2);
+    for (let i = 0; i < r!; i++)
+      assert.ok(Math.abs(spectrum.energies[i]! - svd.diagonal[i]! ** 2) < 1e-4 * svd.diagonal[0]! ** 2);
 
     // Output error by the trace formula equals ‖(ΔW − B·A)·Xᵀ‖ formed directly.
     const { errSq, normSq } = await outputErrorSquares(delta, spectrum.deltaG, gram, a, b, r!);
     const e = new Float32Array(m! * n!).map((_, i) => delta.data[i]! - ours[i]!);
     const direct = frob(matmulPlain({ rows: m!, cols: n!, data: e }, X, { transB: true }).data);
     assert.ok(Math.abs(Math.sqrt(errSq) - direct) < 1e-4 * direct, `${Math.sqrt(errSq)} vs ${direct}`);
-    assert.ok(Math.abs(Math.sqrt(normSq) - frob(matmulPlain(delta, X, { transB: true }).data)) < 1e-4 * Math.sqrt(normSq));
+    assert.ok(
+      Math.abs(Math.sqrt(normSq) - frob(matmulPlain(delta, X, { transB: true }).data)) < 1e-4 * Math.sqrt(normSq),
+    );
 
     // The plain truncated SVD of ΔW at the same rank: lower weight error, higher output error.
     const plain = new SingularValueDecomposition(D, { autoTranspose: true });
-    const pu = plain.leftSingularVectors.subMatrix(0, m! - 1, 0, r! - 1).mmul(MlMatrix.diag(plain.diagonal.slice(0, r!)));
-    const pa = new Float32Array(plain.rightSingularVectors.subMatrix(0, n! - 1, 0, r! - 1).transpose().to1DArray());
+    const pu = plain.leftSingularVectors
+      .subMatrix(0, m! - 1, 0, r! - 1)
+      .mmul(MlMatrix.diag(plain.diagonal.slice(0, r!)));
+    const pa = new Float32Array(
+      plain.rightSingularVectors
+        .subMatrix(0, n! - 1, 0, r! - 1)
+        .transpose()
+        .to1DArray(),
+    );
     const pb = new Float32Array(pu.to1DArray());
     const plainOut = await outputErrorSquares(delta, spectrum.deltaG, gram, pa, pb, r!);
     assert.ok(errSq < 0.9 * plainOut.errSq, `calibrated ${errSq} vs plain ${plainOut.errSq}`);
-    const pw = frob(delta.data.map((v, i) => v - matmulPlain({ rows: m!, cols: r!, data: pb }, { rows: r!, cols: n!, data: pa }).data[i]!));
+    const pw = frob(
+      delta.data.map(
+        (v, i) => v - matmulPlain({ rows: m!, cols: r!, data: pb }, { rows: r!, cols: n!, data: pa }).data[i]!,
+      ),
+    );
     assert.ok(frob(e) > pw, 'the plain SVD is the weight-error optimum');
   });
 }

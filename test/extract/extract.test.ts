@@ -32,7 +32,14 @@ async function exactSigma(pair: { base: string; tuned: string }, name: string): 
   await t.close();
   const rows = Array.from({ length: m }, (_, i) => Array.from({ length: n }, (_, j) => v[i * n + j]! - w[i * n + j]!));
   const frob = rows.flat().reduce((a, x) => a + x * x, 0);
-  return { s: new SVD(new MlMatrix(rows), { computeLeftSingularVectors: false, computeRightSingularVectors: false, autoTranspose: true }).diagonal, frob };
+  return {
+    s: new SVD(new MlMatrix(rows), {
+      computeLeftSingularVectors: false,
+      computeRightSingularVectors: false,
+      autoTranspose: true,
+    }).diagonal,
+    frob,
+  };
 }
 
 function smallestRank(s: number[], frob: number, energy: number): number {
@@ -59,11 +66,17 @@ describe('extract: the adapter on disk', () => {
     assert.equal(config.fan_in_fan_out, false);
     assert.equal(config.inference_mode, true);
     assert.ok(config.target_modules.includes('model.layers.0.self_attn.q_proj'));
-    assert.ok(config.target_modules.every((m: string) => m.startsWith('model.') || m === 'lm_head'), 'full module paths');
-    assert.deepEqual(
-      [...config.modules_to_save].sort(),
-      ['model.layers.0.input_layernorm', 'model.layers.0.post_attention_layernorm', 'model.layers.1.input_layernorm', 'model.layers.1.post_attention_layernorm', 'model.norm'],
+    assert.ok(
+      config.target_modules.every((m: string) => m.startsWith('model.') || m === 'lm_head'),
+      'full module paths',
     );
+    assert.deepEqual([...config.modules_to_save].sort(), [
+      'model.layers.0.input_layernorm',
+      'model.layers.0.post_attention_layernorm',
+      'model.layers.1.input_layernorm',
+      'model.layers.1.post_attention_layernorm',
+      'model.norm',
+    ]);
     const ck = await openCheckpoint(join(out, 'adapter_model.safetensors'));
     assert.equal(ck.metadata['format'], 'pt');
     const shape = (k: string) => ck.info(k).shape;
@@ -82,20 +95,31 @@ describe('extract: the adapter on disk', () => {
     assert.equal(doc.totalParams, r.totalParams);
     assert.equal(doc.modules[1].params, 8 * (64 + 64));
     // f32 factors of an exact SVD: the measured error is the Eckart–Young optimum, embeddings included.
-    for (const m of r.modules) assert.ok(Math.abs(m.relativeError - m.optimalError) < 1e-4, `${m.module} (${m.kind}): ${m.relativeError} vs ${m.optimalError}`);
+    for (const m of r.modules)
+      assert.ok(
+        Math.abs(m.relativeError - m.optimalError) < 1e-4,
+        `${m.module} (${m.kind}): ${m.relativeError} vs ${m.optimalError}`,
+      );
     assert.ok(r.modules.some((m) => m.kind === 'embedding'));
   });
 
   it('merge(extract(rank = full)) gives back the tuned weights', async () => {
     const out = join(dir, 'full-rank');
     const r = await extractAdapter(tiny().base, tiny().tuned, out, { policy: { rank: 256 } });
-    assert.ok(r.warnings.some((w) => /--rank 256 is above min\(m, n\) = 64; clamped to 64/.test(w)), 'clamping is reported');
-    for (const m of r.modules) assert.ok(m.relativeError < 1e-5, `${m.module} (${m.kind}) at full rank: ${m.relativeError}`);
+    assert.ok(
+      r.warnings.some((w) => /--rank 256 is above min\(m, n\) = 64; clamped to 64/.test(w)),
+      'clamping is reported',
+    );
+    for (const m of r.modules)
+      assert.ok(m.relativeError < 1e-5, `${m.module} (${m.kind}) at full rank: ${m.relativeError}`);
     const merged = join(dir, 'merged-full');
     await mergeAdapter(tiny().base, out, merged);
     const t = await openCheckpoint(tiny().tuned);
     const m = await openCheckpoint(merged);
-    assert.deepEqual(m.tensors.map((x) => [x.name, x.dtype, x.shape]), t.tensors.map((x) => [x.name, x.dtype, x.shape]));
+    assert.deepEqual(
+      m.tensors.map((x) => [x.name, x.dtype, x.shape]),
+      t.tensors.map((x) => [x.name, x.dtype, x.shape]),
+    );
     for (const info of t.tensors) {
       const [want, got] = [await t.readFloat32(info.name), await m.readFloat32(info.name)];
       let err = 0;
@@ -112,7 +136,10 @@ describe('extract: the adapter on disk', () => {
 
   it('relativeError is within 1.05× the optimum plus bf16 rounding, and measured', async () => {
     const out = join(dir, 'bf16-r16');
-    const r = await extractAdapter(small().base, small().tuned, out, { policy: { rank: 16 }, include: /layers\.[01]\.(self_attn\.[qv]_proj|mlp\.up_proj)\.weight$/ });
+    const r = await extractAdapter(small().base, small().tuned, out, {
+      policy: { rank: 16 },
+      include: /layers\.[01]\.(self_attn\.[qv]_proj|mlp\.up_proj)\.weight$/,
+    });
     assert.equal(r.modules.length, 6);
     assert.equal(r.dtype, 'BF16');
     for (const m of r.modules) {
@@ -120,8 +147,14 @@ describe('extract: the adapter on disk', () => {
       const optimum = Math.sqrt(Math.max(0, 1 - s.slice(0, 16).reduce((a, v) => a + v * v, 0) / frob));
       // The optimum reported comes from the randomized σ, lower bounds of the exact ones: an upper bound, said so, and close.
       assert.equal(m.bound, true, `${m.module}: a randomized optimum is marked as a bound`);
-      assert.ok(m.optimalError >= optimum * (1 - 1e-6), `${m.module}: ${m.optimalError} is an upper bound of the exact optimum ${optimum}`);
-      assert.ok(m.optimalError - optimum < 0.02 * optimum, `${m.module}: optimum ${m.optimalError} vs exact ${optimum}`);
+      assert.ok(
+        m.optimalError >= optimum * (1 - 1e-6),
+        `${m.module}: ${m.optimalError} is an upper bound of the exact optimum ${optimum}`,
+      );
+      assert.ok(
+        m.optimalError - optimum < 0.02 * optimum,
+        `${m.module}: optimum ${m.optimalError} vs exact ${optimum}`,
+      );
       // bf16 keeps 8 bits: rounding the factors adds about 2⁻⁹ relative error to B·A.
       assert.ok(m.relativeError <= 1.05 * optimum + 2 ** -8, `${m.module}: ${m.relativeError} vs optimum ${optimum}`);
       assert.ok(m.relativeError >= optimum - 1e-6, `${m.module}: measured error cannot beat Eckart–Young`);
@@ -133,7 +166,10 @@ describe('extract: the adapter on disk', () => {
 describe('extract: rank policies', () => {
   it('--energy and --error pick the ranks an exact SVD gives', async () => {
     for (const policy of [{ energy: 0.9 }, { error: 0.2 }]) {
-      const r = await extractAdapter(tiny().base, tiny().tuned, join(dir, `policy-${Object.keys(policy)[0]}`), { policy, embeddings: 'skip' });
+      const r = await extractAdapter(tiny().base, tiny().tuned, join(dir, `policy-${Object.keys(policy)[0]}`), {
+        policy,
+        embeddings: 'skip',
+      });
       const target = policy.energy ?? 1 - policy.error! ** 2;
       for (const m of r.modules) {
         const { s, frob } = await exactSigma(tiny(), `${m.module}.weight`);
@@ -145,12 +181,21 @@ describe('extract: rank policies', () => {
   it('--budget spends no more than N and beats every fixed rank of the same cost', async () => {
     const opts = { embeddings: 'skip' as const, norms: 'skip' as const };
     for (const rank of [2, 6]) {
-      const fixed = await extractAdapter(tiny().base, tiny().tuned, join(dir, `fixed-${rank}`), { policy: { rank }, ...opts });
+      const fixed = await extractAdapter(tiny().base, tiny().tuned, join(dir, `fixed-${rank}`), {
+        policy: { rank },
+        ...opts,
+      });
       const budget = fixed.summary.loraParams;
-      const greedy = await extractAdapter(tiny().base, tiny().tuned, join(dir, `budget-${rank}`), { policy: { budget }, ...opts });
+      const greedy = await extractAdapter(tiny().base, tiny().tuned, join(dir, `budget-${rank}`), {
+        policy: { budget },
+        ...opts,
+      });
       assert.ok(greedy.summary.loraParams <= budget, `spent ${greedy.summary.loraParams} of ${budget}`);
       const sq = (r: typeof fixed) => r.modules.reduce((a, m) => a + (m.relativeError * m.deltaNorm) ** 2, 0);
-      assert.ok(sq(greedy) <= sq(fixed) * (1 + 1e-6), `rank ${rank}: budget error² ${sq(greedy)} vs fixed ${sq(fixed)}`);
+      assert.ok(
+        sq(greedy) <= sq(fixed) * (1 + 1e-6),
+        `rank ${rank}: budget error² ${sq(greedy)} vs fixed ${sq(fixed)}`,
+      );
       assert.ok(new Set(greedy.modules.map((m) => m.rank)).size > 1, 'the budget allocates different ranks');
     }
   });
@@ -158,22 +203,35 @@ describe('extract: rank policies', () => {
   it('a budget too small for one rank everywhere fails with the minimum', async () => {
     await assert.rejects(
       extractAdapter(tiny().base, tiny().tuned, join(dir, 'too-small'), { policy: { budget: 1000 } }),
-      (e: unknown) => e instanceof UsageError && /`budget` 1000 is too small: one rank in each of the 16 modules takes 2976 parameters \(the minimum\)/.test(e.message),
+      (e: unknown) =>
+        e instanceof UsageError &&
+        /`budget` 1000 is too small: one rank in each of the 16 modules takes 2976 parameters \(the minimum\)/.test(
+          e.message,
+        ),
     );
   });
 });
 
 describe('extract: modules that are not plain linears', () => {
   it('--embeddings full and --profile vllm', async () => {
-    const full = await extractAdapter(tiny().base, tiny().tuned, join(dir, 'emb-full'), { policy: { rank: 4 }, embeddings: 'full' });
+    const full = await extractAdapter(tiny().base, tiny().tuned, join(dir, 'emb-full'), {
+      policy: { rank: 4 },
+      embeddings: 'full',
+    });
     assert.ok(full.modulesToSave.includes('model.embed_tokens') && full.modulesToSave.includes('lm_head'));
     assert.ok(!full.modules.some((m) => m.module === 'lm_head'));
-    const vllm = await extractAdapter(tiny().base, tiny().tuned, join(dir, 'vllm'), { policy: { rank: 4 }, profile: 'vllm' });
+    const vllm = await extractAdapter(tiny().base, tiny().tuned, join(dir, 'vllm'), {
+      policy: { rank: 4 },
+      profile: 'vllm',
+    });
     const config = JSON.parse(await readFile(join(dir, 'vllm', 'adapter_config.json'), 'utf8'));
     assert.ok(config.modules_to_save === null || config.modules_to_save.length === 0, 'no modules_to_save');
     assert.equal(vllm.modulesToSave.length, 0);
     const ck = await openCheckpoint(join(dir, 'vllm', 'adapter_model.safetensors'));
-    assert.ok(ck.tensors.every((t) => /lora_(embedding_)?[AB]/.test(t.name)), 'only LoRA factors');
+    assert.ok(
+      ck.tensors.every((t) => /lora_(embedding_)?[AB]/.test(t.name)),
+      'only LoRA factors',
+    );
     await ck.close();
   });
 });
@@ -185,7 +243,9 @@ describe('extract: tied embeddings', () => {
     const configFile = join(pair, 'base', 'config.json');
     const config = JSON.parse(await readFile(configFile, 'utf8'));
     await writeFile(configFile, JSON.stringify({ ...config, tie_word_embeddings: true }));
-    const r = await extractAdapter(join(pair, 'base'), join(pair, 'tuned'), join(dir, 'tied-lora'), { policy: { rank: 4 } });
+    const r = await extractAdapter(join(pair, 'base'), join(pair, 'tuned'), join(dir, 'tied-lora'), {
+      policy: { rank: 4 },
+    });
     assert.ok(r.modules.some((m) => m.module === 'model.embed_tokens'));
     assert.ok(!r.modules.some((m) => m.module === 'lm_head'));
     assert.match(r.skipped.find((s) => s.name === 'lm_head.weight')!.reason, /tied to the token embeddings/);
@@ -234,14 +294,29 @@ describe('merge and resize', () => {
   it('fails clearly on an adapter folder missing a file, and on an adapter of another model', async () => {
     await extractAdapter(tiny().base, tiny().tuned, join(dir, 'broken'), { policy: { rank: 2 } });
     await unlink(join(dir, 'broken', 'adapter_model.safetensors'));
-    await assert.rejects(mergeAdapter(tiny().base, join(dir, 'broken'), join(dir, 'nope')), (e: unknown) => e instanceof FormatError && /adapter_model\.safetensors/.test(e.message));
-    await extractAdapter(small().base, small().tuned, join(dir, 'small-r2'), { policy: { rank: 2 }, include: /layers\.0\.self_attn\.q_proj/ });
-    await assert.rejects(mergeAdapter(tiny().base, join(dir, 'small-r2'), join(dir, 'nope')), (e: unknown) => e instanceof ShapeError && /q_proj is \[512, 512\] but .* is \[64, 64\]/.test(e.message));
+    await assert.rejects(
+      mergeAdapter(tiny().base, join(dir, 'broken'), join(dir, 'nope')),
+      (e: unknown) => e instanceof FormatError && /adapter_model\.safetensors/.test(e.message),
+    );
+    await extractAdapter(small().base, small().tuned, join(dir, 'small-r2'), {
+      policy: { rank: 2 },
+      include: /layers\.0\.self_attn\.q_proj/,
+    });
+    await assert.rejects(
+      mergeAdapter(tiny().base, join(dir, 'small-r2'), join(dir, 'nope')),
+      (e: unknown) => e instanceof ShapeError && /q_proj is \[512, 512\] but .* is \[64, 64\]/.test(e.message),
+    );
   });
 
   it('refuses an existing output without force and leaves nothing behind on failure', async () => {
-    await assert.rejects(extractAdapter(tiny().base, tiny().tuned, join(dir, 'r8'), { policy: { rank: 2 } }), (e: unknown) => e instanceof UsageError && /already exists/.test(e.message));
-    await assert.rejects(extractAdapter(tiny().base, join(dir, 'small', 'tuned'), join(dir, 'never'), { policy: { rank: 2 } }), ShapeError);
+    await assert.rejects(
+      extractAdapter(tiny().base, tiny().tuned, join(dir, 'r8'), { policy: { rank: 2 } }),
+      (e: unknown) => e instanceof UsageError && /already exists/.test(e.message),
+    );
+    await assert.rejects(
+      extractAdapter(tiny().base, join(dir, 'small', 'tuned'), join(dir, 'never'), { policy: { rank: 2 } }),
+      ShapeError,
+    );
     await assert.rejects(readFile(join(dir, 'never', 'adapter_config.json')), /ENOENT/);
   });
 });

@@ -45,7 +45,12 @@ interface Spec {
 }
 
 /** Base and tuned folders (config.json + model.safetensors); 2-D tensors change by a rank-2 ΔW, others by noise. Returns ΔW by name. */
-async function writePair(name: string, config: Record<string, unknown>, specs: Spec[], seed = 1): Promise<{ base: string; tuned: string; delta: Map<string, Float32Array>; tunedValues: Map<string, Float32Array> }> {
+async function writePair(
+  name: string,
+  config: Record<string, unknown>,
+  specs: Spec[],
+  seed = 1,
+): Promise<{ base: string; tuned: string; delta: Map<string, Float32Array>; tunedValues: Map<string, Float32Array> }> {
   const r = rng(seed);
   const base = new Map<string, Float32Array>();
   const tuned = new Map<string, Float32Array>();
@@ -64,24 +69,41 @@ async function writePair(name: string, config: Record<string, unknown>, specs: S
         }
       } else for (let i = 0; i < n; i++) d[i] = 0.05 * r();
     }
-    const t = s.tunedShape ? Float32Array.from({ length: s.tunedShape.reduce((a, b) => a * b, 1) }, () => r()) : w.map((x, i) => x + d[i]!);
+    const t = s.tunedShape
+      ? Float32Array.from({ length: s.tunedShape.reduce((a, b) => a * b, 1) }, () => r())
+      : w.map((x, i) => x + d[i]!);
     // ΔW as f32 computes it from the stored sides.
-    delta.set(s.name, t.map((x, i) => x - w[i]!));
+    delta.set(
+      s.name,
+      t.map((x, i) => x - w[i]!),
+    );
     if (!s.tunedOnly) base.set(s.name, w);
     tuned.set(s.name, t);
   }
   const out = join(dir, name);
-  for (const [side, values] of [['base', base], ['tuned', tuned]] as const) {
+  for (const [side, values] of [
+    ['base', base],
+    ['tuned', tuned],
+  ] as const) {
     await mkdir(join(out, side), { recursive: true });
     const names = [...values.keys()];
     const shapes = new Map(specs.map((s) => [s.name, side === 'tuned' && s.tunedShape ? s.tunedShape : s.shape]));
-    await writeSafetensors(join(out, side, 'model.safetensors'), names.map((k) => ({ name: k, dtype: 'F32' as const, shape: shapes.get(k)! })), (_s, i) => values.get(names[i]!)!, { metadata: { format: 'pt' } });
+    await writeSafetensors(
+      join(out, side, 'model.safetensors'),
+      names.map((k) => ({ name: k, dtype: 'F32' as const, shape: shapes.get(k)! })),
+      (_s, i) => values.get(names[i]!)!,
+      { metadata: { format: 'pt' } },
+    );
     await writeFile(join(out, side, 'config.json'), JSON.stringify(config));
   }
   return { base: join(out, 'base'), tuned: join(out, 'tuned'), delta, tunedValues: tuned };
 }
 
-async function readOut(out: string): Promise<{ config: Record<string, any>; tensors: Map<string, { shape: number[]; data: Float32Array }>; doc: Record<string, any> }> {
+async function readOut(out: string): Promise<{
+  config: Record<string, any>;
+  tensors: Map<string, { shape: number[]; data: Float32Array }>;
+  doc: Record<string, any>;
+}> {
   const config = JSON.parse(await readFile(join(out, 'adapter_config.json'), 'utf8'));
   const doc = JSON.parse(await readFile(join(out, 'extraction.json'), 'utf8'));
   const ck = await openCheckpoint(join(out, 'adapter_model.safetensors'));
@@ -94,7 +116,8 @@ async function readOut(out: string): Promise<{ config: Record<string, any>; tens
 /** B·A [out, in] of row-major B [out, r] and A [r, in]. */
 function product(b: Float32Array, a: Float32Array, out: number, r: number, inF: number): Float64Array {
   const p = new Float64Array(out * inF);
-  for (let i = 0; i < out; i++) for (let k = 0; k < r; k++) for (let j = 0; j < inF; j++) p[i * inF + j]! += b[i * r + k]! * a[k * inF + j]!;
+  for (let i = 0; i < out; i++)
+    for (let k = 0; k < r; k++) for (let j = 0; j < inF; j++) p[i * inF + j]! += b[i * r + k]! * a[k * inF + j]!;
   return p;
 }
 
@@ -107,7 +130,12 @@ function transpose(x: ArrayLike<number>, rows: number, cols: number): Float64Arr
 const sq = (x: ArrayLike<number>) => Array.from(x).reduce((a, v) => a + v * v, 0);
 const P = 'base_model.model.';
 
-const gpt2Config = { model_type: 'gpt2', architectures: ['GPT2LMHeadModel'], tie_word_embeddings: true, vocab_size: 40 };
+const gpt2Config = {
+  model_type: 'gpt2',
+  architectures: ['GPT2LMHeadModel'],
+  tie_word_embeddings: true,
+  vocab_size: 40,
+};
 const gpt2Specs: Spec[] = [
   { name: 'transformer.wte.weight', shape: [40, 12] },
   { name: 'transformer.wpe.weight', shape: [16, 12] },
@@ -132,14 +160,28 @@ describe('extract: GPT-2 (Conv1D, tied wte, LayerNorm with bias)', () => {
     assert.equal(config.fan_in_fan_out, true);
     assert.equal(config.ensure_weight_tying, true);
     assert.ok(config.target_modules.includes('transformer.wte') && config.target_modules.includes('lm_head'));
-    assert.equal(config.bias, 'lora_only', 'lora_bias cannot go with an embedding LoRA, so the tuned biases are saved whole');
+    assert.equal(
+      config.bias,
+      'lora_only',
+      'lora_bias cannot go with an embedding LoRA, so the tuned biases are saved whole',
+    );
     assert.equal(config.lora_bias, undefined);
 
     // Conv1D weight stored [in, out] = (B·A)ᵀ, with A [r, in], B [out, r] as for a Linear.
     const a = tensors.get(`${P}transformer.h.0.attn.c_attn.lora_A.weight`)!;
     const b = tensors.get(`${P}transformer.h.0.attn.c_attn.lora_B.weight`)!;
-    assert.deepEqual([a.shape, b.shape], [[2, 12], [36, 2]]);
-    expectAllClose(transpose(product(b.data, a.data, 36, 2, 12), 36, 12), pair.delta.get('transformer.h.0.attn.c_attn.weight')!, { rtol: 1e-4, atol: 1e-6 });
+    assert.deepEqual(
+      [a.shape, b.shape],
+      [
+        [2, 12],
+        [36, 2],
+      ],
+    );
+    expectAllClose(
+      transpose(product(b.data, a.data, 36, 2, 12), 36, 12),
+      pair.delta.get('transformer.h.0.attn.c_attn.weight')!,
+      { rtol: 1e-4, atol: 1e-6 },
+    );
     // wpe is an embedding: ΔW [positions, dim] = (B·A)ᵀ with lora_embedding_A [r, 16].
     assert.deepEqual(tensors.get(`${P}transformer.wpe.lora_embedding_A`)!.shape, [2, 16]);
     // The tied head holds the embedding's factors transposed.
@@ -150,14 +192,31 @@ describe('extract: GPT-2 (Conv1D, tied wte, LayerNorm with bias)', () => {
 
     // ln_1 changed in its weight only, and is saved with both tensors; ln_f changed in its bias only.
     assert.deepEqual([...config.modules_to_save].sort(), ['transformer.h.0.ln_1', 'transformer.ln_f']);
-    assert.deepEqual(tensors.get(`${P}transformer.h.0.ln_1.bias`)!.data, pair.tunedValues.get('transformer.h.0.ln_1.bias'));
+    assert.deepEqual(
+      tensors.get(`${P}transformer.h.0.ln_1.bias`)!.data,
+      pair.tunedValues.get('transformer.h.0.ln_1.bias'),
+    );
     assert.ok(tensors.has(`${P}transformer.ln_f.weight`));
     // The changed c_attn bias travels whole under PEFT's bias: "lora_only" key; the unchanged c_proj bias does not.
-    assert.deepEqual(tensors.get(`${P}transformer.h.0.attn.c_attn.base_layer.bias`)!.data, pair.tunedValues.get('transformer.h.0.attn.c_attn.bias'));
+    assert.deepEqual(
+      tensors.get(`${P}transformer.h.0.attn.c_attn.base_layer.bias`)!.data,
+      pair.tunedValues.get('transformer.h.0.attn.c_attn.bias'),
+    );
     assert.ok(!tensors.has(`${P}transformer.h.0.attn.c_proj.base_layer.bias`));
     assert.match(doc.skipped.find((s: { name: string }) => s.name === 'transformer.h.0.attn.bias').reason, /buffer/);
-    assert.deepEqual(doc.layout, { modelType: 'gpt2', family: 'gpt2', taskType: 'CAUSAL_LM', tiedEmbeddings: true, fanInFanOut: true, biases: 'whole', fusedExpertRank: null });
-    assert.ok(Math.abs(doc.coverage.reproduced - 1) < 1e-6, `all of ΔW is carried at rank 2: ${doc.coverage.reproduced}`);
+    assert.deepEqual(doc.layout, {
+      modelType: 'gpt2',
+      family: 'gpt2',
+      taskType: 'CAUSAL_LM',
+      tiedEmbeddings: true,
+      fanInFanOut: true,
+      biases: 'whole',
+      fusedExpertRank: null,
+    });
+    assert.ok(
+      Math.abs(doc.coverage.reproduced - 1) < 1e-6,
+      `all of ΔW is carried at rank 2: ${doc.coverage.reproduced}`,
+    );
     assert.deepEqual(doc.coverage.leftOut, []);
   });
 
@@ -174,12 +233,25 @@ describe('extract: GPT-2 (Conv1D, tied wte, LayerNorm with bias)', () => {
     assert.equal(config.lora_bias, true);
     assert.equal(config.bias, 'none');
     assert.equal(config.ensure_weight_tying, undefined);
-    expectAllClose(tensors.get(`${P}transformer.h.0.attn.c_attn.lora_B.bias`)!.data, pair.delta.get('transformer.h.0.attn.c_attn.bias')!, { rtol: 0, atol: 0 });
-    assert.deepEqual(tensors.get(`${P}transformer.h.0.attn.c_proj.lora_B.bias`)!.data, new Float32Array(12), 'an unchanged bias is written as zeros');
+    expectAllClose(
+      tensors.get(`${P}transformer.h.0.attn.c_attn.lora_B.bias`)!.data,
+      pair.delta.get('transformer.h.0.attn.c_attn.bias')!,
+      { rtol: 0, atol: 0 },
+    );
+    assert.deepEqual(
+      tensors.get(`${P}transformer.h.0.attn.c_proj.lora_B.bias`)!.data,
+      new Float32Array(12),
+      'an unchanged bias is written as zeros',
+    );
     const changed = gpt2Specs.filter((s) => !s.same && s.name !== 'transformer.h.0.attn.bias');
     const total = changed.reduce((acc, s) => acc + sq(pair.delta.get(s.name)!), 0);
     assert.equal(doc.coverage.changedTensors, changed.length);
-    assert.deepEqual(doc.coverage.leftOut.map((l: { name: string }) => l.name), ['transformer.wte.weight', 'transformer.wpe.weight'].sort((x, y) => sq(pair.delta.get(y)!) - sq(pair.delta.get(x)!)));
+    assert.deepEqual(
+      doc.coverage.leftOut.map((l: { name: string }) => l.name),
+      ['transformer.wte.weight', 'transformer.wpe.weight'].sort(
+        (x, y) => sq(pair.delta.get(y)!) - sq(pair.delta.get(x)!),
+      ),
+    );
     for (const l of doc.coverage.leftOut) assert.ok(Math.abs(l.share - sq(pair.delta.get(l.name)!) / total) < 1e-9);
     assert.ok(Math.abs(doc.coverage.reproduced + doc.coverage.truncated + doc.coverage.leftOutShare - 1) < 1e-9);
     assert.ok(Math.abs(doc.coverage.reproduced - (1 - doc.coverage.leftOutShare)) < 1e-6);
@@ -204,7 +276,11 @@ describe('extract: BERT for sequence classification', () => {
     const { config, tensors } = await readOut(out);
     assert.equal(config.task_type, 'SEQ_CLS');
     assert.equal(config.ensure_weight_tying, undefined, 'a classifier ties nothing');
-    assert.deepEqual([...config.modules_to_save].sort(), ['bert.embeddings.LayerNorm', 'bert.embeddings.token_type_embeddings', 'classifier']);
+    assert.deepEqual([...config.modules_to_save].sort(), [
+      'bert.embeddings.LayerNorm',
+      'bert.embeddings.token_type_embeddings',
+      'classifier',
+    ]);
     assert.deepEqual(tensors.get(`${P}classifier.weight`)!.data, pair.tunedValues.get('classifier.weight'));
     assert.deepEqual(tensors.get(`${P}classifier.bias`)!.data, pair.tunedValues.get('classifier.bias'));
     assert.ok(!config.target_modules.includes('classifier'));
@@ -250,8 +326,14 @@ describe('extract: Qwen2-style biases on some projections only', () => {
     const { config, tensors } = await readOut(out);
     assert.equal(config.bias, 'lora_only');
     assert.equal(config.modules_to_save, null);
-    assert.deepEqual(tensors.get(`${P}model.layers.0.self_attn.q_proj.base_layer.bias`)!.data, pair.tunedValues.get('model.layers.0.self_attn.q_proj.bias'));
-    assert.match(r.warnings.join('\n'), /lora_bias would warn on, and refuse to merge, the targets without a base bias \(e\.g\. model\.layers\.0\.self_attn\.o_proj\)/);
+    assert.deepEqual(
+      tensors.get(`${P}model.layers.0.self_attn.q_proj.base_layer.bias`)!.data,
+      pair.tunedValues.get('model.layers.0.self_attn.q_proj.bias'),
+    );
+    assert.match(
+      r.warnings.join('\n'),
+      /lora_bias would warn on, and refuse to merge, the targets without a base bias \(e\.g\. model\.layers\.0\.self_attn\.o_proj\)/,
+    );
     assert.ok(Math.abs(r.coverage.reproduced - 1) < 1e-6);
     // A bias that changed on a projection whose weight did not: the module stays a (zero) LoRA target,
     // since PEFT loads <module>.base_layer.bias only into a LoRA layer.
@@ -260,14 +342,25 @@ describe('extract: Qwen2-style biases on some projections only', () => {
       { name: 'model.layers.0.self_attn.q_proj.bias', shape: [8] },
       { name: 'model.layers.0.self_attn.o_proj.weight', shape: [8, 8] },
     ]);
-    const ob = await extractAdapter(onlyBias.base, onlyBias.tuned, join(dir, 'qwen2-only-bias-lora'), { policy: { rank: 2 } });
+    const ob = await extractAdapter(onlyBias.base, onlyBias.tuned, join(dir, 'qwen2-only-bias-lora'), {
+      policy: { rank: 2 },
+    });
     const obOut = await readOut(join(dir, 'qwen2-only-bias-lora'));
     assert.ok(obOut.config.target_modules.includes('model.layers.0.self_attn.q_proj'));
     assert.equal(sq(obOut.tensors.get(`${P}model.layers.0.self_attn.q_proj.lora_B.weight`)!.data), 0);
-    assert.deepEqual(obOut.tensors.get(`${P}model.layers.0.self_attn.q_proj.base_layer.bias`)!.data, onlyBias.tunedValues.get('model.layers.0.self_attn.q_proj.bias'));
+    assert.deepEqual(
+      obOut.tensors.get(`${P}model.layers.0.self_attn.q_proj.base_layer.bias`)!.data,
+      onlyBias.tunedValues.get('model.layers.0.self_attn.q_proj.bias'),
+    );
     assert.ok(Math.abs(ob.coverage.reproduced - 1) < 1e-6);
-    const skip = await extractAdapter(pair.base, pair.tuned, join(dir, 'qwen2-skip'), { policy: { rank: 2 }, biases: 'skip' });
-    assert.deepEqual(skip.coverage.leftOut.map((l) => [l.name, l.reason]), [['model.layers.0.self_attn.q_proj.bias', 'bias (--biases skip)']]);
+    const skip = await extractAdapter(pair.base, pair.tuned, join(dir, 'qwen2-skip'), {
+      policy: { rank: 2 },
+      biases: 'skip',
+    });
+    assert.deepEqual(
+      skip.coverage.leftOut.map((l) => [l.name, l.reason]),
+      [['model.layers.0.self_attn.q_proj.bias', 'bias (--biases skip)']],
+    );
   });
 });
 
@@ -312,8 +405,16 @@ describe('extract: Mixtral experts', () => {
     const cfg = { model_type: 'mixtral', architectures: ['MixtralForCausalLM'], tie_word_embeddings: false };
     const specs: Spec[] = [{ name: 'model.layers.0.block_sparse_moe.gate.weight', shape: [2, 8] }];
     for (const e of [0, 1]) {
-      for (const [p, shape] of [['w1', [12, 8]], ['w2', [8, 12]], ['w3', [12, 8]]] as const) {
-        specs.push({ name: `model.layers.0.block_sparse_moe.experts.${e}.${p}.weight`, shape: [...shape], same: e === 1 });
+      for (const [p, shape] of [
+        ['w1', [12, 8]],
+        ['w2', [8, 12]],
+        ['w3', [12, 8]],
+      ] as const) {
+        specs.push({
+          name: `model.layers.0.block_sparse_moe.experts.${e}.${p}.weight`,
+          shape: [...shape],
+          same: e === 1,
+        });
       }
     }
     specs.push({ name: 'model.layers.0.self_attn.q_proj.weight', shape: [8, 8] });
@@ -325,15 +426,27 @@ describe('extract: Mixtral experts', () => {
     assert.ok(rank >= 1);
     assert.equal(config.r, rank);
     assert.equal(config.lora_alpha, rank);
-    for (const key of Object.keys(config.rank_pattern)) assert.ok(!/experts|gate$/.test(key), `no per-expert rank_pattern: ${key}`);
+    for (const key of Object.keys(config.rank_pattern))
+      assert.ok(!/experts|gate$/.test(key), `no per-expert rank_pattern: ${key}`);
     const zero = tensors.get(`${P}model.layers.0.block_sparse_moe.experts.1.w2.lora_B.weight`)!;
     assert.deepEqual(zero.shape, [8, rank]);
     assert.equal(sq(zero.data), 0);
     // The router ([2, 8], rank ≤ 2) is padded to the shared rank and still gives its ΔW.
     const ra = tensors.get(`${P}model.layers.0.block_sparse_moe.gate.lora_A.weight`)!;
     const rb = tensors.get(`${P}model.layers.0.block_sparse_moe.gate.lora_B.weight`)!;
-    assert.deepEqual([ra.shape, rb.shape], [[rank, 8], [2, rank]]);
-    if (rank >= 2) expectAllClose(product(rb.data, ra.data, 2, rank, 8), pair.delta.get('model.layers.0.block_sparse_moe.gate.weight')!, { rtol: 1e-4, atol: 1e-6 });
+    assert.deepEqual(
+      [ra.shape, rb.shape],
+      [
+        [rank, 8],
+        [2, rank],
+      ],
+    );
+    if (rank >= 2)
+      expectAllClose(
+        product(rb.data, ra.data, 2, rank, 8),
+        pair.delta.get('model.layers.0.block_sparse_moe.gate.weight')!,
+        { rtol: 1e-4, atol: 1e-6 },
+      );
     assert.match(r.warnings.join('\n'), /share rank/);
   });
 });
@@ -346,7 +459,10 @@ describe('extract: tensors the layout does not know', () => {
       { name: 'model.layers.0.self_attn.mystery.weight', shape: [8, 8] },
     ]);
     const r = await extractAdapter(pair.base, pair.tuned, join(dir, 'unknown-lora'), { policy: { rank: 2 } });
-    assert.deepEqual(r.modules.map((m) => m.module), ['model.layers.0.self_attn.q_proj']);
+    assert.deepEqual(
+      r.modules.map((m) => m.module),
+      ['model.layers.0.self_attn.q_proj'],
+    );
     const lo = r.coverage.leftOut[0]!;
     assert.equal(lo.name, 'model.layers.0.self_attn.mystery.weight');
     assert.match(lo.reason, /layout unknown/);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { UsageError } from '../../src/errors.js';
-import { allocateBudget, policyFromFlags, rankFor, type BudgetModule } from '../../src/extract/policy.js';
+import { allocateBudget, type BudgetModule, policyFromFlags, rankFor } from '../../src/extract/policy.js';
 
 /** Total squared error left by `ranks`: Σ over modules of Σ_{i ≥ r} σ_i² (+ the energy past the computed values). */
 function leftover(modules: BudgetModule[], ranks: number[]): number {
@@ -26,7 +26,10 @@ describe('policyFromFlags', () => {
   it('takes exactly one policy', () => {
     assert.deepEqual(policyFromFlags({ rank: 8 }), { rank: 8 });
     assert.deepEqual(policyFromFlags({ budgetRelative: 100 }), { budget: 100, relative: true });
-    assert.throws(() => policyFromFlags({}), (e: unknown) => e instanceof UsageError && /exactly one/.test(e.message));
+    assert.throws(
+      () => policyFromFlags({}),
+      (e: unknown) => e instanceof UsageError && /exactly one/.test(e.message),
+    );
     assert.throws(() => policyFromFlags({ rank: 8, energy: 0.9 }), /got `rank`, `energy`/);
     assert.throws(() => policyFromFlags({ rank: 0 }), /positive integer/);
     assert.throws(() => policyFromFlags({ energy: 1.5 }), /\(0, 1\]/);
@@ -40,8 +43,35 @@ describe('policy errors name the library option, not a flag', () => {
     [() => policyFromFlags({ energy: 0 }), 'energy', /^`energy` must be in \(0, 1\], got 0$/],
     [() => policyFromFlags({ error: 1 }), 'error', /^`error` must be in \[0, 1\), got 1$/],
     [() => policyFromFlags({ rank: 4, budget: 9 }), 'budget', /^choose exactly one of .*\(got `rank`, `budget`\)$/],
-    [() => allocateBudget([module(10, spectrum(4, () => 1))], 5), 'budget', /^`budget` 5 is too small: .* lower `minRank`$/],
-    [() => allocateBudget([module(10, spectrum(4, () => 1))], 5, { relative: true }), 'budgetRelative', /^`budgetRelative` 5 is too small/],
+    [
+      () =>
+        allocateBudget(
+          [
+            module(
+              10,
+              spectrum(4, () => 1),
+            ),
+          ],
+          5,
+        ),
+      'budget',
+      /^`budget` 5 is too small: .* lower `minRank`$/,
+    ],
+    [
+      () =>
+        allocateBudget(
+          [
+            module(
+              10,
+              spectrum(4, () => 1),
+            ),
+          ],
+          5,
+          { relative: true },
+        ),
+      'budgetRelative',
+      /^`budgetRelative` 5 is too small/,
+    ],
   ];
   for (const [i, [call, option, message]] of cases.entries()) {
     it(`case ${i + 1}: a UsageError with option ${option}, named \`${option}\` in the message`, () => {
@@ -49,7 +79,7 @@ describe('policy errors name the library option, not a flag', () => {
         assert.ok(e instanceof UsageError);
         assert.equal(e.option, option);
         assert.match(e.message, message);
-        assert.doesNotMatch(e.message, /--/, 'flags are the CLI\'s words');
+        assert.doesNotMatch(e.message, /--/, "flags are the CLI's words");
         return true;
       });
     });
@@ -78,9 +108,18 @@ describe('rankFor', () => {
 
 describe('allocateBudget', () => {
   const modules = [
-    module(100, spectrum(40, (i) => Math.exp(-i / 3))),
-    module(300, spectrum(40, (i) => 2 * Math.exp(-i / 10))),
-    module(200, spectrum(40, (i) => 0.5 * Math.exp(-i / 20))),
+    module(
+      100,
+      spectrum(40, (i) => Math.exp(-i / 3)),
+    ),
+    module(
+      300,
+      spectrum(40, (i) => 2 * Math.exp(-i / 10)),
+    ),
+    module(
+      200,
+      spectrum(40, (i) => 0.5 * Math.exp(-i / 20)),
+    ),
   ];
 
   it('never spends more than the budget and is no worse than any fixed rank of the same cost', () => {
@@ -90,18 +129,38 @@ describe('allocateBudget', () => {
       const ranks = allocateBudget(modules, budget);
       const spent = ranks.reduce((a, k, i) => a + k * modules[i]!.cost, 0);
       assert.ok(spent <= budget, `rank ${r}: spent ${spent} > ${budget}`);
-      const fixed = leftover(modules, modules.map(() => r));
-      assert.ok(leftover(modules, ranks) <= fixed * (1 + 1e-12), `rank ${r}: greedy ${leftover(modules, ranks)} vs fixed ${fixed}`);
+      const fixed = leftover(
+        modules,
+        modules.map(() => r),
+      );
+      assert.ok(
+        leftover(modules, ranks) <= fixed * (1 + 1e-12),
+        `rank ${r}: greedy ${leftover(modules, ranks)} vs fixed ${fixed}`,
+      );
     }
   });
 
   it('matches an exhaustive search on small cases', () => {
-    const small = [module(3, spectrum(5, (i) => 3 / (i + 1))), module(5, spectrum(5, (i) => 4 * 0.6 ** i)), module(2, spectrum(5, (i) => 1.5 - 0.2 * i))];
+    const small = [
+      module(
+        3,
+        spectrum(5, (i) => 3 / (i + 1)),
+      ),
+      module(
+        5,
+        spectrum(5, (i) => 4 * 0.6 ** i),
+      ),
+      module(
+        2,
+        spectrum(5, (i) => 1.5 - 0.2 * i),
+      ),
+    ];
     for (const budget of [10, 17, 23, 30, 41]) {
       let best = Infinity;
       for (let a = 1; a <= 5; a++)
         for (let b = 1; b <= 5; b++)
-          for (let c = 1; c <= 5; c++) if (3 * a + 5 * b + 2 * c <= budget) best = Math.min(best, leftover(small, [a, b, c]));
+          for (let c = 1; c <= 5; c++)
+            if (3 * a + 5 * b + 2 * c <= budget) best = Math.min(best, leftover(small, [a, b, c]));
       const ranks = allocateBudget(small, budget);
       // Greedy on σ²/cost is optimal up to the last partly fitting rank: within one rank's gain of the optimum.
       const got = leftover(small, ranks);
@@ -120,8 +179,14 @@ describe('allocateBudget', () => {
   });
 
   it('relative mode equalises relative errors across scales', () => {
-    const big = module(100, spectrum(20, (i) => 100 * Math.exp(-i / 4)));
-    const tiny = module(100, spectrum(20, (i) => 0.01 * Math.exp(-i / 4)));
+    const big = module(
+      100,
+      spectrum(20, (i) => 100 * Math.exp(-i / 4)),
+    );
+    const tiny = module(
+      100,
+      spectrum(20, (i) => 0.01 * Math.exp(-i / 4)),
+    );
     const abs = allocateBudget([big, tiny], 2000);
     const rel = allocateBudget([big, tiny], 2000, { relative: true });
     assert.ok(abs[0]! > abs[1]!, `absolute mode favours the big module: ${abs}`);

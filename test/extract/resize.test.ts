@@ -5,17 +5,27 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { UsageError } from '../../src/errors.js';
 import { applyAdapter, resizeAdapter } from '../../src/extract/index.js';
-import { openCheckpoint, readAdapter, writeAdapter, type LoraModule } from '../../src/io/index.js';
+import { type LoraModule, openCheckpoint, readAdapter, writeAdapter } from '../../src/io/index.js';
 import { expectAllClose } from '../helpers/close.js';
 
 const seq = (n: number, k = 1) => Float32Array.from({ length: n }, (_, i) => Math.sin(k * (i + 1)));
 const dir = () => mkdtemp(join(tmpdir(), 'deltarank-resize-'));
 
 function lora(module: string, rank: number, inF: number, outF: number, extra: Partial<LoraModule> = {}): LoraModule {
-  return { module, kind: 'linear', rank, alpha: 2 * rank, a: seq(rank * inF, 0.7), b: seq(outF * rank, 1.3), inFeatures: inF, outFeatures: outF, ...extra };
+  return {
+    module,
+    kind: 'linear',
+    rank,
+    alpha: 2 * rank,
+    a: seq(rank * inF, 0.7),
+    b: seq(outF * rank, 1.3),
+    inFeatures: inF,
+    outFeatures: outF,
+    ...extra,
+  };
 }
 
-test('resize writes the factors in the adapter\'s dtype by default (bf16 in, bf16 out, no modules_to_save needed)', async () => {
+test("resize writes the factors in the adapter's dtype by default (bf16 in, bf16 out, no modules_to_save needed)", async () => {
   const d = await dir();
   await writeAdapter(join(d, 'in'), { modules: [lora('model.layers.0.self_attn.q_proj', 4, 8, 8)], dtype: 'BF16' });
   await resizeAdapter(join(d, 'in'), join(d, 'out'), { rank: 2 });
@@ -32,7 +42,10 @@ test('resize writes the factors in the adapter\'s dtype by default (bf16 in, bf1
 test('resize refuses a --max-rank that is not a positive integer before reading anything', async () => {
   const d = await dir();
   for (const bad of [0, -1, 1.5, Number.NaN]) {
-    await assert.rejects(resizeAdapter(join(d, 'nowhere'), join(d, 'out'), { rank: 2 }, { maxRank: bad }), (e: unknown) => e instanceof UsageError && /--max-rank must be a positive integer/.test((e as Error).message));
+    await assert.rejects(
+      resizeAdapter(join(d, 'nowhere'), join(d, 'out'), { rank: 2 }, { maxRank: bad }),
+      (e: unknown) => e instanceof UsageError && /--max-rank must be a positive integer/.test((e as Error).message),
+    );
   }
 });
 
@@ -47,14 +60,30 @@ test('resize keeps lora_B.bias as lora_B.bias (rescaled to the new scale) and th
   const ck = await openCheckpoint(join(d, 'out', 'adapter_model.safetensors'));
   const keys = ck.tensors.map((t) => t.name).sort();
   await ck.close();
-  assert.deepEqual(keys, ['a', 'b', 'bias'].map((k) => `base_model.model.${q.module}.lora_${k === 'a' ? 'A.weight' : k === 'b' ? 'B.weight' : 'B.bias'}`).sort());
+  assert.deepEqual(
+    keys,
+    ['a', 'b', 'bias']
+      .map((k) => `base_model.model.${q.module}.lora_${k === 'a' ? 'A.weight' : k === 'b' ? 'B.weight' : 'B.bias'}`)
+      .sort(),
+  );
   // Merged into the same weights, the original and the resized adapter agree (rank kept: exact up to f32).
-  const weights = new Map([[`${q.module}.weight`, seq(30, 0.3)], [`${q.module}.bias`, seq(5, 0.9)]]);
+  const weights = new Map([
+    [`${q.module}.weight`, seq(30, 0.3)],
+    [`${q.module}.bias`, seq(5, 0.9)],
+  ]);
   const before = await applyAdapter(weights, await readAdapter(join(d, 'in')));
   const after = await applyAdapter(weights, await readAdapter(join(d, 'out')));
-  expectAllClose(after.get(`${q.module}.weight`)!, before.get(`${q.module}.weight`)!, { rtol: 1e-5, atol: 1e-6 }, 'weight');
+  expectAllClose(
+    after.get(`${q.module}.weight`)!,
+    before.get(`${q.module}.weight`)!,
+    { rtol: 1e-5, atol: 1e-6 },
+    'weight',
+  );
   expectAllClose(after.get(`${q.module}.bias`)!, before.get(`${q.module}.bias`)!, { rtol: 1e-6, atol: 1e-7 }, 'bias');
-  assert.ok(after.get(`${q.module}.bias`)!.some((v, i) => v !== weights.get(`${q.module}.bias`)![i]), 'the bias changed');
+  assert.ok(
+    after.get(`${q.module}.bias`)!.some((v, i) => v !== weights.get(`${q.module}.bias`)![i]),
+    'the bias changed',
+  );
 });
 
 test('resize of a DoRA adapter keeps each magnitude and use_dora, and says its errors are of s·B·A', async () => {
@@ -62,7 +91,10 @@ test('resize of a DoRA adapter keeps each magnitude and use_dora, and says its e
   const q = lora('model.layers.0.self_attn.q_proj', 3, 6, 5, { magnitude: seq(5, 0.4).map((v) => 1 + v) });
   await writeAdapter(join(d, 'in'), { modules: [q], dtype: 'F32' });
   const r = await resizeAdapter(join(d, 'in'), join(d, 'out'), { rank: 2 });
-  assert.ok(r.warnings.some((w) => /DoRA adapter: magnitudes kept; the errors reported are of s·B·A/.test(w)), r.warnings.join('\n'));
+  assert.ok(
+    r.warnings.some((w) => /DoRA adapter: magnitudes kept; the errors reported are of s·B·A/.test(w)),
+    r.warnings.join('\n'),
+  );
   const back = await readAdapter(join(d, 'out'));
   assert.equal(back.settings.useDora, true);
   assert.deepEqual(back.modules[0]!.magnitude, q.magnitude);
@@ -71,10 +103,26 @@ test('resize of a DoRA adapter keeps each magnitude and use_dora, and says its e
 
 test('resize of a tied embedding adapter (ensure_weight_tying) rewrites lm_head from the resized embedding', async () => {
   const d = await dir();
-  const emb: LoraModule = { module: 'model.embed_tokens', kind: 'embedding', rank: 3, alpha: 3, a: seq(3 * 10, 0.5), b: seq(4 * 3, 0.8), inFeatures: 10, outFeatures: 4 };
-  await writeAdapter(join(d, 'in'), { modules: [emb], dtype: 'F32', tiedModules: [{ module: 'lm_head', source: 'model.embed_tokens' }] });
+  const emb: LoraModule = {
+    module: 'model.embed_tokens',
+    kind: 'embedding',
+    rank: 3,
+    alpha: 3,
+    a: seq(3 * 10, 0.5),
+    b: seq(4 * 3, 0.8),
+    inFeatures: 10,
+    outFeatures: 4,
+  };
+  await writeAdapter(join(d, 'in'), {
+    modules: [emb],
+    dtype: 'F32',
+    tiedModules: [{ module: 'lm_head', source: 'model.embed_tokens' }],
+  });
   await resizeAdapter(join(d, 'in'), join(d, 'out'), { rank: 2 });
   const back = await readAdapter(join(d, 'out'));
   assert.deepEqual(back.tied, [{ module: 'lm_head', source: 'model.embed_tokens' }]);
-  assert.deepEqual(back.modules.map((m) => [m.module, m.rank]).sort(), [['lm_head', 2], ['model.embed_tokens', 2]]);
+  assert.deepEqual(back.modules.map((m) => [m.module, m.rank]).sort(), [
+    ['lm_head', 2],
+    ['model.embed_tokens', 2],
+  ]);
 });

@@ -7,7 +7,9 @@ import type { Page } from 'playwright-core';
 export const CHROMIUM = '/usr/bin/chromium';
 
 /** The skip reason for report rendering tests where no Chromium is installed (CI installs it). */
-export const NO_CHROMIUM = existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} (apt-get install chromium): report rendering not checked`;
+export const NO_CHROMIUM = existsSync(CHROMIUM)
+  ? false
+  : `no Chromium at ${CHROMIUM} (apt-get install chromium): report rendering not checked`;
 
 export const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
 
@@ -28,11 +30,24 @@ export interface Rendered {
  * page (clicks, assertions), take a full-page screenshot to test-artifacts/<name>.png, and say
  * what went wrong (errors raised during `interact` included).
  */
-export async function renderInChromium(file: string, name: string, interact?: (page: Page) => Promise<void>): Promise<Rendered> {
+export async function renderInChromium(
+  file: string,
+  name: string,
+  interact?: (page: Page) => Promise<void>,
+): Promise<Rendered> {
   const { chromium } = await import('playwright-core');
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
   try {
     const context = await browser.newContext({ offline: true, viewport: { width: 1366, height: 900 } });
@@ -51,7 +66,9 @@ export async function renderInChromium(file: string, name: string, interact?: (p
     page.on('pageerror', (e) => errors.push(e.message));
     await page.goto(pathToFileURL(file).href);
     await page.waitForSelector('body[data-plots-ready]', { timeout: 90_000 });
-    const missing = await page.evaluate(() => [...document.querySelectorAll('.dr-plot')].filter((d) => !d.querySelector('.main-svg')).map((d) => d.id));
+    const missing = await page.evaluate(() =>
+      [...document.querySelectorAll('.dr-plot')].filter((d) => !d.querySelector('.main-svg')).map((d) => d.id),
+    );
     const plots = await page.evaluate(() => document.querySelectorAll('.dr-plot').length);
     const sections = await page.evaluate(() => [...document.querySelectorAll('section.dr-card')].map((s) => s.id));
     if (interact) {

@@ -15,17 +15,26 @@ function findPython(): { python: string; versions: Record<string, string> } | { 
   for (const python of candidates) {
     if (!existsSync(python)) continue;
     try {
-      const out = execFileSync(python, ['-c', `import json, ${REQUIRED.join(', ')}; print(json.dumps({m: __import__(m).__version__ for m in ${JSON.stringify(REQUIRED)}}))`], {
-        encoding: 'utf8',
-        stdio: ['ignore', 'pipe', 'ignore'],
-        timeout: 120_000,
-      });
+      const out = execFileSync(
+        python,
+        [
+          '-c',
+          `import json, ${REQUIRED.join(', ')}; print(json.dumps({m: __import__(m).__version__ for m in ${JSON.stringify(REQUIRED)}}))`,
+        ],
+        {
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'ignore'],
+          timeout: 120_000,
+        },
+      );
       return { python, versions: JSON.parse(out) as Record<string, string> };
     } catch {
       // not this one: missing packages or a broken interpreter
     }
   }
-  return { reason: `no Python with ${REQUIRED.join(', ')} (.ci/run makes .venv; or set DELTARANK_TEST_PYTHON): checks against PEFT and transformers not run` };
+  return {
+    reason: `no Python with ${REQUIRED.join(', ')} (.ci/run makes .venv; or set DELTARANK_TEST_PYTHON): checks against PEFT and transformers not run`,
+  };
 }
 
 const found = findPython();
@@ -45,7 +54,14 @@ export function runPython<T = unknown>(script: string, args: string[] = [], { ti
   if (!PYTHON) return Promise.reject(new Error(NO_PYTHON || 'no Python'));
   return new Promise((resolve, reject) => {
     const child = spawn(PYTHON, [script, ...args], {
-      env: { ...process.env, OMP_NUM_THREADS: '1', MKL_NUM_THREADS: '1', TOKENIZERS_PARALLELISM: 'false', HF_HUB_OFFLINE: '1', TRANSFORMERS_VERBOSITY: 'error' },
+      env: {
+        ...process.env,
+        OMP_NUM_THREADS: '1',
+        MKL_NUM_THREADS: '1',
+        TOKENIZERS_PARALLELISM: 'false',
+        HF_HUB_OFFLINE: '1',
+        TRANSFORMERS_VERBOSITY: 'error',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';

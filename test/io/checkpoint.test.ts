@@ -4,7 +4,13 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { DeltarankError, FormatError } from '../../src/errors.js';
 import { openCheckpoint } from '../../src/io/checkpoint.js';
-import { planShards, specByteLength, writeCheckpoint, writeSafetensors, type TensorSpec } from '../../src/io/safetensors-writer.js';
+import {
+  planShards,
+  specByteLength,
+  type TensorSpec,
+  writeCheckpoint,
+  writeSafetensors,
+} from '../../src/io/safetensors-writer.js';
 import { independentRead, listing, put, scratch } from './helpers.js';
 
 const specs: TensorSpec[] = [
@@ -17,17 +23,35 @@ const specs: TensorSpec[] = [
   { name: 'lm_head.weight', dtype: 'BF16', shape: [64, 16] },
 ];
 /** Values exactly representable in bf16, distinct per tensor. */
-const valuesOf = (s: TensorSpec, i: number) => Float32Array.from({ length: s.shape.reduce((a, b) => a * b, 1) }, (_, j) => (((j % 127) - 63) / 64) * 2 ** i);
+const valuesOf = (s: TensorSpec, i: number) =>
+  Float32Array.from({ length: s.shape.reduce((a, b) => a * b, 1) }, (_, j) => (((j % 127) - 63) / 64) * 2 ** i);
 
 test('writeCheckpoint shards by count, writes the Hugging Face index, and openCheckpoint reads it back from the folder or the index', async () => {
   const dir = join(await scratch(), 'ckpt');
-  const { files, index } = await writeCheckpoint(dir, specs, (s, i) => valuesOf(s, i), { shards: 3, metadata: { format: 'pt' } });
-  assert.deepEqual(await listing(dir), ['model-00001-of-00003.safetensors', 'model-00002-of-00003.safetensors', 'model-00003-of-00003.safetensors', 'model.safetensors.index.json']);
-  assert.deepEqual(files.map((f) => f.slice(dir.length + 1)), (await listing(dir)).slice(0, 3));
-  const indexJson = JSON.parse(await readFile(index!, 'utf8')) as { metadata: { total_size: number }; weight_map: Record<string, string> };
+  const { files, index } = await writeCheckpoint(dir, specs, (s, i) => valuesOf(s, i), {
+    shards: 3,
+    metadata: { format: 'pt' },
+  });
+  assert.deepEqual(await listing(dir), [
+    'model-00001-of-00003.safetensors',
+    'model-00002-of-00003.safetensors',
+    'model-00003-of-00003.safetensors',
+    'model.safetensors.index.json',
+  ]);
+  assert.deepEqual(
+    files.map((f) => f.slice(dir.length + 1)),
+    (await listing(dir)).slice(0, 3),
+  );
+  const indexJson = JSON.parse(await readFile(index!, 'utf8')) as {
+    metadata: { total_size: number };
+    weight_map: Record<string, string>;
+  };
   const total = specs.reduce((a, s) => a + specByteLength(s), 0);
   assert.equal(indexJson.metadata.total_size, total);
-  assert.deepEqual(Object.keys(indexJson.weight_map), specs.map((s) => s.name));
+  assert.deepEqual(
+    Object.keys(indexJson.weight_map),
+    specs.map((s) => s.name),
+  );
   // Independent reading of each shard agrees with the index, and shard sizes are even up to one tensor.
   const perShard: number[] = [];
   for (const f of files) {
@@ -47,11 +71,17 @@ test('writeCheckpoint shards by count, writes the Hugging Face index, and openCh
     try {
       assert.deepEqual(ckpt.files, files);
       assert.deepEqual(ckpt.metadata, { format: 'pt' });
-      assert.deepEqual(ckpt.tensors.map((t) => t.name), specs.map((s) => s.name));
+      assert.deepEqual(
+        ckpt.tensors.map((t) => t.name),
+        specs.map((s) => s.name),
+      );
       for (const [i, s] of specs.entries()) assert.deepEqual(await ckpt.readFloat32(s.name), valuesOf(s, i), s.name);
       assert.equal(ckpt.has('lm_head.weight'), true);
       assert.equal(ckpt.has('nope'), false);
-      assert.throws(() => ckpt.info('nope'), (err: unknown) => err instanceof FormatError && /no tensor "nope"/.test(err.message));
+      assert.throws(
+        () => ckpt.info('nope'),
+        (err: unknown) => err instanceof FormatError && /no tensor "nope"/.test(err.message),
+      );
     } finally {
       await ckpt.close();
     }
@@ -65,7 +95,10 @@ test('maxShardBytes caps shards without splitting a tensor; one shard is a plain
     assert.ok(bytes <= 2100 || g.length === 1, `shard of ${bytes} bytes`);
   }
   assert.deepEqual(groups.flat(), specs, 'order kept, nothing lost');
-  assert.deepEqual(groups.map((g) => g.length), [1, 3, 2, 1]);
+  assert.deepEqual(
+    groups.map((g) => g.length),
+    [1, 3, 2, 1],
+  );
   const dir = join(await scratch(), 'one');
   const { files, index } = await writeCheckpoint(dir, specs, (s, i) => valuesOf(s, i), { maxShardBytes: 1e9 });
   assert.equal(index, undefined);
@@ -84,15 +117,33 @@ test('a folder resolves to its index, its model.safetensors or its only .safeten
   assert.equal(ckpt.files[0], join(dir, 'adapter_model.safetensors'));
   await ckpt.close();
   await writeSafetensors(join(dir, 'other.safetensors'), [specs[3]!], () => new Float32Array(16));
-  await assert.rejects(openCheckpoint(dir), /several \.safetensors files \(adapter_model\.safetensors, other\.safetensors\) but no index/);
+  await assert.rejects(
+    openCheckpoint(dir),
+    /several \.safetensors files \(adapter_model\.safetensors, other\.safetensors\) but no index/,
+  );
   await writeSafetensors(join(dir, 'model.safetensors'), [specs[1]!], () => new Float32Array(256));
   ckpt = await openCheckpoint(dir);
-  assert.deepEqual(ckpt.tensors.map((t) => t.name), [specs[1]!.name]);
+  assert.deepEqual(
+    ckpt.tensors.map((t) => t.name),
+    [specs[1]!.name],
+  );
   await ckpt.close();
   const empty = await scratch();
   await put(empty, 'config.json', '{}');
-  await assert.rejects(openCheckpoint(empty), (err: unknown) => err instanceof FormatError && /no \.safetensors file and no model\.safetensors\.index\.json/.test(err.message));
+  await assert.rejects(
+    openCheckpoint(empty),
+    (err: unknown) =>
+      err instanceof FormatError && /no \.safetensors file and no model\.safetensors\.index\.json/.test(err.message),
+  );
   await put(empty, 'pytorch_model.bin', 'not read');
-  await assert.rejects(openCheckpoint(empty), (err: unknown) => err instanceof FormatError && /found pytorch_model\.bin: PyTorch pickle files are not read/.test(err.message));
-  await assert.rejects(openCheckpoint(join(empty, 'missing.safetensors')), (err: unknown) => err instanceof DeltarankError && err.message === `${join(empty, 'missing.safetensors')}: no such file or folder`);
+  await assert.rejects(
+    openCheckpoint(empty),
+    (err: unknown) =>
+      err instanceof FormatError && /found pytorch_model\.bin: PyTorch pickle files are not read/.test(err.message),
+  );
+  await assert.rejects(
+    openCheckpoint(join(empty, 'missing.safetensors')),
+    (err: unknown) =>
+      err instanceof DeltarankError && err.message === `${join(empty, 'missing.safetensors')}: no such file or folder`,
+  );
 });

@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { decodeBf16, decodeF16, DTYPE_SIZE, encodeBf16, encodeF16, fromFloat32, toFloat32, type DType } from '../../src/io/dtypes.js';
+import {
+  DTYPE_SIZE,
+  type DType,
+  decodeBf16,
+  decodeF16,
+  encodeBf16,
+  encodeF16,
+  fromFloat32,
+  toFloat32,
+} from '../../src/io/dtypes.js';
 
 /** Value of a bf16 pattern straight from the IEEE definition (8-bit exponent, 7-bit mantissa). */
 function bf16Value(h: number): number {
@@ -63,9 +72,20 @@ test('bf16 encode rounds to nearest even between every pair of neighbours, overf
     });
   }
   assert.equal(checked, 5 * (65536 - 2 * 128));
-  const special = encodeBf16(new Float32Array([Infinity, -Infinity, NaN, -NaN, 3.4028234663852886e38, f32FromBits(0x7f800001), f32FromBits(0xff800001)]));
+  const special = encodeBf16(
+    new Float32Array([
+      Infinity,
+      -Infinity,
+      NaN,
+      -NaN,
+      3.4028234663852886e38,
+      f32FromBits(0x7f800001),
+      f32FromBits(0xff800001),
+    ]),
+  );
   assert.deepEqual([...special.slice(0, 2)], [0x7f80, 0xff80]);
-  for (const i of [2, 3, 5, 6]) assert.ok(Number.isNaN(bf16Value(special[i]!)), `NaN #${i} became ${special[i]!.toString(16)}`);
+  for (const i of [2, 3, 5, 6])
+    assert.ok(Number.isNaN(bf16Value(special[i]!)), `NaN #${i} became ${special[i]!.toString(16)}`);
   assert.equal(special[4], 0x7f80, 'f32 max lies past the last bf16 midpoint');
   assert.equal(special[6]! & 0x8000, 0x8000, 'NaN keeps its sign');
 });
@@ -97,7 +117,9 @@ test('f16 encode rounds to nearest even at, just below and just above every midp
     const xs = [mid, f32FromBits(bits[0]! - 1), f32FromBits(bits[0]! + 1)];
     const got = encodeF16(Float32Array.from(xs));
     const value = (p: number) => (p === 0x7c00 ? 65536 : f16Value(p)); // IEEE: overflow rounds as if to 2^16
-    xs.forEach((x, i) => assert.equal(got[i], nearest(x, h, hi, value), `x=${x} between ${h.toString(16)} and ${hi.toString(16)}`));
+    xs.forEach((x, i) =>
+      assert.equal(got[i], nearest(x, h, hi, value), `x=${x} between ${h.toString(16)} and ${hi.toString(16)}`),
+    );
   }
   const neg = encodeF16(new Float32Array([-1e-9, -70000, 2 ** -25, 2 ** -25 * (1 + 2 ** -20)]));
   assert.deepEqual([...neg], [0x8000, 0xfc00, 0x0000, 0x0001]);
@@ -126,7 +148,12 @@ test('toFloat32 widens every dtype from unaligned bytes, and fromFloat32 narrows
   for (const dtype of ['F64', 'F32', 'F16', 'BF16'] as const) {
     const back = toFloat32(dtype, fromFloat32(dtype, x));
     const tol = { F64: 0, F32: 0, F16: 2 ** -11, BF16: 2 ** -8 }[dtype];
-    back.forEach((v, i) => assert.ok(Math.abs(v - x[i]!) <= tol * Math.abs(x[i]!) + (dtype === 'F16' ? 2 ** -25 : 0), `${dtype} ${x[i]} → ${v}`));
+    back.forEach((v, i) =>
+      assert.ok(
+        Math.abs(v - x[i]!) <= tol * Math.abs(x[i]!) + (dtype === 'F16' ? 2 ** -25 : 0),
+        `${dtype} ${x[i]} → ${v}`,
+      ),
+    );
   }
   assert.throws(() => fromFloat32('I32', x), /cannot narrow f32 values to I32/);
   assert.throws(() => toFloat32('F32', new Uint8Array(3)), /3 bytes is not a whole number of 4-byte items/);

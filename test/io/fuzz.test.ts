@@ -44,7 +44,33 @@ function validHeader(): Record<string, unknown> {
 }
 
 /** Odd values a field may be set to: wrong types, out of range, huge, negative, fractional. */
-const ODD = [null, true, -1, 0, 1.5, 2 ** 53, 1e308, -0, '', 'F32', 'I64', 'BOOL', 'F8_E4M3', 'X', [], [1], [0, 0], [-1, 8], [8, 0], [0, 1e20], [[1]], {}, { a: 1 }, '\u0000', 'ü'];
+const ODD = [
+  null,
+  true,
+  -1,
+  0,
+  1.5,
+  2 ** 53,
+  1e308,
+  -0,
+  '',
+  'F32',
+  'I64',
+  'BOOL',
+  'F8_E4M3',
+  'X',
+  [],
+  [1],
+  [0, 0],
+  [-1, 8],
+  [8, 0],
+  [0, 1e20],
+  [[1]],
+  {},
+  { a: 1 },
+  '\u0000',
+  'ü',
+];
 
 /** A structural mutation of a header object: a field changed, dropped, added or retyped. */
 function mutateHeader(r: () => number): Record<string, unknown> {
@@ -59,16 +85,22 @@ function mutateHeader(r: () => number): Record<string, unknown> {
         h[name] = pick(r, ODD);
         break;
       case 1:
-        if (entry && typeof entry === 'object') entry[pick(r, ['dtype', 'shape', 'data_offsets', 'extra'])] = pick(r, ODD);
+        if (entry && typeof entry === 'object')
+          entry[pick(r, ['dtype', 'shape', 'data_offsets', 'extra'])] = pick(r, ODD);
         break;
       case 2:
         if (entry && typeof entry === 'object') delete entry[pick(r, ['dtype', 'shape', 'data_offsets'])];
         break;
       case 3:
-        h[`t${Math.floor(r() * 100)}`] = { dtype: pick(r, ['F32', 'F16', 'BF16', 'I8', 'U8']), shape: [Math.floor(r() * 5), Math.floor(r() * 5)], data_offsets: [Math.floor(r() * 80), Math.floor(r() * 80)] };
+        h[`t${Math.floor(r() * 100)}`] = {
+          dtype: pick(r, ['F32', 'F16', 'BF16', 'I8', 'U8']),
+          shape: [Math.floor(r() * 5), Math.floor(r() * 5)],
+          data_offsets: [Math.floor(r() * 80), Math.floor(r() * 80)],
+        };
         break;
       case 4:
-        if (entry && typeof entry === 'object' && Array.isArray(entry['shape'])) (entry['shape'] as unknown[]).push(pick(r, [0, 1, 2, -3, 1e9]));
+        if (entry && typeof entry === 'object' && Array.isArray(entry['shape']))
+          (entry['shape'] as unknown[]).push(pick(r, [0, 1, 2, -3, 1e9]));
         break;
       default:
         h['__metadata__'] = pick(r, [{ format: 1 }, { format: 'pt', n: { a: 1 } }, [], 'x', null]);
@@ -98,7 +130,11 @@ function mutateBytes(r: () => number, file: Uint8Array): Uint8Array {
       break;
     }
     default:
-      new DataView(out.buffer, out.byteOffset).setBigUint64(0, BigInt(Math.floor(r() * 2 ** 40)) * pick(r, [0n, 1n, 1n << 20n]), true);
+      new DataView(out.buffer, out.byteOffset).setBigUint64(
+        0,
+        BigInt(Math.floor(r() * 2 ** 40)) * pick(r, [0n, 1n, 1n << 20n]),
+        true,
+      );
   }
   return out;
 }
@@ -107,7 +143,10 @@ function mutateBytes(r: () => number, file: Uint8Array): Uint8Array {
 function mutateIndex(r: () => number): string {
   const doc: Record<string, unknown> = {
     metadata: { total_size: 72 },
-    weight_map: { 'model.layers.0.self_attn.q_proj.weight': 'model-00001-of-00002.safetensors', 'model.norm.weight': 'model-00002-of-00002.safetensors' },
+    weight_map: {
+      'model.layers.0.self_attn.q_proj.weight': 'model-00001-of-00002.safetensors',
+      'model.norm.weight': 'model-00002-of-00002.safetensors',
+    },
   };
   const map = doc['weight_map'] as Record<string, unknown>;
   switch (Math.floor(r() * 7)) {
@@ -115,7 +154,13 @@ function mutateIndex(r: () => number): string {
       doc['weight_map'] = pick(r, ODD);
       break;
     case 1:
-      map[pick(r, Object.keys(map))] = pick(r, [...ODD, 'missing.safetensors', '../model-00001-of-00002.safetensors', '/etc/passwd', 'model-00001-of-00002.safetensors']);
+      map[pick(r, Object.keys(map))] = pick(r, [
+        ...ODD,
+        'missing.safetensors',
+        '../model-00001-of-00002.safetensors',
+        '/etc/passwd',
+        'model-00001-of-00002.safetensors',
+      ]);
       break;
     case 2:
       map['model.extra.weight'] = 'model-00001-of-00002.safetensors';
@@ -208,7 +253,15 @@ test(`${MUTANTS} mutated index files: exit 0 or 3 with one line`, async () => {
   };
   const good = join(dir, 'good');
   await shards(good);
-  await writeFile(join(good, 'model.safetensors.index.json'), JSON.stringify({ weight_map: { 'model.layers.0.self_attn.q_proj.weight': 'model-00001-of-00002.safetensors', 'model.norm.weight': 'model-00002-of-00002.safetensors' } }));
+  await writeFile(
+    join(good, 'model.safetensors.index.json'),
+    JSON.stringify({
+      weight_map: {
+        'model.layers.0.self_attn.q_proj.weight': 'model-00001-of-00002.safetensors',
+        'model.norm.weight': 'model-00002-of-00002.safetensors',
+      },
+    }),
+  );
   assert.equal((await outcome(['inspect', good])).code, 0, 'the unmutated index opens');
   for (let i = 0; i < MUTANTS; i++) {
     const folder = join(dir, `i${i}`);
@@ -225,7 +278,10 @@ test('through the binary, a mutant header is one line on stderr and exit 3', asy
   const h = validHeader();
   (h['model.norm.weight'] as Record<string, unknown>)['data_offsets'] = [64, 1e20];
   await writeFile(file, buildFile(h, data()));
-  const run = spawnSync(process.execPath, ['--import', 'tsx', BIN, 'inspect', file], { encoding: 'utf8', timeout: 20_000 });
+  const run = spawnSync(process.execPath, ['--import', 'tsx', BIN, 'inspect', file], {
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
   assert.equal(run.status, 3, run.stderr);
   assert.equal(run.stderr.trim().split('\n').length, 1, run.stderr);
   assert.match(run.stderr, /^deltarank: .*bad\.safetensors/);

@@ -11,7 +11,11 @@ export async function scratch(): Promise<string> {
 }
 
 /** A safetensors file from its parts: an explicit header length (default: the JSON's), the header text, data bytes. */
-export function buildFile(header: string | object, data: Uint8Array = new Uint8Array(0), headerLength?: bigint): Uint8Array {
+export function buildFile(
+  header: string | object,
+  data: Uint8Array = new Uint8Array(0),
+  headerLength?: bigint,
+): Uint8Array {
   const json = new TextEncoder().encode(typeof header === 'string' ? header : JSON.stringify(header));
   const out = new Uint8Array(8 + json.byteLength + data.byteLength);
   new DataView(out.buffer).setBigUint64(0, headerLength ?? BigInt(json.byteLength), true);
@@ -36,7 +40,11 @@ export async function listing(dir: string): Promise<string[]> {
  * src/io: 8-byte little-endian header length N, N bytes of JSON, then the data, with
  * data_offsets relative to the end of the header.
  */
-export function independentRead(file: Uint8Array): { header: Record<string, unknown>; headerLength: number; tensors: Map<string, { dtype: string; shape: number[]; bytes: Uint8Array }> } {
+export function independentRead(file: Uint8Array): {
+  header: Record<string, unknown>;
+  headerLength: number;
+  tensors: Map<string, { dtype: string; shape: number[]; bytes: Uint8Array }>;
+} {
   let n = 0;
   for (let i = 7; i >= 0; i--) n = n * 256 + file[i]!;
   const header = JSON.parse(Buffer.from(file.subarray(8, 8 + n)).toString('utf8')) as Record<string, unknown>;

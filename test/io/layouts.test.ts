@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { modelLayout, taskTypeOf, type ModelConfig, type TensorRole } from '../../src/io/index.js';
+import { type ModelConfig, modelLayout, type TensorRole, taskTypeOf } from '../../src/io/index.js';
 
 /** config.json fields and tensor names/shapes of tiny random models saved by transformers 5.18 (layer 0 of each). */
 function fixture(name: string): { config: ModelConfig; tensors: { name: string; shape: number[] }[] } {
-  const json = JSON.parse(readFileSync(new URL(`./fixtures/layouts/${name}.json`, import.meta.url), 'utf8')) as { config: ModelConfig; tensors: [string, number[]][] };
+  const json = JSON.parse(readFileSync(new URL(`./fixtures/layouts/${name}.json`, import.meta.url), 'utf8')) as {
+    config: ModelConfig;
+    tensors: [string, number[]][];
+  };
   return { config: json.config, tensors: json.tensors.map(([n, shape]) => ({ name: n, shape })) };
 }
 
@@ -31,7 +34,10 @@ describe('layout table on real tensor lists', () => {
     assert.equal(r['lm_head.weight'], 'lm_head');
     assert.ok(!Object.values(r).includes('unknown'));
     const q = l.byName.get('model.layers.0.self_attn.k_proj.weight')!;
-    assert.deepEqual([q.outFeatures, q.inFeatures, q.transposed, q.hasBias, q.module], [...tensors.find((t) => t.name === q.name)!.shape, false, false, 'model.layers.0.self_attn.k_proj']);
+    assert.deepEqual(
+      [q.outFeatures, q.inFeatures, q.transposed, q.hasBias, q.module],
+      [...tensors.find((t) => t.name === q.name)!.shape, false, false, 'model.layers.0.self_attn.k_proj'],
+    );
   });
 
   it('Qwen2: q/k/v carry biases (hasBias), o_proj none', () => {
@@ -82,7 +88,11 @@ describe('layout table on real tensor lists', () => {
     assert.equal(l.byName.get('transformer.h.0.ln_1.bias')!.role, 'norm');
     assert.equal(l.byName.get('transformer.h.0.mlp.c_fc.bias')!.of, 'conv1d');
     // Checkpoints of older transformers store the causal mask: a buffer, never a weight.
-    const old = modelLayout(config, [...tensors, { name: 'transformer.h.0.attn.bias', shape: [1, 1, 64, 64] }, { name: 'transformer.h.0.attn.masked_bias', shape: [] }]);
+    const old = modelLayout(config, [
+      ...tensors,
+      { name: 'transformer.h.0.attn.bias', shape: [1, 1, 64, 64] },
+      { name: 'transformer.h.0.attn.masked_bias', shape: [] },
+    ]);
     assert.equal(old.byName.get('transformer.h.0.attn.bias')!.role, 'buffer');
     assert.equal(old.byName.get('transformer.h.0.attn.masked_bias')!.role, 'buffer');
   });
@@ -118,16 +128,24 @@ describe('layout table on real tensor lists', () => {
       assert.ok(l.fusedExperts, `${name}: PEFT fuses its experts`);
       assert.equal(l.tensors.filter((t) => t.role === 'expert').length, 12);
     }
-    assert.deepEqual(modelLayout(fixture('mixtral').config, fixture('mixtral').tensors).fusedExperts!.fused.gate_up_proj, ['w1', 'w3']);
+    assert.deepEqual(
+      modelLayout(fixture('mixtral').config, fixture('mixtral').tensors).fusedExperts!.fused.gate_up_proj,
+      ['w1', 'w3'],
+    );
     assert.equal(roles('qwen3moe')['model.layers.0.self_attn.q_norm.weight'], 'norm');
   });
 
   it('a resized vocabulary keeps its roles (the shapes, not the names, differ)', () => {
     const { config, tensors } = fixture('llama');
-    const resized = tensors.map((t) => (t.name === 'model.embed_tokens.weight' || t.name === 'lm_head.weight' ? { ...t, shape: [100, 32] } : t));
+    const resized = tensors.map((t) =>
+      t.name === 'model.embed_tokens.weight' || t.name === 'lm_head.weight' ? { ...t, shape: [100, 32] } : t,
+    );
     const l = modelLayout({ ...config, vocab_size: 100 }, resized);
     assert.equal(l.byName.get('model.embed_tokens.weight')!.role, 'embedding');
-    assert.deepEqual([l.byName.get('lm_head.weight')!.outFeatures, l.byName.get('lm_head.weight')!.inFeatures], [100, 32]);
+    assert.deepEqual(
+      [l.byName.get('lm_head.weight')!.outFeatures, l.byName.get('lm_head.weight')!.inFeatures],
+      [100, 32],
+    );
   });
 });
 

@@ -10,7 +10,7 @@ import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { FormatError } from '../../src/errors.js';
 import { openCheckpoint } from '../../src/io/index.js';
-import { loadAdapter, readModelArch, runDecoder, type ForwardVariant } from '../../src/model/index.js';
+import { type ForwardVariant, loadAdapter, readModelArch, runDecoder } from '../../src/model/index.js';
 import { NO_PYTHON, runPython } from '../helpers/python.js';
 
 const SCRIPT = fileURLToPath(new URL('./build_models.py', import.meta.url));
@@ -49,7 +49,9 @@ async function logitsOf(family: string, variant: Omit<ForwardVariant, 'checkpoin
 
 const FAMILIES = ['llama', 'llama-rope3', 'mistral', 'qwen2', 'qwen2-lora-bias', 'qwen3', 'gemma2', 'gemma3', 'phi3'];
 for (const family of FAMILIES) {
-  test(`${family}: logits equal transformers' (base, adapter unmerged, adapter merged)`, { skip: NO_PYTHON }, async () => {
+  test(`${family}: logits equal transformers' (base, adapter unmerged, adapter merged)`, {
+    skip: NO_PYTHON,
+  }, async () => {
     const expected = await openCheckpoint(join(dir, `${family}-expected.safetensors`));
     try {
       const base = await expected.readFloat32('base');
@@ -60,7 +62,10 @@ for (const family of FAMILIES) {
       const unmerged = await logitsOf(family, { adapter });
       assert.ok(relMax(unmerged, withAdapter) < 1e-4, `adapter: relative error ${relMax(unmerged, withAdapter)}`);
       // The adapter must matter, or the check above proves nothing about it.
-      assert.ok(relMax(base, withAdapter) > 1e-2, `the adapter changes the logits by only ${relMax(base, withAdapter)}`);
+      assert.ok(
+        relMax(base, withAdapter) > 1e-2,
+        `the adapter changes the logits by only ${relMax(base, withAdapter)}`,
+      );
       const merged = await logitsOf(family, { adapter, merge: true });
       assert.ok(relMax(merged, withAdapter) < 1e-4, `merged: relative error ${relMax(merged, withAdapter)}`);
     } finally {
@@ -73,9 +78,29 @@ test('another model_type is refused in one line naming it', async () => {
   const folder = await mkdtemp(join(tmpdir(), 'deltarank-arch-'));
   try {
     await writeFile(join(folder, 'config.json'), JSON.stringify({ model_type: 'gpt2', n_embd: 32 }));
-    await assert.rejects(readModelArch(folder), (err: Error) => err instanceof FormatError && /model_type "gpt2" is not supported/.test(err.message) && !err.message.includes('\n'));
-    await writeFile(join(folder, 'config.json'), JSON.stringify({ model_type: 'llama', hidden_size: 8, num_attention_heads: 2, num_hidden_layers: 1, intermediate_size: 8, vocab_size: 8, rope_scaling: { rope_type: 'yarn', factor: 4 } }));
-    await assert.rejects(readModelArch(folder), (err: Error) => err instanceof FormatError && /rope_type "yarn" is not supported/.test(err.message));
+    await assert.rejects(
+      readModelArch(folder),
+      (err: Error) =>
+        err instanceof FormatError &&
+        /model_type "gpt2" is not supported/.test(err.message) &&
+        !err.message.includes('\n'),
+    );
+    await writeFile(
+      join(folder, 'config.json'),
+      JSON.stringify({
+        model_type: 'llama',
+        hidden_size: 8,
+        num_attention_heads: 2,
+        num_hidden_layers: 1,
+        intermediate_size: 8,
+        vocab_size: 8,
+        rope_scaling: { rope_type: 'yarn', factor: 4 },
+      }),
+    );
+    await assert.rejects(
+      readModelArch(folder),
+      (err: Error) => err instanceof FormatError && /rope_type "yarn" is not supported/.test(err.message),
+    );
   } finally {
     await rm(folder, { recursive: true, force: true });
   }

@@ -56,7 +56,11 @@ describe('adapters made by PEFT 0.21', { skip: NO_PYTHON }, () => {
       const peft = await openCheckpoint(c.merged);
       const base = await openCheckpoint(c.base);
       try {
-        assert.deepEqual(ours.tensors.map((t) => t.name).sort(), peft.tensors.map((t) => t.name).sort(), `${name}: tensor names`);
+        assert.deepEqual(
+          ours.tensors.map((t) => t.name).sort(),
+          peft.tensors.map((t) => t.name).sort(),
+          `${name}: tensor names`,
+        );
         let changed = 0;
         for (const t of peft.tensors) {
           const want = await peft.readFloat32(t.name);
@@ -76,31 +80,56 @@ describe('adapters made by PEFT 0.21', { skip: NO_PYTHON }, () => {
     }
   });
 
-  test('analyze --adapter gives LAPACK\'s σ of the change PEFT makes (DoRA with the base; without it, refused)', async () => {
+  test("analyze --adapter gives LAPACK's σ of the change PEFT makes (DoRA with the base; without it, refused)", async () => {
     for (const [name, c] of Object.entries(made.cases)) {
       const read = await readAdapter(c.adapter);
       const dora = read.settings.useDora;
       if (dora) {
-        await assert.rejects(analyzeAdapter(c.adapter), (err: unknown) => err instanceof UsageError && /DoRA adapter \(use_dora\).*give the base/.test(err.message));
+        await assert.rejects(
+          analyzeAdapter(c.adapter),
+          (err: unknown) => err instanceof UsageError && /DoRA adapter \(use_dora\).*give the base/.test(err.message),
+        );
       }
       // Two parameters of one module: which nested wrapper adapts which is not saved; the base's shapes tell.
       const nested = read.paramModules.some((p) => p.level > 0);
       if (nested) {
-        await assert.rejects(analyzeAdapter(c.adapter), (err: unknown) => err instanceof UsageError && /may adapt .*experts\.\w+ and .*experts\.\w+ .*give the base checkpoint/.test(err.message));
+        await assert.rejects(
+          analyzeAdapter(c.adapter),
+          (err: unknown) =>
+            err instanceof UsageError &&
+            /may adapt .*experts\.\w+ and .*experts\.\w+ .*give the base checkpoint/.test(err.message),
+        );
       }
-      const runs = dora || nested ? [await analyzeAdapter(c.adapter, { basePath: c.base, exact: true })] : [await analyzeAdapter(c.adapter, { exact: true }), await analyzeAdapter(c.adapter, { basePath: c.base, exact: true })];
+      const runs =
+        dora || nested
+          ? [await analyzeAdapter(c.adapter, { basePath: c.base, exact: true })]
+          : [
+              await analyzeAdapter(c.adapter, { exact: true }),
+              await analyzeAdapter(c.adapter, { basePath: c.base, exact: true }),
+            ];
       for (const r of runs) {
         const byName = new Map(r.tensors.map((t) => [t.name, t]));
         for (const [tensor, sigma] of Object.entries(c.deltas)) {
-          const lists = Array.isArray(sigma[0]) ? (sigma as number[][]).map((s, e) => [`${tensor}[${e}]`, s] as const) : [[tensor, sigma as number[]] as const];
+          const lists = Array.isArray(sigma[0])
+            ? (sigma as number[][]).map((s, e) => [`${tensor}[${e}]`, s] as const)
+            : [[tensor, sigma as number[]] as const];
           for (const [entryName, want] of lists) {
             const entry = byName.get(entryName);
-            if (!entry && r.base === null && /lm_head|embed|norm/.test(entryName) && r.skipped.some((s) => s.name === tensor)) continue; // modules_to_save without a base
+            if (
+              !entry &&
+              r.base === null &&
+              /lm_head|embed|norm/.test(entryName) &&
+              r.skipped.some((s) => s.name === tensor)
+            )
+              continue; // modules_to_save without a base
             assert.ok(entry, `${name}: no spectrum for ${entryName} (have ${[...byName.keys()].join(', ')})`);
             const s1 = want[0]!;
             for (let i = 0; i < want.length; i++) {
               const got = entry.singularValues[i] ?? 0;
-              assert.ok(Math.abs(got - want[i]!) <= SIGMA_TOL * s1, `${name}: ${entryName} σ${i + 1} is ${got} here, ${want[i]} by LAPACK (base ${r.base ? 'given' : 'not given'})`);
+              assert.ok(
+                Math.abs(got - want[i]!) <= SIGMA_TOL * s1,
+                `${name}: ${entryName} σ${i + 1} is ${got} here, ${want[i]} by LAPACK (base ${r.base ? 'given' : 'not given'})`,
+              );
             }
           }
         }
@@ -108,20 +137,27 @@ describe('adapters made by PEFT 0.21', { skip: NO_PYTHON }, () => {
     }
   });
 
-  test('resize writes adapters PEFT loads without a warning, and at full rank they merge to PEFT\'s result', async () => {
+  test("resize writes adapters PEFT loads without a warning, and at full rank they merge to PEFT's result", async () => {
     const pairs: string[] = [];
     const resized: [string, Case, string][] = [];
     for (const [name, c] of Object.entries(made.cases)) {
       const out = join(dir, name, 'resized');
       if ((await readAdapter(c.adapter)).paramModules.length > 0) {
-        await assert.rejects(resizeAdapter(c.adapter, out, { rank: 64 }), (err: unknown) => err instanceof FormatError && /"target_parameters".*resize does not rewrite/.test(err.message));
+        await assert.rejects(
+          resizeAdapter(c.adapter, out, { rank: 64 }),
+          (err: unknown) =>
+            err instanceof FormatError && /"target_parameters".*resize does not rewrite/.test(err.message),
+        );
         continue;
       }
       await resizeAdapter(c.adapter, out, { rank: 64 });
       pairs.push(out, c.base);
       resized.push([name, c, out]);
     }
-    const loaded = await runPython<Record<string, { warnings: string[]; missing: string[]; unexpected: string[] }>>(join(HERE, 'peft_adapters.py'), ['load', ...pairs]);
+    const loaded = await runPython<Record<string, { warnings: string[]; missing: string[]; unexpected: string[] }>>(
+      join(HERE, 'peft_adapters.py'),
+      ['load', ...pairs],
+    );
     for (const [name, c, out] of resized) {
       const l = loaded[out]!;
       assert.deepEqual(l, { warnings: [], missing: [], unexpected: [] }, `${name}: PEFT loading the resized adapter`);
@@ -134,7 +170,8 @@ describe('adapters made by PEFT 0.21', { skip: NO_PYTHON }, () => {
           const want = await peft.readFloat32(t.name);
           const got = await ours.readFloat32(t.name);
           for (let i = 0; i < want.length; i++) {
-            if (!(Math.abs(got[i]! - want[i]!) <= MERGE_TOL * Math.max(1, Math.abs(want[i]!)))) assert.fail(`${name}: resized then merged, ${t.name}[${i}] is ${got[i]}, PEFT's merge ${want[i]}`);
+            if (!(Math.abs(got[i]! - want[i]!) <= MERGE_TOL * Math.max(1, Math.abs(want[i]!))))
+              assert.fail(`${name}: resized then merged, ${t.name}[${i}] is ${got[i]}, PEFT's merge ${want[i]}`);
           }
         }
       } finally {

@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { formatCount, formatNumber, formatPercent, formatRank, formatShape, shortName } from '../../src/report/format.js';
+import {
+  formatCount,
+  formatNumber,
+  formatPercent,
+  formatRank,
+  formatShape,
+  shortName,
+} from '../../src/report/format.js';
 
 test('numbers, percentages, counts and ranks read short', () => {
   assert.equal(formatNumber(0.7134), '0.713');

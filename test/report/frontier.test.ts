@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { fixedRankFrontier, greedyFrontier, rankGrid } from '../../src/report/frontier.js';
 import type { SpectrumLike } from '../../src/report/frontier.js';
+import { fixedRankFrontier, greedyFrontier, rankGrid } from '../../src/report/frontier.js';
 import { plantedTensor } from './synthetic.js';
 
 /** A complete spectrum from explicit singular values. */
@@ -9,7 +9,13 @@ function spectrum(shape: [number, number], s: number[], k = s.length): SpectrumL
   const total = s.reduce((a, v) => a + v * v, 0);
   let acc = 0;
   const energy = s.slice(0, k).map((v) => (acc += v * v) / total);
-  return { shape, deltaNorm: Math.sqrt(total), singularValues: s.slice(0, k), energy, complete: k === Math.min(...shape) };
+  return {
+    shape,
+    deltaNorm: Math.sqrt(total),
+    singularValues: s.slice(0, k),
+    energy,
+    complete: k === Math.min(...shape),
+  };
 }
 
 /** Relative error of keeping the top r of each tensor, from the whole spectra. */
@@ -62,7 +68,9 @@ test('fixed rank weights tensors by ‖ΔW‖² and flags spectra that stop earl
   // a is complete and 48 = min(64, 48): it contributes no error there; b's stands at E(10)
   const at48 = pts[3]!;
   const bTail = 1 - b.spectrum.energy[9]!;
-  const expected = Math.sqrt((b.spectrum.deltaNorm ** 2 * bTail) / (a.spectrum.deltaNorm ** 2 + b.spectrum.deltaNorm ** 2));
+  const expected = Math.sqrt(
+    (b.spectrum.deltaNorm ** 2 * bTail) / (a.spectrum.deltaNorm ** 2 + b.spectrum.deltaNorm ** 2),
+  );
   assert.ok(Math.abs(at48.error - expected) < 1e-12);
 });
 
@@ -100,7 +108,10 @@ test('greedy frontier is exact until a truncated spectrum could hide a better pi
   const whole = greedyFrontier([a.spectrum, plantedTensor('b', [16, 14], { tau: 6, a: 0.7 }).spectrum]);
   const bar = b.full[4]! ** 2 / 30;
   const expectedUntil = (() => {
-    const picks = [...Array.from(a.full, (v) => ({ r: (v * v) / 22, c: 22 })), ...Array.from(b.full.subarray(0, 5), (v) => ({ r: (v * v) / 30, c: 30 }))];
+    const picks = [
+      ...Array.from(a.full, (v) => ({ r: (v * v) / 22, c: 22 })),
+      ...Array.from(b.full.subarray(0, 5), (v) => ({ r: (v * v) / 30, c: 30 })),
+    ];
     return picks.filter((p) => p.r >= bar).reduce((s, p) => s + p.c, 0);
   })();
   assert.equal(truncated.exactUntil, expectedUntil);
@@ -116,13 +127,17 @@ test('greedy frontier is exact until a truncated spectrum could hide a better pi
   for (const p of beyond) {
     let best = Infinity;
     for (let ra = 0; ra <= 10; ra++)
-      for (let rb = 0; rb <= 14; rb++) if (ra * 22 + rb * 30 <= p.params) best = Math.min(best, trueError(full, [ra, rb]));
+      for (let rb = 0; rb <= 14; rb++)
+        if (ra * 22 + rb * 30 <= p.params) best = Math.min(best, trueError(full, [ra, rb]));
     assert.ok(p.error >= best - 1e-12, `${p.params} params: ${p.error} beats the optimum ${best}`);
   }
 });
 
 test('greedy frontier of a large model is thinned and keeps its end point', () => {
-  const tensors = Array.from({ length: 40 }, (_, t) => plantedTensor(`t${t}`, [512, 256], { tau: 4 + t, k: 100 }).spectrum);
+  const tensors = Array.from(
+    { length: 40 },
+    (_, t) => plantedTensor(`t${t}`, [512, 256], { tau: 4 + t, k: 100 }).spectrum,
+  );
   const { points } = greedyFrontier(tensors);
   assert.ok(points.length <= 64 + 256 + 1, `${points.length} points`);
   for (let i = 1; i < points.length; i++) {

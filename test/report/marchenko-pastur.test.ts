@@ -55,7 +55,11 @@ test('baseline keeps the Frobenius norm and sits at the known edges', () => {
     const top = (Math.sqrt(m) + Math.sqrt(n)) * entry;
     const bottom = Math.abs(Math.sqrt(m) - Math.sqrt(n)) * entry;
     assert.ok(Math.abs(s[0]! / top - 1) < 0.02, `[${m}, ${n}] largest ${s[0]} vs edge ${top}`);
-    if (m !== n) assert.ok(Math.abs(s[s.length - 1]! / bottom - 1) < 0.03, `[${m}, ${n}] smallest ${s[s.length - 1]} vs edge ${bottom}`);
+    if (m !== n)
+      assert.ok(
+        Math.abs(s[s.length - 1]! / bottom - 1) < 0.03,
+        `[${m}, ${n}] smallest ${s[s.length - 1]} vs edge ${bottom}`,
+      );
     const picked = randomSpectrumBaseline(m, n, frob, [1, 7, s.length]);
     assert.deepEqual(Array.from(picked), [s[0], s[6], s[s.length - 1]]);
   }
@@ -73,7 +77,8 @@ test('baseline matches the singular values of a sampled Gaussian matrix', () => 
   const m = 600;
   const n = 240;
   const rows = Array.from({ length: m }, () => Array.from({ length: n }, gauss));
-  const sampled = new SVD(new Matrix(rows), { computeLeftSingularVectors: false, computeRightSingularVectors: false }).diagonal;
+  const sampled = new SVD(new Matrix(rows), { computeLeftSingularVectors: false, computeRightSingularVectors: false })
+    .diagonal;
   const frob = Math.sqrt(sampled.reduce((a, v) => a + v * v, 0));
   const base = randomSpectrumBaseline(m, n, frob);
   // The bulk is rigid at this size; the values nearest the lower edge carry the largest finite-size shift.

@@ -13,8 +13,19 @@ test('a page holds a nav entry and a card per section, plotly inlined, the data 
     title: 'Title <1>',
     subtitle: 'a & b',
     sections: [
-      { id: 'one', title: 'First', html: '<div class="dr-plot" id="p1"></div>', plots: [{ divId: 'p1', data: [{ type: 'scatter', x: [1, 2], y: [3, 4] }], layout: { height: 300 } }] },
-      { id: 'two', title: 'Second & last', html: '<p>text</p>', data: { hostile: '</script><script>alert(1)</script>', n: [1.23456789, Infinity] }, script: 'return 1;' },
+      {
+        id: 'one',
+        title: 'First',
+        html: '<div class="dr-plot" id="p1"></div>',
+        plots: [{ divId: 'p1', data: [{ type: 'scatter', x: [1, 2], y: [3, 4] }], layout: { height: 300 } }],
+      },
+      {
+        id: 'two',
+        title: 'Second & last',
+        html: '<p>text</p>',
+        data: { hostile: '</script><script>alert(1)</script>', n: [1.23456789, Infinity] },
+        script: 'return 1;',
+      },
     ],
   });
   assert.match(html, /^<!DOCTYPE html>/);
@@ -23,8 +34,13 @@ test('a page holds a nav entry and a card per section, plotly inlined, the data 
   assert.match(html, /<li><a href="#one">First<\/a><\/li><li><a href="#two">Second &amp; last<\/a><\/li>/);
   assert.match(html, /<section class="dr-card" id="one">\n<h2>First<\/h2>/);
   assert.match(html, /<section class="dr-card" id="two">\n<h2>Second &amp; last<\/h2>/);
-  const blob = readBlob(html) as { plots: { divId: string; data: unknown[]; layout: unknown }[]; sections: Record<string, unknown> };
-  assert.deepEqual(blob.plots, [{ divId: 'p1', data: [{ type: 'scatter', x: [1, 2], y: [3, 4] }], layout: { height: 300 } }]);
+  const blob = readBlob(html) as {
+    plots: { divId: string; data: unknown[]; layout: unknown }[];
+    sections: Record<string, unknown>;
+  };
+  assert.deepEqual(blob.plots, [
+    { divId: 'p1', data: [{ type: 'scatter', x: [1, 2], y: [3, 4] }], layout: { height: 300 } },
+  ]);
   assert.deepEqual(blob.sections, { two: { hostile: '</script><script>alert(1)</script>', n: [1.23457, null] } });
   // plotly is inlined whole: its size, no external reference of any kind
   const plotly = readFileSync(plotlyFile, 'utf8');
@@ -37,7 +53,7 @@ test('a page holds a nav entry and a card per section, plotly inlined, the data 
   // each script element closes exactly once: nothing inside one closes it early
   const opens = html.match(/<script\b/gi)!.length;
   const closes = html.match(/<\/script/gi)!.length;
-  assert.equal(opens, 5, "data, plotly, boot, one section script, ready");
+  assert.equal(opens, 5, 'data, plotly, boot, one section script, ready');
   assert.equal(closes, opens);
   assert.ok(html.includes('window.deltarank.data["two"]'));
 });
@@ -56,7 +72,14 @@ test('escaping for script and JSON elements keeps the meaning', () => {
 
 test('two sections with one id are refused', () => {
   assert.throws(
-    () => renderPage({ title: 't', sections: [{ id: 'a', title: 'A', html: '' }, { id: 'a', title: 'B', html: '' }] }),
+    () =>
+      renderPage({
+        title: 't',
+        sections: [
+          { id: 'a', title: 'A', html: '' },
+          { id: 'a', title: 'B', html: '' },
+        ],
+      }),
     (e: unknown) => e instanceof DeltarankError && /two sections have the id "a"/.test(e.message),
   );
 });

@@ -6,7 +6,7 @@ import type { AnalyzeResult } from '../../src/analyze/types.js';
 import { renderAnalyzeReport, spectrumSections } from '../../src/report/index.js';
 import { KEEP_ALL } from '../../src/report/thin.js';
 import { readBlob } from './read-blob.js';
-import { TINY, TINYLLAMA, llamaResult, plantedTensor } from './synthetic.js';
+import { llamaResult, plantedTensor, TINY, TINYLLAMA } from './synthetic.js';
 
 interface Trace {
   type: string;
@@ -59,7 +59,10 @@ test('sections, nav and plot containers are all there', () => {
 test('heatmap cells hold each tensor’s rank at 90 % (log colour), "> k" where unreached', () => {
   const blob = readBlob(bigHtml) as Blob;
   const heat = blob.plots.find((p) => p.divId === 'dr-heatmap-plot')!;
-  const [main, unknown] = heat.data as [Trace & { x: string[]; y: string[]; z: (number | null)[][]; text: string[][] }, Trace & { z: (number | null)[][]; text: string[][] }];
+  const [main, unknown] = heat.data as [
+    Trace & { x: string[]; y: string[]; z: (number | null)[][]; text: string[][] },
+    Trace & { z: (number | null)[][]; text: string[][] },
+  ];
   assert.deepEqual(main.x, ['q', 'k', 'v', 'o', 'gate', 'up', 'down', 'embeddings', 'lm_head']);
   assert.deepEqual(main.y, [...Array.from({ length: 22 }, (_, i) => String(i)), '—']);
   let nulls = 0;
@@ -85,7 +88,10 @@ test('heatmap cells hold each tensor’s rank at 90 % (log colour), "> k" where 
     }
   }
   // the planted τ grows with depth: late down_proj need more than the 300 values computed at 99 %
-  const buttons = heat.layout.updatemenus[0].buttons as { label: string; args: [{ z: [(number | null)[][], (number | null)[][]] }] }[];
+  const buttons = heat.layout.updatemenus[0].buttons as {
+    label: string;
+    args: [{ z: [(number | null)[][], (number | null)[][]] }];
+  }[];
   assert.deepEqual(
     buttons.map((b) => b.label),
     ['rank at 90 %', 'rank at 95 %', 'rank at 99 %', 'relative update'],
@@ -120,18 +126,27 @@ test('energy curves: one trace per tensor, the planted E(r), one module type sho
   const visibleQ = buttons[0]!.args[0].visible;
   assert.equal(visibleQ.length, energy.data.length);
   assert.equal(energy.data.filter((t, i) => visibleQ[i] && (t as any).mode === 'lines').length, 22);
-  assert.deepEqual(energy.data.map((t) => t.visible !== false), visibleQ);
+  assert.deepEqual(
+    energy.data.map((t) => t.visible !== false),
+    visibleQ,
+  );
 });
 
 test('scree data: values thinned past KEEP_ALL, Marchenko–Pastur baseline per shape at unit norm', () => {
   const wide = plantedTensor('model.layers.0.mlp.down_proj.weight', [1024, 4096], { tau: 200 });
   const result: AnalyzeResult = { ...tiny.result, tensors: [wide.spectrum, ...tiny.result.tensors] };
   const blob = readBlob(renderAnalyzeReport(result)) as Blob;
-  const scree = blob.sections.scree as { tensors: { b: string; f: number; x?: number[]; s: number[]; r: (number | null)[] }[]; baselines: Record<string, { x: number[]; s: number[] }> };
+  const scree = blob.sections.scree as {
+    tensors: { b: string; f: number; x?: number[]; s: number[]; r: (number | null)[] }[];
+    baselines: Record<string, { x: number[]; s: number[] }>;
+  };
   assert.equal(scree.tensors.length, result.tensors.length);
   const t = scree.tensors.find((e) => e.b === '1024×4096')!;
   assert.ok(t.x, 'a 1024-value spectrum is thinned');
-  assert.deepEqual(t.x!.slice(0, KEEP_ALL), Array.from({ length: KEEP_ALL }, (_, i) => i + 1));
+  assert.deepEqual(
+    t.x!.slice(0, KEEP_ALL),
+    Array.from({ length: KEEP_ALL }, (_, i) => i + 1),
+  );
   assert.equal(t.x![t.x!.length - 1], 1024);
   assert.ok(t.x!.length < 1024 * 0.7);
   t.x!.forEach((i, j) => close(t.s[j]!, wide.full[i - 1]!, 1e-5, `σ_${i}`));
@@ -167,14 +182,23 @@ test('extraction frontier: fixed-rank errors equal the planted spectra’s, poin
 test('tables list every tensor, other and skipped one; summary medians per module type', () => {
   const rows = /<table class="dr-table dr-sortable" id="dr-tensor-table">([\s\S]*?)<\/table>/.exec(bigHtml)![1]!;
   assert.equal((rows.match(/<tr>/g) ?? []).length, 156 + 1);
-  for (const t of big.result.tensors) assert.ok(rows.includes(`>${t.name.replace(/^model\./, '').replace(/\.weight$/, '')}<`), t.name);
+  for (const t of big.result.tensors)
+    assert.ok(rows.includes(`>${t.name.replace(/^model\./, '').replace(/\.weight$/, '')}<`), t.name);
   assert.ok(rows.includes('>&gt; 300<'));
   assert.match(bigHtml, /<h3>Other tensors \(2\)<\/h3>/);
-  assert.match(bigHtml, /<td class="dr-text">model\.extra_head\.weight<\/td><td class="dr-text">present in tuned only<\/td>/);
+  assert.match(
+    bigHtml,
+    /<td class="dr-text">model\.extra_head\.weight<\/td><td class="dr-text">present in tuned only<\/td>/,
+  );
   const typeTable = /id="dr-type-table">([\s\S]*?)<\/table>/.exec(bigHtml)![1]!;
-  const qRow = /<tr><td>q<\/td><td data-v="22">22<\/td><td class="dr-text">2048×2048<\/td><td data-v="([\d.]+)">/.exec(typeTable);
+  const qRow = /<tr><td>q<\/td><td data-v="22">22<\/td><td class="dr-text">2048×2048<\/td><td data-v="([\d.]+)">/.exec(
+    typeTable,
+  );
   assert.ok(qRow, 'q row');
-  const qR90 = big.result.tensors.filter((t) => t.name.includes('q_proj')).map((t) => t.rankAt['0.9'] as number).sort((a, b) => a - b);
+  const qR90 = big.result.tensors
+    .filter((t) => t.name.includes('q_proj'))
+    .map((t) => t.rankAt['0.9'] as number)
+    .sort((a, b) => a - b);
   assert.equal(Number(qRow[1]), (qR90[10]! + qR90[11]!) / 2);
 });
 
@@ -183,7 +207,11 @@ test('size: tinyllama and 160 tensors × 512 values stay far under 15 MB', () =>
   assert.ok(bytes(bigHtml) < 15 * MB, `${bytes(bigHtml)} bytes`);
   const many: AnalyzeResult = {
     ...tiny.result,
-    tensors: Array.from({ length: 160 }, (_, i) => plantedTensor(`model.layers.${i >> 3}.mlp.m${i & 7}.weight`, [4096, 4096], { tau: 50 + i, k: 512 }).spectrum),
+    tensors: Array.from(
+      { length: 160 },
+      (_, i) =>
+        plantedTensor(`model.layers.${i >> 3}.mlp.m${i & 7}.weight`, [4096, 4096], { tau: 50 + i, k: 512 }).spectrum,
+    ),
   };
   const html = renderAnalyzeReport(many);
   const data = bytes(html) - plotlyBytes;
@@ -192,7 +220,10 @@ test('size: tinyllama and 160 tensors × 512 values stay far under 15 MB', () =>
   // complete 4096-value spectra are thinned to about the same size
   const exact: AnalyzeResult = {
     ...tiny.result,
-    tensors: Array.from({ length: 160 }, (_, i) => plantedTensor(`model.layers.${i >> 3}.mlp.m${i & 7}.weight`, [4096, 4096], { tau: 50 + i }).spectrum),
+    tensors: Array.from(
+      { length: 160 },
+      (_, i) => plantedTensor(`model.layers.${i >> 3}.mlp.m${i & 7}.weight`, [4096, 4096], { tau: 50 + i }).spectrum,
+    ),
   };
   const exactData = bytes(renderAnalyzeReport(exact)) - plotlyBytes;
   assert.ok(exactData < 1.6 * data, `${exactData} bytes beside plotly for complete spectra`);
@@ -227,10 +258,20 @@ test('any naming works: an MLP with fc layers, and a result with no tensor at al
   assert.equal(main!.z[2]![0], null);
   assert.equal(off!.z[2]![0], 1);
   assert.equal(off!.text[2]![0], 'unchanged');
-  const fixed = blob.plots.find((p) => p.divId === 'dr-frontier-plot')!.data.find((t) => (t as any).mode === 'lines+markers+text')!;
+  const fixed = blob.plots
+    .find((p) => p.divId === 'dr-frontier-plot')!
+    .data.find((t) => (t as any).mode === 'lines+markers+text')!;
   // the unchanged tensor is left out of the adapter
   assert.equal((fixed.x as number[])[0], 256 + 784 + 128 + 256 + 10 + 128);
-  const empty: AnalyzeResult = { ...tiny.result, tensors: [], others: [], skipped: [{ name: 'a', reason: 'shape [2,3] vs [3,3]' }, { name: 'b', reason: 'shape [4,3] vs [5,3]' }] };
+  const empty: AnalyzeResult = {
+    ...tiny.result,
+    tensors: [],
+    others: [],
+    skipped: [
+      { name: 'a', reason: 'shape [2,3] vs [3,3]' },
+      { name: 'b', reason: 'shape [4,3] vs [5,3]' },
+    ],
+  };
   const sections = spectrumSections(empty);
   assert.deepEqual(
     sections.map((s) => s.id),

@@ -53,8 +53,17 @@ test('names that recur inside a layer (GPT-2 c_proj, BERT dense, MoE experts) ge
   assert.deepEqual(tensorPlace('transformer.h.0.attn.c_proj.weight'), { moduleType: 'attn.c_proj', layer: 0 });
   assert.deepEqual(tensorPlace('transformer.h.0.mlp.c_proj.weight'), { moduleType: 'mlp.c_proj', layer: 0 });
   assert.deepEqual(tensorPlace('transformer.h.0.attn.c_attn.weight'), { moduleType: 'c_attn', layer: 0 });
-  assert.deepEqual(tensorPlace('bert.encoder.layer.1.attention.output.dense.weight'), { moduleType: 'attention.output.dense', layer: 1 });
+  assert.deepEqual(tensorPlace('bert.encoder.layer.1.attention.output.dense.weight'), {
+    moduleType: 'attention.output.dense',
+    layer: 1,
+  });
   assert.deepEqual(tensorPlace('bert.encoder.layer.1.output.dense.weight'), { moduleType: 'output.dense', layer: 1 });
-  assert.deepEqual(tensorPlace('model.layers.0.block_sparse_moe.experts.3.w1.weight'), { moduleType: 'e3.w1', layer: 0 });
-  assert.deepEqual(tensorPlace('model.layers.1.mlp.experts.0.gate_proj.weight'), { moduleType: 'e0.gate_proj', layer: 1 });
+  assert.deepEqual(tensorPlace('model.layers.0.block_sparse_moe.experts.3.w1.weight'), {
+    moduleType: 'e3.w1',
+    layer: 0,
+  });
+  assert.deepEqual(tensorPlace('model.layers.1.mlp.experts.0.gate_proj.weight'), {
+    moduleType: 'e0.gate_proj',
+    layer: 1,
+  });
 });

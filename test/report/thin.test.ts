@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { KEEP_ALL, TAIL_POINTS, pick, thinIndices } from '../../src/report/thin.js';
+import { KEEP_ALL, pick, TAIL_POINTS, thinIndices } from '../../src/report/thin.js';
 
 test('short series are kept whole', () => {
   assert.deepEqual(thinIndices(5), [0, 1, 2, 3, 4]);
@@ -11,7 +11,10 @@ test('short series are kept whole', () => {
 test('long series keep the head, then log-spaced indices ending at the last', () => {
   for (const count of [1000, 4096, 32000]) {
     const idx = thinIndices(count);
-    assert.deepEqual(idx.slice(0, KEEP_ALL), Array.from({ length: KEEP_ALL }, (_, i) => i));
+    assert.deepEqual(
+      idx.slice(0, KEEP_ALL),
+      Array.from({ length: KEEP_ALL }, (_, i) => i),
+    );
     assert.equal(idx[idx.length - 1], count - 1);
     assert.ok(idx.length <= KEEP_ALL + TAIL_POINTS + 1, `${count}: ${idx.length} kept`);
     const step = ((count - 1) / (KEEP_ALL - 1)) ** (1 / TAIL_POINTS);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { chmod, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -28,7 +28,10 @@ test('writeReport into a path that is a folder fails and cleans up', async () =>
   const target = join(dir, 'is-a-dir');
   await mkdir(join(target, 'inside'), { recursive: true });
   await assert.rejects(writeReport(target, 'x'));
-  assert.deepEqual((await readdir(dir)).filter((n) => n.startsWith('.')), []);
+  assert.deepEqual(
+    (await readdir(dir)).filter((n) => n.startsWith('.')),
+    [],
+  );
 });
 
 test('checkReportPath accepts writable places, even folders still to make', async () => {
@@ -36,7 +39,10 @@ test('checkReportPath accepts writable places, even folders still to make', asyn
   await checkReportPath(join(dir, 'new', 'deeper', 'report.html'));
   await writeFile(join(dir, 'existing.html'), 'old');
   await checkReportPath(join(dir, 'existing.html'), { force: true });
-  await assert.rejects(checkReportPath(join(dir, 'existing.html')), (e: unknown) => e instanceof UsageError && /existing\.html already exists; pass --force/.test(e.message));
+  await assert.rejects(
+    checkReportPath(join(dir, 'existing.html')),
+    (e: unknown) => e instanceof UsageError && /existing\.html already exists; pass --force/.test(e.message),
+  );
   assert.deepEqual((await readdir(dir)).includes('new'), false, 'nothing created');
 });
 
@@ -46,7 +52,10 @@ test('checkReportPath refuses folders, files in the way and unwritable folders, 
   await assert.rejects(checkReportPath(join(dir, 'folder')), isUsage(/folder.*is a folder/));
   await assert.rejects(checkReportPath(join(dir, 'folder') + '/'), isUsage(/names a folder/));
   await writeFile(join(dir, 'plain-file'), 'x');
-  await assert.rejects(checkReportPath(join(dir, 'plain-file', 'sub', 'r.html')), isUsage(/plain-file is not a folder/));
+  await assert.rejects(
+    checkReportPath(join(dir, 'plain-file', 'sub', 'r.html')),
+    isUsage(/plain-file is not a folder/),
+  );
   await mkdir(join(dir, 'locked'));
   await chmod(join(dir, 'locked'), 0o555);
   let writable = true;

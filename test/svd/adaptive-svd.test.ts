@@ -57,7 +57,8 @@ describe('adaptiveSvd (randQB_EI) on planted spectra', () => {
     const got = await adaptiveSvd(a, { energy: 0.99, maxRank: 40, blockSize: 16 });
     assert.equal(got.reached, false);
     assert.equal(got.s.length, 40);
-    for (let i = 0; i < 10; i++) assert.ok(Math.abs(got.s[i]! - exact[i]!) <= 1e-4 * exact[i]!, `σ${i + 1}: ${got.s[i]} vs ${exact[i]}`);
+    for (let i = 0; i < 10; i++)
+      assert.ok(Math.abs(got.s[i]! - exact[i]!) <= 1e-4 * exact[i]!, `σ${i + 1}: ${got.s[i]} vs ${exact[i]}`);
     const residual = residualNorm(a, got.u, got.s, got.v);
     assert.ok(residual <= 1.05 * tailNorm(exact, 40), `residual ${residual} vs optimum ${tailNorm(exact, 40)}`);
   });

@@ -18,24 +18,36 @@ function expectAccurate(got: ArrayLike<number>, truth: number[], what: string): 
   for (let i = 0; i < truth.length; i++) {
     if (i > 0) assert.ok(got[i - 1]! >= got[i]! && got[i]! >= 0, `${what}: sorted and non-negative`);
     if (truth[i]! >= 1e-6 * truth[0]!) worst = Math.max(worst, Math.abs(got[i]! - truth[i]!) / truth[i]!);
-    assert.ok(Math.abs(got[i]! - truth[i]!) <= 1e-12 * truth[0]!, `${what}: σ_${i + 1} ${got[i]} vs ${truth[i]} (absolute)`);
+    assert.ok(
+      Math.abs(got[i]! - truth[i]!) <= 1e-12 * truth[0]!,
+      `${what}: σ_${i + 1} ${got[i]} vs ${truth[i]} (absolute)`,
+    );
   }
   assert.ok(worst <= 1e-9, `${what}: worst relative error ${worst.toExponential(2)} on σ ≥ 1e-6·σ₁`);
 }
 
 describe('bidiagonal QR (values)', () => {
   it('agrees with the eigenvalues of the Golub–Kahan tridiagonal [0 B; Bᵀ 0] (±σ), random and graded', () => {
-    for (const [n, graded] of [[1, false], [2, false], [57, false], [200, true]] as const) {
+    for (const [n, graded] of [
+      [1, false],
+      [2, false],
+      [57, false],
+      [200, true],
+    ] as const) {
       const next = gaussian(n);
-      const d = Float64Array.from({ length: n }, (_, i) => next() * (graded ? 10 ** (-8 * i / n) : 1));
-      const e = Float64Array.from({ length: Math.max(0, n - 1) }, (_, i) => next() * (graded ? 10 ** (-8 * i / n) : 1));
+      const d = Float64Array.from({ length: n }, (_, i) => next() * (graded ? 10 ** ((-8 * i) / n) : 1));
+      const e = Float64Array.from(
+        { length: Math.max(0, n - 1) },
+        (_, i) => next() * (graded ? 10 ** ((-8 * i) / n) : 1),
+      );
       // TGK: zero diagonal, off-diagonal d₁, e₁, d₂, e₂, …: eigenvalues ±σᵢ.
       const off = new Float64Array(2 * n - 1);
       for (let i = 0; i < n; i++) off[2 * i] = d[i]!;
       for (let i = 0; i + 1 < n; i++) off[2 * i + 1] = e[i]!;
       const truth = Array.from(tridiagonalEigenvalues(new Float64Array(2 * n), off).subarray(0, n));
       const got = bidiagonalSingularValues(d, e);
-      for (let i = 0; i < n; i++) assert.ok(Math.abs(got[i]! - truth[i]!) <= 1e-13 * truth[0]!, `n = ${n}: σ_${i + 1} ${got[i]} vs ${truth[i]}`);
+      for (let i = 0; i < n; i++)
+        assert.ok(Math.abs(got[i]! - truth[i]!) <= 1e-13 * truth[0]!, `n = ${n}: σ_${i + 1} ${got[i]} vs ${truth[i]}`);
     }
   });
 
@@ -47,7 +59,10 @@ describe('bidiagonal QR (values)', () => {
     const det = 13 - 4;
     const l1 = (tr + Math.sqrt(tr * tr - 4 * det)) / 2;
     const l2 = (tr - Math.sqrt(tr * tr - 4 * det)) / 2;
-    assert.ok(Math.abs(got[0]! - Math.sqrt(l1)) < 1e-14 && Math.abs(got[1]! - Math.sqrt(l2)) < 1e-14 && got[2] === 0, String(got));
+    assert.ok(
+      Math.abs(got[0]! - Math.sqrt(l1)) < 1e-14 && Math.abs(got[1]! - Math.sqrt(l2)) < 1e-14 && got[2] === 0,
+      String(got),
+    );
     assert.deepEqual([...bidiagonalSingularValues(new Float64Array(4), new Float64Array(3))], [0, 0, 0, 0]);
   });
 });
@@ -56,8 +71,8 @@ describe('exact SVD, bidiagonal route (two-stage, f64)', () => {
   const p = 200;
   const cases: [string, number, number, number[]][] = [
     // Graded down to 1e-8·σ₁: the values under 1e-6·σ₁ are held to the absolute error only.
-    ['graded', 300, p, Array.from({ length: p }, (_, i) => 10 ** (-8 * i / (p - 1)))],
-    ['graded, tall (through the QR)', 520, p, Array.from({ length: p }, (_, i) => 10 ** (-8 * i / (p - 1)))],
+    ['graded', 300, p, Array.from({ length: p }, (_, i) => 10 ** ((-8 * i) / (p - 1)))],
+    ['graded, tall (through the QR)', 520, p, Array.from({ length: p }, (_, i) => 10 ** ((-8 * i) / (p - 1)))],
     ['clustered', p, 333, Array.from({ length: p }, (_, i) => (i < 60 ? 3 - 1e-7 * i : i < 120 ? 1 + 1e-9 * i : 1e-4))],
     ['rank-deficient', 260, p, [...Array.from({ length: 40 }, (_, i) => 5 - i / 10), ...new Array(p - 40).fill(0)]],
   ];
@@ -71,7 +86,11 @@ describe('exact SVD, bidiagonal route (two-stage, f64)', () => {
   }
 
   it(`is the default above min(m, n) = ${JACOBI_MAX_VALUES}; random tall and wide; bandwidths that do not divide n`, async () => {
-    for (const [m, n, bw] of [[270, 150, 32], [150, 270, 7], [140, 139, 64]] as const) {
+    for (const [m, n, bw] of [
+      [270, 150, 32],
+      [150, 270, 7],
+      [140, 139, 64],
+    ] as const) {
       const next = gaussian(m + n);
       const a: Matrix = { rows: m, cols: n, data: Float32Array.from({ length: m * n }, next) };
       const truth = oracleSingularValues(a);

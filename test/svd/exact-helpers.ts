@@ -70,12 +70,20 @@ export function toMl(a: Matrix): MlMatrix {
 
 /** Singular values of the f32 matrix by ml-matrix's Golub–Kahan SVD (the oracle), descending. */
 export function oracleSingularValues(a: Matrix): number[] {
-  const svd = new SingularValueDecomposition(toMl(a), { computeLeftSingularVectors: false, computeRightSingularVectors: false, autoTranspose: true });
+  const svd = new SingularValueDecomposition(toMl(a), {
+    computeLeftSingularVectors: false,
+    computeRightSingularVectors: false,
+    autoTranspose: true,
+  });
   return [...svd.diagonal].sort((x, y) => y - x).slice(0, Math.min(a.rows, a.cols));
 }
 
 /** max_i |actual_i − expected_i| ≤ atol + rtol·|expected_i|, with a message naming the worst index. */
-export function expectAllClose(actual: ArrayLike<number>, expected: ArrayLike<number>, { rtol = 0, atol = 0 }: { rtol?: number; atol?: number }): void {
+export function expectAllClose(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  { rtol = 0, atol = 0 }: { rtol?: number; atol?: number },
+): void {
   if (actual.length !== expected.length) throw new Error(`length ${actual.length}, expected ${expected.length}`);
   let worst = -1;
   let worstExcess = 0;
@@ -86,5 +94,6 @@ export function expectAllClose(actual: ArrayLike<number>, expected: ArrayLike<nu
       worstExcess = excess;
     }
   }
-  if (worst >= 0) throw new Error(`index ${worst}: got ${actual[worst]}, expected ${expected[worst]} (rtol ${rtol}, atol ${atol})`);
+  if (worst >= 0)
+    throw new Error(`index ${worst}: got ${actual[worst]}, expected ${expected[worst]} (rtol ${rtol}, atol ${atol})`);
 }

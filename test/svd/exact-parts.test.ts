@@ -4,8 +4,13 @@ import { EigenvalueDecomposition, Matrix as MlMatrix } from 'ml-matrix';
 import { jacobiSvd } from '../../src/svd/exact-jacobi.js';
 import { denseToBand } from '../../src/svd/symmetric-eigen-band.js';
 import { symmetricEigenvalues } from '../../src/svd/symmetric-eigenvalues.js';
-import { bandToTridiagonal, bandToTridiagonalParallel, lowerBand, PARALLEL_MIN_N } from '../../src/svd/tridiagonal-from-band.js';
 import { tridiagonalEigenvalues } from '../../src/svd/tridiagonal-eigenvalues.js';
+import {
+  bandToTridiagonal,
+  bandToTridiagonalParallel,
+  lowerBand,
+  PARALLEL_MIN_N,
+} from '../../src/svd/tridiagonal-from-band.js';
 import { expectAllClose, gaussian, orthonormal } from './exact-helpers.js';
 
 const EPS32 = 2 ** -24;
@@ -22,7 +27,9 @@ describe('tridiagonalEigenvalues', () => {
       [50, 2, 1],
       [301, -1, 1e-3],
     ] as const) {
-      const expected = Array.from({ length: n }, (_, k) => a + 2 * b * Math.cos(((k + 1) * Math.PI) / (n + 1))).sort((x, y) => y - x);
+      const expected = Array.from({ length: n }, (_, k) => a + 2 * b * Math.cos(((k + 1) * Math.PI) / (n + 1))).sort(
+        (x, y) => y - x,
+      );
       const got = tridiagonalEigenvalues(new Float64Array(n).fill(a), new Float64Array(Math.max(0, n - 1)).fill(b));
       expectAllClose(got, expected, { atol: 1e-13 * (Math.abs(a) + 2 * Math.abs(b)) });
     }
@@ -74,7 +81,8 @@ describe('bandToTridiagonal (bulge chasing)', () => {
     const b = 5;
     const next = gaussian(99);
     const serial = lowerBand(n, 2 * b);
-    for (let i = 0; i < n; i++) for (let c = Math.max(0, i - b); c <= i; c++) serial.data[i * serial.width + serial.width + c] = next();
+    for (let i = 0; i < n; i++)
+      for (let c = Math.max(0, i - b); c <= i; c++) serial.data[i * serial.width + serial.width + c] = next();
     const original = serial.data.slice();
     const want = bandToTridiagonal(serial, b);
     let offDiagonal = 0;

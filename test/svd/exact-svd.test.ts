@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Matrix as MlMatrix, LuDecomposition } from 'ml-matrix';
+import { LuDecomposition, Matrix as MlMatrix } from 'ml-matrix';
 import { DeltarankError } from '../../src/errors.js';
 import { gramSingularValues } from '../../src/svd/exact-gram.js';
-import { exactIsCheaper, exactSvd, JACOBI_MAX_VALUES, singularValues } from '../../src/svd/exact-svd.js';
+import { exactIsCheaper, exactSvd, singularValues } from '../../src/svd/exact-svd.js';
 import type { Matrix } from '../../src/svd/matrix.js';
 import { expectAllClose, fromMl, gaussian, oracleSingularValues, planted, toMl } from './exact-helpers.js';
 
@@ -26,7 +26,12 @@ function gramOf(a: Matrix): Promise<Float64Array> {
 }
 
 /** ‖A − U·diag(s)·Vᵀ‖_F / ‖A‖_F and the orthonormality defects of U and V, all in f64. */
-function factorChecks(a: Matrix, s: Float64Array, u: Matrix, v: Matrix): { residual: number; uDefect: number; vDefect: number } {
+function factorChecks(
+  a: Matrix,
+  s: Float64Array,
+  u: Matrix,
+  v: Matrix,
+): { residual: number; uDefect: number; vDefect: number } {
   const p = s.length;
   const U = toMl(u);
   const V = toMl(v);
@@ -93,7 +98,9 @@ describe('exact SVD, Jacobi route: planted spectra', () => {
     ] as const) {
       const a: Matrix = { rows: m, cols: n, data: new Float32Array(m * n).fill(1) };
       const { s, u, v } = await exactSvd(a, { vectors: true });
-      expectAllClose(s, [Math.sqrt(m * n), ...new Array(Math.min(m, n) - 1).fill(0)], { atol: 1e-13 * Math.sqrt(m * n) });
+      expectAllClose(s, [Math.sqrt(m * n), ...new Array(Math.min(m, n) - 1).fill(0)], {
+        atol: 1e-13 * Math.sqrt(m * n),
+      });
       const { residual, uDefect, vDefect } = factorChecks(a, s, u!, v!);
       assert.ok(residual < 1e-7 && uDefect < 1e-6 && vDefect < 1e-6, `${m}×${n}: ${residual}, ${uDefect}, ${vDefect}`);
     }
@@ -137,18 +144,26 @@ describe('exact SVD, Jacobi route: planted spectra', () => {
       const bStored = toMl(a).mmul(MlMatrix.diag(d.map((x) => 1 / x)));
       const lu = new LuDecomposition(bStored.transpose().mmul(bStored));
       let logDet = 0;
-      for (let i = 0; i < n; i++) logDet += 0.5 * Math.log(Math.abs(lu.upperTriangularMatrix.get(i, i))) + Math.log(d[i]!);
+      for (let i = 0; i < n; i++)
+        logDet += 0.5 * Math.log(Math.abs(lu.upperTriangularMatrix.get(i, i))) + Math.log(d[i]!);
       const { s } = await exactSvd(a);
       let logProd = 0;
       for (const x of s) logProd += Math.log(x);
-      assert.ok(Math.abs(logProd - logDet) < 1e-12, `${m}×${n}: Πσ matches det(AᵀA)^½: log difference ${logProd - logDet}`);
+      assert.ok(
+        Math.abs(logProd - logDet) < 1e-12,
+        `${m}×${n}: Πσ matches det(AᵀA)^½: log difference ${logProd - logDet}`,
+      );
       const bSigma = oracleSingularValues({ rows: m, cols: n, data: Float32Array.from(bStored.to1DArray()) });
       for (let i = 0; i < n; i++) {
-        assert.ok(s[i]! >= 0.99 * bSigma[n - 1]! * sortedD[i]! && s[i]! <= 1.01 * bSigma[0]! * sortedD[i]!, `σ_${i} = ${s[i]} within the bounds of d_(${i}) = ${sortedD[i]}`);
+        assert.ok(
+          s[i]! >= 0.99 * bSigma[n - 1]! * sortedD[i]! && s[i]! <= 1.01 * bSigma[0]! * sortedD[i]!,
+          `σ_${i} = ${s[i]} within the bounds of d_(${i}) = ${sortedD[i]}`,
+        );
       }
       // The Gram route resolves only the top of such a spectrum: the rest within ≈ (n^½·ε₃₂)^½·σ₁ absolute.
       const g = await gramOf(a);
-      for (let i = 0; i < n; i++) assert.ok(Math.abs(g[i]! - s[i]!) <= gramFloor(n, s[0]!), `gram σ_${i}: ${g[i]} vs ${s[i]}`);
+      for (let i = 0; i < n; i++)
+        assert.ok(Math.abs(g[i]! - s[i]!) <= gramFloor(n, s[0]!), `gram σ_${i}: ${g[i]} vs ${s[i]}`);
       assert.ok(Math.abs(g[0]! - s[0]!) <= 1e-5 * s[0]!);
     }
   });
@@ -175,9 +190,15 @@ describe('exact SVD, Jacobi route: planted spectra', () => {
     const data = new Float32Array(12);
     data[7] = NaN;
     const a: Matrix = { rows: 3, cols: 4, data };
-    await assert.rejects(singularValues(a), (e: unknown) => e instanceof DeltarankError && /non-finite.*NaN.*row 1, column 3/.test(e.message));
+    await assert.rejects(
+      singularValues(a),
+      (e: unknown) => e instanceof DeltarankError && /non-finite.*NaN.*row 1, column 3/.test(e.message),
+    );
     data[7] = -Infinity;
-    await assert.rejects(exactSvd(a), (e: unknown) => e instanceof DeltarankError && /non-finite.*-Infinity/.test(e.message));
+    await assert.rejects(
+      exactSvd(a),
+      (e: unknown) => e instanceof DeltarankError && /non-finite.*-Infinity/.test(e.message),
+    );
   });
 });
 
@@ -192,7 +213,10 @@ describe('exact SVD, Gram route', () => {
     expectAllClose(s, sigma, { atol: gramFloor(200, sigma[0]!) + roundingNorm });
     // Large values to f32-level relative accuracy: eigenvalue error ≈ ε₃₂·σ₁², halved and divided by σ_i on taking √.
     for (let i = 0; i < 200 && sigma[i]! > 0.1 * sigma[0]!; i++) {
-      assert.ok(Math.abs(s[i]! - sigma[i]!) <= 1e-5 * sigma[i]! * (sigma[0]! / sigma[i]!) ** 2, `σ_${i}: ${s[i]} vs ${sigma[i]}`);
+      assert.ok(
+        Math.abs(s[i]! - sigma[i]!) <= 1e-5 * sigma[i]! * (sigma[0]! / sigma[i]!) ** 2,
+        `σ_${i}: ${s[i]} vs ${sigma[i]}`,
+      );
     }
   });
 
@@ -218,9 +242,18 @@ describe('exact SVD, Gram route', () => {
     assert.deepEqual([...(await singularValues(zero)).s], new Array(130).fill(0));
     const sigma = descending(140, (i) => 1 / (1 + i));
     for (const factor of [1e30, 1e-30]) {
-      const { a } = planted(150, 140, sigma.map((x) => x * factor), 51);
+      const { a } = planted(
+        150,
+        140,
+        sigma.map((x) => x * factor),
+        51,
+      );
       const s = await gramOf(a);
-      expectAllClose(s, sigma.map((x) => x * factor), { atol: gramFloor(140, factor) });
+      expectAllClose(
+        s,
+        sigma.map((x) => x * factor),
+        { atol: gramFloor(140, factor) },
+      );
     }
   });
 });
@@ -252,7 +285,8 @@ describe('exactIsCheaper', () => {
         let switched = false;
         for (let k = 1; k <= Math.min(m, n); k++) {
           const cheaper = exactIsCheaper(m, n, k, { vectors });
-          if (switched) assert.ok(cheaper, `${m}×${n}, vectors ${vectors}: exact cheaper at some k < ${k} but not at ${k}`);
+          if (switched)
+            assert.ok(cheaper, `${m}×${n}, vectors ${vectors}: exact cheaper at some k < ${k} but not at ${k}`);
           switched ||= cheaper;
         }
         assert.ok(switched);

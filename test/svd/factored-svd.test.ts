@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { Matrix as MlMatrix, SVD } from 'ml-matrix';
-import { factoredSvd } from '../../src/svd/index.js';
-import { gaussianMatrix } from '../../src/svd/index.js';
+import { factoredSvd, gaussianMatrix } from '../../src/svd/index.js';
 
 /** Exact σ of scale·B·A by ml-matrix on the formed product (the thing factoredSvd avoids forming). */
-function productSigma(b: { rows: number; cols: number; data: Float32Array }, a: { rows: number; cols: number; data: Float32Array }, scale: number): number[] {
+function productSigma(
+  b: { rows: number; cols: number; data: Float32Array },
+  a: { rows: number; cols: number; data: Float32Array },
+  scale: number,
+): number[] {
   const rows = Array.from({ length: b.rows }, (_, i) =>
     Array.from({ length: a.cols }, (_, j) => {
       let s = 0;
@@ -13,7 +16,11 @@ function productSigma(b: { rows: number; cols: number; data: Float32Array }, a: 
       return scale * s;
     }),
   );
-  return new SVD(new MlMatrix(rows), { computeLeftSingularVectors: false, computeRightSingularVectors: false, autoTranspose: true }).diagonal;
+  return new SVD(new MlMatrix(rows), {
+    computeLeftSingularVectors: false,
+    computeRightSingularVectors: false,
+    autoTranspose: true,
+  }).diagonal;
 }
 
 function orthonormalityError(u: { rows: number; cols: number; data: Float32Array }): number {
@@ -28,7 +35,11 @@ function orthonormalityError(u: { rows: number; cols: number; data: Float32Array
 }
 
 it('gives the spectrum and orthonormal directions of s·B·A from the factors, with rank capped by min(r, out, in)', () => {
-  for (const [out, r, inF] of [[40, 8, 30], [10, 64, 256], [300, 16, 5]] as const) {
+  for (const [out, r, inF] of [
+    [40, 8, 30],
+    [10, 64, 256],
+    [300, 16, 5],
+  ] as const) {
     const b = gaussianMatrix(out, r, out);
     const a = gaussianMatrix(r, inF, inF);
     const { u, s, v } = factoredSvd(b, a, 0.5);
@@ -36,7 +47,14 @@ it('gives the spectrum and orthonormal directions of s·B·A from the factors, w
     assert.equal(s.length, k);
     assert.deepEqual([u.rows, u.cols, v.rows, v.cols], [out, k, inF, k]);
     const truth = productSigma(b, a, 0.5);
-    for (let i = 0; i < k; i++) assert.ok(Math.abs(s[i]! - truth[i]!) <= 1e-5 * truth[0]!, `${out}×${r}×${inF}: σ_${i + 1} ${s[i]} vs ${truth[i]}`);
-    assert.ok(orthonormalityError(u) < 1e-5 && orthonormalityError(v) < 1e-5, `${out}×${r}×${inF}: directions orthonormal`);
+    for (let i = 0; i < k; i++)
+      assert.ok(
+        Math.abs(s[i]! - truth[i]!) <= 1e-5 * truth[0]!,
+        `${out}×${r}×${inF}: σ_${i + 1} ${s[i]} vs ${truth[i]}`,
+      );
+    assert.ok(
+      orthonormalityError(u) < 1e-5 && orthonormalityError(v) < 1e-5,
+      `${out}×${r}×${inF}: directions orthonormal`,
+    );
   }
 });

@@ -19,7 +19,10 @@ function reference(a: Matrix, b: Matrix, transA: boolean, transB: boolean): Floa
   for (let i = 0; i < m; i++) {
     for (let j = 0; j < n; j++) {
       let s = 0;
-      for (let p = 0; p < k; p++) s += (transA ? a.data[p * a.cols + i]! : a.data[i * a.cols + p]!) * (transB ? b.data[j * b.cols + p]! : b.data[p * b.cols + j]!);
+      for (let p = 0; p < k; p++)
+        s +=
+          (transA ? a.data[p * a.cols + i]! : a.data[i * a.cols + p]!) *
+          (transB ? b.data[j * b.cols + p]! : b.data[p * b.cols + j]!);
       out[i * n + j] = s;
     }
   }
@@ -43,7 +46,10 @@ function operands(m: number, k: number, n: number, transA: boolean, transB: bool
   return [a, b];
 }
 
-function runChild(code: string, env: Record<string, string> = {}): { stdout: string; ms: number; status: number | null } {
+function runChild(
+  code: string,
+  env: Record<string, string> = {},
+): { stdout: string; ms: number; status: number | null } {
   const t = performance.now();
   const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
     cwd: root,
@@ -57,7 +63,11 @@ function runChild(code: string, env: Record<string, string> = {}): { stdout: str
 describe('residualSquares', () => {
   for (const transA of [false, true]) {
     for (const transB of [false, true]) {
-      for (const [m, k, n] of [[3, 4, 5], [70, 9, 80], [301, 17, 129]] as const) {
+      for (const [m, k, n] of [
+        [3, 4, 5],
+        [70, 9, 80],
+        [301, 17, 129],
+      ] as const) {
         it(`‖C − ${transA ? 'Aᵀ' : 'A'}·${transB ? 'Bᵀ' : 'B'}‖² ${m}×${k}·${k}×${n} matches the f64 definition`, async () => {
           const [a, b] = operands(m, k, n, transA, transB, m + k + n);
           const ref = reference(a, b, transA, transB);
@@ -74,7 +84,7 @@ describe('residualSquares', () => {
     }
   }
 
-  it('rejects a C whose shape is not the product\'s', async () => {
+  it("rejects a C whose shape is not the product's", async () => {
     const [a, b] = operands(20, 30, 40, false, false, 1);
     await assert.rejects(residualSquares(gaussianMatrix(20, 41, 2), a, b), ShapeError);
   });
@@ -83,7 +93,11 @@ describe('residualSquares', () => {
 describe('matmul', () => {
   for (const transA of [false, true]) {
     for (const transB of [false, true]) {
-      for (const [m, k, n] of [[3, 4, 5], [70, 90, 80], [257, 33, 129]] as const) {
+      for (const [m, k, n] of [
+        [3, 4, 5],
+        [70, 90, 80],
+        [257, 33, 129],
+      ] as const) {
         it(`${transA ? 'Aᵀ' : 'A'}·${transB ? 'Bᵀ' : 'B'} ${m}×${k}·${k}×${n} matches the f64 triple loop`, async () => {
           const [a, b] = operands(m, k, n, transA, transB, m + k + n);
           const ref = reference(a, b, transA, transB);
@@ -105,7 +119,10 @@ describe('matmul', () => {
   });
 
   it('handles empty sizes and refuses mismatched ones', async () => {
-    const c = await matmul({ rows: 4, cols: 0, data: new Float32Array(0) }, { rows: 0, cols: 3, data: new Float32Array(0) });
+    const c = await matmul(
+      { rows: 4, cols: 0, data: new Float32Array(0) },
+      { rows: 0, cols: 3, data: new Float32Array(0) },
+    );
     assert.deepEqual([c.rows, c.cols, Array.from(c.data)], [4, 3, new Array(12).fill(0)]);
     await assert.rejects(matmul(gaussianMatrix(3, 4, 1), gaussianMatrix(3, 4, 2)), ShapeError);
     await assert.rejects(matmul({ rows: 3, cols: 4, data: new Float32Array(11) }, gaussianMatrix(4, 2, 2)), ShapeError);
@@ -143,7 +160,13 @@ describe('matmul', () => {
     await releaseGemm();
     const c = await matmul(a, b, { transA: true });
     assert.ok(relativeError(c.data, reference(a, b, true, false), 50) < 1e-6);
-    assert.equal((await gemmEngine()).name, (await import('onnxruntime-node').then(() => 'onnxruntime-node', () => 'plain')));
+    assert.equal(
+      (await gemmEngine()).name,
+      await import('onnxruntime-node').then(
+        () => 'onnxruntime-node',
+        () => 'plain',
+      ),
+    );
   });
 
   it('writes no MatMul with transpose flags (Gemm carries them)', () => {

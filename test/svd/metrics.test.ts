@@ -23,7 +23,8 @@ function f32(m: { rows: number; cols: number; data: Float64Array }): Matrix {
 /** Columns [from, to) of a row-major matrix, as a new matrix. */
 function columns(m: { rows: number; cols: number; data: Float64Array }, from: number, to: number): Matrix {
   const out = new Float32Array(m.rows * (to - from));
-  for (let i = 0; i < m.rows; i++) for (let j = from; j < to; j++) out[i * (to - from) + j - from] = m.data[i * m.cols + j]!;
+  for (let i = 0; i < m.rows; i++)
+    for (let j = from; j < to; j++) out[i * (to - from) + j - from] = m.data[i * m.cols + j]!;
   return { rows: m.rows, cols: to - from, data: out };
 }
 
@@ -89,7 +90,10 @@ describe('subspace similarity (LoRA eq. 4)', () => {
 
   it('refuses bad sizes', () => {
     assert.throws(() => subspaceSimilarity(columns(q, 0, 5), columns(q, 0, 5), 6, 1), RangeError);
-    assert.throws(() => subspaceSimilarity(columns(q, 0, 5), { rows: 3, cols: 1, data: new Float32Array(3) }, 1, 1), ShapeError);
+    assert.throws(
+      () => subspaceSimilarity(columns(q, 0, 5), { rows: 3, cols: 1, data: new Float32Array(3) }, 1, 1),
+      ShapeError,
+    );
   });
 });
 

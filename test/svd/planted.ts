@@ -26,7 +26,11 @@ export function planted(m: number, n: number, sigma: ArrayLike<number>, seed: nu
 export function oracleSingularValues(a: Matrix): number[] {
   const rows: number[][] = [];
   for (let i = 0; i < a.rows; i++) rows.push(Array.from(a.data.subarray(i * a.cols, (i + 1) * a.cols)));
-  const svd = new SingularValueDecomposition(new MlMatrix(rows), { computeLeftSingularVectors: false, computeRightSingularVectors: false, autoTranspose: true });
+  const svd = new SingularValueDecomposition(new MlMatrix(rows), {
+    computeLeftSingularVectors: false,
+    computeRightSingularVectors: false,
+    autoTranspose: true,
+  });
   return svd.diagonal;
 }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ShapeError } from '../../src/errors.js';
-import { transpose, type Matrix } from '../../src/svd/matrix.js';
+import { type Matrix, transpose } from '../../src/svd/matrix.js';
 import { householderQr, orthonormalizeRows } from '../../src/svd/qr.js';
 import { createRng } from '../../src/svd/random.js';
 import { orthogonalityError, planted } from './planted.js';
@@ -63,7 +63,7 @@ describe('householderQr', () => {
 describe('orthonormalizeRows (CholeskyQR through the GEMM engine)', () => {
   const cases: { name: string; sigma: number[] }[] = [
     { name: 'well conditioned', sigma: Array.from({ length: 40 }, (_, i) => 1 + i / 40) },
-    { name: 'condition 1e6', sigma: Array.from({ length: 40 }, (_, i) => 10 ** (-6 * i / 39)) },
+    { name: 'condition 1e6', sigma: Array.from({ length: 40 }, (_, i) => 10 ** ((-6 * i) / 39)) },
     { name: 'numerically rank-deficient (rank 3 of 40)', sigma: [3, 2, 1] },
   ];
   for (const { name, sigma } of cases) {
@@ -79,7 +79,14 @@ describe('orthonormalizeRows (CholeskyQR through the GEMM engine)', () => {
   }
 
   it('loose: one pass on a moderately conditioned block, same span, orthonormal to 1e-2', async () => {
-    const yt = rowsOf(planted(2000, 40, Array.from({ length: 40 }, (_, i) => 10 ** (-2 * i / 39)), 6));
+    const yt = rowsOf(
+      planted(
+        2000,
+        40,
+        Array.from({ length: 40 }, (_, i) => 10 ** ((-2 * i) / 39)),
+        6,
+      ),
+    );
     const { qt, r, passes } = await orthonormalizeRows(yt, { loose: true });
     assert.equal(passes, 1);
     assert.ok(orthogonalityError(transpose(qt)) <= 1e-2);
@@ -97,7 +104,14 @@ describe('orthonormalizeRows (CholeskyQR through the GEMM engine)', () => {
   });
 
   it('leaves its input untouched and refuses more rows than columns', async () => {
-    const yt = rowsOf(planted(500, 10, Array.from({ length: 10 }, (_, i) => 1 / (i + 1)), 9));
+    const yt = rowsOf(
+      planted(
+        500,
+        10,
+        Array.from({ length: 10 }, (_, i) => 1 / (i + 1)),
+        9,
+      ),
+    );
     const copy = yt.data.slice();
     await orthonormalizeRows(yt);
     assert.deepEqual(yt.data, copy);

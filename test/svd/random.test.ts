@@ -18,7 +18,10 @@ describe('seeded random numbers', () => {
     bulk.fillNormal(a, 2);
     for (let i = 0; i < a.length; i++) assert.equal(a[i], 2 * single.normal(), `draw ${i}`);
     assert.equal(bulk.normal(), single.normal());
-    assert.ok(a.some((x) => Math.abs(x) > 2 * 3.5), 'the sample should reach the ziggurat tail');
+    assert.ok(
+      a.some((x) => Math.abs(x) > 2 * 3.5),
+      'the sample should reach the ziggurat tail',
+    );
   });
 
   it('uniform draws fill [0, 1) evenly (χ² over 20 bins)', () => {
@@ -63,7 +66,11 @@ describe('seeded random numbers', () => {
     const phi = (x: number): number => {
       const z = Math.abs(x) / Math.SQRT2;
       const t = 1 / (1 + 0.3275911 * z);
-      const erf = 1 - t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))) * Math.exp(-z * z);
+      const erf =
+        1 -
+        t *
+          (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))) *
+          Math.exp(-z * z);
       return x >= 0 ? 0.5 * (1 + erf) : 0.5 * (1 - erf);
     };
     const rng = createRng(5);

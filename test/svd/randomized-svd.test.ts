@@ -9,7 +9,13 @@ const spectra: { name: string; m: number; n: number; sigma: number[]; rank: numb
   { name: 'decaying (tall)', m: 400, n: 300, sigma: Array.from({ length: 300 }, (_, i) => 0.85 ** i), rank: 40 },
   { name: 'decaying (wide)', m: 200, n: 500, sigma: Array.from({ length: 200 }, (_, i) => 3 * 0.8 ** i), rank: 30 },
   { name: 'flat', m: 300, n: 200, sigma: Array.from({ length: 50 }, () => 1), rank: 10 },
-  { name: 'clustered', m: 300, n: 250, sigma: Array.from({ length: 60 }, (_, i) => (i < 5 ? 10 - 1e-3 * i : i < 20 ? 1 : 0.01)), rank: 20 },
+  {
+    name: 'clustered',
+    m: 300,
+    n: 250,
+    sigma: Array.from({ length: 60 }, (_, i) => (i < 5 ? 10 - 1e-3 * i : i < 20 ? 1 : 0.01)),
+    rank: 20,
+  },
   { name: 'rank-deficient', m: 300, n: 200, sigma: [5, 4, 3, 2, 1], rank: 20 },
 ];
 
@@ -42,11 +48,17 @@ describe('truncatedSvd on planted matrices, against the ml-matrix SVD of the sam
     const a = planted(250, 180, sigma, 5);
     const exact = oracleSingularValues(a);
     const { s } = await truncatedSvd(a, { rank: 8, powerIters: 0, seed: 1 });
-    for (let i = 0; i < 8; i++) assert.ok(Math.abs(s[i]! - exact[i]!) <= 1e-5 * exact[i]!, `σ${i + 1}: ${s[i]} vs ${exact[i]}`);
+    for (let i = 0; i < 8; i++)
+      assert.ok(Math.abs(s[i]! - exact[i]!) <= 1e-5 * exact[i]!, `σ${i + 1}: ${s[i]} vs ${exact[i]}`);
   });
 
   it('returns the same result for the same seed', async () => {
-    const a = planted(120, 90, Array.from({ length: 30 }, (_, i) => 0.7 ** i), 2);
+    const a = planted(
+      120,
+      90,
+      Array.from({ length: 30 }, (_, i) => 0.7 ** i),
+      2,
+    );
     const x = await truncatedSvd(a, { rank: 5, seed: 9 });
     const y = await truncatedSvd(a, { rank: 5, seed: 9 });
     assert.deepEqual(x.s, y.s);

@@ -7,8 +7,14 @@ test('seeded streams: reproducible, uniform and normal moments right, shuffles a
   const a = createRng(42);
   const b = createRng(42);
   const xs = Array.from({ length: 1000 }, () => a.uniform());
-  assert.deepEqual(Array.from({ length: 1000 }, () => b.uniform()), xs);
-  assert.notDeepEqual(Array.from({ length: 1000 }, () => createRng(43).uniform()), xs);
+  assert.deepEqual(
+    Array.from({ length: 1000 }, () => b.uniform()),
+    xs,
+  );
+  assert.notDeepEqual(
+    Array.from({ length: 1000 }, () => createRng(43).uniform()),
+    xs,
+  );
 
   const u = createRng(1);
   let sum = 0;
@@ -35,7 +41,10 @@ test('seeded streams: reproducible, uniform and normal moments right, shuffles a
   assert.ok(Math.abs(m2 / n - 1) < 5 * Math.sqrt(2 / n));
 
   const perm = createRng(3).shuffle(Int32Array.from({ length: 100 }, (_, i) => i));
-  assert.deepEqual([...perm].sort((p, q) => p - q), Array.from({ length: 100 }, (_, i) => i));
+  assert.deepEqual(
+    [...perm].sort((p, q) => p - q),
+    Array.from({ length: 100 }, (_, i) => i),
+  );
   assert.ok(perm.some((v, i) => v !== i));
 });
 

@@ -33,7 +33,13 @@ function residual(a: Matrix64, u: Matrix64, s: Float64Array, v: Matrix64): numbe
 }
 
 describe('smallSvd (one-sided Jacobi, f64)', () => {
-  for (const [rows, cols] of [[30, 30], [60, 25], [25, 60], [1, 5], [5, 1]] as const) {
+  for (const [rows, cols] of [
+    [30, 30],
+    [60, 25],
+    [25, 60],
+    [1, 5],
+    [5, 1],
+  ] as const) {
     it(`${rows}×${cols} Gaussian: matches ml-matrix to 1e-12 and factors the matrix`, () => {
       const a = gaussian(rows, cols, rows * 100 + cols);
       const { u, s, v } = smallSvd(a);
@@ -78,7 +84,9 @@ describe('smallSvd (one-sided Jacobi, f64)', () => {
     const full = gaussian(40, 40, 3);
     // rank 25: the last 15 columns repeat combinations of the first ones
     const deficient = gaussian(40, 40, 4);
-    for (let i = 0; i < 40; i++) for (let j = 25; j < 40; j++) deficient.data[i * 40 + j] = deficient.data[i * 40 + j - 25]! - 0.5 * deficient.data[i * 40 + j - 20]!;
+    for (let i = 0; i < 40; i++)
+      for (let j = 25; j < 40; j++)
+        deficient.data[i * 40 + j] = deficient.data[i * 40 + j - 25]! - 0.5 * deficient.data[i * 40 + j - 20]!;
     for (const a of [full, deficient]) {
       const { u, s } = smallSvdLeft(a);
       expectAllClose(s, oracle(a), { rtol: 1e-12, atol: 1e-12 }, 'σ');
@@ -87,7 +95,8 @@ describe('smallSvd (one-sided Jacobi, f64)', () => {
       assert.ok(residual(a, u, s, v) < 1e-12, `residual ${residual(a, u, s, v)}`);
       const top = rightVectors(a, u, s, 10);
       assert.deepEqual([top.rows, top.cols], [40, 10]);
-      for (let i = 0; i < 40; i++) for (let j = 0; j < 10; j++) assert.ok(Math.abs(top.data[i * 10 + j]! - v.data[i * 40 + j]!) < 1e-12);
+      for (let i = 0; i < 40; i++)
+        for (let j = 0; j < 10; j++) assert.ok(Math.abs(top.data[i * 10 + j]! - v.data[i * 40 + j]!) < 1e-12);
     }
     assert.throws(() => smallSvdLeft(gaussian(3, 4, 1)), RangeError);
   });

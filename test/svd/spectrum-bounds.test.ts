@@ -2,7 +2,14 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { adaptiveSvd } from '../../src/svd/adaptive-svd.js';
 import { frobeniusSquared } from '../../src/svd/matrix.js';
-import { boundsWithin, EPS32, rankInterval, ritzBounds, roundingAllowance, type EnergyEvidence } from '../../src/svd/spectrum-bounds.js';
+import {
+  boundsWithin,
+  type EnergyEvidence,
+  EPS32,
+  rankInterval,
+  ritzBounds,
+  roundingAllowance,
+} from '../../src/svd/spectrum-bounds.js';
 import { oracleSingularValues, planted } from './planted.js';
 
 /** Smallest r with Σ_{i≤r} σᵢ² ≥ t·F (less the same 1e-12 slack), from the exact values. */
@@ -20,7 +27,8 @@ describe('certified bounds', () => {
     const s = [3, 2, 1, 1, 1];
     const F = s.reduce((a, v) => a + v * v, 0);
     const e: EnergyEvidence = { ...boundsWithin(s, 1e-9), frobSquared: F, p: 5 };
-    for (const t of [0.3, 0.5, 0.8, 0.9, 1]) assert.deepEqual(rankInterval(e, t), { lo: trueRank(s, F, t), hi: trueRank(s, F, t) }, `t = ${t}`);
+    for (const t of [0.3, 0.5, 0.8, 0.9, 1])
+      assert.deepEqual(rankInterval(e, t), { lo: trueRank(s, F, t), hi: trueRank(s, F, t) }, `t = ${t}`);
     // E(2) = 13/16 exactly: bounds ±0.01 on each value cannot tell whether E(2) reaches 0.8125.
     const loose: EnergyEvidence = { ...boundsWithin(s, 0.01), frobSquared: F, p: 5 };
     assert.deepEqual(rankInterval(loose, 13 / 16), { lo: 2, hi: 3 });
@@ -46,12 +54,24 @@ describe('certified bounds', () => {
     const r = await adaptiveSvd(a, { energy: 0.999, maxRank: 48, blockSize: 56, seed: 1 });
     const delta = roundingAllowance(300, 200, EPS32, Math.sqrt(F));
     const leftOut = r.leftOutEnergy + roundingAllowance(300, 200, EPS32, F);
-    assert.ok(Math.abs(r.leftOutEnergy - (F - r.ritz.reduce((acc, v) => acc + v * v, 0))) < 1e-5 * F, 'indicator = ‖A‖² − Σσ̃²');
+    assert.ok(
+      Math.abs(r.leftOutEnergy - (F - r.ritz.reduce((acc, v) => acc + v * v, 0))) < 1e-5 * F,
+      'indicator = ‖A‖² − Σσ̃²',
+    );
     const b = ritzBounds(r.ritz, delta, leftOut);
     for (let i = 0; i < r.ritz.length; i++) {
-      assert.ok(b.lower[i]! <= exact[i]! && exact[i]! <= b.upper[i]!, `σ_${i + 1} = ${exact[i]} outside [${b.lower[i]}, ${b.upper[i]}]`);
+      assert.ok(
+        b.lower[i]! <= exact[i]! && exact[i]! <= b.upper[i]!,
+        `σ_${i + 1} = ${exact[i]} outside [${b.lower[i]}, ${b.upper[i]}]`,
+      );
     }
-    const e: EnergyEvidence = { lower: b.lower, upper: b.upper, frobSquared: F, p: 200, kyFan: { ritzUpper: b.ritzUpper, leftOut } };
+    const e: EnergyEvidence = {
+      lower: b.lower,
+      upper: b.upper,
+      frobSquared: F,
+      p: 200,
+      kyFan: { ritzUpper: b.ritzUpper, leftOut },
+    };
     let exactCount = 0;
     for (const t of [0.3, 0.5, 0.7, 0.9, 0.95, 0.99]) {
       const truth = trueRank(exact, F, t);

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
+import { createRng } from '../../src/svd/random.js';
 import { initBackend } from '../../src/train/backend.js';
 import { LoraLinear, loraScaleOf } from '../../src/train/lora-linear.js';
-import { createRng } from '../../src/svd/random.js';
 import { expectAllClose } from '../helpers/close.js';
 
 before(async () => {
@@ -20,7 +20,15 @@ function randomData(n: number, seed: number, scale = 1): Float32Array {
 }
 
 /** y = x Wᵀ + b + s · x Aᵀ Bᵀ in f64 plain loops: the definition, independent of tfjs. */
-function referenceForward(x: Float32Array, w: Float32Array, bias: Float32Array, a: Float32Array, b: Float32Array, r: number, s: number): Float64Array {
+function referenceForward(
+  x: Float32Array,
+  w: Float32Array,
+  bias: Float32Array,
+  a: Float32Array,
+  b: Float32Array,
+  r: number,
+  s: number,
+): Float64Array {
   const y = new Float64Array(N * OUT);
   for (let i = 0; i < N; i++) {
     const low = new Float64Array(r);
@@ -38,7 +46,11 @@ function referenceForward(x: Float32Array, w: Float32Array, bias: Float32Array, 
 function makeLayer(seed: number) {
   const w = randomData(OUT * IN, seed);
   const bias = randomData(OUT, seed + 1);
-  const layer = new LoraLinear('model.layers.0.fc', tf.variable(tf.tensor2d(w, [OUT, IN])), tf.variable(tf.tensor1d(bias)));
+  const layer = new LoraLinear(
+    'model.layers.0.fc',
+    tf.variable(tf.tensor2d(w, [OUT, IN])),
+    tf.variable(tf.tensor1d(bias)),
+  );
   return { w, bias, layer };
 }
 
@@ -59,7 +71,10 @@ test('a fresh adapter: A is Kaiming-uniform within ±1/√in, B is zero, the out
   assert.ok(layer.active!.b.dataSync().every((v) => v === 0));
   const x = randomData(N * IN, 5);
   const y = tf.tidy(() => layer.apply(tf.tensor2d(x, [N, IN])).dataSync());
-  expectAllClose(y, referenceForward(x, w, bias, new Float32Array(4 * IN), new Float32Array(OUT * 4), 4, 0), { rtol: 1e-5, atol: 1e-5 });
+  expectAllClose(y, referenceForward(x, w, bias, new Float32Array(4 * IN), new Float32Array(OUT * 4), 4, 0), {
+    rtol: 1e-5,
+    atol: 1e-5,
+  });
   layer.dispose();
 });
 
@@ -90,13 +105,20 @@ test('gradients reach only A and B: W and the bias stay bit-identical through op
   const { grads } = tf.variableGrads(loss);
   assert.deepEqual(Object.keys(grads).sort(), [layer.active!.a.name, layer.active!.b.name].sort());
   tf.dispose(grads);
-  for (let i = 0; i < 5; i++) tf.tidy(() => {
-    opt.minimize(loss, false, layer.trainableVariables());
-  });
+  for (let i = 0; i < 5; i++)
+    tf.tidy(() => {
+      opt.minimize(loss, false, layer.trainableVariables());
+    });
   assert.deepEqual(layer.weight.dataSync(), w);
   assert.deepEqual(layer.bias!.dataSync(), bias);
-  assert.ok(layer.active!.b.dataSync().some((v) => v !== 0), 'B moved');
-  assert.ok(layer.active!.a.dataSync().some((v, i) => v !== a0[i]), 'A moved');
+  assert.ok(
+    layer.active!.b.dataSync().some((v) => v !== 0),
+    'B moved',
+  );
+  assert.ok(
+    layer.active!.a.dataSync().some((v, i) => v !== a0[i]),
+    'A moved',
+  );
   opt.dispose();
   tf.dispose([x, target]);
   layer.dispose();
@@ -127,7 +149,10 @@ test('merge folds s·B·A into W (outputs unchanged) and unmerge restores W to f
   assert.equal(layer.merged, null);
   // Two roundings of |W| + |s·B·A| ≲ 4 in f32: 2·4·2⁻²⁴ ≈ 5e-7.
   expectAllClose(layer.weight.dataSync(), w, { rtol: 0, atol: 1e-6 }, 'unmerged W');
-  assert.ok(layer.weight.dataSync().some((v, i) => v !== expected[i]), 'unmerge changed W back');
+  assert.ok(
+    layer.weight.dataSync().some((v, i) => v !== expected[i]),
+    'unmerge changed W back',
+  );
   x.dispose();
   layer.dispose();
 });
@@ -141,7 +166,10 @@ test('several named adapters on one layer, one active at a time', () => {
   assert.equal(layer.active!.name, 'two', 'a new adapter becomes active');
   const b2 = setB(layer, 22);
   const a2 = new Float32Array(layer.active!.a.dataSync());
-  assert.ok(a1.some((v, i) => v !== a2[i]), 'adapters draw different A');
+  assert.ok(
+    a1.some((v, i) => v !== a2[i]),
+    'adapters draw different A',
+  );
   const xData = randomData(N * IN, 23);
   const x = tf.tensor2d(xData, [N, IN]);
   const out = () => tf.tidy(() => layer.apply(x).dataSync());
@@ -153,7 +181,12 @@ test('several named adapters on one layer, one active at a time', () => {
   assert.throws(() => layer.setActive('two'), /unmerge/);
   layer.unmerge();
   layer.setActive(null);
-  expectAllClose(out(), referenceForward(xData, w, bias, a1, new Float32Array(OUT * 2), 2, 0), { rtol: 1e-5, atol: 1e-5 }, 'none');
+  expectAllClose(
+    out(),
+    referenceForward(xData, w, bias, a1, new Float32Array(OUT * 2), 2, 0),
+    { rtol: 1e-5, atol: 1e-5 },
+    'none',
+  );
   assert.throws(() => layer.addAdapter('one', { rank: 1, alpha: 1, seed: 0 }), /exists/);
   assert.throws(() => layer.addAdapter('zero', { rank: 0, alpha: 1, seed: 0 }), /positive integer/);
   layer.deleteAdapter('two');
@@ -177,6 +210,9 @@ test('LoRA dropout masks only during training, from a seeded stream', () => {
   };
   const first = run();
   assert.deepEqual(first.evalOut, first.evalAgain);
-  assert.ok(first.trainOut.some((v, i) => Math.abs(v - first.evalOut[i]!) > 1e-4), 'dropout changed the training output');
+  assert.ok(
+    first.trainOut.some((v, i) => Math.abs(v - first.evalOut[i]!) > 1e-4),
+    'dropout changed the training output',
+  );
   assert.deepEqual(run().trainOut, first.trainOut, 'same seed, same mask');
 });

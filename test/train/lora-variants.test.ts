@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
+import { exactSvd } from '../../src/svd/exact-svd.js';
+import { createRng } from '../../src/svd/random.js';
 import { initBackend } from '../../src/train/backend.js';
-import { LoraLinear } from '../../src/train/lora-linear.js';
 import { exportFactors } from '../../src/train/lora-export.js';
 import { parseLoraInit } from '../../src/train/lora-init.js';
-import { createRng } from '../../src/svd/random.js';
-import { exactSvd } from '../../src/svd/exact-svd.js';
+import { LoraLinear } from '../../src/train/lora-linear.js';
 import { expectAllClose } from '../helpers/close.js';
 
 before(async () => {
@@ -25,14 +25,27 @@ function randomData(n: number, seed: number, scale = 1): Float32Array {
 function makeLayer(seed: number, out = OUT, inF = IN) {
   const w = randomData(out * inF, seed);
   const bias = randomData(out, seed + 1);
-  const layer = new LoraLinear('model.layers.0.fc', tf.variable(tf.tensor2d(w, [out, inF])), tf.variable(tf.tensor1d(bias)));
+  const layer = new LoraLinear(
+    'model.layers.0.fc',
+    tf.variable(tf.tensor2d(w, [out, inF])),
+    tf.variable(tf.tensor1d(bias)),
+  );
   return { w, bias, layer };
 }
 
 /** [out, in] = W + s·B·A in f64. */
-function merged64(w: ArrayLike<number>, b: ArrayLike<number>, a: ArrayLike<number>, r: number, s: number, out = OUT, inF = IN): Float64Array {
+function merged64(
+  w: ArrayLike<number>,
+  b: ArrayLike<number>,
+  a: ArrayLike<number>,
+  r: number,
+  s: number,
+  out = OUT,
+  inF = IN,
+): Float64Array {
   const m = Float64Array.from(w);
-  for (let o = 0; o < out; o++) for (let j = 0; j < inF; j++) for (let k = 0; k < r; k++) m[o * inF + j]! += s * b[o * r + k]! * a[k * inF + j]!;
+  for (let o = 0; o < out; o++)
+    for (let j = 0; j < inF; j++) for (let k = 0; k < r; k++) m[o * inF + j]! += s * b[o * r + k]! * a[k * inF + j]!;
   return m;
 }
 
@@ -47,13 +60,21 @@ function rowNorms(w: ArrayLike<number>, out = OUT, inF = IN): Float64Array {
 }
 
 /** y = x W'ᵀ + b for W' [out, in] in f64. */
-function dense64(x: ArrayLike<number>, w: ArrayLike<number>, bias: ArrayLike<number>, n = N, out = OUT, inF = IN): Float64Array {
+function dense64(
+  x: ArrayLike<number>,
+  w: ArrayLike<number>,
+  bias: ArrayLike<number>,
+  n = N,
+  out = OUT,
+  inF = IN,
+): Float64Array {
   const y = new Float64Array(n * out);
-  for (let i = 0; i < n; i++) for (let o = 0; o < out; o++) {
-    let acc = bias[o]!;
-    for (let j = 0; j < inF; j++) acc += x[i * inF + j]! * w[o * inF + j]!;
-    y[i * out + o] = acc;
-  }
+  for (let i = 0; i < n; i++)
+    for (let o = 0; o < out; o++) {
+      let acc = bias[o]!;
+      for (let j = 0; j < inF; j++) acc += x[i * inF + j]! * w[o * inF + j]!;
+      y[i * out + o] = acc;
+    }
   return y;
 }
 
@@ -82,7 +103,12 @@ test('DoRA: m starts at the row norms of W; the forward pass is m ⊙ (W + s·B�
   expectAllClose(y, dense64(xData, wPrime, bias), { rtol: 1e-5, atol: 1e-5 }, 'DoRA forward');
   layer.merge();
   expectAllClose(layer.weight.dataSync(), wPrime, { rtol: 1e-5, atol: 1e-6 }, 'merged W');
-  expectAllClose(tf.tidy(() => layer.apply(x).dataSync()), y, { rtol: 1e-5, atol: 1e-5 }, 'merged forward');
+  expectAllClose(
+    tf.tidy(() => layer.apply(x).dataSync()),
+    y,
+    { rtol: 1e-5, atol: 1e-5 },
+    'merged forward',
+  );
   layer.unmerge();
   expectAllClose(layer.weight.dataSync(), w, { rtol: 0, atol: 2e-6 }, 'unmerged W');
   x.dispose();
@@ -110,11 +136,13 @@ test('DoRA gradients: A, B and m only, with the row norm detached as PEFT does',
   const gm = new Float64Array(OUT);
   for (let i = 0; i < N; i++) for (let o = 0; o < OUT; o++) gm[o]! += (gData[i * OUT + o]! * xv[i * OUT + o]!) / n[o]!;
   const ga = new Float64Array(2 * IN);
-  for (let k = 0; k < 2; k++) for (let j = 0; j < IN; j++) {
-    let acc = 0;
-    for (let i = 0; i < N; i++) for (let o = 0; o < OUT; o++) acc += gData[i * OUT + o]! * (m[o]! / n[o]!) * b[o * 2 + k]! * xData[i * IN + j]!;
-    ga[k * IN + j] = s * acc;
-  }
+  for (let k = 0; k < 2; k++)
+    for (let j = 0; j < IN; j++) {
+      let acc = 0;
+      for (let i = 0; i < N; i++)
+        for (let o = 0; o < OUT; o++) acc += gData[i * OUT + o]! * (m[o]! / n[o]!) * b[o * 2 + k]! * xData[i * IN + j]!;
+      ga[k * IN + j] = s * acc;
+    }
   expectAllClose(grads[ad.magnitude!.name]!.dataSync(), gm, { rtol: 1e-4, atol: 1e-5 }, '∂L/∂m');
   expectAllClose(grads[ad.a.name]!.dataSync(), ga, { rtol: 1e-4, atol: 1e-5 }, '∂L/∂A (norm detached)');
   tf.dispose(grads);
@@ -168,15 +196,28 @@ test('lora_bias: y gains s·bias, the bias trains, merge adds s·bias to the bas
   const { grads } = tf.variableGrads(() => tf.sum(layer.apply(x, { training: true })) as tf.Scalar);
   assert.deepEqual(Object.keys(grads).sort(), [ad.a.name, ad.b.name, ad.bias!.name].sort());
   // ∂Σy/∂bias = s·N per entry.
-  expectAllClose(grads[ad.bias!.name]!.dataSync(), new Float64Array(OUT).fill(ad.scale * N), { rtol: 1e-6 }, '∂L/∂bias');
+  expectAllClose(
+    grads[ad.bias!.name]!.dataSync(),
+    new Float64Array(OUT).fill(ad.scale * N),
+    { rtol: 1e-6 },
+    '∂L/∂bias',
+  );
   tf.dispose(grads);
   layer.merge();
   expectAllClose(layer.bias!.dataSync(), b2, { rtol: 1e-6, atol: 1e-6 }, 'merged bias');
-  expectAllClose(tf.tidy(() => layer.apply(x).dataSync()), y, { rtol: 1e-5, atol: 1e-5 }, 'merged forward');
+  expectAllClose(
+    tf.tidy(() => layer.apply(x).dataSync()),
+    y,
+    { rtol: 1e-5, atol: 1e-5 },
+    'merged forward',
+  );
   layer.unmerge();
   expectAllClose(layer.bias!.dataSync(), bias, { rtol: 0, atol: 1e-6 }, 'unmerged bias');
   assert.throws(() => layer.addAdapter('d', { rank: 2, alpha: 2, seed: 0, loraBias: true, useDora: true }), /DoRA/);
-  assert.throws(() => layer.addAdapter('p', { rank: 2, alpha: 2, seed: 0, loraBias: true, initLoraWeights: 'pissa' }), /default init/);
+  assert.throws(
+    () => layer.addAdapter('p', { rank: 2, alpha: 2, seed: 0, loraBias: true, initLoraWeights: 'pissa' }),
+    /default init/,
+  );
   x.dispose();
   layer.dispose();
 });
@@ -206,19 +247,28 @@ for (const init of ['pissa', 'pissa_niter_4', 'olora'] as const) {
     const lowRank0 = merged64(new Float32Array(OUT * IN), ad.b.dataSync(), ad.a.dataSync(), r, ad.scale);
     for (let i = 0; i < w.length; i++) {
       const exact = w[i]! - lowRank0[i]!;
-      assert.ok(Math.abs(residual[i]! - exact) <= 2 ** -24 * Math.abs(residual[i]!) + 1e-45, `W_res[${i}] = ${residual[i]} is not the rounding of ${exact}`);
+      assert.ok(
+        Math.abs(residual[i]! - exact) <= 2 ** -24 * Math.abs(residual[i]!) + 1e-45,
+        `W_res[${i}] = ${residual[i]} is not the rounding of ${exact}`,
+      );
     }
     const xData = randomData(N * IN, 42);
     const x = tf.tensor2d(xData, [N, IN]);
-    expectAllClose(tf.tidy(() => layer.apply(x).dataSync()), dense64(xData, w, bias), { rtol: 1e-5, atol: 1e-5 }, 'initial model = base');
+    expectAllClose(
+      tf.tidy(() => layer.apply(x).dataSync()),
+      dense64(xData, w, bias),
+      { rtol: 1e-5, atol: 1e-5 },
+      'initial model = base',
+    );
     if (init === 'olora') {
       // B₀ = Q[:, :r] has orthonormal columns.
       const b0 = ad.b.dataSync();
-      for (let c = 0; c < r; c++) for (let d = 0; d < r; d++) {
-        let dot = 0;
-        for (let o = 0; o < OUT; o++) dot += b0[o * r + c]! * b0[o * r + d]!;
-        assert.ok(Math.abs(dot - (c === d ? 1 : 0)) < 1e-5, `QᵀQ[${c},${d}] = ${dot}`);
-      }
+      for (let c = 0; c < r; c++)
+        for (let d = 0; d < r; d++) {
+          let dot = 0;
+          for (let o = 0; o < OUT; o++) dot += b0[o * r + c]! * b0[o * r + d]!;
+          assert.ok(Math.abs(dot - (c === d ? 1 : 0)) < 1e-5, `QᵀQ[${c},${d}] = ${dot}`);
+        }
     } else {
       // s·B₀·A₀ is W's best rank-r part: its singular values are W's top r (randomized: to 1e-3 with 4 iterations on this small matrix).
       const sw = (await exactSvd({ rows: OUT, cols: IN, data: w })).s;
@@ -230,7 +280,11 @@ for (const init of ['pissa', 'pissa_niter_4', 'olora'] as const) {
     const target = tf.tensor2d(randomData(N * OUT, 43), [N, OUT]);
     const loss = () => tf.mean(tf.square(tf.sub(layer.apply(x, { training: true }), target))) as tf.Scalar;
     const { grads } = tf.variableGrads(loss);
-    assert.deepEqual(Object.keys(grads).sort(), [ad.a.name, ad.b.name].sort(), 'PEFT trains A and B of a PiSSA/OLoRA adapter');
+    assert.deepEqual(
+      Object.keys(grads).sort(),
+      [ad.a.name, ad.b.name].sort(),
+      'PEFT trains A and B of a PiSSA/OLoRA adapter',
+    );
     tf.dispose(grads);
     for (let i = 0; i < 5; i++) tf.tidy(() => void opt.minimize(loss, false, layer.trainableVariables()));
     assert.deepEqual(layer.weight.dataSync(), residual, 'the residual stays frozen');
@@ -241,7 +295,12 @@ for (const init of ['pissa', 'pissa_niter_4', 'olora'] as const) {
     assert.equal(exp.bias, undefined);
     const onOriginal = merged64(w, exp.b, exp.a, exp.rank, exp.alpha / exp.rank);
     layer.merge();
-    expectAllClose(onOriginal, layer.weight.dataSync(), { rtol: 0, atol: 2e-6 }, 'exported LoRA on the original W = trained W');
+    expectAllClose(
+      onOriginal,
+      layer.weight.dataSync(),
+      { rtol: 0, atol: 2e-6 },
+      'exported LoRA on the original W = trained W',
+    );
     expectAllClose(dense64(xData, onOriginal, bias), trained, { rtol: 1e-5, atol: 1e-5 }, 'outputs');
     layer.unmerge();
     layer.deleteAdapter('default');
@@ -270,7 +329,15 @@ test('no tensor leaks: a DoRA step and a PiSSA adapter’s life leave the tensor
   layer.addAdapter('default', { rank: 2, alpha: 2, seed: 61, useDora: true });
   const x = tf.tensor2d(randomData(N * IN, 62), [N, IN]);
   const opt = tf.train.sgd(0.1);
-  const step = () => tf.tidy(() => void opt.minimize(() => tf.sum(layer.apply(x, { training: true })) as tf.Scalar, false, layer.trainableVariables()));
+  const step = () =>
+    tf.tidy(
+      () =>
+        void opt.minimize(
+          () => tf.sum(layer.apply(x, { training: true })) as tf.Scalar,
+          false,
+          layer.trainableVariables(),
+        ),
+    );
   step(); // the optimiser keeps its learning rate as a tensor from its first step on
   const mid = tf.memory().numTensors;
   step();

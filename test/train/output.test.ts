@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { mergeAdapter } from '../../src/extract/index.js';
 import { loraScale, openCheckpoint, readAdapter } from '../../src/io/index.js';
 import { evaluate, loadModel } from '../../src/train/evaluate.js';
-import { trainTask, type TrainResult } from '../../src/train/train-task.js';
+import { type TrainResult, trainTask } from '../../src/train/train-task.js';
 import { writeTrainOutput } from '../../src/train/write-output.js';
 
 const dirs: string[] = [];
@@ -38,7 +38,11 @@ async function mergeByHand(adapterDir: string, base: Map<string, Float32Array>):
   return out;
 }
 
-async function checkOutput(result: TrainResult, dir: string, tolerance: { loss: number; metric: number }): Promise<void> {
+async function checkOutput(
+  result: TrainResult,
+  dir: string,
+  tolerance: { loss: number; metric: number },
+): Promise<void> {
   const { metrics } = result;
   const task = metrics.task;
   await writeTrainOutput(dir, result);
@@ -49,7 +53,10 @@ async function checkOutput(result: TrainResult, dir: string, tolerance: { loss: 
   // Checkpoints: exact f32 weights, PyTorch layout, config.json that loads back.
   for (const name of ['base', 'full'] as const) {
     const loaded = await loadModel(task, join(dir, name));
-    assert.deepEqual([...loaded.weights.keys()], result.shapes.map(([n]) => n));
+    assert.deepEqual(
+      [...loaded.weights.keys()],
+      result.shapes.map(([n]) => n),
+    );
     for (const [n, w] of loaded.weights) assert.deepEqual(w, result[name].get(n), n);
     const ckpt = await openCheckpoint(join(dir, name));
     for (const [n, shape] of result.shapes) assert.deepEqual(ckpt.info(n).shape, shape);
@@ -85,17 +92,32 @@ async function checkOutput(result: TrainResult, dir: string, tolerance: { loss: 
     for (const weights of [merged.weights, byHand]) {
       const e = await evaluate(task, weights, 'target', { config: merged.config });
       const want = run.final.target;
-      assert.ok(Math.abs(e.loss - want.loss) <= tolerance.loss, `${run.name}: merged loss ${e.loss} vs trained ${want.loss}`);
-      assert.ok(Math.abs(e.metric - want.metric) <= tolerance.metric, `${run.name}: merged metric ${e.metric} vs trained ${want.metric}`);
+      assert.ok(
+        Math.abs(e.loss - want.loss) <= tolerance.loss,
+        `${run.name}: merged loss ${e.loss} vs trained ${want.loss}`,
+      );
+      assert.ok(
+        Math.abs(e.metric - want.metric) <= tolerance.metric,
+        `${run.name}: merged metric ${e.metric} vs trained ${want.metric}`,
+      );
     }
     // A real fine-tune: merging moved the target score away from the base's.
     const baseLoss = metrics.runs[0]!.final.target.loss;
-    assert.ok(Math.abs(run.final.target.loss - baseLoss) > 0.05, `${run.name} target loss ${run.final.target.loss} vs base ${baseLoss}`);
+    assert.ok(
+      Math.abs(run.final.target.loss - baseLoss) > 0.05,
+      `${run.name} target loss ${run.final.target.loss} vs base ${baseLoss}`,
+    );
   }
 }
 
 test('mnist output: checkpoints reload exactly, adapters merged by `merge` score as in training', async () => {
-  const result = await trainTask({ task: 'mnist', epochs: 2, ranks: [2, 8], seed: 4, model: { hidden: [48, 32], maxTrain: 600 } });
+  const result = await trainTask({
+    task: 'mnist',
+    epochs: 2,
+    ranks: [2, 8],
+    seed: 4,
+    model: { hidden: [48, 32], maxTrain: 600 },
+  });
   // f32 rounding in a different summation order may flip a borderline digit or two of 1,000.
   await checkOutput(result, join(await tempDir(), 'run'), { loss: 1e-4, metric: 0.002 });
 });
@@ -116,6 +138,9 @@ test('charlm output with rsLoRA: Llama config.json, adapters with use_rslora, me
   const config = JSON.parse(await readFile(join(dir, 'full', 'config.json'), 'utf8')) as Record<string, unknown>;
   assert.equal(config['model_type'], 'llama');
   assert.equal(config['hidden_size'], 16);
-  const adapterConfig = JSON.parse(await readFile(join(dir, 'lora-r2', 'adapter_config.json'), 'utf8')) as Record<string, unknown>;
+  const adapterConfig = JSON.parse(await readFile(join(dir, 'lora-r2', 'adapter_config.json'), 'utf8')) as Record<
+    string,
+    unknown
+  >;
   assert.equal(adapterConfig['task_type'], 'CAUSAL_LM');
 });

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { FormatError } from '../../src/errors.js';
+import { createRng } from '../../src/svd/random.js';
 import { CHARLM_VOCAB, charlmTask } from '../../src/train/charlm-task.js';
 import { IMAGE_SIDE, mnistTask, rotateQuarterTurn } from '../../src/train/mnist-task.js';
-import { createRng } from '../../src/svd/random.js';
 import { CODE, PROSE } from '../../src/train/texts.js';
-import { FormatError } from '../../src/errors.js';
 
 test('mnist: Hugging Face-style names in PyTorch layout, config.json round trip, config inferred from shapes', () => {
   const config = mnistTask.defaultConfig();
@@ -40,7 +40,10 @@ test('mnist: 10,000 digits split in halves, 80/20 train/test; the target half is
   for (const b of all) {
     const counts = new Array(10).fill(0);
     for (const l of b.labels) counts[l]++;
-    assert.ok(counts.every((c) => c > b.count * 0.06), counts.join(','));
+    assert.ok(
+      counts.every((c) => c > b.count * 0.06),
+      counts.join(','),
+    );
   }
   // Upright digits have more ink in the middle columns than rows; turned ones the reverse.
   const inkBalance = (inputs: Float32Array, n: number) => {

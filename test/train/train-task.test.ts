@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { trainTask, type TrainMetrics } from '../../src/train/train-task.js';
+import { type TrainMetrics, trainTask } from '../../src/train/train-task.js';
 
 /** metrics.json without the timings, which are the only part allowed to differ between runs. */
 function withoutTimings(m: TrainMetrics) {
@@ -24,7 +24,12 @@ test('the same seed gives the same metrics and weights; another seed does not', 
   assert.deepEqual(a.adapters, b.adapters);
   assert.notDeepEqual(withoutTimings(a.metrics).runs, withoutTimings(c.metrics).runs);
 
-  const lm = { task: 'charlm' as const, epochs: 1, ranks: [1], model: { hidden: 8, intermediate: 16, layers: 1, heads: 2, context: 8, maxTrain: 32 } };
+  const lm = {
+    task: 'charlm' as const,
+    epochs: 1,
+    ranks: [1],
+    model: { hidden: 8, intermediate: 16, layers: 1, heads: 2, context: 8, maxTrain: 32 },
+  };
   const x = await trainTask({ ...lm, seed: 3 });
   const y = await trainTask({ ...lm, seed: 3 });
   assert.deepEqual(withoutTimings(x.metrics), withoutTimings(y.metrics));
@@ -32,16 +37,28 @@ test('the same seed gives the same metrics and weights; another seed does not', 
 
 test('mnist: the full fine-tune gains clearly over the base on turned digits; LoRA approaches it as r grows', async () => {
   const ranks = [1, 32];
-  const { metrics, base, full, adapters } = await trainTask({ task: 'mnist', epochs: 3, ranks, seed: 1, model: { maxTrain: 2000 } });
+  const { metrics, base, full, adapters } = await trainTask({
+    task: 'mnist',
+    epochs: 3,
+    ranks,
+    seed: 1,
+    model: { maxTrain: 2000 },
+  });
   const run = (name: string) => metrics.runs.find((r) => r.name === name)!;
   const acc = (name: string) => run(name).final.target.metric;
-  assert.deepEqual(metrics.runs.map((r) => r.name), ['base', 'full', 'lora-r1', 'lora-r32']);
+  assert.deepEqual(
+    metrics.runs.map((r) => r.name),
+    ['base', 'full', 'lora-r1', 'lora-r32'],
+  );
   assert.ok(run('base').final.source.metric > 0.85, `base on upright digits: ${run('base').final.source.metric}`);
   assert.ok(acc('base') < 0.4, `base on turned digits: ${acc('base')}`);
   assert.ok(acc('full') > acc('base') + 0.4, `full ${acc('full')} vs base ${acc('base')}`);
   assert.ok(acc('lora-r1') > acc('base') + 0.2, `LoRA r=1 learns: ${acc('lora-r1')}`);
   assert.ok(acc('lora-r32') > acc('lora-r1'), `r=32 ${acc('lora-r32')} vs r=1 ${acc('lora-r1')}`);
-  assert.ok(acc('full') - acc('lora-r32') < (acc('full') - acc('lora-r1')) / 2, 'the gap to full at least halves from r=1 to r=32');
+  assert.ok(
+    acc('full') - acc('lora-r32') < (acc('full') - acc('lora-r1')) / 2,
+    'the gap to full at least halves from r=1 to r=32',
+  );
 
   // Parameters: every weight for base and full; r·(in + out) per adapted layer for LoRA.
   const total = [...base.values()].reduce((s, w) => s + w.length, 0);
@@ -53,7 +70,10 @@ test('mnist: the full fine-tune gains clearly over the base on turned digits; Lo
 
   for (const r of metrics.runs) {
     assert.equal(r.curve.length, 3);
-    assert.deepEqual(r.curve.map((p) => p.epoch), [1, 2, 3]);
+    assert.deepEqual(
+      r.curve.map((p) => p.epoch),
+      [1, 2, 3],
+    );
     assert.equal(r.curveSplit, r.kind === 'base' ? 'source' : 'target');
     assert.equal(r.curve.at(-1)!.metric, r.final[r.curveSplit].metric);
     assert.ok(r.examplesPerSecond > 0 && r.seconds > 0);

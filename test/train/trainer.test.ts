@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../../src/train/backend.js';
-import { charlmTask, type CharLmConfig } from '../../src/train/charlm-task.js';
-import { evaluate } from '../../src/train/evaluate.js';
-import { mnistTask, type MnistConfig } from '../../src/train/mnist-task.js';
-import { attachLora, createModel, disposeModel, readWeights, trainableVariables } from '../../src/train/model.js';
 import { createRng } from '../../src/svd/random.js';
+import { initBackend } from '../../src/train/backend.js';
+import { type CharLmConfig, charlmTask } from '../../src/train/charlm-task.js';
+import { evaluate } from '../../src/train/evaluate.js';
+import { type MnistConfig, mnistTask } from '../../src/train/mnist-task.js';
+import { attachLora, createModel, disposeModel, readWeights, trainableVariables } from '../../src/train/model.js';
 import type { TaskSpec } from '../../src/train/task.js';
 import { trainStep } from '../../src/train/trainer.js';
 
@@ -15,7 +15,15 @@ before(async () => {
 });
 
 const MNIST_SMALL: MnistConfig = { hidden: [24, 16], maxTrain: 256 };
-const CHARLM_SMALL: CharLmConfig = { ...charlmTask.defaultConfig(), hidden: 16, intermediate: 32, layers: 1, heads: 2, context: 8, maxTrain: 64 };
+const CHARLM_SMALL: CharLmConfig = {
+  ...charlmTask.defaultConfig(),
+  hidden: 16,
+  intermediate: 32,
+  layers: 1,
+  heads: 2,
+  context: 8,
+  maxTrain: 64,
+};
 
 async function leakCheck<C>(task: TaskSpec<C>, config: C, lora: boolean): Promise<void> {
   const data = await task.data(config);
@@ -71,13 +79,21 @@ test('a LoRA model merged gives the unmerged model’s outputs; unmerged, its we
   for (let i = 0; i < 10; i++) trainStep(mnistTask, MNIST_SMALL, model, optimizer, vars, batch);
   optimizer.dispose();
   const logits = () =>
-    tf.tidy(() => mnistTask.forward(MNIST_SMALL, model.params, tf.tensor2d(batch.inputs as Float32Array, [batch.count, 784])).dataSync());
+    tf.tidy(() =>
+      mnistTask
+        .forward(MNIST_SMALL, model.params, tf.tensor2d(batch.inputs as Float32Array, [batch.count, 784]))
+        .dataSync(),
+    );
   const unmerged = logits();
   for (const layer of model.lora.values()) layer.merge();
   const merged = logits();
-  for (let i = 0; i < merged.length; i++) assert.ok(Math.abs(merged[i]! - unmerged[i]!) <= 1e-4 * (1 + Math.abs(unmerged[i]!)), `logit ${i}`);
+  for (let i = 0; i < merged.length; i++)
+    assert.ok(Math.abs(merged[i]! - unmerged[i]!) <= 1e-4 * (1 + Math.abs(unmerged[i]!)), `logit ${i}`);
   const mergedWeights = readWeights(model);
-  assert.ok(mergedWeights.get('classifier.weight')!.some((v, i) => v !== original.get('classifier.weight')![i]), 'merge changed W');
+  assert.ok(
+    mergedWeights.get('classifier.weight')!.some((v, i) => v !== original.get('classifier.weight')![i]),
+    'merge changed W',
+  );
   for (const layer of model.lora.values()) layer.unmerge();
   for (const [name, w] of readWeights(model)) {
     const o = original.get(name)!;
@@ -98,7 +114,9 @@ function mlpLogits(weights: Map<string, Float32Array>, hidden: number[], x: Floa
       return relu ? Math.max(0, acc) : acc;
     });
   };
-  hidden.forEach((_, i) => layer(weights.get(`model.layers.${i}.fc.weight`)!, weights.get(`model.layers.${i}.fc.bias`)!, true));
+  hidden.forEach((_, i) =>
+    layer(weights.get(`model.layers.${i}.fc.weight`)!, weights.get(`model.layers.${i}.fc.bias`)!, true),
+  );
   layer(weights.get('classifier.weight')!, weights.get('classifier.bias')!, false);
   return h;
 }
@@ -112,7 +130,11 @@ test('evaluate(mnist, weights) equals cross-entropy and accuracy computed by han
     let loss = 0;
     let correct = 0;
     for (let k = 0; k < batch.count; k++) {
-      const logits = mlpLogits(weights, MNIST_SMALL.hidden, batch.inputs.subarray(k * 784, (k + 1) * 784) as Float32Array);
+      const logits = mlpLogits(
+        weights,
+        MNIST_SMALL.hidden,
+        batch.inputs.subarray(k * 784, (k + 1) * 784) as Float32Array,
+      );
       const max = Math.max(...logits);
       const lse = max + Math.log(logits.reduce((s, v) => s + Math.exp(v - max), 0));
       loss += lse - logits[batch.labels[k]!]!;
@@ -138,7 +160,8 @@ test('charlm: a prediction never depends on later characters', async () => {
   const ids = Int32Array.from({ length: t }, (_, i) => (i * 7) % config.vocab.length);
   const changed = Int32Array.from(ids);
   changed[5] = (changed[5]! + 1) % config.vocab.length;
-  const logits = (x: Int32Array) => tf.tidy(() => charlmTask.forward(config, model.params, tf.tensor2d(x, [1, t], 'int32')).arraySync());
+  const logits = (x: Int32Array) =>
+    tf.tidy(() => charlmTask.forward(config, model.params, tf.tensor2d(x, [1, t], 'int32')).arraySync());
   const a = logits(ids);
   const b = logits(changed);
   for (let pos = 0; pos < t; pos++) {

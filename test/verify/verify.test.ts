@@ -12,30 +12,50 @@ import { fileURLToPath } from 'node:url';
 import { UsageError } from '../../src/errors.js';
 import { loadSequences } from '../../src/model/input.js';
 import { CODE, PROSE } from '../../src/train/texts.js';
-import { runCli } from '../helpers/run-cli.js';
 import { NO_PYTHON, runPython } from '../helpers/python.js';
+import { runCli } from '../helpers/run-cli.js';
 
 const SCRIPT = fileURLToPath(new URL('../model/finetune.py', import.meta.url));
 const FAMILIES = ['llama', 'gemma2', 'phi3'];
 const RANK = 4;
 const SEQ = 64;
-interface Figures { klBase: number; klSvd: number; top1Base: number; top1Svd: number; pplBase: number; pplTuned: number; pplSvd: number }
+interface Figures {
+  klBase: number;
+  klSvd: number;
+  top1Base: number;
+  top1Svd: number;
+  pplBase: number;
+  pplTuned: number;
+  pplSvd: number;
+}
 let dir = '';
 let ref: (Record<string, Figures> & { tokens: { heldout: number[][] } }) | undefined;
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'deltarank-verify-'));
   await writeFile(join(dir, 'texts.json'), JSON.stringify({ prose: PROSE, code: CODE }));
-  if (!NO_PYTHON) ref = await runPython(SCRIPT, [join(dir, 'texts.json'), dir, FAMILIES.join(','), String(RANK), String(SEQ)]);
+  if (!NO_PYTHON)
+    ref = await runPython(SCRIPT, [join(dir, 'texts.json'), dir, FAMILIES.join(','), String(RANK), String(SEQ)]);
 });
 after(() => rm(dir, { recursive: true, force: true }));
 
-const close = (got: number, want: number, rtol: number, what: string) => assert.ok(Math.abs(got - want) <= rtol * Math.abs(want), `${what}: ${got} vs ${want}`);
+const close = (got: number, want: number, rtol: number, what: string) =>
+  assert.ok(Math.abs(got - want) <= rtol * Math.abs(want), `${what}: ${got} vs ${want}`);
 
 test('held-out text tokenizes as the Python tokenizers package does', { skip: NO_PYTHON }, async () => {
-  const seqs = await loadSequences({ text: join(dir, 'heldout.txt'), tokenizerFrom: join(dir, 'llama', 'base'), seqLen: SEQ, maxTokens: 1e9 });
+  const seqs = await loadSequences({
+    text: join(dir, 'heldout.txt'),
+    tokenizerFrom: join(dir, 'llama', 'base'),
+    seqLen: SEQ,
+    maxTokens: 1e9,
+  });
   assert.deepEqual(seqs.sequences, ref!.tokens.heldout);
-  const capped = await loadSequences({ text: join(dir, 'heldout.txt'), tokenizerFrom: join(dir, 'llama', 'base'), seqLen: SEQ, maxTokens: 100 });
+  const capped = await loadSequences({
+    text: join(dir, 'heldout.txt'),
+    tokenizerFrom: join(dir, 'llama', 'base'),
+    seqLen: SEQ,
+    maxTokens: 100,
+  });
   assert.equal(capped.tokens, 100);
   assert.deepEqual(capped.sequences.flat(), ref!.tokens.heldout.flat().slice(0, 100));
   assert.equal(capped.dropped, seqs.tokens - 100);
@@ -43,14 +63,45 @@ test('held-out text tokenizes as the Python tokenizers package does', { skip: NO
 });
 
 for (const family of FAMILIES) {
-  test(`${family}: verify's KL, top-1 and perplexities equal torch's on the same tokens`, { skip: NO_PYTHON }, async () => {
+  test(`${family}: verify's KL, top-1 and perplexities equal torch's on the same tokens`, {
+    skip: NO_PYTHON,
+  }, async () => {
     const f = ref![family]!;
     const base = join(dir, family, 'base');
     const tuned = join(dir, family, 'tuned');
     const lora = join(dir, family, 'lora');
-    await runCli(['extract', base, tuned, '--out', lora, '--rank', String(RANK), '--embeddings', 'skip', '--norms', 'skip', '--dtype', 'f32', '--json']);
+    await runCli([
+      'extract',
+      base,
+      tuned,
+      '--out',
+      lora,
+      '--rank',
+      String(RANK),
+      '--embeddings',
+      'skip',
+      '--norms',
+      'skip',
+      '--dtype',
+      'f32',
+      '--json',
+    ]);
     const report = join(dir, `${family}.html`);
-    const { stdout } = await runCli(['verify', base, tuned, lora, '--text', join(dir, 'heldout.txt'), '--seq-len', String(SEQ), '--max-tokens', '100000', '--json', '--report', report]);
+    const { stdout } = await runCli([
+      'verify',
+      base,
+      tuned,
+      lora,
+      '--text',
+      join(dir, 'heldout.txt'),
+      '--seq-len',
+      String(SEQ),
+      '--max-tokens',
+      '100000',
+      '--json',
+      '--report',
+      report,
+    ]);
     const r = JSON.parse(stdout);
     close(r.kl.base, f.klBase, 1e-4, 'KL(tuned‖base)');
     close(r.perplexity.base, f.pplBase, 1e-4, 'perplexity base');
@@ -59,11 +110,15 @@ for (const family of FAMILIES) {
     // the adapters differ by that, not by the forward pass.
     close(r.kl.adapter, f.klSvd, 1e-2, 'KL(tuned‖base+adapter)');
     close(r.perplexity.adapter, f.pplSvd, 1e-2, 'perplexity adapter');
-    assert.ok(Math.abs(r.top1.adapter - f.top1Svd) < 1e-2 && Math.abs(r.top1.base - f.top1Base) < 1e-3, `top-1 ${r.top1.adapter}/${r.top1.base} vs ${f.top1Svd}/${f.top1Base}`);
+    assert.ok(
+      Math.abs(r.top1.adapter - f.top1Svd) < 1e-2 && Math.abs(r.top1.base - f.top1Base) < 1e-3,
+      `top-1 ${r.top1.adapter}/${r.top1.base} vs ${f.top1Svd}/${f.top1Base}`,
+    );
     assert.equal(r.tokens, ref!.tokens.heldout.flat().length);
     assert.ok(r.kl.recovered > 0 && r.kl.recovered < 1 && r.recovered > 0 && r.recovered < 1);
     assert.equal(r.layers.length, 2);
-    for (const l of r.layers) assert.ok(l.relativeError > 0 && l.relativeError < 1 && l.tunedChange > 0, JSON.stringify(l));
+    for (const l of r.layers)
+      assert.ok(l.relativeError > 0 && l.relativeError < 1 && l.tunedChange > 0, JSON.stringify(l));
     assert.equal(r.perPosition.adapter.length, SEQ);
     const html = await readFile(report, 'utf8');
     assert.match(html, /KL\(tuned‖base\+adapter\)/);
@@ -75,7 +130,18 @@ for (const family of FAMILIES) {
 
 test('verify merged equals verify unmerged', { skip: NO_PYTHON }, async () => {
   const base = join(dir, 'llama', 'base');
-  const args = [base, join(dir, 'llama', 'tuned'), join(dir, 'llama', 'lora'), '--text', join(dir, 'heldout.txt'), '--seq-len', '32', '--max-tokens', '256', '--json'];
+  const args = [
+    base,
+    join(dir, 'llama', 'tuned'),
+    join(dir, 'llama', 'lora'),
+    '--text',
+    join(dir, 'heldout.txt'),
+    '--seq-len',
+    '32',
+    '--max-tokens',
+    '256',
+    '--json',
+  ];
   const a = JSON.parse((await runCli(['verify', ...args])).stdout);
   const b = JSON.parse((await runCli(['verify', ...args, '--merge'])).stdout);
   close(b.kl.adapter, a.kl.adapter, 1e-4, 'merged KL');

@@ -1,6 +1,10 @@
 /** `extract --calibrate FILE`: the calibration input (text, or a .json file of token ids) and its knobs. */
 import type { Argv } from 'yargs';
-import { DEFAULT_CALIBRATION_INPUTS, type CalibrationInputs, type CalibrationOptions } from '../../extract/calibrate.js';
+import {
+  type CalibrationInputs,
+  type CalibrationOptions,
+  DEFAULT_CALIBRATION_INPUTS,
+} from '../../extract/calibrate.js';
 import { DEFAULT_DAMPING } from '../../extract/calibrated-factors.js';
 import { DEFAULT_MAX_TOKENS, DEFAULT_SEQ_LEN, loadSequences } from '../../model/input.js';
 import { parseCount } from './common.js';
@@ -15,17 +19,39 @@ export interface CalibrateArgs {
 
 export function calibrateOptions<T>(y: Argv<T>): Argv<T & CalibrateArgs> {
   return y
-    .option('calibrate', { type: 'string', describe: "minimise the output error ‖(ΔW − B·A)·X‖ on this text (tokenized with the model's tokenizer.json) or .json file of token-id arrays" })
-    .option('calibrate-inputs', { choices: ['extracted', 'tuned'] as const, default: DEFAULT_CALIBRATION_INPUTS, describe: 'inputs X through the base with the earlier layers already extracted, or through the fine-tune' })
-    .option('calibrate-damping', { type: 'number', default: DEFAULT_DAMPING, describe: 'δ = this · mean(diag XᵀX) added to XᵀX' })
+    .option('calibrate', {
+      type: 'string',
+      describe:
+        "minimise the output error ‖(ΔW − B·A)·X‖ on this text (tokenized with the model's tokenizer.json) or .json file of token-id arrays",
+    })
+    .option('calibrate-inputs', {
+      choices: ['extracted', 'tuned'] as const,
+      default: DEFAULT_CALIBRATION_INPUTS,
+      describe: 'inputs X through the base with the earlier layers already extracted, or through the fine-tune',
+    })
+    .option('calibrate-damping', {
+      type: 'number',
+      default: DEFAULT_DAMPING,
+      describe: 'δ = this · mean(diag XᵀX) added to XᵀX',
+    })
     .option('seq-len', { type: 'number', default: DEFAULT_SEQ_LEN, describe: 'calibration tokens per sequence' })
-    .option('max-tokens', { type: 'string', default: String(DEFAULT_MAX_TOKENS), describe: 'calibration tokens in all (e.g. 2048, 8k)' }) as unknown as Argv<T & CalibrateArgs>;
+    .option('max-tokens', {
+      type: 'string',
+      default: String(DEFAULT_MAX_TOKENS),
+      describe: 'calibration tokens in all (e.g. 2048, 8k)',
+    }) as unknown as Argv<T & CalibrateArgs>;
 }
 
 /** The calibration tokens, or undefined without --calibrate. */
 export async function calibrationFrom(args: CalibrateArgs, model: string): Promise<CalibrationOptions | undefined> {
   if (args.calibrate === undefined) return undefined;
   const json = args.calibrate.endsWith('.json');
-  const { sequences } = await loadSequences({ text: json ? undefined : args.calibrate, tokens: json ? args.calibrate : undefined, tokenizerFrom: model, seqLen: args['seq-len'], maxTokens: parseCount('max-tokens', args['max-tokens']) });
+  const { sequences } = await loadSequences({
+    text: json ? undefined : args.calibrate,
+    tokens: json ? args.calibrate : undefined,
+    tokenizerFrom: model,
+    seqLen: args['seq-len'],
+    maxTokens: parseCount('max-tokens', args['max-tokens']),
+  });
   return { sequences, inputs: args['calibrate-inputs'], damping: args['calibrate-damping'] };
 }

@@ -4,10 +4,10 @@
  * and the progress idiom. Commands import from here, never from each other.
  */
 import type { Options } from 'yargs';
-import { UsageError } from '../../errors.js';
 import type { CompareOptions, CompareOutput } from '../../compare/index.js';
+import { UsageError } from '../../errors.js';
 import type { DType } from '../../io/index.js';
-import { createProgress, formatTable, writingTo, type CommonArgs, type Progress } from '../output.js';
+import { type CommonArgs, createProgress, formatTable, type Progress, writingTo } from '../output.js';
 
 /** An option that takes a value: `--report` with nothing after it is an error, not an empty string. */
 function valued(o: Options): Options {
@@ -26,7 +26,9 @@ function parseInteger(flag: string, v: unknown, min = 1): number {
   const text = String(raw).trim();
   const n = typeof raw === 'number' ? raw : /^[+-]?\d+$/.test(text) ? Number(text) : NaN;
   if (!Number.isSafeInteger(n) || n < min) {
-    throw new UsageError(`--${flag} must be ${min === 1 ? 'a positive integer' : min === 0 ? 'a non-negative integer' : `an integer ≥ ${min}`}, got "${text}"`);
+    throw new UsageError(
+      `--${flag} must be ${min === 1 ? 'a positive integer' : min === 0 ? 'a non-negative integer' : `an integer ≥ ${min}`}, got "${text}"`,
+    );
   }
   return n;
 }
@@ -41,9 +43,17 @@ function parseNumber(flag: string, v: unknown): number {
 }
 
 /** An integer option (`--rank`, `--seed`, `--shards`…) parsed when the arguments are. */
-export function integerOption(flag: string, describe: string, { min = 1, default: def }: { min?: number; default?: number } = {}): Options {
+export function integerOption(
+  flag: string,
+  describe: string,
+  { min = 1, default: def }: { min?: number; default?: number } = {},
+): Options {
   // No yargs type: type 'number' would turn "abc" into NaN before the message could quote it.
-  return valued({ describe, ...(def !== undefined ? { default: def } : {}), coerce: (v: unknown) => parseInteger(flag, v, min) });
+  return valued({
+    describe,
+    ...(def !== undefined ? { default: def } : {}),
+    coerce: (v: unknown) => parseInteger(flag, v, min),
+  });
 }
 
 /** A number option (`--energy`, `--error`, `--alpha`). */
@@ -57,12 +67,17 @@ export function stringOption(describe: string, extra: Options = {}): Options {
 }
 
 /** `--out DIR` and `--force`, for commands writing one folder. */
-export function outOptions(describe: string, force = 'replace an existing --out folder'): Record<'out' | 'force', Options> {
+export function outOptions(
+  describe: string,
+  force = 'replace an existing --out folder',
+): Record<'out' | 'force', Options> {
   return { out: stringOption(describe, { demandOption: true }), force: { type: 'boolean', describe: force } };
 }
 
 /** `--report FILE.html`. */
-export function reportOption(describe = 'write the HTML report here (refused if it exists, unless --force)'): Record<'report', Options> {
+export function reportOption(
+  describe = 'write the HTML report here (refused if it exists, unless --force)',
+): Record<'report', Options> {
   return { report: stringOption(describe) };
 }
 
@@ -96,15 +111,27 @@ export function onePolicy<T extends Record<string, unknown>>(flags: T): T {
   if (given.length !== 1) {
     const names = Object.keys(flags).map((k) => `--${k}`);
     const list = `${names.slice(0, -1).join(', ')} or ${names[names.length - 1]}`;
-    throw new UsageError(`choose exactly one of ${list} (got ${given.length === 0 ? 'none' : given.map(([k]) => `--${k}`).join(', ')})`);
+    throw new UsageError(
+      `choose exactly one of ${list} (got ${given.length === 0 ? 'none' : given.map(([k]) => `--${k}`).join(', ')})`,
+    );
   }
   return flags;
 }
 
 /** --rank, --min-rank and --max-rank that contradict each other are refused, not quietly clamped. */
-export function checkRankLimits({ rank, minRank, maxRank }: { rank?: number; minRank?: number; maxRank?: number }): void {
-  if (rank !== undefined && maxRank !== undefined && rank > maxRank) throw new UsageError(`--rank ${rank} is above --max-rank ${maxRank}; give one of them`);
-  if (minRank !== undefined && maxRank !== undefined && minRank > maxRank) throw new UsageError(`--min-rank ${minRank} is above --max-rank ${maxRank}`);
+export function checkRankLimits({
+  rank,
+  minRank,
+  maxRank,
+}: {
+  rank?: number;
+  minRank?: number;
+  maxRank?: number;
+}): void {
+  if (rank !== undefined && maxRank !== undefined && rank > maxRank)
+    throw new UsageError(`--rank ${rank} is above --max-rank ${maxRank}; give one of them`);
+  if (minRank !== undefined && maxRank !== undefined && minRank > maxRank)
+    throw new UsageError(`--min-rank ${minRank} is above --max-rank ${maxRank}`);
 }
 
 /**
@@ -160,7 +187,13 @@ export function dtypeFlag(flag: string | undefined): DType | undefined {
 }
 
 /** One progress report: `done` of `total` units, under `label` (a new label starts a new line). */
-export type Tick = (label: string, done: number, total: number, detail?: string, work?: { done: number; total: number }) => void;
+export type Tick = (
+  label: string,
+  done: number,
+  total: number,
+  detail?: string,
+  work?: { done: number; total: number },
+) => void;
 
 /**
  * Run `work` with a progress line that it drives through `tick`, and clear the line however
@@ -202,12 +235,20 @@ export function workBySize(sizes: Map<string, number>): { finished(name: string)
 }
 
 /** Element counts of the tensors of a checkpoint, from its header alone (cheap); those `keep` accepts. */
-export async function tensorSizes(path: string, keep: (name: string, shape: number[]) => boolean = () => true): Promise<Map<string, number>> {
+export async function tensorSizes(
+  path: string,
+  keep: (name: string, shape: number[]) => boolean = () => true,
+): Promise<Map<string, number>> {
   const { openCheckpoint } = await import('../../io/index.js');
   const ckpt = await openCheckpoint(path);
   try {
     const sizes = new Map<string, number>();
-    for (const t of ckpt.tensors) if (keep(t.name, t.shape)) sizes.set(t.name, t.shape.reduce((a, b) => a * b, 1));
+    for (const t of ckpt.tensors)
+      if (keep(t.name, t.shape))
+        sizes.set(
+          t.name,
+          t.shape.reduce((a, b) => a * b, 1),
+        );
     return sizes;
   } finally {
     await ckpt.close();
@@ -218,7 +259,9 @@ export async function tensorSizes(path: string, keep: (name: string, shape: numb
 export async function runCompare(args: CommonArgs, dir: string, opts: CompareOptions): Promise<CompareOutput> {
   // compare trains nothing but scores models with tfjs: loaded here, not when the CLI starts.
   const { compareRun } = await import('../../compare/index.js');
-  return withProgress(args, (tick) => compareRun(dir, { ...opts, onProgress: (p) => tick('compare', p.index, p.total, p.step) }));
+  return withProgress(args, (tick) =>
+    compareRun(dir, { ...opts, onProgress: (p) => tick('compare', p.index, p.total, p.step) }),
+  );
 }
 
 /** compare.json: everything but the bulky analysis and extraction, which have files of their own. */
@@ -236,7 +279,13 @@ export function renderScores(r: CompareOutput): string {
     ['base', '-', f(r.base.target), f(r.base.source), '-'],
     ['full fine-tune', r.full.params, f(r.full.target), f(r.full.source), intruders('full')],
     ...r.ranks.flatMap((x) => [
-      ...(x.variants ?? []).map((v) => [`trained ${v.variant} r=${x.rank}`, v.params, f(v.target), f(v.source), intruders(v.run)]),
+      ...(x.variants ?? []).map((v) => [
+        `trained ${v.variant} r=${x.rank}`,
+        v.params,
+        f(v.target),
+        f(v.source),
+        intruders(v.run),
+      ]),
       [`extracted LoRA r=${x.rank}`, x.extracted.params, f(x.extracted.target), f(x.extracted.source), '-'],
     ]),
   ];

@@ -3,8 +3,17 @@ import { join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { writeFileAtomically } from '../../io/index.js';
 import { checkReportPath, renderCompareReport, writeReport } from '../../report/index.js';
-import { printJson, say, writingTo, type CommonArgs } from '../output.js';
-import { checkOutput, comparisonDocument, parseRanks, renderScores, reportOption, runCompare, seedOption, stringOption } from './common.js';
+import { type CommonArgs, printJson, say, writingTo } from '../output.js';
+import {
+  checkOutput,
+  comparisonDocument,
+  parseRanks,
+  renderScores,
+  reportOption,
+  runCompare,
+  seedOption,
+  stringOption,
+} from './common.js';
 
 interface CompareArgs extends CommonArgs {
   dir: string;
@@ -16,7 +25,8 @@ interface CompareArgs extends CommonArgs {
 
 export const compareCommand: CommandModule<object, CompareArgs> = {
   command: 'compare <dir>',
-  describe: 'full fine-tune vs every trained LoRA variant vs LoRA extracted from the full fine-tune, per rank, with ΔM/ΔD and intruder dimensions',
+  describe:
+    'full fine-tune vs every trained LoRA variant vs LoRA extracted from the full fine-tune, per rank, with ΔM/ΔD and intruder dimensions',
   builder: (y) =>
     y
       .positional('dir', { type: 'string', demandOption: true, describe: 'a folder written by deltarank train' })
@@ -26,12 +36,17 @@ export const compareCommand: CommandModule<object, CompareArgs> = {
         force: { type: 'boolean', describe: 'replace the report and the extracted-r*/ folders of an earlier compare' },
         ...seedOption(),
       })
-      .example('$0 train --task mnist --out runs/mnist && $0 compare runs/mnist', 'the whole story on MNIST') as unknown as Argv<CompareArgs>,
+      .example(
+        '$0 train --task mnist --out runs/mnist && $0 compare runs/mnist',
+        'the whole story on MNIST',
+      ) as unknown as Argv<CompareArgs>,
   handler: async (args) => {
     const ranks = args.ranks === undefined ? undefined : parseRanks(args.ranks);
     const reportPath = args.report ?? `${args.dir.replace(/\/+$/, '')}/report.html`;
     await checkReportPath(reportPath, { force: args.force });
-    if (!args.force) for (const rank of ranks ?? (await trainedRanks(args.dir))) await checkOutput(join(args.dir, `extracted-r${rank}`), false);
+    if (!args.force)
+      for (const rank of ranks ?? (await trainedRanks(args.dir)))
+        await checkOutput(join(args.dir, `extracted-r${rank}`), false);
     const result = await runCompare(args, args.dir, { ranks, force: args.force, seed: args.seed });
     const scores = join(args.dir, 'compare.json');
     writingTo(reportPath);
@@ -50,7 +65,9 @@ export const compareCommand: CommandModule<object, CompareArgs> = {
  */
 async function trainedRanks(dir: string): Promise<number[]> {
   try {
-    const doc = JSON.parse(await readFile(join(dir, 'metrics.json'), 'utf8')) as { runs?: { kind?: string; rank?: number }[] };
+    const doc = JSON.parse(await readFile(join(dir, 'metrics.json'), 'utf8')) as {
+      runs?: { kind?: string; rank?: number }[];
+    };
     return (doc.runs ?? []).filter((r) => r.kind === 'lora' && Number.isInteger(r.rank)).map((r) => r.rank!);
   } catch {
     return [];

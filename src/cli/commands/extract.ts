@@ -1,8 +1,9 @@
 import type { Argv, CommandModule } from 'yargs';
 import { UsageError } from '../../errors.js';
-import { extractAdapter, policyFromFlags, type ExtractionCoverage } from '../../extract/index.js';
+import { type ExtractionCoverage, extractAdapter, policyFromFlags } from '../../extract/index.js';
 import { checkReportPath, renderExtractReport } from '../../report/index.js';
-import { formatTable, printJson, say, warn, type CommonArgs } from '../output.js';
+import { type CommonArgs, formatTable, printJson, say, warn } from '../output.js';
+import { type CalibrateArgs, calibrateOptions, calibrationFrom } from './calibrate-flags.js';
 import {
   checkOutput,
   checkRankLimits,
@@ -22,7 +23,6 @@ import {
   workBySize,
   writeReportWith,
 } from './common.js';
-import { calibrateOptions, calibrationFrom, type CalibrateArgs } from './calibrate-flags.js';
 
 interface ExtractArgs extends CommonArgs, CalibrateArgs {
   base: string;
@@ -52,18 +52,30 @@ export const extractCommand: CommandModule<object, ExtractArgs> = {
   describe: 'a PEFT LoRA adapter of a full fine-tune (truncated SVD of every ΔW)',
   builder: (y) =>
     calibrateOptions(y)
-      .positional('base', { type: 'string', demandOption: true, describe: 'base checkpoint (file, index JSON or folder)' })
+      .positional('base', {
+        type: 'string',
+        demandOption: true,
+        describe: 'base checkpoint (file, index JSON or folder)',
+      })
       .positional('tuned', { type: 'string', demandOption: true, describe: 'fine-tuned checkpoint of the same model' })
       .options({
         ...outOptions('adapter folder to write', 'replace an existing --out folder and --report file'),
         ...rankOptions('‖ΔW‖²'),
-        budget: stringOption('total adapter parameters (e.g. 20M), ranks allocated to minimise the total squared error'),
+        budget: stringOption(
+          'total adapter parameters (e.g. 20M), ranks allocated to minimise the total squared error',
+        ),
         'budget-relative': stringOption('like --budget, minimising the sum of relative squared errors'),
         'min-rank': integerOption('min-rank', 'no module below this rank (budget default 1)', { min: 0 }),
         ...FILTER_OPTIONS,
         dtype: stringOption("dtype of the factors (default: the checkpoint's)", { choices: ['bf16', 'f16', 'f32'] }),
-        embeddings: stringOption('input embeddings and lm_head', { choices: ['lora', 'full', 'skip'], default: 'lora' }),
-        norms: stringOption('norm weights: saved whole (modules_to_save) or left out (default full; skip with --profile vllm)', { choices: ['full', 'skip'] }),
+        embeddings: stringOption('input embeddings and lm_head', {
+          choices: ['lora', 'full', 'skip'],
+          default: 'lora',
+        }),
+        norms: stringOption(
+          'norm weights: saved whole (modules_to_save) or left out (default full; skip with --profile vllm)',
+          { choices: ['full', 'skip'] },
+        ),
         profile: stringOption('vllm: no modules_to_save, no bias', { choices: ['peft', 'vllm'], default: 'peft' }),
         biases: stringOption(
           'changed biases of LoRA modules: lora_B.bias (PEFT lora_bias) where PEFT loads that cleanly, else the tuned bias whole (bias: lora_only); or left out (default lora; skip with --profile vllm)',
@@ -73,27 +85,47 @@ export const extractCommand: CommandModule<object, ExtractArgs> = {
         ...seedOption(),
       })
       .example('$0 extract base/ tuned/ --out lora/ --rank 16', 'rank 16 everywhere')
-      .example('$0 extract base/ tuned/ --out lora/ --budget 20M --report extract.html', 'best adapter of 20M parameters')
-      .example('$0 extract base/ tuned/ --out lora/ --rank 16 --calibrate calib.txt', 'rank 16, minimising the output error on calib.txt') as unknown as Argv<ExtractArgs>,
+      .example(
+        '$0 extract base/ tuned/ --out lora/ --budget 20M --report extract.html',
+        'best adapter of 20M parameters',
+      )
+      .example(
+        '$0 extract base/ tuned/ --out lora/ --rank 16 --calibrate calib.txt',
+        'rank 16, minimising the output error on calib.txt',
+      ) as unknown as Argv<ExtractArgs>,
   handler: async (args) => {
     const flags = onePolicy({
       rank: args.rank,
       energy: args.energy,
       error: args.error,
       budget: args.budget === undefined ? undefined : parseCount('budget', args.budget),
-      'budget-relative': args['budget-relative'] === undefined ? undefined : parseCount('budget-relative', args['budget-relative']),
+      'budget-relative':
+        args['budget-relative'] === undefined ? undefined : parseCount('budget-relative', args['budget-relative']),
     });
-    const policy = policyFromFlags({ rank: flags.rank, energy: flags.energy, error: flags.error, budget: flags.budget, budgetRelative: flags['budget-relative'] });
+    const policy = policyFromFlags({
+      rank: flags.rank,
+      energy: flags.energy,
+      error: flags.error,
+      budget: flags.budget,
+      budgetRelative: flags['budget-relative'],
+    });
     checkRankLimits({ rank: args.rank, minRank: args['min-rank'], maxRank: args['max-rank'] });
-    if (args.profile === 'vllm' && args.norms === 'full') throw new UsageError('--profile vllm writes no modules_to_save: drop --norms full');
-    if (args.profile === 'vllm' && args.biases === 'lora') throw new UsageError('--profile vllm writes LoRA factors only: drop --biases lora');
+    if (args.profile === 'vllm' && args.norms === 'full')
+      throw new UsageError('--profile vllm writes no modules_to_save: drop --norms full');
+    if (args.profile === 'vllm' && args.biases === 'lora')
+      throw new UsageError('--profile vllm writes LoRA factors only: drop --biases lora');
     const include = parseRegex('include', args.include);
     const exclude = parseRegex('exclude', args.exclude);
     // Everything that can be refused is refused before the first tensor is read.
     await checkOutput(args.out, args.force);
     if (args.report !== undefined) await checkReportPath(args.report, { force: args.force });
     const calibration = await calibrationFrom(args, args.tuned);
-    const work = workBySize(await tensorSizes(args.tuned, (name, shape) => shape.length === 2 && (!include || include.test(name)) && (!exclude || !exclude.test(name))));
+    const work = workBySize(
+      await tensorSizes(
+        args.tuned,
+        (name, shape) => shape.length === 2 && (!include || include.test(name)) && (!exclude || !exclude.test(name)),
+      ),
+    );
     const result = await withProgress(args, (tick) =>
       extractAdapter(args.base, args.tuned, args.out, {
         policy,
@@ -118,13 +150,25 @@ export const extractCommand: CommandModule<object, ExtractArgs> = {
     for (const w of result.warnings) warn(args, w);
     // A resized vocabulary cannot be a LoRA: say so here, not only inside extraction.json.
     const resized = result.skipped.filter((s) => /resized vocabulary/.test(s.reason));
-    if (resized.length > 0) warn(args, `${resized.map((s) => s.name).join(', ')}: the vocabulary was resized, so no LoRA can hold it; left out of the adapter (--embeddings full saves it whole)`);
+    if (resized.length > 0)
+      warn(
+        args,
+        `${resized.map((s) => s.name).join(', ')}: the vocabulary was resized, so no LoRA can hold it; left out of the adapter (--embeddings full saves it whole)`,
+      );
     await writeReportWith(result.out, args.report, () => renderExtractReport(result));
     if (args.report !== undefined) say(args, `report: ${args.report}`);
     const { spectra: _s, schemaVersion: _v, tool: _t, ...doc } = result;
     if (args.json) return printJson(doc);
     if (args.quiet) return;
-    const rows = result.modules.map((m) => [m.module, m.shape.join('×'), m.rank, m.energy.toFixed(4), m.relativeError.toFixed(4), `${m.bound ? '≤ ' : ''}${m.optimalError.toFixed(4)}`, m.params]);
+    const rows = result.modules.map((m) => [
+      m.module,
+      m.shape.join('×'),
+      m.rank,
+      m.energy.toFixed(4),
+      m.relativeError.toFixed(4),
+      `${m.bound ? '≤ ' : ''}${m.optimalError.toFixed(4)}`,
+      m.params,
+    ]);
     const s = result.summary;
     process.stdout.write(
       [

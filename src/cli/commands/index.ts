@@ -12,4 +12,15 @@ import { verifyCommand } from './verify.js';
 
 /** Every command, in the order `--help` lists them. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: CommandModule<any, any>[] = [inspectCommand, synthCommand, analyzeCommand, extractCommand, verifyCommand, mergeCommand, resizeCommand, trainCommand, compareCommand, demoCommand];
+export const commands: CommandModule<any, any>[] = [
+  inspectCommand,
+  synthCommand,
+  analyzeCommand,
+  extractCommand,
+  verifyCommand,
+  mergeCommand,
+  resizeCommand,
+  trainCommand,
+  compareCommand,
+  demoCommand,
+];

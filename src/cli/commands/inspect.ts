@@ -6,7 +6,7 @@ import { basename } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { DTYPE_SIZE, openCheckpoint } from '../../io/index.js';
 import { gemmEngine } from '../../svd/index.js';
-import { formatBytes, formatTable, printJson, type CommonArgs } from '../output.js';
+import { type CommonArgs, formatBytes, formatTable, printJson } from '../output.js';
 
 interface InspectArgs extends CommonArgs {
   path: string;
@@ -17,7 +17,11 @@ export const inspectCommand: CommandModule<CommonArgs, InspectArgs> = {
   describe: 'list the tensors of a checkpoint: name, dtype, shape, size, shard; totals',
   builder: (y: Argv<CommonArgs>) =>
     y
-      .positional('path', { type: 'string', demandOption: true, describe: 'a .safetensors file, a sharded index JSON, or a folder holding either' })
+      .positional('path', {
+        type: 'string',
+        demandOption: true,
+        describe: 'a .safetensors file, a sharded index JSON, or a folder holding either',
+      })
       .example('$0 inspect models/base', 'tensors of a checkpoint folder')
       .example('$0 inspect model.safetensors.index.json --json', 'the same as one JSON document'),
   handler: async (args) => {
@@ -34,7 +38,14 @@ export const inspectCommand: CommandModule<CommonArgs, InspectArgs> = {
       const totalParams = ckpt.tensors.reduce((a, t) => a + t.byteLength / DTYPE_SIZE[t.dtype], 0);
       if (args.json) {
         // The matrix-product engine this installation uses (chosen once per process), for bug reports.
-        printJson({ path: args.path, files: ckpt.files.map((f) => basename(f)), tensors, totalBytes, totalParams, engine: await gemmEngine() });
+        printJson({
+          path: args.path,
+          files: ckpt.files.map((f) => basename(f)),
+          tensors,
+          totalBytes,
+          totalParams,
+          engine: await gemmEngine(),
+        });
         return;
       }
       const rows = tensors.map((t) => [t.name, t.dtype, `[${t.shape.join(', ')}]`, formatBytes(t.bytes), t.file]);

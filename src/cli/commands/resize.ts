@@ -1,6 +1,6 @@
 import type { Argv, CommandModule } from 'yargs';
 import { policyFromFlags, resizeAdapter } from '../../extract/index.js';
-import { formatTable, printJson, warn, type CommonArgs } from '../output.js';
+import { type CommonArgs, formatTable, printJson, warn } from '../output.js';
 import { checkOutput, checkRankLimits, dtypeFlag, onePolicy, outOptions, rankOptions, stringOption } from './common.js';
 
 interface ResizeArgs extends CommonArgs {
@@ -16,7 +16,8 @@ interface ResizeArgs extends CommonArgs {
 
 export const resizeCommand: CommandModule<object, ResizeArgs> = {
   command: 'resize <adapter>',
-  describe: 're-rank a LoRA adapter by the SVD of each s·B·A (from the factors, no product formed); keeps lora_B.bias, DoRA magnitudes, fan_in_fan_out, tied lm_head and saved weights',
+  describe:
+    're-rank a LoRA adapter by the SVD of each s·B·A (from the factors, no product formed); keeps lora_B.bias, DoRA magnitudes, fan_in_fan_out, tied lm_head and saved weights',
   builder: (y) =>
     y
       .positional('adapter', { type: 'string', demandOption: true, describe: 'PEFT LoRA adapter folder' })
@@ -25,7 +26,10 @@ export const resizeCommand: CommandModule<object, ResizeArgs> = {
         ...rankOptions('‖s·B·A‖²'),
         dtype: stringOption("dtype of the factors (default: the adapter's)", { choices: ['bf16', 'f16', 'f32'] }),
       })
-      .example('$0 resize lora-r64/ --out lora-r16/ --rank 16', 'the best rank-16 adapter inside a rank-64 one') as unknown as Argv<ResizeArgs>,
+      .example(
+        '$0 resize lora-r64/ --out lora-r16/ --rank 16',
+        'the best rank-16 adapter inside a rank-64 one',
+      ) as unknown as Argv<ResizeArgs>,
   handler: async (args) => {
     const policy = policyFromFlags(onePolicy({ rank: args.rank, energy: args.energy, error: args.error }));
     checkRankLimits({ rank: args.rank, maxRank: args['max-rank'] });
@@ -41,7 +45,16 @@ export const resizeCommand: CommandModule<object, ResizeArgs> = {
       return printJson(doc);
     }
     if (args.quiet) return;
-    const rows = result.modules.map((m) => [m.module, m.fromRank, m.rank, m.energy.toFixed(4), m.relativeError.toFixed(4)]);
-    process.stdout.write(formatTable(['module', 'from', 'rank', 'energy', 'rel. error'], rows) + `\n${result.totalParams.toLocaleString('en-US')} parameters written to ${result.out}\n`);
+    const rows = result.modules.map((m) => [
+      m.module,
+      m.fromRank,
+      m.rank,
+      m.energy.toFixed(4),
+      m.relativeError.toFixed(4),
+    ]);
+    process.stdout.write(
+      formatTable(['module', 'from', 'rank', 'energy', 'rel. error'], rows) +
+        `\n${result.totalParams.toLocaleString('en-US')} parameters written to ${result.out}\n`,
+    );
   },
 };

@@ -1,7 +1,15 @@
 import type { Argv, CommandModule } from 'yargs';
 import { UsageError } from '../../errors.js';
-import { formatDuration, formatTable, printJson, say, type CommonArgs } from '../output.js';
-import { checkOutput, integerOption, numberOption, outOptions, parseRanks, stringOption, withProgress } from './common.js';
+import { type CommonArgs, formatDuration, formatTable, printJson, say } from '../output.js';
+import {
+  checkOutput,
+  integerOption,
+  numberOption,
+  outOptions,
+  parseRanks,
+  stringOption,
+  withProgress,
+} from './common.js';
 
 interface TrainArgs extends CommonArgs {
   task: string;
@@ -24,7 +32,10 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
   builder: (y) =>
     y
       .options({
-        task: stringOption('mnist: MLP on upright → turned digits; charlm: Llama-shaped character LM on prose → code', { choices: ['mnist', 'charlm'], demandOption: true }),
+        task: stringOption('mnist: MLP on upright → turned digits; charlm: Llama-shaped character LM on prose → code', {
+          choices: ['mnist', 'charlm'],
+          demandOption: true,
+        }),
         ...outOptions('folder for base/, full/, lora-r{R}/ and metrics.json'),
         ranks: stringOption('LoRA ranks, comma-separated (default mnist 1,2,4,8,16,32,64; charlm 1,4,16)'),
         epochs: integerOption('epochs', 'epochs of every run (default mnist 5, charlm 3)'),
@@ -32,23 +43,34 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
         alpha: numberOption('alpha', 'LoRA alpha (default 16); scale alpha/r'),
         rslora: { type: 'boolean', describe: 'rank-stabilised LoRA: scale alpha/sqrt(r)' },
         dora: { type: 'boolean', describe: 'DoRA (PEFT use_dora): a trained magnitude per output row' },
-        'lora-bias': { type: 'boolean', describe: 'a trainable bias on lora_B (PEFT lora_bias; mnist only: charlm layers have no bias)' },
+        'lora-bias': {
+          type: 'boolean',
+          describe: 'a trainable bias on lora_B (PEFT lora_bias; mnist only: charlm layers have no bias)',
+        },
         init: stringOption('init_lora_weights: default, gaussian, pissa, pissa_niter_N, olora'),
-        variants: stringOption('several LoRA kinds at every rank, e.g. lora,dora,pissa (words lora, dora, bias, gaussian, pissa, pissa_niter_N, olora; join with +)'),
+        variants: stringOption(
+          'several LoRA kinds at every rank, e.g. lora,dora,pissa (words lora, dora, bias, gaussian, pissa, pissa_niter_N, olora; join with +)',
+        ),
       })
       .example('$0 train --task mnist --out runs/mnist', 'base, full fine-tune and LoRA at ranks 1…64 (≈ 30 s)')
       .example('$0 train --task charlm --out runs/lm --ranks 4,16 --epochs 2', 'a quicker character LM')
-      .example('$0 train --task mnist --out runs/kinds --ranks 4,16 --variants lora,dora,pissa', 'LoRA, DoRA and PiSSA side by side') as unknown as Argv<TrainArgs>,
+      .example(
+        '$0 train --task mnist --out runs/kinds --ranks 4,16 --variants lora,dora,pissa',
+        'LoRA, DoRA and PiSSA side by side',
+      ) as unknown as Argv<TrainArgs>,
   handler: async (args) => {
     await checkOutput(args.out, args.force);
     const { initBackend, trainTask, writeTrainOutput } = await import('../../train/index.js');
     const { writeDirAtomically } = await import('../../io/index.js');
-    if (args.task !== 'mnist' && args.task !== 'charlm') throw new UsageError(`--task must be mnist or charlm, got ${args.task}`);
+    if (args.task !== 'mnist' && args.task !== 'charlm')
+      throw new UsageError(`--task must be mnist or charlm, got ${args.task}`);
     const task = args.task;
     const ranks = args.ranks === undefined ? undefined : parseRanks(args.ranks);
     const { parseLoraInit, parseVariant } = await import('../../train/index.js');
     if (args.variants !== undefined && (args.dora || args.loraBias || args.init !== undefined)) {
-      throw new UsageError('--variants names every kind itself (e.g. lora,dora+gaussian); drop --dora, --lora-bias and --init');
+      throw new UsageError(
+        '--variants names every kind itself (e.g. lora,dora+gaussian); drop --dora, --lora-bias and --init',
+      );
     }
     const variants = args.variants?.split(',').map((v) => parseVariant(v));
     const init = args.init === undefined ? undefined : parseLoraInit(args.init);
@@ -87,7 +109,16 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       formatDuration(r.seconds),
       Math.round(r.examplesPerSecond),
     ]);
-    process.stdout.write(formatTable(['run', 'trainable', `source ${label}`, `target ${label}`, 'time', 'examples/s'], rows) + '\n');
-    process.stdout.write(`wrote ${args.out} (base/, full/, ${metrics.runs.filter((r) => r.kind === 'lora').map((r) => `${r.name}/`).join(', ') || 'no adapters'}, metrics.json) in ${formatDuration(metrics.seconds)} on ${metrics.backend}\n`);
+    process.stdout.write(
+      formatTable(['run', 'trainable', `source ${label}`, `target ${label}`, 'time', 'examples/s'], rows) + '\n',
+    );
+    process.stdout.write(
+      `wrote ${args.out} (base/, full/, ${
+        metrics.runs
+          .filter((r) => r.kind === 'lora')
+          .map((r) => `${r.name}/`)
+          .join(', ') || 'no adapters'
+      }, metrics.json) in ${formatDuration(metrics.seconds)} on ${metrics.backend}\n`,
+    );
   },
 };
