@@ -119,8 +119,3 @@ export interface ExtractionResult {
   };
   seconds: number;
 }
-
-/** What `extract` computed of each spectrum, for the report (not written to extraction.json). */
-export interface ExtractionSpectra {
-  tensors: TensorSpectrum[];
-}

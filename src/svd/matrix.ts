@@ -16,23 +16,6 @@ export interface Matrix64 {
   data: Float64Array;
 }
 
-/** A zero-filled f32 matrix [rows, cols]. */
-export function zeros(rows: number, cols: number): Matrix {
-  return { rows, cols, data: new Float32Array(rows * cols) };
-}
-
-/** A zero-filled f64 matrix [rows, cols]. */
-export function zeros64(rows: number, cols: number): Matrix64 {
-  return { rows, cols, data: new Float64Array(rows * cols) };
-}
-
-/** Wrap existing data (no copy); checks the length. */
-export function matrix(rows: number, cols: number, data: Float32Array): Matrix {
-  if (data.length !== rows * cols)
-    throw new RangeError(`matrix ${rows}×${cols} needs ${rows * cols} values, got ${data.length}`);
-  return { rows, cols, data };
-}
-
 /** Transposed copy [cols, rows]. O(mn); prefer the transA/transB flags of `matmul`. */
 export function transpose<M extends Matrix | Matrix64>(a: M): M {
   const out = new (a.data.constructor as Float32ArrayConstructor | Float64ArrayConstructor)(a.data.length);
