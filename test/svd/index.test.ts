@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import * as svd from '../../src/svd/index.js';
 
+// What other layers take from svd; helpers only svd itself and its tests use stay off the front door.
 it('the front door exports the agreed API', () => {
   const names = [
     'matmul',
     'matmulPlain',
     'gemmEngine',
-    'releaseGemm',
     'truncatedSvd',
     'adaptiveSvd',
     'singularValues',
@@ -23,17 +23,10 @@ it('the front door exports the agreed API', () => {
     'relativeUpdate',
     'amplificationFactor',
     'randomOrthonormal',
-    'randomOrthonormal64',
     'createRng',
     'gaussianMatrix',
-    'orthonormalizeRows',
     'householderQr',
-    'smallSvdLeft',
-    'rightVectors',
     'frobeniusSquared',
-    'transpose',
-    'zeros',
-    'matrix',
   ];
   for (const name of names) assert.equal(typeof (svd as Record<string, unknown>)[name], 'function', name);
 });
