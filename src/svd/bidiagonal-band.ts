@@ -8,9 +8,10 @@
  * n·b² flops in all, run here. Everything is f64, so the band's singular values are A's to
  * ≈ √(m·n)·ε₆₄·‖A‖ (backward stable, no squaring of the condition number).
  */
-import { householderQrColumns } from './exact-jacobi.js';
+
 import { matmul64, subtractProduct64 } from './gemm.js';
 import type { Matrix64 } from './matrix.js';
+import { householderQrColumns } from './qr.js';
 
 /**
  * An upper band matrix of bandwidth b with room for the chase that follows: entry (i, j),

@@ -1,11 +1,12 @@
 /**
  * SVD of a LoRA product s·B·A from its factors, without forming the [out, in] product:
- * B = Q_b R_b, Aᵀ = Q_a R_a (thin Householder QR in f64), then the SVD of the
+ * B = Q_b R_b, Aᵀ = Q_a R_a (thin Householder QR in f64, qr.ts's), then the SVD of the
  * r×r core s·R_b·R_aᵀ = U_c Σ V_cᵀ gives s·B·A = (Q_b U_c) Σ (Q_a V_c)ᵀ.
  * Cost O((out + in)·r²) instead of O(out·in·r).
  */
 import { ShapeError } from '../errors.js';
 import { leadingColumns, type Matrix, type Matrix64 } from './matrix.js';
+import { applyHouseholdersBack, householderQrColumns } from './qr.js';
 import { smallSvd } from './small-svd.js';
 
 export interface FactoredSvd {
@@ -27,14 +28,14 @@ export function factoredSvd(b: Matrix, a: Matrix, scale: number): FactoredSvd {
   const r = b.cols;
   if (a.rows !== r)
     throw new ShapeError(`LoRA factors do not fit: B is [${b.rows}, ${b.cols}], A is [${a.rows}, ${a.cols}]`);
-  const qb = thinQr(toColumns(b.data, b.rows, r, false));
-  const qa = thinQr(toColumns(a.data, a.cols, r, true));
+  const qb = qrOf(b.data, b.rows, r, false);
+  const qa = qrOf(a.data, a.cols, r, true);
   // core = scale · R_b · R_aᵀ (both upper triangular r×r)
   const core = new Float64Array(r * r);
   for (let i = 0; i < r; i++)
     for (let j = 0; j < r; j++) {
       let sum = 0;
-      for (let k = Math.max(i, j); k < r; k++) sum += qb.r[i * r + k]! * qa.r[j * r + k]!;
+      for (let k = Math.max(i, j); k < r; k++) sum += qb.R[i * r + k]! * qa.R[j * r + k]!;
       core[i * r + j] = scale * sum;
     }
   const svd = smallSvd({ rows: r, cols: r, data: core }, { vectors: true });
@@ -44,85 +45,37 @@ export function factoredSvd(b: Matrix, a: Matrix, scale: number): FactoredSvd {
   return { u: leadingColumns(times(qb, svd.u), k), s: svd.s.slice(0, k), v: leadingColumns(times(qa, svd.v), k) };
 }
 
-/** An n×r matrix kept as r columns of length n (f64), what Householder QR works on. */
-interface Columns {
+/** Householder QR of an n×r matrix (n ≥ r is not required: columns past n give zero rows of R). */
+interface Qr {
   n: number;
   r: number;
-  /** column-major: column j at [j·n, (j+1)·n) */
-  data: Float64Array;
-}
-
-/** Columns of `data` viewed as [rows, r] (transposed = the data is [r, rows] row-major). */
-function toColumns(data: Float32Array, n: number, r: number, transposed: boolean): Columns {
-  const out = new Float64Array(n * r);
-  for (let j = 0; j < r; j++)
-    for (let i = 0; i < n; i++) out[j * n + i] = transposed ? data[j * n + i]! : data[i * r + j]!;
-  return { n, r, data: out };
-}
-
-interface Qr {
-  /** Householder vectors, column-major (overwritten columns). */
-  v: Columns;
-  /** R, r×r row-major upper triangular. */
-  r: Float64Array;
-  /** Householder scalars τ_j. */
+  /** The r columns of length n (row j = column j), overwritten by `householderQrColumns`'s reflectors. */
+  cols: Float64Array;
   tau: Float64Array;
+  /** R, r×r row-major upper triangular. */
+  R: Float64Array;
 }
 
-/** Householder QR of an n×r matrix (n ≥ r is not required: columns past n give zero rows of R). */
-function thinQr(c: Columns): Qr {
-  const { n, r, data } = c;
+/** QR of the columns of `data` viewed as [n, r] (transposed: the data is [r, n] row-major). */
+function qrOf(data: Float32Array, n: number, r: number, transposed: boolean): Qr {
+  const cols = new Float64Array(r * n);
+  for (let j = 0; j < r; j++)
+    for (let i = 0; i < n; i++) cols[j * n + i] = transposed ? data[j * n + i]! : data[i * r + j]!;
+  const tau = householderQrColumns(cols, r, n);
+  // Row k of `cols` holds R's column k in its entries 0..k.
   const R = new Float64Array(r * r);
-  const tau = new Float64Array(r);
-  for (let j = 0; j < Math.min(r, n); j++) {
-    const col = j * n;
-    let norm = 0;
-    for (let i = j; i < n; i++) norm += data[col + i]! * data[col + i]!;
-    norm = Math.sqrt(norm);
-    const x0 = data[col + j]!;
-    if (norm === 0) {
-      tau[j] = 0;
-      continue;
-    }
-    const alpha = x0 >= 0 ? -norm : norm;
-    // v = x − alpha·e_j, stored in place with v_j; τ = 2 / ‖v‖²
-    data[col + j] = x0 - alpha;
-    let vnorm = 0;
-    for (let i = j; i < n; i++) vnorm += data[col + i]! * data[col + i]!;
-    tau[j] = 2 / vnorm;
-    for (let k = j + 1; k < r; k++) {
-      const ck = k * n;
-      let dot = 0;
-      for (let i = j; i < n; i++) dot += data[col + i]! * data[ck + i]!;
-      const f = tau[j]! * dot;
-      for (let i = j; i < n; i++) data[ck + i]! -= f * data[col + i]!;
-    }
-    R[j * r + j] = alpha;
-    for (let k = j + 1; k < r; k++) R[j * r + k] = data[k * n + j]!;
-  }
-  return { v: c, r: R, tau };
+  for (let k = 0; k < r; k++) for (let i = 0; i <= Math.min(k, n - 1); i++) R[i * r + k] = cols[k * n + i]!;
+  return { n, r, cols, tau, R };
 }
 
 /** Q·X for Q the n×r orthonormal factor of `qr` and X [r, r] row-major: [n, r] f32. */
 function times(qr: Qr, x: Matrix64): Matrix {
-  const { n, r, data } = qr.v;
-  const k = Math.min(r, n);
-  // Build Q·X by applying the reflectors to [X; 0] (n×r), last reflector first.
-  const y = new Float64Array(n * r); // column-major
-  for (let j = 0; j < r; j++) for (let i = 0; i < Math.min(r, n); i++) y[j * n + i] = x.data[i * x.cols + j]!;
-  for (let h = k - 1; h >= 0; h--) {
-    const t = qr.tau[h]!;
-    if (t === 0) continue;
-    const col = h * n;
-    for (let j = 0; j < r; j++) {
-      const yj = j * n;
-      let dot = 0;
-      for (let i = h; i < n; i++) dot += data[col + i]! * y[yj + i]!;
-      const f = t * dot;
-      for (let i = h; i < n; i++) y[yj + i]! -= f * data[col + i]!;
-    }
-  }
+  const { n, r } = qr;
+  // Column j of [X; 0] as row j of `left`, then the reflectors applied last first.
+  const left = new Float64Array(r * n);
+  for (let j = 0; j < r; j++) for (let i = 0; i < Math.min(r, n); i++) left[j * n + i] = x.data[i * x.cols + j]!;
+  applyHouseholdersBack(qr.cols, qr.tau, r, n, left);
   const out = new Float32Array(n * r);
-  for (let i = 0; i < n; i++) for (let j = 0; j < r; j++) out[i * r + j] = y[j * n + i]!;
+  for (let i = 0; i < n; i++) for (let j = 0; j < r; j++) out[i * r + j] = left[j * n + i]!;
   return { rows: n, cols: r, data: out };
 }

@@ -8,9 +8,10 @@
  * once per block of panels: that pass over the matrix is memory-bound, the rest runs as
  * products through `matmul`. Panel QRs (n²·b flops) run here in f64.
  */
-import { householderQrColumns } from './exact-jacobi.js';
+
 import { matmul } from './gemm.js';
 import type { Matrix } from './matrix.js';
+import { householderQrColumns } from './qr.js';
 import { type LowerBand, lowerBand } from './tridiagonal-from-band.js';
 
 /**
