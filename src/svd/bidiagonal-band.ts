@@ -11,7 +11,7 @@
 
 import { matmul64, subtractProduct64 } from './gemm.js';
 import type { Matrix64 } from './matrix.js';
-import { householderQrColumns } from './qr.js';
+import { compactWyFactor, householderQrColumns } from './qr.js';
 
 /**
  * An upper band matrix of bandwidth b with room for the chase that follows: entry (i, j),
@@ -57,9 +57,7 @@ export async function denseToUpperBand(a: Matrix64, b: number): Promise<UpperBan
   while (N > 0) {
     const bb = Math.min(b, N);
     // Left: QR of the column panel s[:, 0:bb].
-    const cols = new Float64Array(bb * M);
-    for (let i = 0; i < M; i++) for (let c = 0; c < bb; c++) cols[c * M + i] = s[i * N + c]!;
-    const tau = householderQrColumns(cols, bb, M);
+    const { cols, tau } = panelQr(s, M, N, bb);
     for (let c = 0; c < bb; c++) for (let i = 0; i <= Math.min(c, M - 1); i++) put(k + i, k + c, cols[c * M + i]!);
     if (N === bb) break;
     const p = tau.length;
@@ -120,9 +118,7 @@ export async function blockedQrR(a: Matrix64, b: number): Promise<Matrix64> {
   let k = 0;
   while (N > 0) {
     const bb = Math.min(b, N);
-    const cols = new Float64Array(bb * M);
-    for (let i = 0; i < M; i++) for (let c = 0; c < bb; c++) cols[c * M + i] = s[i * N + c]!;
-    const tau = householderQrColumns(cols, bb, M);
+    const { cols, tau } = panelQr(s, M, N, bb);
     for (let c = 0; c < bb; c++)
       for (let i = 0; i <= Math.min(c, M - 1); i++) r[(k + i) * n + k + c] = cols[c * M + i]!;
     if (N === bb) break;
@@ -170,19 +166,15 @@ function reflectorMatrix(
   return { rows, cols: p, data };
 }
 
-/** The upper-triangular T of Q = H₀⋯H_{p−1} = I − V·T·Vᵀ (LAPACK dlarft, forward, column-wise), [p, p]. */
+/** Householder QR of the leading `bb` columns of `s` [M, N] row-major: the reflectors as rows of `cols` [bb, M] (householderQrColumns' layout) and their τ. */
+function panelQr(s: Float64Array, M: number, N: number, bb: number): { cols: Float64Array; tau: Float64Array } {
+  const cols = new Float64Array(bb * M);
+  for (let i = 0; i < M; i++) for (let c = 0; c < bb; c++) cols[c * M + i] = s[i * N + c]!;
+  return { cols, tau: householderQrColumns(cols, bb, M) };
+}
+
+/** The T of Q = H₀⋯H_{p−1} = I − V·T·Vᵀ for the reflectors V [len, p] (qr.ts's compactWyFactor), [p, p]. */
 async function wyFactor(v: Matrix64, tau: Float64Array): Promise<Matrix64> {
   const p = v.cols;
-  const vv = (await matmul64(v, v, { transA: true })).data;
-  const t = new Float64Array(p * p);
-  for (let c = 0; c < p; c++) {
-    const tc = tau[c]!;
-    t[c * p + c] = tc;
-    for (let r = 0; r < c; r++) {
-      let acc = 0;
-      for (let q = r; q < c; q++) acc += t[r * p + q]! * vv[q * p + c]!;
-      t[r * p + c] = -tc * acc;
-    }
-  }
-  return { rows: p, cols: p, data: t };
+  return { rows: p, cols: p, data: compactWyFactor((await matmul64(v, v, { transA: true })).data, tau, p) };
 }

@@ -281,3 +281,23 @@ export async function orthonormalizeRows(yt: Matrix, { loose = false }: { loose?
   const { q, r } = householderQr(transpose(yt));
   return { qt: { rows: k, cols: len, data: Float32Array.from(transpose(q).data) }, r, passes: 0 };
 }
+
+/**
+ * The upper-triangular T [p, p] of the compact WY form Q = H₀⋯H_{p−1} = I − V·T·Vᵀ, from
+ * vv = VᵀV ([p, p] row-major) and the reflectors' τ (Schreiber & Van Loan 1989; LAPACK dlarft,
+ * forward, column-wise). Cost p³/3 flops; a new array.
+ */
+export function compactWyFactor(vv: Float32Array | Float64Array, tau: Float64Array, p: number): Float64Array {
+  const t = new Float64Array(p * p);
+  for (let c = 0; c < p; c++) {
+    const tc = tau[c]!;
+    t[c * p + c] = tc;
+    // T[0:c, c] = −τ_c · T[0:c, 0:c] · (V[:, 0:c]ᵀ·v_c)
+    for (let r = 0; r < c; r++) {
+      let acc = 0;
+      for (let q = r; q < c; q++) acc += t[r * p + q]! * vv[q * p + c]!;
+      t[r * p + c] = -tc * acc;
+    }
+  }
+  return t;
+}

@@ -11,7 +11,7 @@
 
 import { matmul } from './gemm.js';
 import type { Matrix } from './matrix.js';
-import { householderQrColumns } from './qr.js';
+import { compactWyFactor, householderQrColumns } from './qr.js';
 import { type LowerBand, lowerBand } from './tridiagonal-from-band.js';
 
 /**
@@ -137,20 +137,4 @@ async function updateFactor(v: Matrix, av: Float32Array, tau: Float64Array): Pro
   const vz = (await matmul(v, { rows: p, cols: p, data: z })).data;
   for (let i = 0; i < M * p; i++) y[i]! -= vz[i]!;
   return y;
-}
-
-/** The upper-triangular T of the compact WY form from vv = VᵀV ([p, p]) and τ (Schreiber & Van Loan 1989; LAPACK dlarft, forward, column-wise). */
-function compactWyFactor(vv: Float32Array, tau: Float64Array, p: number): Float64Array {
-  const t = new Float64Array(p * p);
-  for (let c = 0; c < p; c++) {
-    const tc = tau[c]!;
-    t[c * p + c] = tc;
-    // T[0:c, c] = −τ_c · T[0:c, 0:c] · (V[:, 0:c]ᵀ·v_c)
-    for (let r = 0; r < c; r++) {
-      let acc = 0;
-      for (let q = r; q < c; q++) acc += t[r * p + q]! * vv[q * p + c]!;
-      t[r * p + c] = -tc * acc;
-    }
-  }
-  return t;
 }

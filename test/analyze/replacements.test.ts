@@ -10,8 +10,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { analyzeAdapter } from '../../src/analyze/index.js';
 import { writeAdapter, writeSafetensors } from '../../src/io/index.js';
-
-const seq = (n: number, k = 1) => Float32Array.from({ length: n }, (_, i) => Math.sin(k * (i + 1)));
+import { seq } from '../helpers/lora.js';
 
 test("a tied head saved whole is listed as the embedding's twin; the embedding's change is analysed (σ of W_tuned − W_base)", async () => {
   const d = await mkdtemp(join(tmpdir(), 'deltarank-replacements-'));

@@ -11,8 +11,7 @@ import { ShapeError } from '../../src/errors.js';
 import { mergeAdapter } from '../../src/extract/index.js';
 import { type LoraModule, openCheckpoint, writeAdapter, writeSafetensors } from '../../src/io/index.js';
 import { expectAllClose } from '../helpers/close.js';
-
-const seq = (n: number, k = 1) => Float32Array.from({ length: n }, (_, i) => Math.sin(k * (i + 1)));
+import { lora, seq } from '../helpers/lora.js';
 
 async function base(d: string, tensors: Record<string, [number[], Float32Array]>): Promise<string> {
   const names = Object.keys(tensors);
@@ -59,21 +58,6 @@ function expected(w: Float32Array, m: LoraModule, s: number, transposed: boolean
     }
   }
   return v;
-}
-
-/** alpha = 2·rank: s = 2. */
-function lora(module: string, rank: number, inF: number, outF: number, extra: Partial<LoraModule> = {}): LoraModule {
-  return {
-    module,
-    kind: 'linear',
-    rank,
-    alpha: 2 * rank,
-    a: seq(rank * inF, 0.7),
-    b: seq(outF * rank, 1.3),
-    inFeatures: inF,
-    outFeatures: outF,
-    ...extra,
-  };
 }
 
 test('fan_in_fan_out (Conv1D, weights [in, out]): W + (s·B·A)ᵀ, square weights included', async () => {

@@ -7,23 +7,9 @@ import { UsageError } from '../../src/errors.js';
 import { applyAdapter, resizeAdapter } from '../../src/extract/index.js';
 import { type LoraModule, openCheckpoint, readAdapter, writeAdapter } from '../../src/io/index.js';
 import { expectAllClose } from '../helpers/close.js';
+import { lora, seq } from '../helpers/lora.js';
 
-const seq = (n: number, k = 1) => Float32Array.from({ length: n }, (_, i) => Math.sin(k * (i + 1)));
 const dir = () => mkdtemp(join(tmpdir(), 'deltarank-resize-'));
-
-function lora(module: string, rank: number, inF: number, outF: number, extra: Partial<LoraModule> = {}): LoraModule {
-  return {
-    module,
-    kind: 'linear',
-    rank,
-    alpha: 2 * rank,
-    a: seq(rank * inF, 0.7),
-    b: seq(outF * rank, 1.3),
-    inFeatures: inF,
-    outFeatures: outF,
-    ...extra,
-  };
-}
 
 test("resize writes the factors in the adapter's dtype by default (bf16 in, bf16 out, no modules_to_save needed)", async () => {
   const d = await dir();
