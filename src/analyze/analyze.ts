@@ -14,7 +14,7 @@ import {
 } from '../io/index.js';
 import { factoredSvd } from '../svd/index.js';
 import { TOOL } from '../version.js';
-import { type Delta, deltaScratch, readDelta, readStoredDelta } from './delta.js';
+import { type Delta, readDeltas, readStoredDelta } from './delta.js';
 import { type FusedParam, fusedParams, shapeLookup } from './expert-params.js';
 import { applyModule, expertModule, storedTransposed, weightLayout } from './lora-apply.js';
 import { nameFilter, pairTensors } from './pairing.js';
@@ -123,22 +123,19 @@ export async function analyzeCheckpoints(
         opts.onProgress?.({ index: ++done, total, name, bytesRead });
       };
       const tensors: TensorSpectrum[] = [];
-      const scratch = deltaScratch([...matrices, ...others]);
-      for (const pair of matrices) {
-        const d = await readDelta(base, tuned, pair, scratch);
-        tensors.push(await spectrumEntry(pair.name, pair.tuned.shape, pair.tuned.dtype, d, o));
-        tick(pair.name, d.bytesRead);
-      }
       const otherEntries: OtherTensor[] = [];
-      for (const pair of others) {
-        const d = await readDelta(base, tuned, pair, scratch);
-        const deltaNorm = Math.sqrt(d.frobSquared);
-        otherEntries.push({
-          name: pair.name,
-          shape: pair.tuned.shape,
-          deltaNorm,
-          relativeUpdate: relativeUpdate(deltaNorm, d.baseNorm),
-        });
+      const isMatrix = new Set(matrices);
+      for await (const [pair, d] of readDeltas(base, tuned, [...matrices, ...others])) {
+        if (isMatrix.has(pair)) tensors.push(await spectrumEntry(pair.name, pair.tuned.shape, pair.tuned.dtype, d, o));
+        else {
+          const deltaNorm = Math.sqrt(d.frobSquared);
+          otherEntries.push({
+            name: pair.name,
+            shape: pair.tuned.shape,
+            deltaNorm,
+            relativeUpdate: relativeUpdate(deltaNorm, d.baseNorm),
+          });
+        }
         tick(pair.name, d.bytesRead);
       }
       return document({ base: basePath, tuned: tunedPath }, o, tensors, otherEntries, skipped, start);

@@ -52,25 +52,80 @@ export async function readDelta(
   pair: TensorPair,
   scratch = deltaScratch([pair]),
 ): Promise<Delta> {
+  return form(pair, scratch, await load(base, tuned, pair, scratch));
+}
+
+/**
+ * Above this many values a pair is not read ahead: the second scratch it would need costs more
+ * memory (8 bytes a value) than the overlap saves (a 32000×2048 embedding: 524 MB).
+ */
+const READ_AHEAD_MAX_VALUES = 2 ** 25;
+
+/**
+ * ΔW of every pair in order (as `readDelta`), reading the next pair's bytes on the I/O threads while
+ * the caller works on the current one, so reads and products overlap instead of taking turns. Each
+ * Delta is valid until the next one is asked for. Memory: the scratch of the largest pair, plus one
+ * for the largest pair of at most READ_AHEAD_MAX_VALUES values (larger pairs are read in turn).
+ */
+export async function* readDeltas(
+  base: Checkpoint,
+  tuned: Checkpoint,
+  pairs: TensorPair[],
+): AsyncGenerator<[TensorPair, Delta]> {
+  const primary = deltaScratch(pairs);
+  const small = pairs.filter((p) => numel(p.tuned.shape) <= READ_AHEAD_MAX_VALUES);
+  const secondary = small.length > 1 ? deltaScratch(small) : null;
+  const start = (index: number, scratch: DeltaScratch) => {
+    const loaded = load(base, tuned, pairs[index]!, scratch);
+    // Its failure is reported when that pair's turn comes, not as an unhandled rejection before.
+    loaded.catch(() => {});
+    return { index, scratch, loaded };
+  };
+  let ahead: ReturnType<typeof start> | null = null;
+  try {
+    for (let i = 0; i < pairs.length; i++) {
+      const current: ReturnType<typeof start> = ahead?.index === i ? ahead : start(i, primary);
+      ahead = null;
+      const delta = form(pairs[i]!, current.scratch, await current.loaded);
+      // The scratch this pair does not use is free: the caller is done with the pair before it.
+      const next = pairs[i + 1];
+      const free = current.scratch === primary ? secondary : primary;
+      if (next && free && numel(next.tuned.shape) <= free.tuned.length) ahead = start(i + 1, free);
+      yield [pairs[i]!, delta];
+    }
+  } finally {
+    // Reads still in flight write into the scratch and use the files: let them end first.
+    if (ahead) await ahead.loaded.catch(() => {});
+  }
+}
+
+/** Both sides read into the scratch: bf16 raw where the kernel widens it, else as f32 arrays. */
+type Loaded = 'bf16' | { w: Float32Array; d: Float32Array };
+
+async function load(base: Checkpoint, tuned: Checkpoint, pair: TensorPair, scratch: DeltaScratch): Promise<Loaded> {
   const n = numel(pair.tuned.shape);
   if (n > scratch.tuned.length)
     throw new RangeError(`tensor "${pair.name}" has ${n} values but the scratch holds ${scratch.tuned.length}`);
-  const { kernel } = scratch;
-  let sums: { baseSq: number; deltaSq: number };
-  if (kernel && pair.base.dtype === 'BF16' && pair.tuned.dtype === 'BF16') {
+  if (scratch.kernel && pair.base.dtype === 'BF16' && pair.tuned.dtype === 'BF16') {
     // Base raw at the start of its region; tuned raw in the upper half of its first 4n bytes, where the kernel widens it in place.
     await Promise.all([
       base.readRaw(pair.name, bytes(scratch.base, 0, 2 * n)),
       tuned.readRaw(pair.name, bytes(scratch.tuned, 2 * n, 2 * n)),
     ]);
-    sums = kernel.subtractBf16(n);
-  } else {
-    const [w, d] = await Promise.all([
-      base.readFloat32(pair.name, scratch.base),
-      tuned.readFloat32(pair.name, scratch.tuned),
-    ]);
-    sums = kernel ? kernel.subtractF32(n) : subtractPlain(w, d);
+    return 'bf16';
   }
+  const [w, d] = await Promise.all([
+    base.readFloat32(pair.name, scratch.base),
+    tuned.readFloat32(pair.name, scratch.tuned),
+  ]);
+  return { w, d };
+}
+
+function form(pair: TensorPair, scratch: DeltaScratch, loaded: Loaded): Delta {
+  const n = numel(pair.tuned.shape);
+  const { kernel } = scratch;
+  const sums =
+    loaded === 'bf16' ? kernel!.subtractBf16(n) : kernel ? kernel.subtractF32(n) : subtractPlain(loaded.w, loaded.d);
   const d = scratch.tuned.subarray(0, n);
   if (!Number.isFinite(sums.deltaSq))
     throw new FormatError(`${pair.name}: ΔW has non-finite values (NaN or ±Inf) at element ${firstNonFinite(d)}`);

@@ -136,7 +136,14 @@ export async function computeSpectrum(
   // cap of 64 is best reached in one block (the cost of torch.svd_lowrank's q = 74); larger caps
   // still grow in blocks and stop early on a low-rank ΔW.
   const blockSize = Math.min(maxRank + ADAPTIVE_OVERSAMPLE, MAX_BLOCK);
-  const first = await adaptiveSvd(delta, { energy: target, maxRank, blockSize, seed: opts.seed, frobSquared });
+  const first = await adaptiveSvd(delta, {
+    energy: target,
+    maxRank,
+    blockSize,
+    seed: opts.seed,
+    frobSquared,
+    vectors: false,
+  });
   const randomized = (r: typeof first, refinement: string | null) => ({
     ...summarize(r.ritz, frobSquared, r.ritz.length >= p, 'adaptive', opts.thresholds, {
       m,
@@ -178,6 +185,7 @@ export async function computeSpectrum(
       powerIters: 3,
       seed: opts.seed + 1,
       frobSquared,
+      vectors: false,
     });
     steps.push(`basis ${first.ritz.length} → ${grown.ritz.length} columns, 3 power iterations`);
     current = randomized(grown, steps.join('; '));

@@ -13,6 +13,7 @@ import { frobeniusSquared, type Matrix } from './matrix.js';
 import { orthonormalizeRows } from './qr.js';
 import { createRng, fillNormal } from './random.js';
 import { finishFromFactors, type Svd } from './randomized-svd.js';
+import { smallSingularValues } from './small-svd.js';
 
 /** Basis columns wanted beyond the rank found (or the cap), so that σ_r, and so the rank, is accurate. */
 const MIN_OVERSAMPLE = 8;
@@ -31,6 +32,8 @@ export interface AdaptiveSvdOptions {
   seed?: number;
   /** ‖A‖_F², when the caller has it already (saves one pass over A). */
   frobSquared?: number;
+  /** Singular vectors too (default true); without them u and v come back with 0 columns and the core is not rotated. */
+  vectors?: boolean;
 }
 
 /** An adaptive SVD: the rank-r truncation that meets the target, or the cap's. */
@@ -54,12 +57,21 @@ export interface AdaptiveSvd extends Svd {
  * plus 8·(m + n)·K² for re-orthogonalisation, one f64 pass over A unless `frobSquared` is
  * given, and the K×K Jacobi core (≈ 30·K³ scalar flops: 0.01 s at K = 74, ≈ 1 s at K = 256, so
  * keep the cap in the hundreds). Memory: (m + n)·K f32 for Q and B.
- * Returns u [m, r], s [r] descending, v [n, r].
+ * Returns u [m, r], s [r] descending, v [n, r] (u and v without columns under `vectors: false`).
  * @example const { s, reached } = await adaptiveSvd(deltaW, { energy: 0.9, maxRank: 512 });
  */
 export async function adaptiveSvd(
   a: Matrix,
-  { energy, relError, maxRank, blockSize = 32, powerIters = 2, seed = 0, frobSquared }: AdaptiveSvdOptions,
+  {
+    energy,
+    relError,
+    maxRank,
+    blockSize = 32,
+    powerIters = 2,
+    seed = 0,
+    frobSquared,
+    vectors = true,
+  }: AdaptiveSvdOptions,
 ): Promise<AdaptiveSvd> {
   const { rows: m, cols: n } = a;
   const p = Math.min(m, n);
@@ -132,7 +144,14 @@ export async function adaptiveSvd(
     }
     const qt: Matrix = { rows: K, cols: m, data: qtAll.subarray(0, K * m) };
     const { qt: pt, r } = await orthonormalizeRows({ rows: K, cols: n, data: bAll.subarray(0, K * n) });
-    const full = await finishFromFactors(qt, r, pt, K);
+    // A ≈ Q·Rᵀ·Pᵀ with Q, P orthonormal: σ(A's approximation) = σ(R).
+    const full = vectors
+      ? await finishFromFactors(qt, r, pt, K)
+      : {
+          u: { rows: m, cols: 0, data: new Float32Array(0) },
+          s: smallSingularValues(r),
+          v: { rows: n, cols: 0, data: new Float32Array(0) },
+        };
     // ‖A − A_r‖_F² = ‖A‖_F² − Σ_{i≤r} σᵢ² exactly, since A_r lies in the range of the orthonormal Q.
     let rank = Math.min(K, rankCap);
     let reached = false;
@@ -151,7 +170,8 @@ export async function adaptiveSvd(
       await grow();
       continue;
     }
-    return { ...truncate(full, rank), frobSquared: frob, reached, ritz: full.s, leftOutEnergy: Math.max(0, residual) };
+    const truncated = vectors ? truncate(full, rank) : { ...full, s: full.s.slice(0, rank) };
+    return { ...truncated, frobSquared: frob, reached, ritz: full.s, leftOutEnergy: Math.max(0, residual) };
   }
 }
 

@@ -5,6 +5,7 @@
  * accuracy, and the accumulated rotations are V.
  */
 import { DeltarankError } from '../errors.js';
+import { bidiagonalSingularValues } from './bidiagonal-values.js';
 import type { Matrix64 } from './matrix.js';
 
 /** f64 unit roundoff. */
@@ -49,6 +50,81 @@ export function smallSvdLeft(a: Matrix64): { u: Matrix64; s: Float64Array } {
   if (a.rows < a.cols) throw new RangeError(`smallSvdLeft: needs rows ≥ cols, got ${a.rows}×${a.cols}`);
   const { u, s } = jacobi(a, 'left');
   return { u, s };
+}
+
+/**
+ * Singular values only of a small [m, n] f64 matrix, descending: Householder bidiagonalisation
+ * (Golub & Kahan 1965) then the bidiagonal QR sweeps. ≈ 4·m·n² − 4/3·n³ flops (n ≤ m) instead of
+ * Jacobi's ≈ 3·m·n² per sweep over 6–10 sweeps: a 72×72 core in ≈ 1 ms against ≈ 6. Backward
+ * stable, so each value is within ≈ n·ε₆₄·σ₁ absolute (Jacobi's extra relative accuracy on tiny
+ * values is not needed where the input came out of f32 products).
+ * @example smallSingularValues({ rows: 2, cols: 2, data: Float64Array.of(3, 0, 0, 4) }) // [4, 3]
+ */
+export function smallSingularValues(a: Matrix64): Float64Array {
+  const t = a.rows < a.cols ? transposed(a) : { rows: a.rows, cols: a.cols, data: a.data.slice() };
+  const { rows: m, cols: n } = t;
+  const x = t.data;
+  let scale = 0;
+  for (let i = 0; i < x.length; i++) scale = Math.max(scale, Math.abs(x[i]!));
+  if (!Number.isFinite(scale)) throw new DeltarankError('smallSingularValues: the matrix holds non-finite values');
+  if (scale === 0) return new Float64Array(n);
+  // Scaled to max |a| = 1, no sum of squares below can overflow or underflow to harm.
+  for (let i = 0; i < x.length; i++) x[i]! /= scale;
+  const d = new Float64Array(n);
+  const e = new Float64Array(Math.max(n - 1, 0));
+  const v = new Float64Array(Math.max(m, n));
+  const w = new Float64Array(n);
+  for (let j = 0; j < n; j++) {
+    // Left reflector: zero column j below the diagonal, applied to the columns right of it.
+    for (let i = j; i < m; i++) v[i - j] = x[i * n + j]!;
+    const [alphaL, betaL] = reflector(v, m - j);
+    d[j] = alphaL;
+    if (betaL !== 0) {
+      w.fill(0, j + 1, n);
+      for (let i = j; i < m; i++) {
+        const vi = v[i - j]!;
+        const off = i * n;
+        for (let c = j + 1; c < n; c++) w[c]! += vi * x[off + c]!;
+      }
+      for (let i = j; i < m; i++) {
+        const f = betaL * v[i - j]!;
+        const off = i * n;
+        for (let c = j + 1; c < n; c++) x[off + c]! -= f * w[c]!;
+      }
+    }
+    if (j >= n - 1) continue;
+    // Right reflector: zero row j right of the super-diagonal, applied to the rows below.
+    const len = n - j - 1;
+    for (let k = 0; k < len; k++) v[k] = x[j * n + j + 1 + k]!;
+    const [alphaR, betaR] = reflector(v, len);
+    e[j] = alphaR;
+    if (betaR === 0) continue;
+    for (let i = j + 1; i < m; i++) {
+      const off = i * n + j + 1;
+      let dot = 0;
+      for (let k = 0; k < len; k++) dot += x[off + k]! * v[k]!;
+      const f = betaR * dot;
+      for (let k = 0; k < len; k++) x[off + k]! -= f * v[k]!;
+    }
+  }
+  const s = bidiagonalSingularValues(d, e);
+  for (let i = 0; i < s.length; i++) s[i]! *= scale;
+  return s;
+}
+
+/**
+ * The Householder reflector H = I − β·v·vᵀ taking the first `len` entries of `v` to α·e₁: turns
+ * them into v in place and returns [α, β] (β = 0: H is the identity, the entries already α·e₁).
+ */
+function reflector(v: Float64Array, len: number): [alpha: number, beta: number] {
+  const x0 = v[0]!;
+  let tail2 = 0;
+  for (let k = 1; k < len; k++) tail2 += v[k]! * v[k]!;
+  if (tail2 === 0) return [x0, 0];
+  const norm = Math.sqrt(x0 * x0 + tail2);
+  const alpha = x0 >= 0 ? -norm : norm;
+  v[0] = x0 - alpha;
+  return [alpha, 2 / (v[0]! * v[0]! + tail2)];
 }
 
 /** Below this fraction of σ₁ a right vector aᵀuⱼ/σⱼ would carry a relative error above ≈ ε/1e-8 ≈ 1e-8: it is completed instead. */

@@ -63,6 +63,18 @@ describe('adaptiveSvd (randQB_EI) on planted spectra', () => {
     assert.ok(residual <= 1.05 * tailNorm(exact, 40), `residual ${residual} vs optimum ${tailNorm(exact, 40)}`);
   });
 
+  it('without vectors: the same rank, values and Ritz values as with them, and no vectors', async () => {
+    const opts = { energy: 0.95, maxRank: 300, blockSize: 32, seed: 4 };
+    const both = await adaptiveSvd(a, opts);
+    const values = await adaptiveSvd(a, { ...opts, vectors: false });
+    assert.equal(values.s.length, both.s.length);
+    assert.equal(values.ritz.length, both.ritz.length);
+    assert.equal(values.leftOutEnergy, both.leftOutEnergy);
+    for (let i = 0; i < both.ritz.length; i++)
+      assert.ok(Math.abs(values.ritz[i]! - both.ritz[i]!) <= 1e-12 * both.ritz[0]!, `Ritz value ${i + 1}`);
+    assert.deepEqual([values.u.rows, values.u.cols, values.v.rows, values.v.cols], [500, 0, 400, 0]);
+  });
+
   it('recovers an exactly low-rank matrix with rank ≤ its true rank', async () => {
     const b = planted(300, 200, [9, 7, 5, 3, 1], 8);
     const got = await adaptiveSvd(b, { relError: 1e-3, maxRank: 100, blockSize: 4 });

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { Matrix as MlMatrix, SingularValueDecomposition } from 'ml-matrix';
 import type { Matrix64 } from '../../src/svd/matrix.js';
 import { createRng } from '../../src/svd/random.js';
-import { rightVectors, smallSvd, smallSvdLeft } from '../../src/svd/small-svd.js';
+import { rightVectors, smallSingularValues, smallSvd, smallSvdLeft } from '../../src/svd/small-svd.js';
 import { expectAllClose } from '../helpers/close.js';
 import { orthogonalityError } from './planted.js';
 
@@ -108,5 +108,43 @@ describe('smallSvd (one-sided Jacobi, f64)', () => {
     assert.equal(s.length, 5);
     assert.deepEqual([u.cols, v.cols], [0, 0]);
     assert.deepEqual(a.data, copy);
+  });
+});
+
+describe('smallSingularValues (Householder bidiagonalisation, values only)', () => {
+  for (const [rows, cols] of [
+    [72, 72],
+    [60, 25],
+    [25, 60],
+    [1, 5],
+    [5, 1],
+  ] as const) {
+    it(`${rows}×${cols} Gaussian: every σ within 1e-13·σ₁ of ml-matrix`, () => {
+      const a = gaussian(rows, cols, rows * 7 + cols);
+      const s = smallSingularValues(a);
+      const ref = oracle(a);
+      assert.equal(s.length, Math.min(rows, cols));
+      for (let i = 0; i < s.length; i++) assert.ok(Math.abs(s[i]! - ref[i]!) <= 1e-13 * ref[0]!, `σ${i + 1}`);
+    });
+  }
+
+  it('an upper-triangular core with a graded and a rank-deficient part, scaled to 1e-30', () => {
+    // The R of a randomized SVD: σ from 1 down to 1e-9, the last four exactly zero, all times 1e-30.
+    const n = 24;
+    const g = gaussian(n, n, 9);
+    const data = new Float64Array(n * n);
+    for (let i = 0; i < n - 4; i++)
+      for (let j = i; j < n; j++) data[i * n + j] = 1e-30 * g.data[i * n + j]! * 10 ** ((-9 * i) / (n - 5));
+    const a = { rows: n, cols: n, data };
+    const s = smallSingularValues(a);
+    const ref = oracle(a);
+    for (let i = 0; i < n; i++) assert.ok(Math.abs(s[i]! - ref[i]!) <= 1e-13 * ref[0]!, `σ${i + 1}`);
+    for (let i = n - 4; i < n; i++) assert.ok(s[i]! <= 1e-14 * s[0]!, `σ${i + 1} = ${s[i]} is zero up to rounding`);
+    assert.ok(s.every((x, i) => i === 0 || x <= s[i - 1]!), 'descending');
+  });
+
+  it('zero and non-finite matrices', () => {
+    assert.deepEqual(Array.from(smallSingularValues({ rows: 3, cols: 2, data: new Float64Array(6) })), [0, 0]);
+    assert.throws(() => smallSingularValues({ rows: 1, cols: 2, data: Float64Array.of(1, Number.NaN) }), /non-finite/);
   });
 });
