@@ -66,13 +66,15 @@ const READ_AHEAD_MAX_VALUES = 2 ** 25;
  * the caller works on the current one, so reads and products overlap instead of taking turns. Each
  * Delta is valid until the next one is asked for. Memory: the scratch of the largest pair, plus one
  * for the largest pair of at most READ_AHEAD_MAX_VALUES values (larger pairs are read in turn).
+ * `scratch`, when given, is used as the first of the two: nothing else may read into it meanwhile.
  */
 export async function* readDeltas(
   base: Checkpoint,
   tuned: Checkpoint,
   pairs: TensorPair[],
+  scratch = deltaScratch(pairs),
 ): AsyncGenerator<[TensorPair, Delta]> {
-  const primary = deltaScratch(pairs);
+  const primary = scratch;
   const small = pairs.filter((p) => numel(p.tuned.shape) <= READ_AHEAD_MAX_VALUES);
   const secondary = small.length > 1 ? deltaScratch(small) : null;
   const start = (index: number, scratch: DeltaScratch) => {

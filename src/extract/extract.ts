@@ -4,7 +4,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type Delta, type DeltaScratch, deltaScratch, readDelta } from '../analyze/delta.js';
+import { type Delta, type DeltaScratch, deltaScratch, readDelta, readDeltas } from '../analyze/delta.js';
 import { pairTensors } from '../analyze/pairing.js';
 import { computeSpectrum, DEFAULT_THRESHOLDS, summarize, tensorSpectrum } from '../analyze/spectrum.js';
 import type { SpectrumMethod, TensorSpectrum } from '../analyze/types.js';
@@ -223,10 +223,17 @@ export async function extractAdapter(
       const modules: LoraModule[] = [];
       const extracted: ExtractedModule[] = [];
       const spectra: TensorSpectrum[] = [];
-      for (let i = 0; i < candidates.length; i++) {
-        const c = candidates[i]!;
+      // The pairs' reads overlap the factorisations; biases have a scratch of their own meanwhile.
+      const biasScratch = deltaScratch(candidates.flatMap((c) => (c.bias ? [c.bias] : [])));
+      let i = -1;
+      for await (const [, d] of readDeltas(
+        base,
+        tuned,
+        candidates.map((c) => c.pair),
+        scratch,
+      )) {
+        const c = candidates[++i]!;
         const t0 = performance.now();
-        const d = await readDelta(base, tuned, c.pair, scratch);
         countChanged(c.pair, d.frobSquared);
         const p = Math.min(c.m, c.n);
         const cal = calibration?.modules.get(c.module);
@@ -268,7 +275,7 @@ export async function extractAdapter(
         cov.truncated += Math.min(d.frobSquared, err * err);
         let bias: { data: Float32Array; deltaNorm: number; relativeError: number } | undefined;
         if (plan.biasMode === 'lora_bias' && c.bias) {
-          const db = await readDelta(base, tuned, c.bias, scratch);
+          const db = await readDelta(base, tuned, c.bias, biasScratch);
           countChanged(c.bias, db.frobSquared);
           // lora_alpha = r: the scale is 1, so lora_B.bias is Δb itself (merge: bias += s·lora_B.bias).
           const data = roundTo(dtype, db.delta.data.slice(0, outF));
