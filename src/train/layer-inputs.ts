@@ -5,7 +5,7 @@
  * output fidelity against a reference model).
  */
 import * as tf from '@tensorflow/tfjs';
-import type { Matrix } from '../svd/index.js';
+import { type Matrix, matmul } from '../svd/index.js';
 import { initBackend } from './backend.js';
 import { createModel, disposeModel, type TfModel } from './model.js';
 import type { Params, Split, SplitName, TaskName, TaskSpec } from './task.js';
@@ -20,7 +20,7 @@ export interface LinearCall {
   input: number;
 }
 
-/** Gram matrix of one module's inputs: Σ_rows x·xᵀ [in, in] (summed in f64, stored f32) over `rows` input rows. */
+/** Gram matrix of one module's inputs: Σ_rows x·xᵀ [in, in] f32 over `rows` input rows. */
 export interface LinearInputStats {
   gram: Matrix;
   rows: number;
@@ -63,8 +63,10 @@ export async function linearCalls(
 
 /**
  * G = Σ x·xᵀ of the inputs x of each module in `modules`, over examples `indices` of the
- * target task's training split, with the model `weights`. Cost: one forward pass over the
- * examples, plus 2·rows·in² flops per distinct input read (modules reading one tensor share it).
+ * target task's training split, with the model `weights`. The input rows are gathered
+ * ([rows, in] f32, modules reading one tensor share them) and G = XᵀX is one product in the GEMM
+ * engine (f32 with its blocked accumulation). Cost: one forward pass over the examples, plus
+ * 2·rows·in² flops per distinct input.
  * @example const g = await inputGrams('mnist', full.weights, config, new Set(['classifier']), idx);
  */
 export async function inputGrams(
@@ -77,31 +79,43 @@ export async function inputGrams(
   await initBackend();
   return withTask(task, async <C extends TaskConfig>(spec: TaskSpec<C>) => {
     const data = await spec.data(config as C);
-    const sums = new Map<string, { sum: Float64Array; cols: number; rows: number }>();
+    // Per module, the index of its input among the distinct inputs of a batch (the same in every batch).
+    const inputOf = new Map<string, number>();
+    const parts: Float32Array[][] = [];
+    const widths: number[] = [];
     await forEachBatch(spec, config as C, weights, data.target.train, indices, (params) => {
-      const seen = new Map<tf.Tensor, Float32Array>();
+      const seen = new Map<tf.Tensor, number>();
       return {
         get: params.get,
         linear(module, x) {
           if (modules.has(module)) {
-            let g = seen.get(x);
-            if (!g) seen.set(x, (g = tf.tidy(() => tf.matMul(x, x, true, false).dataSync() as Float32Array)));
-            const cols = x.shape[1];
-            let acc = sums.get(module);
-            if (!acc) sums.set(module, (acc = { sum: new Float64Array(cols * cols), cols, rows: 0 }));
-            for (let i = 0; i < g.length; i++) acc.sum[i]! += g[i]!;
-            acc.rows += x.shape[0];
+            let k = seen.get(x);
+            if (k === undefined) {
+              k = seen.size;
+              seen.set(x, k);
+              (parts[k] ??= []).push(x.dataSync() as Float32Array);
+              widths[k] = x.shape[1];
+            }
+            inputOf.set(module, k);
           }
           return params.linear(module, x);
         },
       };
     });
-    return new Map(
-      [...sums].map(([m, s]) => [
-        m,
-        { gram: { rows: s.cols, cols: s.cols, data: Float32Array.from(s.sum) }, rows: s.rows },
-      ]),
+    const grams = await Promise.all(
+      parts.map(async (chunks, k) => {
+        const cols = widths[k]!;
+        const x = new Float32Array(chunks.reduce((n, c) => n + c.length, 0));
+        let at = 0;
+        for (const c of chunks) {
+          x.set(c, at);
+          at += c.length;
+        }
+        const rows = x.length / cols;
+        return { gram: await matmul({ rows, cols, data: x }, { rows, cols, data: x }, { transA: true }), rows };
+      }),
     );
+    return new Map([...inputOf].map(([m, k]) => [m, grams[k]!]));
   });
 }
 
