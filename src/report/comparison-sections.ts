@@ -204,22 +204,28 @@ function calibratedSection(r: ComparisonResult): ReportSection {
     })),
   );
   const legend = { orientation: 'h', y: -0.25 };
+  const xaxis = { title: { text: 'rank r' }, type: 'log', tickvals: ranks, ticktext: ranks.map(String) };
   const margin = { l: 64, r: 16, t: 44, b: 40 };
   const pct = (v: number) => `${(100 * v).toFixed(1)} %`;
-  const pair = (a: number, b: number, fmt: (v: number) => string, lowerIsBetter: boolean) => {
-    const better = lowerIsBetter ? b < a : b > a;
-    const worse = lowerIsBetter ? a < b : a > b;
-    const cell = (v: number, bold: boolean) => `<td data-v="${v}">${bold ? `<b>${fmt(v)}</b>` : fmt(v)}</td>`;
-    return cell(a, worse) + cell(b, better);
-  };
+  // The better of two values, by more than rounding (a tie marks neither).
+  const wins = (v: number, other: number, lowerIsBetter: boolean) =>
+    Math.abs(v - other) > 1e-3 * Math.max(Math.abs(v), Math.abs(other)) + 1e-6 &&
+    (lowerIsBetter ? v < other : v > other);
+  const cell = (v: number, other: number, fmt: (v: number) => string, lowerIsBetter: boolean) =>
+    `<td data-v="${v}">${wins(v, other, lowerIsBetter) ? `<b>${fmt(v)}</b>` : fmt(v)}</td>`;
+  const pair = (a: number, b: number, fmt: (v: number) => string, lowerIsBetter: boolean) =>
+    cell(a, b, fmt, lowerIsBetter) + cell(b, a, fmt, lowerIsBetter);
   const lower = !r.metric.higherIsBetter;
   const kl = (v: number) => formatNumber(v, 3);
   const err = (v: number) => formatNumber(v, 3);
+  const metric = (v: number) => fmtMetric(r, v);
   const table = rows
-    .map((x) => {
-      const [p, c] = [x.extracted, x.calibrated];
-      return `<tr><td data-v="${x.rank}">${x.rank}</td><td data-v="${p.params}">${formatCount(p.params)}</td>${pair(p.target, c.target, (v) => fmtMetric(r, v), lower)}${pair(p.source, c.source, (v) => fmtMetric(r, v), lower)}${pair(p.fidelity.target.kl, c.fidelity.target.kl, kl, true)}${pair(p.fidelity.target.top1, c.fidelity.target.top1, pct, false)}${pair(p.fidelity.source.kl, c.fidelity.source.kl, kl, true)}${pair(p.outputError, c.outputError, err, true)}${pair(p.relativeError, c.relativeError, err, true)}</tr>`;
-    })
+    .flatMap((x) =>
+      (['extracted', 'calibrated'] as const).map((k) => {
+        const [e, o] = [x[k], x[k === 'extracted' ? 'calibrated' : 'extracted']];
+        return `<tr><td data-v="${x.rank}">${x.rank}</td><td class="dr-text">${k === 'extracted' ? 'plain SVD' : 'calibrated'}</td><td data-v="${e.params}">${formatCount(e.params)}</td>${cell(e.target, o.target, metric, lower)}${cell(e.source, o.source, metric, lower)}${cell(e.fidelity.target.kl, o.fidelity.target.kl, kl, true)}${cell(e.fidelity.target.top1, o.fidelity.target.top1, pct, false)}${cell(e.fidelity.source.kl, o.fidelity.source.kl, kl, true)}${cell(e.fidelity.source.top1, o.fidelity.source.top1, pct, false)}${cell(e.outputError, o.outputError, err, true)}${cell(e.relativeError, o.relativeError, err, true)}</tr>`;
+      }),
+    )
     .join('');
   const layerRows = rows
     .flatMap((x) =>
@@ -233,20 +239,10 @@ function calibratedSection(r: ComparisonResult): ReportSection {
   return {
     id,
     title,
-    html: `<p class="dr-note">At every rank, two adapters extracted from the same full fine-tune: the <b>plain</b> truncated SVD of each ΔW, which minimises the weight error ‖ΔW − B·A‖<sub>F</sub> (Eckart–Young), and the <b>calibrated</b> factors of <code>extract --calibrate</code>, which minimise the output error ‖(ΔW − B·A)·X‖<sub>F</sub> on the inputs X each layer meets (G = XᵀX from ${formatCount(c.examples)} training examples of the target task, ${formatCount(c.rows)} input rows; ${c.inputs === 'extracted' ? 'each layer’s inputs computed through the layers already extracted' : 'inputs of the full fine-tune'}). Both are scored on the held-out test examples, never the calibration ones.
-KL(full ‖ ·) is the mean KL divergence of the adapter model’s predicted distribution from the full fine-tune’s, per ${r.metric.name === 'accuracy' ? 'image' : 'character'}, in nats; the base model’s is ${kl(r.baseFidelity.target.kl)} on the target task and ${kl(r.baseFidelity.source.kl)} on the source task (the scale to read it against). Top-1 = full: the share of predictions agreeing with the full fine-tune’s. Output and weight errors are relative, model-level over the calibrated layers, on the calibration inputs; the better of each pair is marked.</p>
+    html: `<p class="dr-note">At every rank, two adapters extracted from the same full fine-tune: the <b>plain</b> truncated SVD of each ΔW, which minimises the weight error ‖ΔW − B·A‖<sub>F</sub> (Eckart–Young), and the <b>calibrated</b> factors of <code>extract --calibrate</code>, which minimise the output error ‖(ΔW − B·A)·X‖<sub>F</sub> on the inputs X each layer meets (G = XᵀX from ${c.examples.toLocaleString('en-US')} training examples of the target task, ${c.rows.toLocaleString('en-US')} input rows; ${c.inputs === 'extracted' ? 'each layer’s inputs computed through the layers already extracted' : 'inputs of the full fine-tune'}). Both are scored on the held-out test examples, never the calibration ones.
+KL(full ‖ ·) is the mean KL divergence of the adapter model’s predicted distribution from the full fine-tune’s, per ${r.metric.name === 'accuracy' ? 'image' : 'character'}, in nats; the base model’s is ${kl(r.baseFidelity.target.kl)} on the target task and ${kl(r.baseFidelity.source.kl)} on the source task (the scale to read it against). Top-1 = full: the share of predictions agreeing with the full fine-tune’s. Output and weight errors are relative, model-level over the calibrated layers, on the calibration inputs; at each rank the better of the two, by more than rounding, is in bold.</p>
 <div class="dr-grid2"><div class="dr-plot" id="dr-cal-metric"></div><div class="dr-plot" id="dr-cal-kl"></div></div>
-<div class="dr-scroll"><table class="dr-table dr-sortable" id="dr-cal-table"><thead><tr><th>rank</th><th>params</th>${[
-      'target',
-      'source',
-      'KL target',
-      'top-1 target',
-      'KL source',
-      'output error',
-      'weight error',
-    ]
-      .map((h) => `<th>${h}, plain</th><th>${h}, calibrated</th>`)
-      .join('')}</tr></thead><tbody>${table}</tbody></table></div>
+<div class="dr-scroll"><table class="dr-table dr-sortable" id="dr-cal-table"><thead><tr><th>rank</th><th>extraction</th><th>params</th><th>target ${escapeHtml(metricLabel(r))}</th><th>source ${escapeHtml(metricLabel(r))}</th><th>KL target</th><th>top-1 = full, target</th><th>KL source</th><th>top-1 = full, source</th><th>output error</th><th>weight error</th></tr></thead><tbody>${table}</tbody></table></div>
 <details${layerRows.length > 0 && rows.length * rows[0]!.calibrated.layers.length <= 24 ? ' open' : ''}><summary>Per layer: output and weight error of the plain and calibrated factors on the calibration inputs</summary>
 <div class="dr-scroll"><table class="dr-table dr-sortable" id="dr-cal-layers"><thead><tr><th>rank</th><th>module</th><th>r</th><th>output error, plain</th><th>output error, calibrated</th><th>weight error, plain</th><th>weight error, calibrated</th></tr></thead><tbody>${layerRows}</tbody></table></div></details>`,
     plots: [
@@ -260,7 +256,7 @@ KL(full ‖ ·) is the mean KL divergence of the adapter model’s predicted dis
         layout: {
           title: { text: `${metricLabel(r)} by rank: plain against calibrated extraction` },
           height: 400,
-          xaxis: { title: { text: 'rank r' }, type: 'log' },
+          xaxis,
           yaxis: { title: { text: metricLabel(r) }, tickformat: r.metric.name === 'accuracy' ? '.0%' : undefined },
           legend,
           margin,
@@ -272,7 +268,7 @@ KL(full ‖ ·) is the mean KL divergence of the adapter model’s predicted dis
         layout: {
           title: { text: 'KL(full fine-tune ‖ extracted) per prediction' },
           height: 400,
-          xaxis: { title: { text: 'rank r' }, type: 'log' },
+          xaxis,
           yaxis: { title: { text: 'KL, nats' }, type: 'log', exponentformat: 'power' },
           legend,
           margin,
