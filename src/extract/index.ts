@@ -1,4 +1,4 @@
-export { type CalibrationInputs, DEFAULT_CALIBRATION_INPUTS } from './calibrate.js';
+export { DEFAULT_CALIBRATION_INPUTS } from './calibrate.js';
 export { calibratedFactors, outputSpectrum } from './calibrated-factors.js';
 export { type ExtractOptions, type ExtractOutput, extractAdapter } from './extract.js';
 export { applyAdapter, type MergeResult, mergeAdapter } from './merge.js';
