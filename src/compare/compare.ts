@@ -9,9 +9,15 @@ import { join } from 'node:path';
 import { type AnalyzeResult, analyzeCheckpoints } from '../analyze/index.js';
 import { baseLeftVectors, intruderCount } from '../analyze/intruders.js';
 import { FormatError } from '../errors.js';
-import { applyAdapter, type ExtractOutput, extractAdapter } from '../extract/index.js';
-import type { Adapter, LoraModule } from '../io/index.js';
-import { loraScale, readAdapter } from '../io/index.js';
+import { applyAdapter, DEFAULT_CALIBRATION_INPUTS, type ExtractOutput, extractAdapter } from '../extract/index.js';
+import {
+  type Adapter,
+  type LoraModule,
+  loraScale,
+  readAdapter,
+  writeAdapter,
+  writeDirAtomically,
+} from '../io/index.js';
 import type { Matrix } from '../svd/index.js';
 import {
   type FactoredSvd,
@@ -25,16 +31,22 @@ import {
 import {
   evaluate,
   isTaskName,
+  linearCalls,
   loadModel,
+  loadTaskData,
+  predictions,
   TASK_NAMES,
   type TaskName,
   type TrainMetrics,
   withTask,
 } from '../train/index.js';
 import { SCHEMA_VERSION, TOOL } from '../version.js';
+import { calibrateExtraction, calibrationExamples, fidelity } from './calibrated.js';
 import type {
+  CalibrationInputs,
   ComparisonResult,
   DirectionSeries,
+  FidelityScores,
   IntruderRow,
   ModuleSpectra,
   ProjectionRow,
@@ -53,8 +65,10 @@ export interface CompareProgress {
 export interface CompareOptions {
   /** Ranks to extract at (default: the ranks LoRA was trained at). */
   ranks?: number[];
-  /** Replace extracted-r{R}/ folders left by an earlier compare. */
+  /** Replace extracted-r{R}/ and calibrated-r{R}/ folders left by an earlier compare. */
   force?: boolean;
+  /** Where the calibrated extraction's inputs come from (default: extract --calibrate's). */
+  calibrationInputs?: CalibrationInputs;
   seed?: number;
   onProgress?: (p: CompareProgress) => void;
 }
@@ -66,7 +80,9 @@ export interface CompareOutput extends ComparisonResult {
 
 /**
  * Compare the runs in `dir` (written by `train`): extracts LoRA from the full fine-tune at
- * each rank into `dir/extracted-r{R}/`, scores everything on both distributions.
+ * each rank into `dir/extracted-r{R}/` (plain truncated SVD) and `dir/calibrated-r{R}/` (factors
+ * minimising the output error on the target task's training inputs), scores everything on both
+ * distributions' test examples, and measures each extraction's fidelity to the full fine-tune.
  * @example const result = await compareRun('runs/mnist');
  */
 export async function compareRun(dir: string, opts: CompareOptions = {}): Promise<CompareOutput> {
@@ -80,7 +96,7 @@ export async function compareRun(dir: string, opts: CompareOptions = {}): Promis
   const variants = [...new Set(adapterRuns.map(variantOf))];
   const ranks = [...new Set(opts.ranks ?? adapterRuns.map((r) => r.rank!))].sort((a, b) => a - b);
   const seed = opts.seed ?? 0;
-  const steps = 5 + 2 * ranks.length;
+  const steps = 5 + 3 * ranks.length;
   let step = 0;
   const tick = (name: string) => opts.onProgress?.({ step: name, index: ++step, total: steps });
 
@@ -96,7 +112,22 @@ export async function compareRun(dir: string, opts: CompareOptions = {}): Promis
   const count = (w: Map<string, Float32Array>) => [...w.values()].reduce((a, t) => a + t.length, 0);
   const baseScores = { ...(await score(base.weights)), params: count(base.weights) };
   const fullScores = { ...(await score(full.weights)), params: count(full.weights) };
+  const reference = {
+    target: await predictions(task, full.weights, base.config, 'target'),
+    source: await predictions(task, full.weights, base.config, 'source'),
+  };
+  const fidelityOf = async (weights: Map<string, Float32Array>): Promise<FidelityScores> => ({
+    target: fidelity(reference.target, await predictions(task, weights, base.config, 'target')),
+    source: fidelity(reference.source, await predictions(task, weights, base.config, 'source')),
+  });
+  const baseFidelity = await fidelityOf(base.weights);
   tick('base and full scored');
+
+  // Calibration reads the fine-tune's own training examples, never the test examples scored.
+  const calibrationSet = (await loadTaskData(task, base.config)).target.train;
+  const examples = calibrationExamples(calibrationSet.size, calibrationSet.batch(Int32Array.of(0)).labels.length);
+  const calls = await linearCalls(task, base.weights, base.config);
+  const calibrationInputs = opts.calibrationInputs ?? DEFAULT_CALIBRATION_INPUTS;
 
   const analysis = await analyzeCheckpoints(join(dir, 'base'), join(dir, 'full'), { exact: true, seed });
   tick('spectra of the full fine-tune');
@@ -132,6 +163,33 @@ export async function compareRun(dir: string, opts: CompareOptions = {}): Promis
     extraction = ex;
     const exAdapter = await readAdapter(join(dir, `extracted-r${rank}`));
     tick(`extracted rank ${rank}`);
+    const plainWeights = await applyAdapter(base.weights, exAdapter);
+    const cal = await calibrateExtraction(task, base.config, base.weights, full.weights, exAdapter, calls, examples, {
+      inputs: calibrationInputs,
+      seed,
+    });
+    await writeDirAtomically(join(dir, `calibrated-r${rank}`), { force: opts.force }, (tmp) =>
+      writeAdapter(tmp, {
+        modules: cal.modules,
+        dtype: 'F32',
+        useRslora: exAdapter.config['use_rslora'] === true,
+        baseModel: '../base',
+        taskType: (exAdapter.config['task_type'] as string | null | undefined) ?? null,
+        extraConfig: {
+          deltarank_calibration: { inputs: calibrationInputs, examples: examples.length, split: 'target/train' },
+        },
+      }),
+    );
+    const calWeights = await applyAdapter(base.weights, { ...exAdapter, modules: cal.modules });
+    tick(`calibrated rank ${rank}`);
+    // Model-level weight error of the calibrated adapter: its own for calibrated modules, the plain one's elsewhere.
+    let totalSq = 0;
+    let calSq = 0;
+    for (const m of ex.modules) {
+      const layer = cal.layers.find((l) => l.module === m.module);
+      totalSq += m.deltaNorm ** 2;
+      calSq += ((layer ? layer.weightError : m.relativeError) * m.deltaNorm) ** 2;
+    }
     const run = trainedRuns.find((r) => r.rank === rank);
     const plain = run ? variantScores.get(run.name)! : null;
     rows.push({
@@ -147,9 +205,19 @@ export async function compareRun(dir: string, opts: CompareOptions = {}): Promis
         : null,
       variants: adapterRuns.filter((r) => r.rank === rank).map((r) => variantScores.get(r.name)!),
       extracted: {
-        ...(await score(await applyAdapter(base.weights, exAdapter))),
+        ...(await score(plainWeights)),
         params: ex.summary.loraParams,
         relativeError: ex.summary.relativeError,
+        fidelity: await fidelityOf(plainWeights),
+        outputError: cal.normSq > 0 ? Math.sqrt(cal.svdErrSq / cal.normSq) : 0,
+      },
+      calibrated: {
+        ...(await score(calWeights)),
+        params: ex.summary.loraParams,
+        relativeError: totalSq > 0 ? Math.sqrt(calSq / totalSq) : 0,
+        outputError: cal.normSq > 0 ? Math.sqrt(cal.errSq / cal.normSq) : 0,
+        fidelity: await fidelityOf(calWeights),
+        layers: cal.layers,
       },
     });
     tick(`scored rank ${rank}`);
@@ -198,6 +266,14 @@ export async function compareRun(dir: string, opts: CompareOptions = {}): Promis
     base: baseScores,
     full: fullScores,
     ranks: rows,
+    baseFidelity,
+    calibration: {
+      split: 'target',
+      part: 'train',
+      examples: examples.length,
+      rows: cal0Rows(rows),
+      inputs: calibrationInputs,
+    },
     spectra,
     similarity,
     projections,
@@ -208,6 +284,11 @@ export async function compareRun(dir: string, opts: CompareOptions = {}): Promis
     seconds: (performance.now() - start) / 1000,
     extraction,
   };
+}
+
+/** Input rows the calibration read (the same for every module and rank). */
+function cal0Rows(rows: RankComparison[]): number {
+  return rows[0]?.calibrated.layers[0]?.rows ?? 0;
 }
 
 async function readMetrics(dir: string): Promise<TrainMetrics> {

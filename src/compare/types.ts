@@ -18,6 +18,51 @@ export interface VariantScores extends Scores {
   params: number;
 }
 
+/**
+ * How close a model's predictions are to the full fine-tune's on one split's test examples,
+ * averaged per prediction (per image for mnist, per character for charlm).
+ */
+export interface Fidelity {
+  /** Mean KL(full ‖ model) of the predicted distributions, nats. */
+  kl: number;
+  /** Share of predictions whose top-1 class is the full fine-tune's. */
+  top1: number;
+}
+
+/** Fidelity on the target and the source task. */
+export interface FidelityScores {
+  target: Fidelity;
+  source: Fidelity;
+}
+
+/** Where calibrated extraction takes the inputs X of each module from (as `extract --calibrate-inputs`). */
+export type CalibrationInputs = 'tuned' | 'extracted';
+
+/** One Linear module of a calibrated extraction, beside the plain truncated SVD at the same rank. */
+export interface CalibratedLayer {
+  module: string;
+  rank: number;
+  /** ‖(ΔW − B·A)·X‖_F / ‖ΔW·X‖_F of the calibrated factors on the calibration inputs X. */
+  outputError: number;
+  /** The same for the plain SVD factors, on the same X. */
+  svdOutputError: number;
+  /** ‖ΔW − B·A‖_F / ‖ΔW‖_F of the calibrated factors (never below the plain SVD's: Eckart–Young). */
+  weightError: number;
+  svdWeightError: number;
+  /** Input rows of X (images, or characters). */
+  rows: number;
+}
+
+/** The calibration inputs of `compare`: training examples of the target task, never the test examples scored. */
+export interface CalibrationInfo {
+  split: 'target';
+  part: 'train';
+  /** Training examples read (evenly spaced when capped) and the input rows they give. */
+  examples: number;
+  rows: number;
+  inputs: CalibrationInputs;
+}
+
 /** One rank: the trained LoRA, every other trained variant, and the LoRA extracted from the full fine-tune. */
 export interface RankComparison {
   rank: number;
@@ -29,6 +74,23 @@ export interface RankComparison {
     params: number;
     /** Model-level ‖ΔW − ΔW_r‖_F / ‖ΔW‖_F of the extraction, measured. */
     relativeError: number;
+    /** Predictions against the full fine-tune's. */
+    fidelity: FidelityScores;
+    /** √(Σ ‖(ΔW − B·A)·X‖² / Σ ‖ΔW·X‖²) over the calibrated modules, on the calibration inputs. */
+    outputError: number;
+  };
+  /**
+   * The same rank chosen to minimise the output error on the calibration inputs (extract
+   * --calibrate's factors; embeddings, which no Linear reads, keep the plain factors).
+   */
+  calibrated: Scores & {
+    params: number;
+    /** Model-level ‖ΔW − ΔW_r‖_F / ‖ΔW‖_F over the same modules as the plain extraction's (never below it). */
+    relativeError: number;
+    /** As the plain extraction's, on the same inputs. */
+    outputError: number;
+    fidelity: FidelityScores;
+    layers: CalibratedLayer[];
   };
 }
 
@@ -105,6 +167,9 @@ export interface ComparisonResult {
   base: Scores & { params: number };
   full: Scores & { params: number };
   ranks: RankComparison[];
+  /** KL and top-1 agreement of the base model with the full fine-tune: the scale an extraction's fidelity is read against. */
+  baseFidelity: FidelityScores;
+  calibration: CalibrationInfo;
   spectra: ModuleSpectra[];
   similarity: SimilarityGrid[];
   projections: ProjectionRow[];

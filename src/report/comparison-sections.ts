@@ -11,7 +11,7 @@ import type { PlotSpec, ReportSection } from './page.js';
 import { escapeHtml, renderPage } from './page.js';
 import { spectrumSections } from './spectrum-sections.js';
 
-const COLORS = { base: '#7f7f7f', full: '#1d2330', trained: '#2d5fb4', extracted: '#d9730d' };
+const COLORS = { base: '#7f7f7f', full: '#1d2330', trained: '#2d5fb4', extracted: '#d9730d', calibrated: '#2a9d5c' };
 /** Colours of the trained variants after plain LoRA, in training order. */
 const VARIANT_COLORS = ['#2d5fb4', '#2a9d5c', '#b5338a', '#8c6d1f', '#5b3fb0', '#c23b22', '#1f8a99'];
 
@@ -152,6 +152,129 @@ Trained LoRA: the base frozen, only A and B trained${others.length ? `; also tra
             plot('dr-cmp-source', 'source', false),
           ]
         : [],
+  };
+}
+
+/** Plain truncated-SVD extraction against calibrated extraction at each rank: task metric, fidelity to the full fine-tune, output and weight errors. */
+function calibratedSection(r: ComparisonResult): ReportSection {
+  const id = 'calibrated-extraction';
+  const title = 'Extraction: plain SVD against calibrated';
+  const rows = r.ranks.filter((x) => x.calibrated);
+  if (rows.length === 0 || !r.calibration)
+    return {
+      id,
+      title,
+      html: '<p class="dr-note">This comparison has no calibrated extraction (run compare again with this version).</p>',
+    };
+  const ranks = rows.map((x) => x.rank);
+  const span = [Math.min(...ranks), Math.max(...ranks)];
+  const kinds = [
+    { key: 'extracted', name: 'plain SVD', color: COLORS.extracted, symbol: 'diamond' },
+    { key: 'calibrated', name: 'calibrated', color: COLORS.calibrated, symbol: 'circle' },
+  ] as const;
+  const flat = (name: string, y: number, color: string, dash: string) => ({
+    type: 'scatter',
+    mode: 'lines',
+    name,
+    x: span,
+    y: [y, y],
+    line: { color, dash, width: 1.5 },
+  });
+  const metricTraces = kinds.flatMap((k) =>
+    (['target', 'source'] as const).map((split) => ({
+      type: 'scatter',
+      mode: 'lines+markers',
+      name: `${k.name}, ${split}`,
+      x: ranks,
+      y: rows.map((x) => x[k.key][split]),
+      marker: { color: k.color, symbol: k.symbol, size: 8 },
+      line: { color: k.color, dash: split === 'target' ? 'solid' : 'dot' },
+    })),
+  );
+  const klTraces = kinds.flatMap((k) =>
+    (['target', 'source'] as const).map((split) => ({
+      type: 'scatter',
+      mode: 'lines+markers',
+      name: `${k.name}, ${split}`,
+      x: ranks,
+      y: rows.map((x) => Math.max(x[k.key].fidelity[split].kl, 1e-12)),
+      text: rows.map((x) => `top-1 = full: ${(100 * x[k.key].fidelity[split].top1).toFixed(1)} %`),
+      marker: { color: k.color, symbol: k.symbol, size: 8 },
+      line: { color: k.color, dash: split === 'target' ? 'solid' : 'dot' },
+    })),
+  );
+  const legend = { orientation: 'h', y: -0.25 };
+  const xaxis = { title: { text: 'rank r' }, type: 'log', tickvals: ranks, ticktext: ranks.map(String) };
+  const margin = { l: 64, r: 16, t: 44, b: 40 };
+  const pct = (v: number) => `${(100 * v).toFixed(1)} %`;
+  // The better of two values, by more than rounding (a tie marks neither).
+  const wins = (v: number, other: number, lowerIsBetter: boolean) =>
+    Math.abs(v - other) > 1e-3 * Math.max(Math.abs(v), Math.abs(other)) + 1e-6 &&
+    (lowerIsBetter ? v < other : v > other);
+  const cell = (v: number, other: number, fmt: (v: number) => string, lowerIsBetter: boolean) =>
+    `<td data-v="${v}">${wins(v, other, lowerIsBetter) ? `<b>${fmt(v)}</b>` : fmt(v)}</td>`;
+  const pair = (a: number, b: number, fmt: (v: number) => string, lowerIsBetter: boolean) =>
+    cell(a, b, fmt, lowerIsBetter) + cell(b, a, fmt, lowerIsBetter);
+  const lower = !r.metric.higherIsBetter;
+  const kl = (v: number) => formatNumber(v, 3);
+  const err = (v: number) => formatNumber(v, 3);
+  const metric = (v: number) => fmtMetric(r, v);
+  const table = rows
+    .flatMap((x) =>
+      (['extracted', 'calibrated'] as const).map((k) => {
+        const [e, o] = [x[k], x[k === 'extracted' ? 'calibrated' : 'extracted']];
+        return `<tr><td data-v="${x.rank}">${x.rank}</td><td class="dr-text">${k === 'extracted' ? 'plain SVD' : 'calibrated'}</td><td data-v="${e.params}">${formatCount(e.params)}</td>${cell(e.target, o.target, metric, lower)}${cell(e.source, o.source, metric, lower)}${cell(e.fidelity.target.kl, o.fidelity.target.kl, kl, true)}${cell(e.fidelity.target.top1, o.fidelity.target.top1, pct, false)}${cell(e.fidelity.source.kl, o.fidelity.source.kl, kl, true)}${cell(e.fidelity.source.top1, o.fidelity.source.top1, pct, false)}${cell(e.outputError, o.outputError, err, true)}${cell(e.relativeError, o.relativeError, err, true)}</tr>`;
+      }),
+    )
+    .join('');
+  const layerRows = rows
+    .flatMap((x) =>
+      x.calibrated.layers.map(
+        (l) =>
+          `<tr><td data-v="${x.rank}">${x.rank}</td><td class="dr-text">${escapeHtml(shortName(l.module))}</td><td data-v="${l.rank}">${l.rank}</td>${pair(l.svdOutputError, l.outputError, err, true)}${pair(l.svdWeightError, l.weightError, err, true)}</tr>`,
+      ),
+    )
+    .join('');
+  const c = r.calibration;
+  return {
+    id,
+    title,
+    html: `<p class="dr-note">At every rank, two adapters extracted from the same full fine-tune: the <b>plain</b> truncated SVD of each ΔW, which minimises the weight error ‖ΔW − B·A‖<sub>F</sub> (Eckart–Young), and the <b>calibrated</b> factors of <code>extract --calibrate</code>, which minimise the output error ‖(ΔW − B·A)·X‖<sub>F</sub> on the inputs X each layer meets (G = XᵀX from ${c.examples.toLocaleString('en-US')} training examples of the target task, ${c.rows.toLocaleString('en-US')} input rows; ${c.inputs === 'extracted' ? 'each layer’s inputs computed through the layers already extracted' : 'inputs of the full fine-tune'}). Both are scored on the held-out test examples, never the calibration ones.
+KL(full ‖ ·) is the mean KL divergence of the adapter model’s predicted distribution from the full fine-tune’s, per ${r.metric.name === 'accuracy' ? 'image' : 'character'}, in nats; the base model’s is ${kl(r.baseFidelity.target.kl)} on the target task and ${kl(r.baseFidelity.source.kl)} on the source task (the scale to read it against). Top-1 = full: the share of predictions agreeing with the full fine-tune’s. Output and weight errors are relative, model-level over the calibrated layers, on the calibration inputs; at each rank the better of the two, by more than rounding, is in bold.</p>
+<div class="dr-grid2"><div class="dr-plot" id="dr-cal-metric"></div><div class="dr-plot" id="dr-cal-kl"></div></div>
+<div class="dr-scroll"><table class="dr-table dr-sortable" id="dr-cal-table"><thead><tr><th>rank</th><th>extraction</th><th>params</th><th>target ${escapeHtml(metricLabel(r))}</th><th>source ${escapeHtml(metricLabel(r))}</th><th>KL target</th><th>top-1 = full, target</th><th>KL source</th><th>top-1 = full, source</th><th>output error</th><th>weight error</th></tr></thead><tbody>${table}</tbody></table></div>
+<details${layerRows.length > 0 && rows.length * rows[0]!.calibrated.layers.length <= 24 ? ' open' : ''}><summary>Per layer: output and weight error of the plain and calibrated factors on the calibration inputs</summary>
+<div class="dr-scroll"><table class="dr-table dr-sortable" id="dr-cal-layers"><thead><tr><th>rank</th><th>module</th><th>r</th><th>output error, plain</th><th>output error, calibrated</th><th>weight error, plain</th><th>weight error, calibrated</th></tr></thead><tbody>${layerRows}</tbody></table></div></details>`,
+    plots: [
+      {
+        divId: 'dr-cal-metric',
+        data: [
+          ...metricTraces,
+          flat('full fine-tune, target', r.full.target, COLORS.full, 'dash'),
+          flat('base, target', r.base.target, COLORS.base, 'dash'),
+        ],
+        layout: {
+          title: { text: `${metricLabel(r)} by rank: plain against calibrated extraction` },
+          height: 400,
+          xaxis,
+          yaxis: { title: { text: metricLabel(r) }, tickformat: r.metric.name === 'accuracy' ? '.0%' : undefined },
+          legend,
+          margin,
+        },
+      },
+      {
+        divId: 'dr-cal-kl',
+        data: [...klTraces, flat('base, target', r.baseFidelity.target.kl, COLORS.base, 'dash')],
+        layout: {
+          title: { text: 'KL(full fine-tune ‖ extracted) per prediction' },
+          height: 400,
+          xaxis,
+          yaxis: { title: { text: 'KL, nats' }, type: 'log', exponentformat: 'power' },
+          legend,
+          margin,
+        },
+      },
+    ],
   };
 }
 
@@ -423,6 +546,7 @@ function intruderSection(r: ComparisonResult): ReportSection {
 export function comparisonSections(result: ComparisonResult): ReportSection[] {
   return [
     scoresSection(result),
+    calibratedSection(result),
     directionSection(result),
     intruderSection(result),
     spectraSection(result),

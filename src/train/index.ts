@@ -9,6 +9,14 @@ export { type BackendInfo, initBackend } from './backend.js';
 export { CHARLM_VOCAB, type CharLmConfig, charlmTask } from './charlm-task.js';
 export { type DirectionPoint, type MagnitudeDirection, magnitudeDirection } from './direction.js';
 export { evaluate, type LoadedModel, loadModel, loadTaskData } from './evaluate.js';
+export {
+  inputGrams,
+  type LinearCall,
+  type LinearInputStats,
+  linearCalls,
+  type Predictions,
+  predictions,
+} from './layer-inputs.js';
 export { type ExportedFactors, exportFactors } from './lora-export.js';
 export { type LoraInit, mutatesBase, parseLoraInit } from './lora-init.js';
 export { type LoraAdapter, LoraLinear, type LoraOptions, loraScaleOf } from './lora-linear.js';

@@ -41,6 +41,8 @@ it('deltarank demo writes the run and one report whose every section renders off
     'pissa-r8',
     'extracted-r2',
     'extracted-r8',
+    'calibrated-r2',
+    'calibrated-r8',
     'metrics.json',
     'compare.json',
   ])
@@ -48,6 +50,13 @@ it('deltarank demo writes the run and one report whose every section renders off
   const doc = JSON.parse(await readFile(join(out, 'run', 'compare.json'), 'utf8'));
   assert.equal(doc.ranks.length, 2);
   assert.deepEqual(doc.variants, ['lora', 'dora', 'pissa']);
+  assert.match(r.stdout, /calibrated LoRA r=8/);
+  for (const row of doc.ranks) {
+    // Every calibrated layer's output error on the calibration inputs is at most the plain SVD's, at the same rank.
+    for (const l of row.calibrated.layers)
+      assert.ok(l.outputError <= l.svdOutputError * (1 + 1e-3) + 1e-6, `r=${row.rank} ${l.module}`);
+    assert.equal(row.calibrated.params, row.extracted.params);
+  }
   assert.match(r.stdout, /trained dora r=8/);
   if (NO_CHROMIUM) return;
   const shown = await renderInChromium(join(out, 'index.html'), 'demo');
@@ -56,6 +65,7 @@ it('deltarank demo writes the run and one report whose every section renders off
   assert.deepEqual(shown.missing, []);
   assert.deepEqual(shown.sections, [
     'lora-vs-full',
+    'calibrated-extraction',
     'magnitude-direction',
     'intruders',
     'lora-spectra',

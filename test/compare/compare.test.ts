@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type CompareOutput, compareRun } from '../../src/compare/index.js';
 import { FormatError } from '../../src/errors.js';
-import { writeDirAtomically } from '../../src/io/index.js';
+import { type Adapter, loraScale, readAdapter, writeDirAtomically } from '../../src/io/index.js';
 import { renderCompareReport, writeReport } from '../../src/report/index.js';
-import { type TrainMetrics, trainTask, writeTrainOutput } from '../../src/train/index.js';
+import { loadModel, loadTaskData, type TrainMetrics, trainTask, writeTrainOutput } from '../../src/train/index.js';
 import { NO_CHROMIUM, renderInChromium } from '../helpers/browser.js';
 
 let dir: string;
@@ -31,6 +31,58 @@ before(async () => {
 after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
+
+/** W + s·B·A of every module of `adapter`, in f64 (biases and other tensors as they are). */
+function merged(weights: Map<string, Float32Array>, adapter: Adapter): Map<string, Float64Array> {
+  const out = new Map([...weights].map(([k, v]) => [k, Float64Array.from(v)]));
+  for (const m of adapter.modules) {
+    const w = out.get(`${m.module}.weight`)!;
+    const s = loraScale(m, adapter.config['use_rslora'] === true);
+    for (let i = 0; i < m.outFeatures; i++)
+      for (let j = 0; j < m.inFeatures; j++) {
+        let d = 0;
+        for (let k = 0; k < m.rank; k++) d += m.b[i * m.rank + k]! * m.a[k * m.inFeatures + j]!;
+        w[i * m.inFeatures + j]! += s * d;
+      }
+  }
+  return out;
+}
+
+/** The MLP's forward pass in f64 over `n` images: the input of every Linear layer (in order) and the logits. */
+function mlpForward(w: Map<string, Float64Array | Float32Array>, hidden: number[], images: Float32Array, n: number) {
+  const names = [...hidden.map((_, i) => `model.layers.${i}.fc`), 'classifier'];
+  let x: Float64Array = Float64Array.from(images);
+  let width = images.length / n;
+  const inputs: { module: string; x: Float64Array; cols: number }[] = [];
+  for (const [l, name] of names.entries()) {
+    inputs.push({ module: name, x, cols: width });
+    const wt = w.get(`${name}.weight`)!;
+    const bias = w.get(`${name}.bias`)!;
+    const out = bias.length;
+    const y = new Float64Array(n * out);
+    for (let e = 0; e < n; e++)
+      for (let i = 0; i < out; i++) {
+        let v = bias[i]!;
+        for (let j = 0; j < width; j++) v += wt[i * width + j]! * x[e * width + j]!;
+        y[e * out + i] = l < hidden.length ? Math.max(0, v) : v;
+      }
+    x = y;
+    width = out;
+  }
+  return { inputs, logits: x, classes: width };
+}
+
+function logSoftmax(z: Float64Array, classes: number): Float64Array {
+  const out = new Float64Array(z.length);
+  for (let o = 0; o < z.length; o += classes) {
+    let mx = -Infinity;
+    for (let c = 0; c < classes; c++) mx = Math.max(mx, z[o + c]!);
+    let sum = 0;
+    for (let c = 0; c < classes; c++) sum += Math.exp(z[o + c]! - mx);
+    for (let c = 0; c < classes; c++) out[o + c] = z[o + c]! - mx - Math.log(sum);
+  }
+  return out;
+}
 
 describe('compare', () => {
   it('scores base and full as training did, and trained adapters through merge as training did', () => {
@@ -103,8 +155,15 @@ describe('compare', () => {
   });
 
   it('extracts at each rank into extracted-r{R}/, with error falling as rank grows', async () => {
-    const folders = (await readdir(join(dir, 'run'))).filter((f) => f.startsWith('extracted-r')).sort();
-    assert.deepEqual(folders, ['extracted-r16', 'extracted-r2', 'extracted-r4']);
+    const folders = (await readdir(join(dir, 'run'))).filter((f) => /^(extracted|calibrated)-r/.test(f)).sort();
+    assert.deepEqual(folders, [
+      'calibrated-r16',
+      'calibrated-r2',
+      'calibrated-r4',
+      'extracted-r16',
+      'extracted-r2',
+      'extracted-r4',
+    ]);
     const errors = result.ranks.map((r) => r.extracted.relativeError);
     for (let i = 1; i < errors.length; i++)
       assert.ok(errors[i]! < errors[i - 1]!, `extraction error falls with rank: ${errors}`);
@@ -138,6 +197,157 @@ describe('compare', () => {
     }
   });
 
+  it('calibrated extraction: per layer, the output error recomputed from the calibration inputs, never above the plain SVD’s, whose weight error it never beats', async () => {
+    const hidden = [48, 32];
+    const base = await loadModel('mnist', join(dir, 'run', 'base'));
+    const full = await loadModel('mnist', join(dir, 'run', 'full'));
+    // The calibration examples: the target task's training split (the rule of compare.json's `calibration`), never its test split.
+    const train = (await loadTaskData('mnist', base.config)).target.train;
+    const n = Math.min(train.size, 2048);
+    assert.deepEqual(result.calibration, { split: 'target', part: 'train', examples: n, rows: n, inputs: 'extracted' });
+    const batch = train.batch(Int32Array.from({ length: n }, (_, i) => Math.floor((i * train.size) / n)));
+    for (const row of result.ranks) {
+      const plain = await readAdapter(join(dir, 'run', `extracted-r${row.rank}`));
+      const cal = await readAdapter(join(dir, 'run', `calibrated-r${row.rank}`));
+      // With `extracted` inputs, layer l reads what the base with the calibrated layers before it computes.
+      const { inputs } = mlpForward(merged(base.weights, cal), hidden, batch.inputs as Float32Array, n);
+      assert.equal(row.calibrated.layers.length, 3);
+      let num = 0;
+      let svdNum = 0;
+      let den = 0;
+      for (const layer of row.calibrated.layers) {
+        const { x, cols } = inputs.find((i) => i.module === layer.module)!;
+        const err = (ad: Adapter) => {
+          const m = ad.modules.find((q) => q.module === layer.module)!;
+          const s = loraScale(m, false);
+          const w = full.weights.get(`${layer.module}.weight`)!;
+          const w0 = base.weights.get(`${layer.module}.weight`)!;
+          const out = m.outFeatures;
+          // R = ΔW − s·B·A, then ‖R·x‖² and ‖ΔW·x‖² example by example (no Gram matrix).
+          const r = new Float64Array(out * cols);
+          const d = new Float64Array(out * cols);
+          for (let i = 0; i < out; i++)
+            for (let j = 0; j < cols; j++) {
+              let ba = 0;
+              for (let k = 0; k < m.rank; k++) ba += m.b[i * m.rank + k]! * m.a[k * cols + j]!;
+              d[i * cols + j] = w[i * cols + j]! - w0[i * cols + j]!;
+              r[i * cols + j] = d[i * cols + j]! - s * ba;
+            }
+          let e2 = 0;
+          let n2 = 0;
+          for (let e = 0; e < n; e++)
+            for (let i = 0; i < out; i++) {
+              let u = 0;
+              let v = 0;
+              for (let j = 0; j < cols; j++) {
+                u += r[i * cols + j]! * x[e * cols + j]!;
+                v += d[i * cols + j]! * x[e * cols + j]!;
+              }
+              e2 += u * u;
+              n2 += v * v;
+            }
+          return { e2, n2, rank: m.rank };
+        };
+        const c = err(cal);
+        const p = err(plain);
+        assert.equal(layer.rank, c.rank);
+        assert.equal(layer.rank, p.rank);
+        assert.equal(layer.rows, n);
+        const tol = (v: number) => 2e-3 * v + 2e-4;
+        assert.ok(
+          Math.abs(layer.outputError - Math.sqrt(c.e2 / c.n2)) <= tol(layer.outputError),
+          `r=${row.rank} ${layer.module}: ${layer.outputError} vs ${Math.sqrt(c.e2 / c.n2)}`,
+        );
+        assert.ok(
+          Math.abs(layer.svdOutputError - Math.sqrt(p.e2 / p.n2)) <= tol(layer.svdOutputError),
+          `r=${row.rank} ${layer.module}: plain ${layer.svdOutputError} vs ${Math.sqrt(p.e2 / p.n2)}`,
+        );
+        // The calibrated factors minimise the (slightly damped) output error: never above the plain SVD's beyond rounding.
+        assert.ok(
+          c.e2 <= p.e2 * (1 + 1e-3) + 1e-8 * c.n2,
+          `r=${row.rank} ${layer.module}: calibrated ${c.e2} > plain ${p.e2}`,
+        );
+        // Eckart–Young: the plain SVD's weight error is the least of any rank-r factors.
+        assert.ok(
+          layer.weightError >= layer.svdWeightError * (1 - 1e-4) - 1e-6,
+          `r=${row.rank} ${layer.module}: weight error`,
+        );
+        num += c.e2;
+        svdNum += p.e2;
+        den += c.n2;
+      }
+      assert.ok(
+        Math.abs(row.calibrated.outputError - Math.sqrt(num / den)) <= 2e-3 * row.calibrated.outputError + 2e-4,
+      );
+      assert.ok(
+        Math.abs(row.extracted.outputError - Math.sqrt(svdNum / den)) <= 2e-3 * row.extracted.outputError + 2e-4,
+      );
+      assert.ok(row.calibrated.relativeError >= row.extracted.relativeError * (1 - 1e-4));
+      assert.equal(row.calibrated.params, row.extracted.params);
+    }
+    // Below full rank of the first layer, calibration lowers the output error clearly.
+    assert.ok(result.ranks[0]!.calibrated.outputError < 0.9 * result.ranks[0]!.extracted.outputError);
+  });
+
+  it('scores plain and calibrated extractions and their fidelity to the full fine-tune, recomputed in f64 on the test examples', async () => {
+    const hidden = [48, 32];
+    const base = await loadModel('mnist', join(dir, 'run', 'base'));
+    const full = await loadModel('mnist', join(dir, 'run', 'full'));
+    const data = await loadTaskData('mnist', base.config);
+    for (const split of ['target', 'source'] as const) {
+      const test = data[split].test;
+      const batch = test.batch(Int32Array.from({ length: test.size }, (_, i) => i));
+      const n = test.size;
+      const run = (w: Map<string, Float64Array | Float32Array>) => {
+        const { logits, classes } = mlpForward(w, hidden, batch.inputs as Float32Array, n);
+        return { lp: logSoftmax(logits, classes), classes };
+      };
+      const ref = run(full.weights);
+      const argmax = (lp: Float64Array, o: number, k: number) => {
+        let best = 0;
+        for (let c = 1; c < k; c++) if (lp[o + c]! > lp[o + best]!) best = c;
+        return best;
+      };
+      const check = (
+        w: Map<string, Float64Array | Float32Array>,
+        got: { kl: number; top1: number },
+        metric: number,
+        what: string,
+      ) => {
+        const { lp, classes } = run(w);
+        let kl = 0;
+        let agree = 0;
+        let correct = 0;
+        for (let e = 0; e < n; e++) {
+          const o = e * classes;
+          for (let c = 0; c < classes; c++) kl += Math.exp(ref.lp[o + c]!) * (ref.lp[o + c]! - lp[o + c]!);
+          if (argmax(lp, o, classes) === argmax(ref.lp, o, classes)) agree++;
+          if (argmax(lp, o, classes) === batch.labels[e]) correct++;
+        }
+        assert.ok(Math.abs(got.kl - kl / n) <= 2e-3 * (kl / n) + 1e-6, `${what} ${split}: KL ${got.kl} vs ${kl / n}`);
+        // f32 against f64 logits may flip a near-tie or two.
+        assert.ok(Math.abs(got.top1 - agree / n) <= 0.003, `${what} ${split}: top-1 ${got.top1} vs ${agree / n}`);
+        assert.ok(Math.abs(metric - correct / n) <= 0.003, `${what} ${split}: accuracy ${metric} vs ${correct / n}`);
+      };
+      check(base.weights, result.baseFidelity[split], result.base[split], 'base');
+      for (const row of result.ranks) {
+        const plain = await readAdapter(join(dir, 'run', `extracted-r${row.rank}`));
+        const cal = await readAdapter(join(dir, 'run', `calibrated-r${row.rank}`));
+        check(merged(base.weights, plain), row.extracted.fidelity[split], row.extracted[split], `plain r=${row.rank}`);
+        check(
+          merged(base.weights, cal),
+          row.calibrated.fidelity[split],
+          row.calibrated[split],
+          `calibrated r=${row.rank}`,
+        );
+      }
+    }
+    // Both extractions approach the full fine-tune as rank grows.
+    const last = result.ranks.at(-1)!;
+    assert.ok(last.calibrated.fidelity.target.kl < 0.1 * result.baseFidelity.target.kl);
+    assert.ok(last.extracted.fidelity.target.kl < 0.1 * result.baseFidelity.target.kl);
+  });
+
   it('fails clearly on a folder that is not a training run', async () => {
     await assert.rejects(
       compareRun(join(dir, 'nowhere')),
@@ -154,6 +364,7 @@ describe('compare', () => {
     assert.deepEqual(r.missing, []);
     for (const id of [
       'lora-vs-full',
+      'calibrated-extraction',
       'magnitude-direction',
       'intruders',
       'lora-spectra',

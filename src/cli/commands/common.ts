@@ -4,7 +4,7 @@
  * and the progress idiom. Commands import from here, never from each other.
  */
 import type { Options } from 'yargs';
-import type { CompareOptions, CompareOutput } from '../../compare/index.js';
+import type { CompareOptions, CompareOutput, FidelityScores } from '../../compare/index.js';
 import { UsageError } from '../../errors.js';
 import type { DType } from '../../io/index.js';
 import { type CommonArgs, createProgress, formatTable, type Progress, writingTo } from '../output.js';
@@ -276,7 +276,7 @@ export function renderScores(r: CompareOutput): string {
   const f = (v: number | undefined) => (v === undefined ? '-' : pct ? `${(100 * v).toFixed(1)}%` : v.toFixed(3));
   const intruders = (run: string) => r.intruders?.find((x) => x.run === run)?.total ?? '-';
   const rows: (string | number)[][] = [
-    ['base', '-', f(r.base.target), f(r.base.source), '-'],
+    ['base', '-', f(r.base.target), f(r.base.source), '-', ...fidelityCells({ fidelity: r.baseFidelity })],
     ['full fine-tune', r.full.params, f(r.full.target), f(r.full.source), intruders('full')],
     ...r.ranks.flatMap((x) => [
       ...(x.variants ?? []).map((v) => [
@@ -286,10 +286,51 @@ export function renderScores(r: CompareOutput): string {
         f(v.source),
         intruders(v.run),
       ]),
-      [`extracted LoRA r=${x.rank}`, x.extracted.params, f(x.extracted.target), f(x.extracted.source), '-'],
+      [
+        `extracted LoRA r=${x.rank}`,
+        x.extracted.params,
+        f(x.extracted.target),
+        f(x.extracted.source),
+        '-',
+        ...fidelityCells(x.extracted),
+      ],
+      ...(x.calibrated
+        ? [
+            [
+              `calibrated LoRA r=${x.rank}`,
+              x.calibrated.params,
+              f(x.calibrated.target),
+              f(x.calibrated.source),
+              '-',
+              ...fidelityCells(x.calibrated),
+            ],
+          ]
+        : []),
     ]),
   ];
-  return formatTable(['model', 'params', `target ${r.metric.name}`, `source ${r.metric.name}`, 'intruders'], rows);
+  return formatTable(
+    [
+      'model',
+      'params',
+      `target ${r.metric.name}`,
+      `source ${r.metric.name}`,
+      'intruders',
+      'KL(full‖·) target',
+      'top-1 = full',
+      'output error',
+    ],
+    rows,
+  );
+}
+
+/** KL to the full fine-tune and top-1 agreement on the target task, and the output error on the calibration inputs. */
+function fidelityCells(x: { fidelity?: FidelityScores; outputError?: number }): string[] {
+  if (!x.fidelity) return ['-', '-', '-'];
+  return [
+    x.fidelity.target.kl.toPrecision(3),
+    `${(100 * x.fidelity.target.top1).toFixed(1)}%`,
+    x.outputError === undefined ? '-' : x.outputError.toFixed(4),
+  ];
 }
 
 /**

@@ -33,7 +33,10 @@ export const compareCommand: CommandModule<object, CompareArgs> = {
       .options({
         ranks: stringOption('ranks to extract at, e.g. 1,4,16 (default: the trained ranks)'),
         ...reportOption('write the HTML report here (default DIR/report.html)'),
-        force: { type: 'boolean', describe: 'replace the report and the extracted-r*/ folders of an earlier compare' },
+        force: {
+          type: 'boolean',
+          describe: 'replace the report and the extracted-r*/ and calibrated-r*/ folders of an earlier compare',
+        },
         ...seedOption(),
       })
       .example(
@@ -46,7 +49,7 @@ export const compareCommand: CommandModule<object, CompareArgs> = {
     await checkReportPath(reportPath, { force: args.force });
     if (!args.force)
       for (const rank of ranks ?? (await trainedRanks(args.dir)))
-        await checkOutput(join(args.dir, `extracted-r${rank}`), false);
+        for (const kind of ['extracted', 'calibrated']) await checkOutput(join(args.dir, `${kind}-r${rank}`), false);
     const result = await runCompare(args, args.dir, { ranks, force: args.force, seed: args.seed });
     const scores = join(args.dir, 'compare.json');
     writingTo(reportPath);
