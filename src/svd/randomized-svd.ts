@@ -85,7 +85,7 @@ export async function finishFromFactors(qt: Matrix, r: Matrix64, pt: Matrix, ran
   const rt = new Float64Array(k * k);
   for (let i = 0; i < k; i++) for (let j = i; j < k; j++) rt[j * k + i] = r.data[i * k + j]!;
   const core = { rows: k, cols: k, data: rt };
-  const { u: wAll, s } = smallSvdLeft(core);
+  const { u: wAll, s } = await smallSvdLeft(core);
   const zRank = rightVectors(core, wAll, s, rank);
   const w = new Float32Array(k * rank);
   for (let i = 0; i < k; i++) for (let j = 0; j < rank; j++) w[i * rank + j] = wAll.data[i * k + j]!;

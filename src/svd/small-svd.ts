@@ -5,6 +5,7 @@
  * accuracy, and the accumulated rotations are V.
  */
 import { DeltarankError } from '../errors.js';
+import { finishCooperatively, finishNow, turnDue } from '../yield.js';
 import type { Matrix64 } from './matrix.js';
 
 /** f64 unit roundoff. */
@@ -30,12 +31,26 @@ export interface Svd64 {
  * @example const { s } = smallSvd({ rows: 3, cols: 2, data: Float64Array.of(1, 0, 0, 2, 0, 0) }, { vectors: false }); // s = [2, 1]
  */
 export function smallSvd(a: Matrix64, { vectors = true }: { vectors?: boolean } = {}): Svd64 {
+  return finishNow(smallSvdSteps(a, vectors));
+}
+
+/**
+ * `smallSvd` letting the event loop turn every YIELD_INTERVAL_MS (src/yield.ts), so that a signal
+ * is served during the seconds a few-hundred-wide matrix takes: what the exact and randomized
+ * routes call.
+ * @example const { s, u, v } = await smallSvdCooperative(a, { vectors: true });
+ */
+export function smallSvdCooperative(a: Matrix64, { vectors = true }: { vectors?: boolean } = {}): Promise<Svd64> {
+  return finishCooperatively(smallSvdSteps(a, vectors));
+}
+
+function* smallSvdSteps(a: Matrix64, vectors: boolean): Generator<void, Svd64, undefined> {
   const mode = vectors ? 'both' : 'none';
   if (a.rows < a.cols) {
-    const t = jacobi(transposed(a), mode);
+    const t = yield* jacobi(transposed(a), mode);
     return { u: t.v, s: t.s, v: t.u };
   }
-  return jacobi(a, mode);
+  return yield* jacobi(a, mode);
 }
 
 /**
@@ -45,9 +60,9 @@ export function smallSvd(a: Matrix64, { vectors = true }: { vectors?: boolean } 
  * smallSvd with vectors). Pair it with `rightVectors` when only some right vectors are needed.
  * @example const { u, s } = smallSvdLeft(core); const v = rightVectors(core, u, s, 64);
  */
-export function smallSvdLeft(a: Matrix64): { u: Matrix64; s: Float64Array } {
+export async function smallSvdLeft(a: Matrix64): Promise<{ u: Matrix64; s: Float64Array }> {
   if (a.rows < a.cols) throw new RangeError(`smallSvdLeft: needs rows ≥ cols, got ${a.rows}×${a.cols}`);
-  const { u, s } = jacobi(a, 'left');
+  const { u, s } = await finishCooperatively(jacobi(a, 'left'));
   return { u, s };
 }
 
@@ -95,7 +110,7 @@ export function rightVectors(a: Matrix64, u: Matrix64, s: Float64Array, count: n
   }
   const v = new Float64Array(n * count);
   for (let c = 0; c < count; c++) for (let i = 0; i < n; i++) v[i * count + c] = vc[c * n + i]!;
-  completeColumns(v, n, count, missing);
+  finishNow(completeColumns(v, n, count, missing));
   return { rows: n, cols: count, data: v };
 }
 
@@ -106,7 +121,7 @@ function transposed(a: Matrix64): Matrix64 {
 }
 
 /** m ≥ n. Works on the columns of a stored as rows (w = aᵀ) so every loop is sequential. */
-function jacobi(a: Matrix64, mode: 'none' | 'left' | 'both'): Svd64 {
+function* jacobi(a: Matrix64, mode: 'none' | 'left' | 'both'): Generator<void, Svd64, undefined> {
   const vectors = mode === 'both';
   const { rows: m, cols: n } = a;
   const w = transposed(a).data;
@@ -129,6 +144,7 @@ function jacobi(a: Matrix64, mode: 'none' | 'left' | 'both'): Svd64 {
     const negligible = largest * EPS64 ** 4;
     let rotated = false;
     for (let p = 0; p < n - 1; p++) {
+      if (turnDue()) yield;
       // de Rijk (1989): bring the largest remaining column to p; sweeps drop on graded inputs.
       let best = p;
       for (let j = p + 1; j < n; j++) if (norms2[j]! > norms2[best]!) best = j;
@@ -198,7 +214,7 @@ function jacobi(a: Matrix64, mode: 'none' | 'left' | 'both'): Svd64 {
     else missing.push(c);
     if (vectors) for (let i = 0; i < n; i++) v[i * n + c] = vt[j * n + i]!;
   });
-  completeColumns(u, m, n, missing);
+  yield* completeColumns(u, m, n, missing);
   return { u: { rows: m, cols: n, data: u }, s, v: { rows: n, cols: vectors ? n : 0, data: v } };
 }
 
@@ -232,13 +248,14 @@ function swapRows(
  * to all other columns: Gram–Schmidt twice on the coordinate vector that keeps the most of itself
  * (at least 1/m of its square norm survives for the best one, so the result stays accurate).
  */
-function completeColumns(u: Float64Array, m: number, n: number, missing: number[]): void {
+function* completeColumns(u: Float64Array, m: number, n: number, missing: number[]): Generator<void, void, undefined> {
   if (missing.length === 0) return;
   const filled: number[] = [];
   for (let c = 0; c < n; c++) if (!missing.includes(c)) filled.push(c);
   const x = new Float64Array(m);
   const best = new Float64Array(m);
   for (const c of missing) {
+    if (turnDue()) yield;
     let bestNorm2 = -1;
     for (let candidate = 0; candidate < m && bestNorm2 < 0.5; candidate++) {
       x.fill(0);
