@@ -76,12 +76,27 @@ const RIGHT_FROM_LEFT_FLOOR = 1e-8;
  * orthonormal set instead. Returns v [n, count]; cost 2·m·n·count + 4·n·count² flops.
  */
 export function rightVectors(a: Matrix64, u: Matrix64, s: Float64Array, count: number): Matrix64 {
+  return finishNow(rightVectorsSteps(a, u, s, count));
+}
+
+/** `rightVectors` letting the event loop turn every YIELD_INTERVAL_MS (src/yield.ts): a second at count in the hundreds. */
+export function rightVectorsCooperative(a: Matrix64, u: Matrix64, s: Float64Array, count: number): Promise<Matrix64> {
+  return finishCooperatively(rightVectorsSteps(a, u, s, count));
+}
+
+function* rightVectorsSteps(
+  a: Matrix64,
+  u: Matrix64,
+  s: Float64Array,
+  count: number,
+): Generator<void, Matrix64, undefined> {
   const { rows: m, cols: n } = a;
   // Columns kept contiguous (vc[c·n + i]) while they are built and projected; laid out at the end.
   const vc = new Float64Array(count * n);
   const missing: number[] = [];
   const filled: number[] = [];
   for (let c = 0; c < count; c++) {
+    if (turnDue()) yield;
     const sc = s[c]!;
     if (!(sc > RIGHT_FROM_LEFT_FLOOR * s[0]!)) {
       missing.push(c);
@@ -110,7 +125,7 @@ export function rightVectors(a: Matrix64, u: Matrix64, s: Float64Array, count: n
   }
   const v = new Float64Array(n * count);
   for (let c = 0; c < count; c++) for (let i = 0; i < n; i++) v[i * count + c] = vc[c * n + i]!;
-  finishNow(completeColumns(v, n, count, missing));
+  yield* completeColumns(v, n, count, missing);
   return { rows: n, cols: count, data: v };
 }
 
