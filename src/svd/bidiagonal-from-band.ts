@@ -6,17 +6,23 @@
  * by a rotation of two rows, which creates one beyond the band b columns on, and so on down.
  * f64 throughout; each rotation is orthogonal, so the singular values are kept to ≈ n·ε₆₄·‖B‖.
  */
+import { turnDue } from '../yield.js';
 import type { UpperBand } from './bidiagonal-band.js';
 
 /**
  * The upper bidiagonal matrix with the singular values of `band` (overwritten): diagonal d [n],
  * super-diagonal e [n − 1]. Cost ≈ 6·n²·(b + 2) flops in plain TypeScript; no allocation beyond d, e.
- * @example const { d, e } = bandToBidiagonal(await denseToUpperBand(a, 16));
+ * A generator kernel: it yields when a turn of the event loop is due (src/yield.ts), so run it
+ * with `finishCooperatively` (or `finishNow`).
+ * @example const { d, e } = await finishCooperatively(bandToBidiagonalSteps(await denseToUpperBand(a, 16)));
  */
-export function bandToBidiagonal(band: UpperBand): { d: Float64Array; e: Float64Array } {
+export function* bandToBidiagonalSteps(
+  band: UpperBand,
+): Generator<void, { d: Float64Array; e: Float64Array }, undefined> {
   const { n, b, width: W, data: a } = band;
   // Entry (i, j) lives at i·W + j − i + 1.
   for (let i = 0; i + 2 < n && b >= 2; i++) {
+    if (turnDue()) yield;
     for (let j = Math.min(i + b, n - 1); j >= i + 2; j--) {
       // Zero (i, j) with a rotation of columns j − 1, j, over the rows that hold either.
       let row = i;

@@ -7,6 +7,7 @@
  * σ = 1e-6·σ₁ with n = 4096).
  */
 import { DeltarankError } from './../errors.js';
+import { finishNow, turnDue } from '../yield.js';
 
 const EPS = 2 ** -52;
 /** Below this a sum of squares may have lost digits to underflow (2^-900): such rotations take Math.hypot. */
@@ -29,6 +30,14 @@ function rotation(f: number, g: number): [number, number, number] {
  * @example bidiagonalSingularValues(Float64Array.of(3, 1), Float64Array.of(0)); // [3, 1]
  */
 export function bidiagonalSingularValues(d: Float64Array, e: Float64Array): Float64Array {
+  return finishNow(bidiagonalSingularValuesSteps(d, e));
+}
+
+/** `bidiagonalSingularValues` as a generator kernel that yields when a turn of the event loop is due (src/yield.ts). */
+export function* bidiagonalSingularValuesSteps(
+  d: Float64Array,
+  e: Float64Array,
+): Generator<void, Float64Array, undefined> {
   const n = d.length;
   if (n === 0) return new Float64Array(0);
   if (e.length < n - 1)
@@ -51,6 +60,7 @@ export function bidiagonalSingularValues(d: Float64Array, e: Float64Array): Floa
   let steps = 0;
   const maxSteps = MAX_STEPS_PER_VALUE * n;
   while (q > 0) {
+    if (turnDue()) yield;
     // Deflate: the trailing entries whose super-diagonal is negligible are converged.
     if (Math.abs(ee[q - 1]!) <= EPS * (Math.abs(dd[q - 1]!) + Math.abs(dd[q]!)) || Math.abs(ee[q - 1]!) <= tiny * EPS) {
       ee[q - 1] = 0;

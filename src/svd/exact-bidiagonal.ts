@@ -6,9 +6,11 @@
  * comes with an absolute error ≈ √(m·n)·ε₆₄·‖A‖, i.e. within 1e-9 relative of LAPACK down to
  * 1e-6·σ₁.
  */
+
+import { finishCooperatively } from '../yield.js';
 import { blockedQrR, denseToUpperBand } from './bidiagonal-band.js';
-import { bandToBidiagonal } from './bidiagonal-from-band.js';
-import { bidiagonalSingularValues } from './bidiagonal-values.js';
+import { bandToBidiagonalSteps } from './bidiagonal-from-band.js';
+import { bidiagonalSingularValuesSteps } from './bidiagonal-values.js';
 import type { Matrix } from './matrix.js';
 
 /**
@@ -44,6 +46,7 @@ export async function bidiagonalRoute(
   const b = Math.max(1, Math.min(bandwidth, p - 1));
   const tall = { rows, cols: p, data: w };
   const band = await denseToUpperBand(rows >= QR_FIRST_RATIO * p ? await blockedQrR(tall, b) : tall, b);
-  const { d, e } = bandToBidiagonal(band);
-  return bidiagonalSingularValues(d, e);
+  // Both stages run seconds at p in the thousands: they let the event loop turn (src/yield.ts).
+  const { d, e } = await finishCooperatively(bandToBidiagonalSteps(band));
+  return finishCooperatively(bidiagonalSingularValuesSteps(d, e));
 }

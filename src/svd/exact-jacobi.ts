@@ -7,8 +7,9 @@
  * A = B·D with D diagonal and B well conditioned, every σ, however small, is found to a
  * relative error of about ε₆₄·κ(B), which the Gram and bidiagonal routes cannot promise.
  */
-import { applyHouseholdersBack, householderQrColumns } from './qr.js';
-import { smallSvd } from './small-svd.js';
+import { finishCooperatively } from '../yield.js';
+import { applyHouseholdersBackSteps, householderQrColumnsSteps } from './qr.js';
+import { smallSvdCooperative } from './small-svd.js';
 
 /** Take the QR first when the long side is at least this many times the short one: the QR costs 2·len·p², one Jacobi sweep 5·len·p². */
 const QR_RATIO = 1.25;
@@ -27,9 +28,15 @@ export interface JacobiResult {
  * [p, len], p ≤ len): X = L·diag(s)·Rᵀ. `cols` is overwritten. Cost ≈ 2·len·p² for the QR
  * plus 5·p³ per sweep (5·len·p² per sweep without the QR), 6–12 sweeps; vectors add
  * about as much again.
- * @example const { s } = jacobiSvd(colsOfA, n, m, { vectors: false });
+ * Lets the event loop turn every YIELD_INTERVAL_MS (src/yield.ts): this runs for seconds at p in the hundreds.
+ * @example const { s } = await jacobiSvd(colsOfA, n, m, { vectors: false });
  */
-export function jacobiSvd(cols: Float64Array, p: number, len: number, { vectors }: { vectors: boolean }): JacobiResult {
+export async function jacobiSvd(
+  cols: Float64Array,
+  p: number,
+  len: number,
+  { vectors }: { vectors: boolean },
+): Promise<JacobiResult> {
   if (p > len) throw new RangeError(`jacobiSvd: needs p ≤ len, got p = ${p}, len = ${len}`);
   if (p === 0)
     return vectors
@@ -37,15 +44,15 @@ export function jacobiSvd(cols: Float64Array, p: number, len: number, { vectors 
       : { s: new Float64Array(0) };
   if (len >= QR_RATIO * p && p > 1) {
     // X = Q·R; the SVD of R (p×p) gives that of X with L = Q·L_R, R unchanged.
-    const tau = householderQrColumns(cols, p, len);
+    const tau = await finishCooperatively(householderQrColumnsSteps(cols, p, len));
     const r = new Float64Array(p * p);
     // Column k of R is the first k+1 entries of row k of the reduced `cols`.
     for (let k = 0; k < p; k++) for (let i = 0; i <= k; i++) r[k * p + i] = cols[k * len + i]!;
-    const small = rotateToOrthogonal(r, p, p, vectors);
+    const small = await rotateToOrthogonal(r, p, p, vectors);
     if (!vectors) return { s: small.s };
     const left = new Float64Array(p * len);
     for (let j = 0; j < p; j++) left.set(small.left!.subarray(j * p, j * p + p), j * len);
-    applyHouseholdersBack(cols, tau, p, len, left);
+    await finishCooperatively(applyHouseholdersBackSteps(cols, tau, p, len, left));
     return { s: small.s, left, right: small.right! };
   }
   return rotateToOrthogonal(cols, p, len, vectors);
@@ -55,10 +62,10 @@ export function jacobiSvd(cols: Float64Array, p: number, len: number, { vectors 
  * One-sided Jacobi on the p columns (rows of `x`, each of length len), by the same kernel that
  * finishes every randomized SVD (`smallSvd`), laid out as this module's callers want it.
  */
-function rotateToOrthogonal(x: Float64Array, p: number, len: number, vectors: boolean): JacobiResult {
+async function rotateToOrthogonal(x: Float64Array, p: number, len: number, vectors: boolean): Promise<JacobiResult> {
   const a = new Float64Array(len * p);
   for (let j = 0; j < p; j++) for (let i = 0; i < len; i++) a[i * p + j] = x[j * len + i]!;
-  const svd = smallSvd({ rows: len, cols: p, data: a }, { vectors });
+  const svd = await smallSvdCooperative({ rows: len, cols: p, data: a }, { vectors });
   if (!vectors) return { s: svd.s };
   const left = new Float64Array(p * len);
   const right = new Float64Array(p * p);

@@ -64,7 +64,10 @@ export async function singularValues(
   const maxAbs = checkedMaxAbs(a, 'singularValues');
   const p = Math.min(a.rows, a.cols);
   if (route === 'auto' && p <= JACOBI_MAX_VALUES)
-    return { s: jacobiSvd(smallerSideColumns(a), p, Math.max(a.rows, a.cols), { vectors: false }).s, method: 'exact' };
+    return {
+      s: (await jacobiSvd(smallerSideColumns(a), p, Math.max(a.rows, a.cols), { vectors: false })).s,
+      method: 'exact',
+    };
   if (route === 'gram') return { s: await gramSingularValues(a, { maxAbs }), method: 'gram' };
   return { s: await bidiagonalRoute(a), method: 'bidiagonal' };
 }
@@ -86,7 +89,7 @@ export async function exactSvd(
   const { rows: m, cols: n } = a;
   const p = Math.min(m, n);
   const q = Math.max(m, n);
-  const res = jacobiSvd(smallerSideColumns(a), p, q, { vectors });
+  const res = await jacobiSvd(smallerSideColumns(a), p, q, { vectors });
   if (!vectors) return { s: res.s };
   // Jacobi factored X = L·diag(s)·Rᵀ, X = A when m ≥ n and Aᵀ otherwise; L's vectors have length q.
   const long = columnsToMatrix(res.left!, p, q);

@@ -12,6 +12,7 @@
  * that stays singular) fall back to Householder QR in f64.
  */
 import { DeltarankError, ShapeError } from '../errors.js';
+import { finishNow, turnDue } from '../yield.js';
 import { matmul } from './gemm.js';
 import { type Matrix, type Matrix64, transpose } from './matrix.js';
 
@@ -55,9 +56,19 @@ export function householderQr(a: Matrix | Matrix64): { q: Matrix64; r: Matrix64 
  * follows. Cost 2·len·p² − ⅔·p³ flops.
  */
 export function householderQrColumns(cols: Float64Array, p: number, len: number): Float64Array {
+  return finishNow(householderQrColumnsSteps(cols, p, len));
+}
+
+/** `householderQrColumns` as a generator kernel that yields when a turn of the event loop is due (src/yield.ts). */
+export function* householderQrColumnsSteps(
+  cols: Float64Array,
+  p: number,
+  len: number,
+): Generator<void, Float64Array, undefined> {
   const reflectors = Math.min(p, len);
   const tau = new Float64Array(reflectors);
   for (let k = 0; k < reflectors; k++) {
+    if (turnDue()) yield;
     const row = k * len;
     let scale = 0;
     for (let i = k; i < len; i++) scale = Math.max(scale, Math.abs(cols[row + i]!));
@@ -117,8 +128,20 @@ export function applyHouseholdersBack(
   len: number,
   left: Float64Array,
 ): void {
+  finishNow(applyHouseholdersBackSteps(cols, tau, p, len, left));
+}
+
+/** `applyHouseholdersBack` as a generator kernel that yields when a turn of the event loop is due (src/yield.ts). */
+export function* applyHouseholdersBackSteps(
+  cols: Float64Array,
+  tau: Float64Array,
+  p: number,
+  len: number,
+  left: Float64Array,
+): Generator<void, void, undefined> {
   // tau holds min(p, len) reflectors: a wide block (p > len) has fewer than its columns.
   for (let k = tau.length - 1; k >= 0; k--) {
+    if (turnDue()) yield;
     const t = tau[k]!;
     if (t === 0) continue;
     const row = k * len;

@@ -9,7 +9,7 @@ import { matmul } from './gemm.js';
 import type { Matrix, Matrix64 } from './matrix.js';
 import { orthonormalizeRows } from './qr.js';
 import { gaussianMatrix } from './random.js';
-import { rightVectors, smallSvdLeft } from './small-svd.js';
+import { rightVectorsCooperative, smallSvdLeft } from './small-svd.js';
 
 /** A truncated SVD: a ≈ u·diag(s)·vᵀ. */
 export interface Svd {
@@ -85,8 +85,8 @@ export async function finishFromFactors(qt: Matrix, r: Matrix64, pt: Matrix, ran
   const rt = new Float64Array(k * k);
   for (let i = 0; i < k; i++) for (let j = i; j < k; j++) rt[j * k + i] = r.data[i * k + j]!;
   const core = { rows: k, cols: k, data: rt };
-  const { u: wAll, s } = smallSvdLeft(core);
-  const zRank = rightVectors(core, wAll, s, rank);
+  const { u: wAll, s } = await smallSvdLeft(core);
+  const zRank = await rightVectorsCooperative(core, wAll, s, rank);
   const w = new Float32Array(k * rank);
   for (let i = 0; i < k; i++) for (let j = 0; j < rank; j++) w[i * rank + j] = wAll.data[i * k + j]!;
   const u = await matmul(qt, { rows: k, cols: rank, data: w }, { transA: true });

@@ -5,6 +5,7 @@
  * accuracy, and the accumulated rotations are V.
  */
 import { DeltarankError } from '../errors.js';
+import { finishCooperatively, finishNow, turnDue } from '../yield.js';
 import { bidiagonalSingularValues } from './bidiagonal-values.js';
 import type { Matrix64 } from './matrix.js';
 
@@ -31,12 +32,26 @@ export interface Svd64 {
  * @example const { s } = smallSvd({ rows: 3, cols: 2, data: Float64Array.of(1, 0, 0, 2, 0, 0) }, { vectors: false }); // s = [2, 1]
  */
 export function smallSvd(a: Matrix64, { vectors = true }: { vectors?: boolean } = {}): Svd64 {
+  return finishNow(smallSvdSteps(a, vectors));
+}
+
+/**
+ * `smallSvd` letting the event loop turn every YIELD_INTERVAL_MS (src/yield.ts), so that a signal
+ * is served during the seconds a few-hundred-wide matrix takes: what the exact and randomized
+ * routes call.
+ * @example const { s, u, v } = await smallSvdCooperative(a, { vectors: true });
+ */
+export function smallSvdCooperative(a: Matrix64, { vectors = true }: { vectors?: boolean } = {}): Promise<Svd64> {
+  return finishCooperatively(smallSvdSteps(a, vectors));
+}
+
+function* smallSvdSteps(a: Matrix64, vectors: boolean): Generator<void, Svd64, undefined> {
   const mode = vectors ? 'both' : 'none';
   if (a.rows < a.cols) {
-    const t = jacobi(transposed(a), mode);
+    const t = yield* jacobi(transposed(a), mode);
     return { u: t.v, s: t.s, v: t.u };
   }
-  return jacobi(a, mode);
+  return yield* jacobi(a, mode);
 }
 
 /**
@@ -46,9 +61,9 @@ export function smallSvd(a: Matrix64, { vectors = true }: { vectors?: boolean } 
  * smallSvd with vectors). Pair it with `rightVectors` when only some right vectors are needed.
  * @example const { u, s } = smallSvdLeft(core); const v = rightVectors(core, u, s, 64);
  */
-export function smallSvdLeft(a: Matrix64): { u: Matrix64; s: Float64Array } {
+export async function smallSvdLeft(a: Matrix64): Promise<{ u: Matrix64; s: Float64Array }> {
   if (a.rows < a.cols) throw new RangeError(`smallSvdLeft: needs rows ≥ cols, got ${a.rows}×${a.cols}`);
-  const { u, s } = jacobi(a, 'left');
+  const { u, s } = await finishCooperatively(jacobi(a, 'left'));
   return { u, s };
 }
 
@@ -137,12 +152,27 @@ const RIGHT_FROM_LEFT_FLOOR = 1e-8;
  * orthonormal set instead. Returns v [n, count]; cost 2·m·n·count + 4·n·count² flops.
  */
 export function rightVectors(a: Matrix64, u: Matrix64, s: Float64Array, count: number): Matrix64 {
+  return finishNow(rightVectorsSteps(a, u, s, count));
+}
+
+/** `rightVectors` letting the event loop turn every YIELD_INTERVAL_MS (src/yield.ts): a second at count in the hundreds. */
+export function rightVectorsCooperative(a: Matrix64, u: Matrix64, s: Float64Array, count: number): Promise<Matrix64> {
+  return finishCooperatively(rightVectorsSteps(a, u, s, count));
+}
+
+function* rightVectorsSteps(
+  a: Matrix64,
+  u: Matrix64,
+  s: Float64Array,
+  count: number,
+): Generator<void, Matrix64, undefined> {
   const { rows: m, cols: n } = a;
   // Columns kept contiguous (vc[c·n + i]) while they are built and projected; laid out at the end.
   const vc = new Float64Array(count * n);
   const missing: number[] = [];
   const filled: number[] = [];
   for (let c = 0; c < count; c++) {
+    if (turnDue()) yield;
     const sc = s[c]!;
     if (!(sc > RIGHT_FROM_LEFT_FLOOR * s[0]!)) {
       missing.push(c);
@@ -171,7 +201,7 @@ export function rightVectors(a: Matrix64, u: Matrix64, s: Float64Array, count: n
   }
   const v = new Float64Array(n * count);
   for (let c = 0; c < count; c++) for (let i = 0; i < n; i++) v[i * count + c] = vc[c * n + i]!;
-  completeColumns(v, n, count, missing);
+  yield* completeColumns(v, n, count, missing);
   return { rows: n, cols: count, data: v };
 }
 
@@ -182,7 +212,7 @@ function transposed(a: Matrix64): Matrix64 {
 }
 
 /** m ≥ n. Works on the columns of a stored as rows (w = aᵀ) so every loop is sequential. */
-function jacobi(a: Matrix64, mode: 'none' | 'left' | 'both'): Svd64 {
+function* jacobi(a: Matrix64, mode: 'none' | 'left' | 'both'): Generator<void, Svd64, undefined> {
   const vectors = mode === 'both';
   const { rows: m, cols: n } = a;
   const w = transposed(a).data;
@@ -205,43 +235,12 @@ function jacobi(a: Matrix64, mode: 'none' | 'left' | 'both'): Svd64 {
     const negligible = largest * EPS64 ** 4;
     let rotated = false;
     for (let p = 0; p < n - 1; p++) {
+      if (turnDue()) yield;
       // de Rijk (1989): bring the largest remaining column to p; sweeps drop on graded inputs.
       let best = p;
       for (let j = p + 1; j < n; j++) if (norms2[j]! > norms2[best]!) best = j;
       if (best !== p) swapRows(w, m, p, best, norms2, vectors ? vt : null, n);
-      const op = p * m;
-      for (let q = p + 1; q < n; q++) {
-        const alpha = norms2[p]!;
-        const beta = norms2[q]!;
-        if (alpha <= negligible || beta <= negligible) continue;
-        const oq = q * m;
-        let gamma = 0;
-        for (let i = 0; i < m; i++) gamma += w[op + i]! * w[oq + i]!;
-        if (Math.abs(gamma) <= tol * Math.sqrt(alpha) * Math.sqrt(beta)) continue;
-        rotated = true;
-        const zeta = (beta - alpha) / (2 * gamma);
-        const t = (zeta >= 0 ? 1 : -1) / (Math.abs(zeta) + Math.sqrt(1 + zeta * zeta));
-        const c = 1 / Math.sqrt(1 + t * t);
-        const s = c * t;
-        for (let i = 0; i < m; i++) {
-          const x = w[op + i]!;
-          const y = w[oq + i]!;
-          w[op + i] = c * x - s * y;
-          w[oq + i] = s * x + c * y;
-        }
-        norms2[p] = alpha - t * gamma;
-        norms2[q] = beta + t * gamma;
-        if (vectors) {
-          const vp = p * n;
-          const vq = q * n;
-          for (let i = 0; i < n; i++) {
-            const x = vt[vp + i]!;
-            const y = vt[vq + i]!;
-            vt[vp + i] = c * x - s * y;
-            vt[vq + i] = s * x + c * y;
-          }
-        }
-      }
+      if (rotatePivot(w, m, n, p, norms2, vectors ? vt : null, negligible, tol)) rotated = true;
     }
     converged = !rotated;
   }
@@ -274,8 +273,60 @@ function jacobi(a: Matrix64, mode: 'none' | 'left' | 'both'): Svd64 {
     else missing.push(c);
     if (vectors) for (let i = 0; i < n; i++) v[i * n + c] = vt[j * n + i]!;
   });
-  completeColumns(u, m, n, missing);
+  yield* completeColumns(u, m, n, missing);
   return { u: { rows: m, cols: n, data: u }, s, v: { rows: n, cols: vectors ? n : 0, data: v } };
+}
+
+/**
+ * Rotate column p of w against every later one (one pivot of a sweep); whether any rotation was
+ * needed. A plain function, apart from the generator that calls it: V8 runs these inner loops
+ * about 8 % slower inside a generator body.
+ */
+function rotatePivot(
+  w: Float64Array,
+  m: number,
+  n: number,
+  p: number,
+  norms2: Float64Array,
+  vt: Float64Array | null,
+  negligible: number,
+  tol: number,
+): boolean {
+  let rotated = false;
+  const op = p * m;
+  for (let q = p + 1; q < n; q++) {
+    const alpha = norms2[p]!;
+    const beta = norms2[q]!;
+    if (alpha <= negligible || beta <= negligible) continue;
+    const oq = q * m;
+    let gamma = 0;
+    for (let i = 0; i < m; i++) gamma += w[op + i]! * w[oq + i]!;
+    if (Math.abs(gamma) <= tol * Math.sqrt(alpha) * Math.sqrt(beta)) continue;
+    rotated = true;
+    const zeta = (beta - alpha) / (2 * gamma);
+    const t = (zeta >= 0 ? 1 : -1) / (Math.abs(zeta) + Math.sqrt(1 + zeta * zeta));
+    const c = 1 / Math.sqrt(1 + t * t);
+    const s = c * t;
+    for (let i = 0; i < m; i++) {
+      const x = w[op + i]!;
+      const y = w[oq + i]!;
+      w[op + i] = c * x - s * y;
+      w[oq + i] = s * x + c * y;
+    }
+    norms2[p] = alpha - t * gamma;
+    norms2[q] = beta + t * gamma;
+    if (vt !== null) {
+      const vp = p * n;
+      const vq = q * n;
+      for (let i = 0; i < n; i++) {
+        const x = vt[vp + i]!;
+        const y = vt[vq + i]!;
+        vt[vp + i] = c * x - s * y;
+        vt[vq + i] = s * x + c * y;
+      }
+    }
+  }
+  return rotated;
 }
 
 function swapRows(
@@ -308,13 +359,14 @@ function swapRows(
  * to all other columns: Gram–Schmidt twice on the coordinate vector that keeps the most of itself
  * (at least 1/m of its square norm survives for the best one, so the result stays accurate).
  */
-function completeColumns(u: Float64Array, m: number, n: number, missing: number[]): void {
+function* completeColumns(u: Float64Array, m: number, n: number, missing: number[]): Generator<void, void, undefined> {
   if (missing.length === 0) return;
   const filled: number[] = [];
   for (let c = 0; c < n; c++) if (!missing.includes(c)) filled.push(c);
   const x = new Float64Array(m);
   const best = new Float64Array(m);
   for (const c of missing) {
+    if (turnDue()) yield;
     let bestNorm2 = -1;
     for (let candidate = 0; candidate < m && bestNorm2 < 0.5; candidate++) {
       x.fill(0);

@@ -4,9 +4,11 @@
  * pipelined over worker threads on machines of 4 cores or more), then implicit QL on the
  * tridiagonal.
  */
+
+import { finishCooperatively } from '../yield.js';
 import type { Matrix } from './matrix.js';
 import { denseToBand } from './symmetric-eigen-band.js';
-import { tridiagonalEigenvalues } from './tridiagonal-eigenvalues.js';
+import { tridiagonalEigenvaluesSteps } from './tridiagonal-eigenvalues.js';
 import { bandToTridiagonalParallel } from './tridiagonal-from-band.js';
 
 /**
@@ -33,5 +35,5 @@ export async function symmetricEigenvalues(
     throw new RangeError(`symmetricEigenvalues: bandwidth must be a positive integer, got ${bandwidth}`);
   const band = await denseToBand(g, bandwidth);
   const { d, e } = await bandToTridiagonalParallel(band, bandwidth);
-  return tridiagonalEigenvalues(d, e);
+  return finishCooperatively(tridiagonalEigenvaluesSteps(d, e));
 }

@@ -4,6 +4,7 @@
  * sweeps per eigenvalue over its unreduced block.
  */
 import { DeltarankError } from '../errors.js';
+import { finishNow, turnDue } from '../yield.js';
 
 /** QL iterations allowed per eigenvalue; 2–3 are typical, 30 is EISPACK's limit. */
 const MAX_ITERATIONS = 30;
@@ -16,6 +17,14 @@ const EPS = 2 ** -52;
  * @example tridiagonalEigenvalues(Float64Array.of(2, 2), Float64Array.of(1)); // [3, 1]
  */
 export function tridiagonalEigenvalues(d: Float64Array, e: Float64Array): Float64Array {
+  return finishNow(tridiagonalEigenvaluesSteps(d, e));
+}
+
+/** `tridiagonalEigenvalues` as a generator kernel that yields when a turn of the event loop is due (src/yield.ts). */
+export function* tridiagonalEigenvaluesSteps(
+  d: Float64Array,
+  e: Float64Array,
+): Generator<void, Float64Array, undefined> {
   const n = d.length;
   if (e.length < n - 1)
     throw new RangeError(
@@ -35,6 +44,7 @@ export function tridiagonalEigenvalues(d: Float64Array, e: Float64Array): Float6
   for (let i = 0; i < n; i++) dd[i] = d[i]! / norm;
   for (let i = 0; i < n - 1; i++) ee[i] = e[i]! / norm;
   for (let l = 0; l < n; l++) {
+    if (turnDue()) yield;
     let iter = 0;
     for (;;) {
       let m = l;

@@ -14,6 +14,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { DeltarankError } from '../errors.js';
+import { finishCooperatively, finishNow, turnDue } from '../yield.js';
 
 /**
  * Storage of a symmetric matrix with lower bandwidth up to `width`: entry (i, c), for
@@ -79,7 +80,11 @@ export async function bandToTridiagonalParallel(
 ): Promise<{ d: Float64Array; e: Float64Array }> {
   checkWidth(band, b);
   const { n, width, data } = band;
-  if (threads < 2 || n < PARALLEL_MIN_N || b < 2) return bandToTridiagonal(band, b);
+  if (threads < 2 || n < PARALLEL_MIN_N || b < 2) {
+    // On this thread: the chase lets the event loop turn (src/yield.ts), it runs seconds at n in the thousands.
+    await finishCooperatively(chaseSweepsSteps(data, n, width, b, 0, 1, new Int32Array(n)));
+    return tridiagonalOf(band);
+  }
   if (!(data.buffer instanceof SharedArrayBuffer))
     throw new RangeError('bandToTridiagonalParallel: the band must live in a SharedArrayBuffer');
   const done = new Int32Array(new SharedArrayBuffer(4 * n));
@@ -177,12 +182,26 @@ export function chaseSweeps(
   stride: number,
   done: Int32Array,
 ): void {
+  finishNow(chaseSweepsSteps(a, n, W, b, first, stride, done));
+}
+
+/** `chaseSweeps` as a generator kernel that yields when a turn of the event loop is due (src/yield.ts). */
+function* chaseSweepsSteps(
+  a: Float64Array,
+  n: number,
+  W: number,
+  b: number,
+  first: number,
+  stride: number,
+  done: Int32Array,
+): Generator<void, void, undefined> {
   const v = new Float64Array(b);
   const u = new Float64Array(b);
   const w = new Float64Array(b);
   const y = new Float64Array(b);
   const x = new Float64Array(b);
   for (let j = first; j < n; j += stride) {
+    if (turnDue()) yield;
     let r0 = j + 1;
     let len = Math.min(b, n - r0);
     if (len < 2 || b < 2) {

@@ -154,18 +154,18 @@ describe('denseToBand and symmetricEigenvalues', () => {
 });
 
 describe('jacobiSvd', () => {
-  it('with and without the QR preconditioner (tall and square) gives the same σ and valid vectors', () => {
+  it('with and without the QR preconditioner (tall and square) gives the same σ and valid vectors', async () => {
     for (const [p, len] of [
       [20, 20],
       [20, 80],
     ] as const) {
       const next = gaussian(p * len);
       const cols = Float64Array.from({ length: p * len }, next);
-      const plain = jacobiSvd(cols.slice(), p, len, { vectors: true });
+      const plain = await jacobiSvd(cols.slice(), p, len, { vectors: true });
       // The same matrix with its columns reversed: the same σ, a different path through the rotations.
       const reversed = new Float64Array(p * len);
       for (let j = 0; j < p; j++) reversed.set(cols.subarray(j * len, (j + 1) * len), (p - 1 - j) * len);
-      expectAllClose(jacobiSvd(reversed, p, len, { vectors: false }).s, plain.s, { atol: 1e-13 * plain.s[0]! });
+      expectAllClose((await jacobiSvd(reversed, p, len, { vectors: false })).s, plain.s, { atol: 1e-13 * plain.s[0]! });
       // X·r_j = s_j·l_j for every j, with X the original columns.
       for (let j = 0; j < p; j++) {
         for (let i = 0; i < len; i++) {
