@@ -98,9 +98,12 @@ export interface CalibrateRunOptions extends RankLimits, CalibrationOptions {
 
 /**
  * Calibrated factors of every module in `opts.modules` that lies in a decoder layer.
- * Cost: one forward pass of one model over the calibration tokens (two with --budget), the
- * Gram matrices (2·tokens·in² each, shared by modules reading the same input), and per module
- * 2·out·in·(in + out) flops for the output spectrum and the plain SVD of ΔW.
+ * Cost: a forward pass over the calibration tokens of the fine-tune and, with `extracted` inputs,
+ * of the extracted model beside it (one more pass of the fine-tune with --budget); the Gram
+ * matrices (2·tokens·in² each, shared by modules reading the same input) and with `extracted`
+ * inputs one Cholesky factor of each (in³/3, f64); per module 2·out·in·(in + out) flops for the
+ * output spectrum and the plain SVD of ΔW, and with `extracted` inputs 6·tokens·in·out for the
+ * target and 2·out·in² for M*.
  * @example const cal = await calibrateModules('base/', 'tuned/', { sequences, policy: { rank: 8 }, modules, dtype: 'BF16', norms: 'full' });
  */
 export async function calibrateModules(
