@@ -35,7 +35,6 @@ import {
   type InputStats,
   outputErrorSquares,
   outputSpectrum,
-  plainNormSq,
 } from './calibrated-factors.js';
 import { residualNorm, roundTo, splitFactors } from './factors.js';
 import { allocateBudget, type BudgetModule, type RankLimits, type RankPolicy, rankFor } from './policy.js';
@@ -159,12 +158,12 @@ export async function calibrateModules(
         opts,
         inputs,
         layered,
-        async ({ module, delta, stats, target }) => {
+        async ({ module, delta, stats, x, y, cross }) => {
           const p = Math.min(delta.rows, delta.cols);
           const maxRank = Math.min(opts.maxRank ?? p, p);
           // The matrix the factors approximate in the G-weighted norm: ΔW, or the error-correcting M*.
-          const update = target
-            ? await correctingUpdate(delta, target.cross, stats, absoluteDamping(stats.gram, dampingFactor))
+          const update = cross
+            ? await correctingUpdate(delta, cross, stats, absoluteDamping(stats.gram, dampingFactor))
             : delta;
           let r: number;
           let sp;
@@ -187,10 +186,7 @@ export async function calibrateModules(
           const f = await calibratedFactors(update, sp, r);
           const a = roundTo(opts.dtype, f.a);
           const b = roundTo(opts.dtype, f.b);
-          // Without correction the target is Y = ΔW·X: C = ΔW·G, which outputSpectrum formed.
-          const cross = target?.cross ?? sp.deltaG;
-          const normSq = target?.normSq ?? plainNormSq(delta, sp.deltaG);
-          const out = await outputErrorSquares(cross, normSq, stats.gram, a, b, r);
+          const out = await outputErrorSquares(x, y, a, b, r);
           // The plain truncated SVD at the same rank, measured the same way. extract takes its σ for the
           // spectrum summary rather than computing the same SVD again (its vectors are not needed there).
           const exact = exactIsCheaper(delta.rows, delta.cols, r, { vectors: true });
@@ -198,7 +194,7 @@ export async function calibrateModules(
           const plain = splitFactors(svd.u!, svd.s, svd.v!, r);
           const pa = roundTo(opts.dtype, plain.a);
           const pb = roundTo(opts.dtype, plain.b);
-          const plainOut = await outputErrorSquares(cross, normSq, stats.gram, pa, pb, r);
+          const plainOut = await outputErrorSquares(x, y, pa, pb, r);
           let deltaSq = 0;
           for (const v of delta.data) deltaSq += v * v;
           const norm = Math.sqrt(deltaSq);
@@ -209,10 +205,10 @@ export async function calibrateModules(
             a,
             b,
             weightError: norm > 0 ? (await residualNorm(delta, a, b, r, 1)) / norm : 0,
-            outputError: rel(out.errSq, normSq),
+            outputError: rel(out.errSq, out.normSq),
             svdWeightError: norm > 0 ? (await residualNorm(delta, pa, pb, r, 1)) / norm : 0,
-            svdOutputError: rel(plainOut.errSq, normSq),
-            outputNormSq: normSq,
+            svdOutputError: rel(plainOut.errSq, out.normSq),
+            outputNormSq: out.normSq,
             svdS: svd.s,
             svdMethod: exact ? 'exact' : 'randomized',
           });
@@ -234,8 +230,12 @@ interface ModuleInputs {
   /** ΔW = W_t − W_b [out, in]. */
   delta: Matrix;
   stats: InputStats;
-  /** With error correction: C = Y·X_aᵀ [out, in] and ‖Y‖_F² for Y = W_t·X_t − W_b·X_a. */
-  target?: { cross: Matrix; normSq: number };
+  /** The module's inputs [tokens, in]. */
+  x: Matrix;
+  /** Its target outputs [tokens, out]: X·ΔWᵀ, or with error correction X_t·W_tᵀ − X_a·W_bᵀ. */
+  y: Matrix;
+  /** With error correction: C = Yᵀ·X_a [out, in] (Y·X_aᵀ in column form). */
+  cross?: Matrix;
 }
 
 type ModuleStep = (m: ModuleInputs) => Promise<{ a: Float32Array; b: Float32Array; rank: number } | undefined>;
@@ -282,23 +282,29 @@ async function collect(
     const tw = await tuned.readFloat32(`${module}.weight`);
     const bw = await base.readFloat32(`${module}.weight`);
     const out = tw.length / x.cols;
-    let target: ModuleInputs['target'];
     const xt = tunedInputs.get(module);
-    if (xt) {
-      tunedInputs.delete(module);
-      // Y = X_t·W_tᵀ − X_a·W_bᵀ [tokens, out] (weights only: a changed bias is carried apart, as lora_B.bias).
-      const y = await matmul(xt, { rows: out, cols: x.cols, data: tw }, { transB: true });
-      const yb = await matmul(x, { rows: out, cols: x.cols, data: bw }, { transB: true });
-      let normSq = 0;
-      for (let i = 0; i < y.data.length; i++) {
-        const v = (y.data[i]! -= yb.data[i]!);
-        normSq += v * v;
-      }
-      target = { cross: await matmul(y, x, { transA: true }), normSq };
-    }
+    tunedInputs.delete(module);
     for (let i = 0; i < tw.length; i++) tw[i]! -= bw[i]!;
     const delta: Matrix = { rows: out, cols: x.cols, data: tw };
-    const got = await step({ module, delta, stats, target });
+    // Target outputs (weights only: a changed bias is carried apart, as lora_B.bias): Y = X·ΔWᵀ, or
+    // with the fine-tune's inputs beside, Y = X_t·W_tᵀ − X_a·W_bᵀ = X_t·ΔWᵀ + (X_t − X_a)·W_bᵀ, summed
+    // so as not to cancel two products of the size of W·X.
+    const y = await matmul(xt ?? x, delta, { transB: true });
+    let cross: Matrix | undefined;
+    if (xt) {
+      const drift = new Float32Array(xt.data);
+      for (let i = 0; i < drift.length; i++) drift[i]! -= x.data[i]!;
+      const yb = await matmul(
+        { rows: x.rows, cols: x.cols, data: drift },
+        { rows: out, cols: x.cols, data: bw },
+        {
+          transB: true,
+        },
+      );
+      for (let i = 0; i < y.data.length; i++) y.data[i]! += yb.data[i]!;
+      cross = await matmul(y, x, { transA: true });
+    }
+    const got = await step({ module, delta, stats, x, y, cross });
     opts.onProgress?.({ phase: 'calibrate', index: ++done, total: modules.size, name: module });
     if (inputs === 'extracted' && got && got.rank > 0) {
       adapter.lora.set(module, {

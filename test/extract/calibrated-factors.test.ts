@@ -11,7 +11,6 @@ import {
   correctingUpdate,
   outputErrorSquares,
   outputSpectrum,
-  plainNormSq,
 } from '../../src/extract/calibrated-factors.js';
 import { createRng, fillNormal, type Matrix, matmulPlain } from '../../src/svd/index.js';
 
@@ -62,15 +61,9 @@ for (const [m, n, r] of [
     for (let i = 0; i < r!; i++)
       assert.ok(Math.abs(spectrum.energies[i]! - svd.diagonal[i]! ** 2) < 1e-4 * svd.diagonal[0]! ** 2);
 
-    // Output error by the trace formula equals ‖(ΔW − B·A)·Xᵀ‖ formed directly.
-    const { errSq, normSq } = await outputErrorSquares(
-      spectrum.deltaG,
-      plainNormSq(delta, spectrum.deltaG),
-      gram,
-      a,
-      b,
-      r!,
-    );
+    // Output error by the token-space residual equals ‖(ΔW − B·A)·Xᵀ‖ formed directly.
+    const y = matmulPlain(X, delta, { transB: true });
+    const { errSq, normSq } = await outputErrorSquares(X, y, a, b, r!);
     const e = new Float32Array(m! * n!).map((_, i) => delta.data[i]! - ours[i]!);
     const direct = frob(matmulPlain({ rows: m!, cols: n!, data: e }, X, { transB: true }).data);
     assert.ok(Math.abs(Math.sqrt(errSq) - direct) < 1e-4 * direct, `${Math.sqrt(errSq)} vs ${direct}`);
@@ -90,7 +83,7 @@ for (const [m, n, r] of [
         .to1DArray(),
     );
     const pb = new Float32Array(pu.to1DArray());
-    const plainOut = await outputErrorSquares(spectrum.deltaG, plainNormSq(delta, spectrum.deltaG), gram, pa, pb, r!);
+    const plainOut = await outputErrorSquares(X, y, pa, pb, r!);
     assert.ok(errSq < 0.9 * plainOut.errSq, `calibrated ${errSq} vs plain ${plainOut.errSq}`);
     const pw = frob(
       delta.data.map(
@@ -158,7 +151,8 @@ test('error correction: M* and its rank-r factors equal the f64 reduced-rank reg
 
   // The error ‖Y − B·A·X_a‖ by the trace formula equals the direct one, and is below that of the
   // factors fitted to ΔW alone (which ignore what the earlier layers left).
-  const err = await outputErrorSquares(cross, normSq, gram, a, b, r);
+  const err = await outputErrorSquares(xa, y, a, b, r);
+  assert.ok(Math.abs(err.normSq - normSq) < 1e-5 * normSq);
   const res = y.data.slice();
   const fit = matmulPlain(xa, { rows: m, cols: n, data: Float32Array.from(ours) }, { transB: true }).data;
   for (let i = 0; i < res.length; i++) res[i]! -= fit[i]!;
@@ -167,6 +161,17 @@ test('error correction: M* and its rank-r factors equal the f64 reduced-rank reg
     `${Math.sqrt(err.errSq)} vs ${frob(res)}`,
   );
   const plainFit = await calibratedFactors(delta, spPlain, r);
-  const plainErr = await outputErrorSquares(cross, normSq, gram, plainFit.a, plainFit.b, r);
+  const plainErr = await outputErrorSquares(xa, y, plainFit.a, plainFit.b, r);
   assert.ok(err.errSq < 0.9 * plainErr.errSq, `corrected ${err.errSq} vs uncorrected ${plainErr.errSq}`);
+});
+
+// Factors that reproduce ΔW exactly (B = ΔW, A = I) leave no output error, and none is reported:
+// expanding ‖Y‖² − 2⟨C, B·A⟩ + ⟨B·A·G, B·A⟩ in f32 would report ≈ √ε_f32 of ‖Y‖ here.
+test('the output error of exact factors is zero to f32 rounding, not a cancellation floor', async () => {
+  const [m, n] = [40, 24];
+  const { delta, X } = problem(m, n, 300, 9);
+  const eye = new Float32Array(n * n);
+  for (let i = 0; i < n; i++) eye[i * n + i] = 1;
+  const { errSq, normSq } = await outputErrorSquares(X, matmulPlain(X, delta, { transB: true }), eye, delta.data, n);
+  assert.ok(Math.sqrt(errSq / normSq) < 1e-6, `relative output error ${Math.sqrt(errSq / normSq)}`);
 });
