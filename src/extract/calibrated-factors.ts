@@ -40,7 +40,7 @@ export interface OutputSpectrum {
   total: number;
   /** Leading eigenvectors of H [out, k], when asked for. */
   u?: Matrix;
-  /** ΔW·G (undamped) [out, in]: reused for the output errors. */
+  /** ΔW·G (undamped) [out, in], formed on the way to H. */
   deltaG: Matrix;
   damping: number;
 }
