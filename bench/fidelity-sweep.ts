@@ -2,7 +2,8 @@
  * `node --import tsx bench/fidelity-sweep.ts [FAMILY,...]`: held-out KL(tuned‖base+adapter) of plain
  * and calibrated extraction at ranks 2, 4, 8, 16 on real short fine-tunes of tiny models of each
  * family (built by test/model/finetune.py under the test Python), calibrated with inputs through the
- * extracted model and through the fine-tune. Prints a markdown table.
+ * extracted model (error-correcting, the default) and through the fine-tune. Prints a markdown table;
+ * the last column is the model-level output error on the calibration inputs with extracted inputs.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -31,8 +32,8 @@ try {
     '64',
   ]);
   const rows: string[] = [
-    '| family | rank | KL base | KL plain SVD | KL calibrated (extracted inputs) | KL calibrated (tuned inputs) | output error plain → calibrated |',
-    '|---|---|---|---|---|---|---|',
+    '| family | rank | KL base | KL plain SVD | KL calibrated (extracted inputs) | calibrated ÷ plain | KL calibrated (tuned inputs) | output error plain → calibrated |',
+    '|---|---|---|---|---|---|---|---|',
   ];
   for (const family of FAMILIES) {
     const base = join(dir, family, 'base');
@@ -61,8 +62,12 @@ try {
         klBase = v.kl.base;
       }
       const best = Math.min(...kl);
-      const cell = (x: number) => (x === best ? `**${x.toFixed(4)}**` : x.toFixed(4));
-      rows.push(`| ${family} | ${rank} | ${klBase.toFixed(3)} | ${kl.map(cell).join(' | ')} | ${errors} |`);
+      const cell = (x: number) => (x === best ? `**${x.toPrecision(3)}**` : x.toPrecision(3));
+      const [plain, extracted, tunedInputs] = kl.map(cell);
+      const ratio = (kl[1]! / kl[0]!).toFixed(2);
+      rows.push(
+        `| ${family} | ${rank} | ${klBase.toFixed(3)} | ${plain} | ${extracted} | ${ratio} | ${tunedInputs} | ${errors} |`,
+      );
       process.stderr.write(rows[rows.length - 1] + '\n');
     }
   }

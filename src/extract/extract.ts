@@ -238,15 +238,12 @@ export async function extractAdapter(
         const p = Math.min(c.m, c.n);
         const cal = calibration?.modules.get(c.module);
         const wanted = cal ? cal.rank : c.fused && fusedRank !== null ? Math.min(fusedRank, p) : ranks[i];
-        const { r, u, s, v, method } = await factorize(
-          d,
-          c,
-          cal ? { rank: cal.rank } : opts.policy,
-          wanted,
-          opts,
-          seed,
-          warnings,
-        );
+        // A calibrated module's plain SVD at its rank was computed by calibrateModules (for its output
+        // error beside the calibrated one): its σ give the spectrum summary here, without a second SVD.
+        const { r, u, s, v, method } =
+          cal && d.frobSquared > 0
+            ? { r: cal.rank, u: undefined, s: cal.svdS, v: undefined, method: cal.svdMethod }
+            : await factorize(d, c, opts.policy, wanted, opts, seed, warnings);
         opts.onProgress?.({ phase: 'factors', index: i + 1, total: candidates.length, name: c.module });
         const summary = summarize(s, d.frobSquared, s.length >= p, method, DEFAULT_THRESHOLDS);
         spectra.push(

@@ -29,8 +29,9 @@ export interface ExtractedModule {
   /** The module's bias change carried as lora_B.bias: ‖Δb‖ and ‖Δb − s·lora_B.bias‖ / ‖Δb‖ as written. */
   bias?: { deltaNorm: number; relativeError: number };
   /**
-   * With --calibrate: ‖(ΔW − B·A)·X‖_F / ‖ΔW·X‖_F of these factors on the calibration inputs, beside the
-   * plain truncated SVD's output and weight errors at the same rank; ‖ΔW·X‖_F² for model-level sums.
+   * With --calibrate: ‖Y − B·A·X‖_F / ‖Y‖_F of these factors on the calibration inputs X, Y the module's
+   * target (W_t·X_t − W_b·X with extracted inputs, ΔW·X with tuned ones), beside the plain truncated
+   * SVD's output and weight errors at the same rank on the same inputs; ‖Y‖_F² for model-level sums.
    */
   calibrated?: { outputError: number; svdOutputError: number; svdWeightError: number; outputNormSq: number };
 }

@@ -1,6 +1,7 @@
-/** The SVD engine: matrices, GEMM, QR, randomized / adaptive / small SVD, spectrum metrics. */
+/** The SVD engine: matrices, GEMM, QR, Cholesky, randomized / adaptive / small SVD, spectrum metrics. */
 
 export { adaptiveSvd } from './adaptive-svd.js';
+export { choleskyLower, solveCholesky } from './cholesky.js';
 export { completeCostSeconds, exactIsCheaper, exactSvd, randomizedCostSeconds, singularValues } from './exact-svd.js';
 export { type FactoredSvd, factoredSvd } from './factored-svd.js';
 export { gemmEngine, matmul, matmulPlain, residualSquares } from './gemm.js';

@@ -1,9 +1,10 @@
 /**
  * `extract --calibrate` on real short fine-tunes (Python-built): the calibrated factors have a
- * lower output error ‖(ΔW − B·A)·X‖ than the plain SVD at the same rank on the calibration inputs
+ * lower output error than the plain SVD at the same rank on the calibration inputs
  * (module by module and model-level), a higher weight error, and extraction.json reports both
- * beside plain SVD's; budgets are spent within the budget. KL on held-out text is measured by
- * `verify` and reported as a diagnostic for both.
+ * beside plain SVD's; budgets are spent within the budget; and on held-out text the calibrated
+ * adapter's KL(tuned ‖ merged) is below plain SVD's at ranks 2, 4, 8, 16 (heldout-kl.ts;
+ * calibrate-heldout.test.ts covers the other families).
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -14,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { CODE, PROSE } from '../../src/train/texts.js';
 import { NO_PYTHON, runPython } from '../helpers/python.js';
 import { runCli } from '../helpers/run-cli.js';
+import { assertHeldOutGains } from './heldout-kl.js';
 
 const SCRIPT = fileURLToPath(new URL('../model/finetune.py', import.meta.url));
 const FAMILIES = ['llama', 'qwen2', 'phi3'];
@@ -41,21 +43,6 @@ async function extract(family: string, name: string, extra: string[]) {
     ...extra,
   ]);
   return { out, doc: JSON.parse(await readFile(join(out, 'extraction.json'), 'utf8')) };
-}
-
-async function heldOutKl(family: string, adapter: string): Promise<number> {
-  const { stdout } = await runCli([
-    'verify',
-    join(dir, family, 'base'),
-    join(dir, family, 'tuned'),
-    adapter,
-    '--text',
-    join(dir, 'heldout.txt'),
-    '--seq-len',
-    '64',
-    '--json',
-  ]);
-  return JSON.parse(stdout).kl.adapter;
 }
 
 for (const family of FAMILIES) {
@@ -90,13 +77,15 @@ for (const family of FAMILIES) {
     const s = cal.doc.calibration;
     assert.equal(s.inputs, 'extracted');
     assert.ok(s.outputError < s.svdOutputError && s.tokens > 1000, JSON.stringify(s));
-    const klPlain = await heldOutKl(family, plain.out);
-    const klCal = await heldOutKl(family, cal.out);
     t.diagnostic(
-      `${family} rank ${RANK}: output error ${s.outputError.toFixed(4)} vs plain ${s.svdOutputError.toFixed(4)}; held-out KL(tuned‖merged) calibrated ${klCal.toFixed(4)} vs plain ${klPlain.toFixed(4)}`,
+      `${family} rank ${RANK}: output error ${s.outputError.toFixed(4)} vs plain ${s.svdOutputError.toFixed(4)}`,
     );
-    assert.ok(Number.isFinite(klCal) && klCal > 0);
   });
+  test(
+    `${family}: calibrated extraction beats plain SVD on held-out KL at ranks 2, 4, 8, 16`,
+    { skip: NO_PYTHON },
+    (t) => assertHeldOutGains(t, dir, family),
+  );
 }
 
 test('--calibrate with a budget allocates by output-error gains within the budget; --energy in the output metric', {

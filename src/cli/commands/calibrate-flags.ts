@@ -22,12 +22,13 @@ export function calibrateOptions<T>(y: Argv<T>): Argv<T & CalibrateArgs> {
     .option('calibrate', {
       type: 'string',
       describe:
-        "minimise the output error ‖(ΔW − B·A)·X‖ on this text (tokenized with the model's tokenizer.json) or .json file of token-id arrays",
+        "fit the adapter to the fine-tune's outputs, not its weights, on this text (tokenized with the model's tokenizer.json) or .json file of token-id arrays",
     })
     .option('calibrate-inputs', {
       choices: ['extracted', 'tuned'] as const,
       default: DEFAULT_CALIBRATION_INPUTS,
-      describe: 'inputs X through the base with the earlier layers already extracted, or through the fine-tune',
+      describe:
+        'inputs through the base with the earlier layers already extracted, each module correcting what they left (min ‖W_t·X_t − (W_b + B·A)·X‖), or through the fine-tune (min ‖(ΔW − B·A)·X‖)',
     })
     .option('calibrate-damping', {
       type: 'number',
