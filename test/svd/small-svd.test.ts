@@ -140,7 +140,10 @@ describe('smallSingularValues (Householder bidiagonalisation, values only)', () 
     const ref = oracle(a);
     for (let i = 0; i < n; i++) assert.ok(Math.abs(s[i]! - ref[i]!) <= 1e-13 * ref[0]!, `σ${i + 1}`);
     for (let i = n - 4; i < n; i++) assert.ok(s[i]! <= 1e-14 * s[0]!, `σ${i + 1} = ${s[i]} is zero up to rounding`);
-    assert.ok(s.every((x, i) => i === 0 || x <= s[i - 1]!), 'descending');
+    assert.ok(
+      s.every((x, i) => i === 0 || x <= s[i - 1]!),
+      'descending',
+    );
   });
 
   it('zero and non-finite matrices', () => {
