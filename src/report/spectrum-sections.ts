@@ -743,8 +743,12 @@ function extractionSection(items: Placed[], adapter?: AdapterPoint): ReportSecti
     x: fixed.map((f) => f.params),
     y: fixed.map((f) => f.error),
     text: fixed.map((f) => `r=${f.rank}`),
-    // The last labels read leftwards so that "r=512" is not cut off at the plot's edge.
-    textposition: fixed.map((_, i) => (i >= fixed.length - 2 ? 'top left' : 'top right')),
+    // The last labels read leftwards so that "r=512" is not cut off at the plot's edge; a rank close
+    // to the one before (the spectra's length after a power of two: 32 then 37) is labelled below it.
+    textposition: fixed.map((f, i) => {
+      const crowded = i > 0 && f.rank < 1.5 * fixed[i - 1]!.rank;
+      return `${crowded ? 'bottom' : 'top'} ${i >= fixed.length - 2 ? 'left' : 'right'}`;
+    }),
     cliponaxis: false,
     textfont: { size: 10, color: '#3b3f4a' },
     customdata: fixed.map((f) => (f.bound ? 'upper bound: some spectra stop before this rank' : 'exact')),
