@@ -26,7 +26,7 @@ const QR_FIRST_RATIO = 5 / 3;
  * All min(m, n) singular values of `a` (f32 [m, n], not changed), descending, in f64. Cost
  * ≈ 4·q·p² − 4/3·p³ f64 GEMM flops (q = max(m, n), p = min(m, n); 2·q·p² + 8/3·p³ through the
  * QR when q ≥ 5/3·p) plus ≈ 6·p²·b + 25·p² in
- * plain TypeScript; memory two q×p f64 arrays at the start, shrinking.
+ * plain TypeScript; memory three q×p f64 arrays (the f64 copy and two that stage 1 reuses panel to panel).
  * @example const s = await bidiagonalRoute(delta);
  */
 export async function bidiagonalRoute(
