@@ -52,11 +52,13 @@ const NOISE_FLOOR_CAP_SECONDS = 0.5;
 /** A left-out part whose largest Ritz value is within this factor of its noise edge counts as a noise floor. */
 const NOISE_EDGE_FACTOR = 1.5;
 /**
- * Most bytes the bidiagonal route may hold (two f64 copies of ΔW): analyze's memory stays bounded
- * by a few f32 tensors of the largest shape, so a larger ΔW (a 32000×2048 embedding: 1 GB) takes the
+ * Most bytes the bidiagonal route may hold (three f64 arrays of ΔW's size, BIDIAGONAL_BYTES_PER_VALUE): analyze's memory stays bounded
+ * by a few f32 tensors of the largest shape, so a larger ΔW (a 32000×2048 embedding: 1.6 GB) takes the
  * Gram route under `--exact` (f32, p×p, with its wider bounds) and is not refined to a complete spectrum.
  */
 const BIDIAGONAL_MEMORY_LIMIT = 600e6;
+/** The bidiagonal route's f64 copy of ΔW and the two arrays its first stage reuses from panel to panel. */
+const BIDIAGONAL_BYTES_PER_VALUE = 24;
 /** Largest basis a refinement grows before the complete route is the better buy. */
 const MAX_REFINED_BASIS = 256;
 
@@ -121,12 +123,12 @@ export async function computeSpectrum(
   const p = Math.min(m, n);
   const evidence: SpectrumEvidence = { m, n };
   if (frobSquared === 0) return summarize(new Float64Array(0), 0, true, 'exact', opts.thresholds, evidence);
-  const fitsBidiagonal = 16 * m * n <= BIDIAGONAL_MEMORY_LIMIT;
+  const fitsBidiagonal = BIDIAGONAL_BYTES_PER_VALUE * m * n <= BIDIAGONAL_MEMORY_LIMIT;
   const complete = async (refinement: string | null) => {
     const { s, method } = await singularValues(delta, { route: fitsBidiagonal ? 'auto' : 'gram' });
     const note = fitsBidiagonal
       ? refinement
-      : `Gram route: the bidiagonal route's ${((16 * m * n) / 1e6).toFixed(0)} MB exceed the ${BIDIAGONAL_MEMORY_LIMIT / 1e6} MB allowed`;
+      : `Gram route: the bidiagonal route's ${((BIDIAGONAL_BYTES_PER_VALUE * m * n) / 1e6).toFixed(0)} MB exceed the ${BIDIAGONAL_MEMORY_LIMIT / 1e6} MB allowed`;
     return { ...summarize(s, frobSquared, true, method, opts.thresholds, evidence), refinement: note };
   };
   if (opts.exact || exactIsCheaper(m, n, Math.min(opts.topK, p))) return complete(null);
@@ -202,7 +204,7 @@ export async function computeSpectrum(
     return complete(steps.join('; '));
   }
   const why = !fitsBidiagonal
-    ? `a complete spectrum at full accuracy needs ${((16 * m * n) / 1e6).toFixed(0)} MB, over the ${BIDIAGONAL_MEMORY_LIMIT / 1e6} MB allowed`
+    ? `a complete spectrum at full accuracy needs ${((BIDIAGONAL_BYTES_PER_VALUE * m * n) / 1e6).toFixed(0)} MB, over the ${BIDIAGONAL_MEMORY_LIMIT / 1e6} MB allowed`
     : noiseFloor
       ? `what the basis left out looks like a noise floor, and its complete spectrum (est. ${completeCost.toPrecision(2)} s) exceeds the ${allowed} s allowed there`
       : `the complete spectrum (est. ${completeCost.toPrecision(2)} s) exceeds the refinement cap of ${allowed} s`;

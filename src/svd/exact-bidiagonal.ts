@@ -23,12 +23,19 @@ export const BIDIAGONAL_BANDWIDTH = 32;
  * 2·q·p² and the bidiagonalisation of R 8/3·p³, against 4·q·p² − 4/3·p³ directly (equal at q = 5/3·p).
  */
 const QR_FIRST_RATIO = 5 / 3;
+/**
+ * Panel width of that QR, independent of the band: wider panels make its products larger
+ * (inner size 128, fewer passes over the long side) while its panel factorizations, 2·q·p·w
+ * flops here, stay below them. R of 11008×4096: 41 s at w = 32, 26.5 s at 64, 20 s at 128
+ * (load ≈ 3.5–4.4 on 2 cores).
+ */
+const QR_PANEL = 128;
 
 /**
  * All min(m, n) singular values of `a` (f32 [m, n], not changed), descending, in f64. Cost
  * ≈ 4·q·p² − 4/3·p³ f64 GEMM flops (q = max(m, n), p = min(m, n); 2·q·p² + 8/3·p³ through the
  * QR when q ≥ 5/3·p) plus ≈ 6·p²·b + 25·p² in
- * plain TypeScript; memory two q×p f64 arrays at the start, shrinking.
+ * plain TypeScript; memory three q×p f64 arrays (the f64 copy and two that stage 1 reuses panel to panel).
  * @example const s = await bidiagonalRoute(delta);
  */
 export async function bidiagonalRoute(
@@ -45,7 +52,7 @@ export async function bidiagonalRoute(
   else for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) w[j * m + i] = data[i * n + j]!;
   const b = Math.max(1, Math.min(bandwidth, p - 1));
   const tall = { rows, cols: p, data: w };
-  const band = await denseToUpperBand(rows >= QR_FIRST_RATIO * p ? await blockedQrR(tall, b) : tall, b);
+  const band = await denseToUpperBand(rows >= QR_FIRST_RATIO * p ? await blockedQrR(tall, QR_PANEL) : tall, b);
   // Both stages run seconds at p in the thousands: they let the event loop turn (src/yield.ts).
   const { d, e } = await finishCooperatively(bandToBidiagonalSteps(band));
   return finishCooperatively(bidiagonalSingularValuesSteps(d, e));

@@ -75,6 +75,13 @@ describe('exact SVD, bidiagonal route (two-stage, f64)', () => {
     ['graded, tall (through the QR)', 520, p, Array.from({ length: p }, (_, i) => 10 ** ((-8 * i) / (p - 1)))],
     ['clustered', p, 333, Array.from({ length: p }, (_, i) => (i < 60 ? 3 - 1e-7 * i : i < 120 ? 1 + 1e-9 * i : 1e-4))],
     ['rank-deficient', 260, p, [...Array.from({ length: 40 }, (_, i) => 5 - i / 10), ...new Array(p - 40).fill(0)]],
+    // The QR's panels (128 wide) do not divide 200 here.
+    [
+      'rank-deficient, tall (through the QR)',
+      400,
+      p,
+      [...Array.from({ length: 40 }, (_, i) => 5 - i / 10), ...new Array(p - 40).fill(0)],
+    ],
   ];
   for (const [name, m, n, sigma] of cases) {
     it(`${name} ${m}×${n}: every σ ≥ 1e-6·σ₁ within 1e-9 relative of the f64 oracle (band 32 and 8)`, async () => {
