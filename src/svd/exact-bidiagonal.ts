@@ -24,12 +24,15 @@ export const BIDIAGONAL_BANDWIDTH = 32;
  */
 const QR_FIRST_RATIO = 5 / 3;
 /**
- * Panel width of that QR, independent of the band: wider panels make its products larger
- * (inner size 128, fewer passes over the long side) while its panel factorizations, 2·q·p·w
- * flops here, stay below them. R of 11008×4096: 41 s at w = 32, 26.5 s at 64, 20 s at 128
- * (load ≈ 3.5–4.4 on 2 cores).
+ * Panel width of that QR, independent of the band: p/32 within [32, 128]. Wider panels make its
+ * products larger (fewer passes over the long side) but its panel factorizations, 2·q·p·w flops in
+ * plain TypeScript, grow with w and dominate when p is small. R of 11008×4096: 41 s at w = 32,
+ * 26.5 s at 64, 20 s at 128 (load ≈ 3.5–4.4 on 2 cores); a 256×2048 k/v projection's values:
+ * 72–90 ms at 32 against 107–113 ms at 128 (quiet).
  */
-const QR_PANEL = 128;
+function qrPanelWidth(p: number): number {
+  return Math.min(128, Math.max(32, Math.floor(p / 32)));
+}
 
 /**
  * All min(m, n) singular values of `a` (f32 [m, n], not changed), descending, in f64. Cost
@@ -40,7 +43,10 @@ const QR_PANEL = 128;
  */
 export async function bidiagonalRoute(
   a: Matrix,
-  { bandwidth = BIDIAGONAL_BANDWIDTH }: { bandwidth?: number } = {},
+  {
+    bandwidth = BIDIAGONAL_BANDWIDTH,
+    qrPanel = qrPanelWidth(Math.min(a.rows, a.cols)),
+  }: { bandwidth?: number; qrPanel?: number } = {},
 ): Promise<Float64Array> {
   const { rows: m, cols: n, data } = a;
   const p = Math.min(m, n);
@@ -52,7 +58,7 @@ export async function bidiagonalRoute(
   else for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) w[j * m + i] = data[i * n + j]!;
   const b = Math.max(1, Math.min(bandwidth, p - 1));
   const tall = { rows, cols: p, data: w };
-  const band = await denseToUpperBand(rows >= QR_FIRST_RATIO * p ? await blockedQrR(tall, QR_PANEL) : tall, b);
+  const band = await denseToUpperBand(rows >= QR_FIRST_RATIO * p ? await blockedQrR(tall, qrPanel) : tall, b);
   // Both stages run seconds at p in the thousands: they let the event loop turn (src/yield.ts).
   const { d, e } = await finishCooperatively(bandToBidiagonalSteps(band));
   return finishCooperatively(bidiagonalSingularValuesSteps(d, e));

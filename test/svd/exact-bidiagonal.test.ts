@@ -75,7 +75,7 @@ describe('exact SVD, bidiagonal route (two-stage, f64)', () => {
     ['graded, tall (through the QR)', 520, p, Array.from({ length: p }, (_, i) => 10 ** ((-8 * i) / (p - 1)))],
     ['clustered', p, 333, Array.from({ length: p }, (_, i) => (i < 60 ? 3 - 1e-7 * i : i < 120 ? 1 + 1e-9 * i : 1e-4))],
     ['rank-deficient', 260, p, [...Array.from({ length: 40 }, (_, i) => 5 - i / 10), ...new Array(p - 40).fill(0)]],
-    // The QR's panels (128 wide) do not divide 200 here.
+    // The QR's panels (32 wide by default at p = 200, 128 below) do not divide 200 here.
     [
       'rank-deficient, tall (through the QR)',
       400,
@@ -84,11 +84,12 @@ describe('exact SVD, bidiagonal route (two-stage, f64)', () => {
     ],
   ];
   for (const [name, m, n, sigma] of cases) {
-    it(`${name} ${m}×${n}: every σ ≥ 1e-6·σ₁ within 1e-9 relative of the f64 oracle (band 32 and 8)`, async () => {
+    it(`${name} ${m}×${n}: every σ ≥ 1e-6·σ₁ within 1e-9 relative of the f64 oracle (band 32 and 8, QR panels 32 and 128)`, async () => {
       const { a } = planted(m, n, sigma, 17);
       const truth = oracleSingularValues(a);
       expectAccurate(await bidiagonalRoute(a), truth, `${name}, band 32`);
       expectAccurate(await bidiagonalRoute(a, { bandwidth: 8 }), truth, `${name}, band 8`);
+      expectAccurate(await bidiagonalRoute(a, { qrPanel: 128 }), truth, `${name}, QR panels of 128`);
     });
   }
 
