@@ -35,7 +35,7 @@ export const demoCommand: CommandModule<object, DemoArgs> = {
         epochs: integerOption('epochs', 'epochs of every training run (default 5)'),
         seed: integerOption('seed', 'seed of training and of the randomized SVD', { min: 0, default: 0 }),
       })
-      .example('$0 demo', 'what npm start runs: reports/demo/index.html in about 50 s') as unknown as Argv<DemoArgs>,
+      .example('$0 demo', 'what npm start runs: reports/demo/index.html in about 55 s') as unknown as Argv<DemoArgs>,
   handler: async (args) => {
     const start = performance.now();
     const ranks = parseRanks(args.ranks);
