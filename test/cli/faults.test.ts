@@ -417,6 +417,12 @@ describe('signals', () => {
           handled++;
           assert.equal(r.status, SIGNAL_EXIT[signal], `${signal} at ${delay} ms: ${r.stderr}`);
           assert.match(r.stderr, new RegExp(`interrupted \\(${signal}\\)`));
+          if (existsSync(output)) {
+            // The signal came after the outputs were renamed into place (whole) and before the
+            // process ended: nothing unfinished was kept, and no temporary either.
+            assert.deepEqual(await hidden(folder), [], `${signal}: temporaries left behind`);
+            continue;
+          }
         } else if (existsSync(output)) {
           // Ended by the signal's default action with its output in place: the work was done and
           // the process already exiting (its handlers gone). Outputs are renamed into place whole.
