@@ -144,13 +144,11 @@ export async function computeSpectrum(
   // certifies every threshold, where a first pass that leaves one open pays for both (the
   // 256×2048 k/v projections of a Llama: est. 0.058 s against 0.015 s, and all 44 of a 1.1B
   // model's went on to the complete route).
-  if (opts.refine && fitsBidiagonal) {
-    const completeCost = completeCostSeconds(m, n);
+  const cap = opts.refineCapSeconds ?? DEFAULT_REFINE_CAP_SECONDS;
+  const completeCost = fitsBidiagonal ? completeCostSeconds(m, n) : Infinity;
+  if (opts.refine) {
     const firstCost = randomizedCostSeconds(m, n, blockSize, 2);
-    if (
-      completeCost <= Math.min(NOISE_FLOOR_CAP_SECONDS, opts.refineCapSeconds ?? DEFAULT_REFINE_CAP_SECONDS) &&
-      completeCost <= COMPLETE_FIRST_FACTOR * firstCost
-    )
+    if (completeCost <= Math.min(NOISE_FLOOR_CAP_SECONDS, cap) && completeCost <= COMPLETE_FIRST_FACTOR * firstCost)
       return complete(
         `complete spectrum at once (est. ${completeCost.toPrecision(2)} s, within ${COMPLETE_FIRST_FACTOR}× the ${firstCost.toPrecision(2)} s of a randomized pass)`,
       );
@@ -176,8 +174,6 @@ export async function computeSpectrum(
   let open = openThresholds(current, frobSquared);
   if (open.length === 0) return current;
 
-  const cap = opts.refineCapSeconds ?? DEFAULT_REFINE_CAP_SECONDS;
-  const completeCost = fitsBidiagonal ? completeCostSeconds(m, n) : Infinity;
   const steps: string[] = [];
   // What the first basis left out: a noise floor (its last Ritz value at the Marchenko–Pastur edge
   // of that energy spread as noise), or structure a larger basis or the complete route would resolve.
