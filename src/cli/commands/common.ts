@@ -275,6 +275,15 @@ export function renderScores(r: CompareOutput): string {
   const pct = r.metric.name === 'accuracy';
   const f = (v: number | undefined) => (v === undefined ? '-' : pct ? `${(100 * v).toFixed(1)}%` : v.toFixed(3));
   const intruders = (run: string) => r.intruders?.find((x) => x.run === run)?.total ?? '-';
+  type Extraction = CompareOutput['ranks'][number]['extracted'];
+  const extractionRow = (label: string, e: Extraction) => [
+    label,
+    e.params,
+    f(e.target),
+    f(e.source),
+    '-',
+    ...fidelityCells(e),
+  ];
   const rows: (string | number)[][] = [
     ['base', '-', f(r.base.target), f(r.base.source), '-', ...fidelityCells({ fidelity: r.baseFidelity })],
     ['full fine-tune', r.full.params, f(r.full.target), f(r.full.source), intruders('full')],
@@ -286,26 +295,8 @@ export function renderScores(r: CompareOutput): string {
         f(v.source),
         intruders(v.run),
       ]),
-      [
-        `extracted LoRA r=${x.rank}`,
-        x.extracted.params,
-        f(x.extracted.target),
-        f(x.extracted.source),
-        '-',
-        ...fidelityCells(x.extracted),
-      ],
-      ...(x.calibrated
-        ? [
-            [
-              `calibrated LoRA r=${x.rank}`,
-              x.calibrated.params,
-              f(x.calibrated.target),
-              f(x.calibrated.source),
-              '-',
-              ...fidelityCells(x.calibrated),
-            ],
-          ]
-        : []),
+      extractionRow(`extracted LoRA r=${x.rank}`, x.extracted),
+      ...(x.calibrated ? [extractionRow(`calibrated LoRA r=${x.rank}`, x.calibrated)] : []),
     ]),
   ];
   return formatTable(
