@@ -9,6 +9,7 @@
 import type { Matrix } from '../svd/index.js';
 import {
   adaptiveSvd,
+  bidiagonalRouteBytes,
   boundsWithin,
   completeCostSeconds,
   type EnergyEvidence,
@@ -41,7 +42,7 @@ export const DEFAULT_TOP_K = 64;
  * Most estimated seconds (this machine's cost model, `completeCostSeconds`) a tensor's refinement
  * may spend by default when what the first pass left out is structured (its largest Ritz value
  * left stands above the Marchenko–Pastur edge of that energy spread as noise): a high-rank update,
- * whose ranks are the question. A 4096² complete spectrum is ≈ 4 s of it.
+ * whose ranks are the question. A 4096² complete spectrum is ≈ 6 s of it.
  */
 export const DEFAULT_REFINE_CAP_SECONDS = 60;
 /**
@@ -52,13 +53,11 @@ const NOISE_FLOOR_CAP_SECONDS = 0.5;
 /** A left-out part whose largest Ritz value is within this factor of its noise edge counts as a noise floor. */
 const NOISE_EDGE_FACTOR = 1.5;
 /**
- * Most bytes the bidiagonal route may hold (three f64 arrays of ΔW's size, BIDIAGONAL_BYTES_PER_VALUE): analyze's memory stays bounded
+ * Most bytes the bidiagonal route may hold (`bidiagonalRouteBytes`: three f64 arrays of ΔW's size and a little more): analyze's memory stays bounded
  * by a few f32 tensors of the largest shape, so a larger ΔW (a 32000×2048 embedding: 1.6 GB) takes the
  * Gram route under `--exact` (f32, p×p, with its wider bounds) and is not refined to a complete spectrum.
  */
 const BIDIAGONAL_MEMORY_LIMIT = 600e6;
-/** The bidiagonal route's f64 copy of ΔW and the two arrays its first stage reuses from panel to panel. */
-const BIDIAGONAL_BYTES_PER_VALUE = 24;
 /** Under refinement, the complete route is taken at once where it costs at most this many randomized first passes. */
 const COMPLETE_FIRST_FACTOR = 4;
 /** Largest basis a refinement grows before the complete route is the better buy. */
@@ -125,12 +124,13 @@ export async function computeSpectrum(
   const p = Math.min(m, n);
   const evidence: SpectrumEvidence = { m, n };
   if (frobSquared === 0) return summarize(new Float64Array(0), 0, true, 'exact', opts.thresholds, evidence);
-  const fitsBidiagonal = BIDIAGONAL_BYTES_PER_VALUE * m * n <= BIDIAGONAL_MEMORY_LIMIT;
+  const routeBytes = bidiagonalRouteBytes(m, n);
+  const fitsBidiagonal = routeBytes <= BIDIAGONAL_MEMORY_LIMIT;
   const complete = async (refinement: string | null) => {
     const { s, method } = await singularValues(delta, { route: fitsBidiagonal ? 'auto' : 'gram' });
     const note = fitsBidiagonal
       ? refinement
-      : `Gram route: the bidiagonal route's ${((BIDIAGONAL_BYTES_PER_VALUE * m * n) / 1e6).toFixed(0)} MB exceed the ${BIDIAGONAL_MEMORY_LIMIT / 1e6} MB allowed`;
+      : `Gram route: the bidiagonal route's ${(routeBytes / 1e6).toFixed(0)} MB exceed the ${BIDIAGONAL_MEMORY_LIMIT / 1e6} MB allowed`;
     return { ...summarize(s, frobSquared, true, method, opts.thresholds, evidence), refinement: note };
   };
   if (opts.exact || exactIsCheaper(m, n, Math.min(opts.topK, p))) return complete(null);
@@ -217,7 +217,7 @@ export async function computeSpectrum(
     return complete(steps.join('; '));
   }
   const why = !fitsBidiagonal
-    ? `a complete spectrum at full accuracy needs ${((BIDIAGONAL_BYTES_PER_VALUE * m * n) / 1e6).toFixed(0)} MB, over the ${BIDIAGONAL_MEMORY_LIMIT / 1e6} MB allowed`
+    ? `a complete spectrum at full accuracy needs ${(routeBytes / 1e6).toFixed(0)} MB, over the ${BIDIAGONAL_MEMORY_LIMIT / 1e6} MB allowed`
     : noiseFloor
       ? `what the basis left out looks like a noise floor, and its complete spectrum (est. ${completeCost.toPrecision(2)} s) exceeds the ${allowed} s allowed there`
       : `the complete spectrum (est. ${completeCost.toPrecision(2)} s) exceeds the refinement cap of ${allowed} s`;

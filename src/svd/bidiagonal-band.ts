@@ -2,17 +2,25 @@
  * First stage of the two-stage bidiagonalisation (Großer & Lang 1999; Ltaief, Luszczek &
  * Dongarra 2013, the dense → band step of LAPACK's dgesvd2stage): a dense m×n matrix (m ≥ n)
  * to upper band form of bandwidth b by alternating Householder QR of b-column panels (reflectors
- * from the left) and LQ of b-row panels (from the right). A panel pair's updates of the trailing
+ * from the left) and LQ of b-row panels (from the right). A panel pair's update of the trailing
  * matrix, A ← (I − V·T·Vᵀ)ᵀ·A·(I − V_R·T_R·V_Rᵀ) (compact WY form, Schreiber & Van Loan 1989),
- * are three plain MatMuls of the f64 GEMM engine (Vᵀ·A, A·V_R and one product of inner size
- * 2b for both) and one pass here that subtracts it while compacting the next trailing matrix;
- * the panel factorizations, n·b² flops in all, run here. Everything is f64, so the band's singular values are A's to
+ * is A − [V | Z]·[W; V_Rᵀ]; `delay` pairs' factors are stacked into L·R and subtracted once, by
+ * one product of inner size 2·b·delay and one pass here that also compacts the next trailing
+ * matrix, while each panel sees its own columns and rows brought up to date by thin products.
+ * All products are plain MatMuls of the f64 GEMM engine; the panel factorizations, ≈ 2·n²·b flops
+ * in all, run here. Everything is f64, so the band's singular values are A's to
  * ≈ √(m·n)·ε₆₄·‖A‖ (backward stable, no squaring of the condition number).
  */
 
 import { matmul64 } from './gemm.js';
 import type { Matrix64 } from './matrix.js';
-import { compactWyFactor, householderQrColumns } from './qr.js';
+import {
+  compactWyFactor,
+  householderQrColumns,
+  householderQrColumnsBlocked,
+  reflectorMatrix,
+  transposeReflectors,
+} from './qr.js';
 
 /**
  * An upper band matrix of bandwidth b with room for the chase that follows: entry (i, j),
@@ -33,98 +41,166 @@ export function upperBand(n: number, b: number): UpperBand {
 }
 
 /**
+ * Panel pairs whose trailing update is delayed and applied in one product: the product's inner
+ * size grows to 2·b·delay (the engine's f64 MatMul at 4096² runs ≈ 53 GFLOP/s at inner size 256
+ * and ≈ 83 at 512) and the subtracting pass over the trailing matrix runs once per block.
+ */
+export const BAND_DELAY = 8;
+
+/**
  * Reduce `a` (f64 [m, n] row-major, m ≥ n; overwritten with scratch) to an upper band matrix of
  * bandwidth b whose singular values are a's (orthogonal transformations from both sides).
- * Cost ≈ 4·m·n² − 4/3·n³ flops in f64 products plus 2·(m + n)·n·b and ≈ n³/(3b) subtractions
- * here; memory two more m×n f64 arrays (the next trailing matrix and the engine's output,
- * both reused from panel to panel).
+ * Panels are taken `delay` at a time (LAPACK dlabrd's delayed update, by panels): within a
+ * block the trailing matrix is S₀ − L·R, never formed; each panel's columns and rows are brought
+ * up to date by thin products, and L·R is subtracted once at the block's end.
+ * Cost ≈ 4·m·n² − 4/3·n³ flops in f64 products (plus ≈ 4·m·n·b·delay in the thin ones) and
+ * 2·(m + n)·n·b and ≈ n³/(3·b·delay) subtractions here; memory two more m×n f64 arrays (the
+ * next trailing matrix and the engine's output, both reused from block to block).
  * @example const band = await denseToUpperBand({ rows: m, cols: n, data }, 32);
  */
-export async function denseToUpperBand(a: Matrix64, b: number): Promise<UpperBand> {
+export async function denseToUpperBand(a: Matrix64, b: number, delay = BAND_DELAY): Promise<UpperBand> {
   const { rows: m, cols: n } = a;
   if (m < n) throw new RangeError(`denseToUpperBand: needs rows ≥ cols, got ${m}×${n}`);
   if (!Number.isInteger(b) || b < 1)
     throw new RangeError(`denseToUpperBand: bandwidth must be a positive integer, got ${b}`);
+  if (!Number.isInteger(delay) || delay < 1)
+    throw new RangeError(`denseToUpperBand: delay must be a positive integer, got ${delay}`);
   const band = upperBand(n, b);
   const W = band.width;
   const out = band.data;
   const put = (i: number, j: number, v: number) => {
     out[i * W + j - i + 1] = v;
   };
-  // s: the trailing matrix, rows and columns from global k on, contiguous [M, N].
+  // s: the trailing matrix at the block's start, rows and columns from global k on, contiguous [M0, N0].
   let s: Float64Array = a.data;
-  // The trailing matrices alternate between a's array and this one: fresh arrays each panel
+  // The trailing matrices alternate between a's array and this one: fresh arrays each block
   // cost more in page faults than the pass that fills them.
   let spare: Float64Array = new Float64Array(m * n);
-  // The big product of each panel, written here by the engine.
-  const product = new Float64Array(Math.max(0, m - Math.min(b, n)) * Math.max(0, n - Math.min(b, n)));
-  let M = m;
-  let N = n;
+  // The block's product L·R, written here by the engine.
+  const product = new Float64Array(Math.max(0, m - Math.min(b, n)) * n);
+  // The delayed update S₀ − L·R: L [M0, q] holds each panel pair's [V | Z], R [q, N0] its
+  // [W; V_Rᵀ]; columns of L and rows of R not yet used are zero, so every product may run over all q.
+  const q = 2 * Math.min(b, n) * delay;
+  const Lbuf = new Float64Array(m * q);
+  const Rbuf = new Float64Array(q * n);
+  let M0 = m;
+  let N0 = n;
   let k = 0;
-  while (N > 0) {
-    const bb = Math.min(b, N);
-    // Left: QR of the column panel s[:, 0:bb].
-    const { cols, tau } = panelQr(s, M, N, bb);
-    for (let c = 0; c < bb; c++) for (let i = 0; i <= Math.min(c, M - 1); i++) put(k + i, k + c, cols[c * M + i]!);
-    if (N === bb) break;
-    const { v, w } = await leftUpdateFactors(s, M, N, cols, tau);
-    const p = tau.length;
-    // The panel's rows after the left update, s[0:bb] − V[0:bb]·W, to the right of the panel.
-    const len = N - bb;
-    const head = (await matmul64({ rows: bb, cols: p, data: v.data.subarray(0, bb * p) }, w)).data;
-    const rowsT = new Float64Array(bb * len);
-    for (let r = 0; r < bb; r++) {
-      const o = r * N + bb;
-      for (let c = 0; c < len; c++) rowsT[r * len + c] = s[o + c]! - head[o + c]!;
+  for (;;) {
+    const L: Matrix64 = { rows: M0, cols: q, data: Lbuf.subarray(0, M0 * q) };
+    const R: Matrix64 = { rows: q, cols: N0, data: Rbuf.subarray(0, q * N0) };
+    L.data.fill(0);
+    R.data.fill(0);
+    let used = 0;
+    let o = 0;
+    for (let panel = 0; panel < delay; panel++) {
+      const M = M0 - o;
+      const N = N0 - o;
+      const bb = Math.min(b, N);
+      // Left: QR of the current column panel, S₀[o:, o:o+bb] − L[o:]·R[:, o:o+bb].
+      const cols = await currentColumns(s, N0, o, M, bb, used > 0 ? rowsFrom(L, o) : null, R);
+      const tau = householderQrColumns(cols, bb, M);
+      for (let c = 0; c < bb; c++)
+        for (let i = 0; i <= Math.min(c, M - 1); i++) put(k + o + i, k + o + c, cols[c * M + i]!);
+      if (N === bb) return band;
+      const p = tau.length;
+      const v = reflectorMatrix(cols, tau, M, p, M, 0);
+      const vt = transposeReflectors(cols, tau, M);
+      const t = compactWyFactor((await matmul64(vt, v)).data, tau, p);
+      // W = Tᵀ·Vᵀ·(S₀[o:] − L[o:]·R) over all N0 columns (those left of o + bb are never read).
+      const x = await matmul64(vt, { rows: M, cols: N0, data: s.subarray(o * N0) });
+      if (used > 0) subtractInPlace(x, await matmul64(await matmul64(vt, rowsFrom(L, o)), R));
+      const w = await matmul64({ rows: p, cols: p, data: transposeSmall(t, p) }, x);
+      // The panel's rows after the left update, to the right of the panel.
+      const len = N - bb;
+      const rowsT = new Float64Array(bb * len);
+      const head = (await matmul64({ rows: bb, cols: p, data: v.data.subarray(0, bb * p) }, w)).data;
+      const pending = used > 0 ? (await matmul64(rowsFrom(L, o, bb), R)).data : null;
+      for (let r = 0; r < bb; r++) {
+        const so = (o + r) * N0 + o + bb;
+        const ho = r * N0 + o + bb;
+        for (let c = 0; c < len; c++)
+          rowsT[r * len + c] = s[so + c]! - head[ho + c]! - (pending === null ? 0 : pending[ho + c]!);
+      }
+      // Right: LQ of the row panel, the QR of its transpose.
+      const tauR = householderQrColumns(rowsT, bb, len);
+      // The panel becomes [L 0], L = Rᵀ lower triangular: entry (r, c) = R(c, r), c ≤ r.
+      for (let r = 0; r < bb; r++)
+        for (let c = 0; c <= Math.min(r, len - 1); c++) put(k + o + r, k + o + bb + c, rowsT[r * len + c]!);
+      const below = M - bb;
+      if (below === 0) return band;
+      const pR = tauR.length;
+      // V_R over all N0 columns, zero left of o + bb, so whole rows of S₀ multiply it.
+      const vR = reflectorMatrix(rowsT, tauR, len, pR, N0, o + bb);
+      const tR = await wyFactor({ rows: len, cols: pR, data: vR.data.subarray((o + bb) * pR) }, tauR);
+      // Z = (S'·V_R)·T_R over the rows below the panel, S' the left-updated current matrix:
+      // S'·V_R = S₀·V_R − L·(R·V_R) − V·(W·V_R).
+      const sv = await matmul64({ rows: below, cols: N0, data: s.subarray((o + bb) * N0) }, vR);
+      if (used > 0) subtractInPlace(sv, await matmul64(rowsFrom(L, o + bb), await matmul64(R, vR)));
+      const vBelow: Matrix64 = { rows: below, cols: p, data: v.data.subarray(bb * p) };
+      subtractInPlace(sv, await matmul64(vBelow, await matmul64(w, vR)));
+      const z = await matmul64(sv, tR);
+      // Append [V | Z] to L (rows below the panel: the panel's own rows are final) and [W; V_Rᵀ] to R.
+      for (let i = 0; i < below; i++) {
+        const lo = (o + bb + i) * q + used;
+        L.data.set(vBelow.data.subarray(i * p, i * p + p), lo);
+        L.data.set(z.data.subarray(i * pR, i * pR + pR), lo + p);
+      }
+      for (let r = 0; r < p; r++) R.data.set(w.data.subarray(r * N0 + o + bb, r * N0 + N0), (used + r) * N0 + o + bb);
+      for (let c = 0; c < pR; c++) {
+        if (tauR[c] === 0) continue;
+        const ro = (used + p + c) * N0 + o + bb;
+        R.data[ro + c] = 1;
+        R.data.set(rowsT.subarray(c * len + c + 1, c * len + len), ro + c + 1);
+      }
+      used += p + pR;
+      o += bb;
     }
-    // Right: LQ of the row panel, the QR of its transpose.
-    const tauR = householderQrColumns(rowsT, bb, len);
-    // The panel becomes [L 0], L = Rᵀ lower triangular: entry (r, c) = R(c, r), c ≤ r.
-    for (let r = 0; r < bb; r++)
-      for (let c = 0; c <= Math.min(r, len - 1); c++) put(k + r, k + bb + c, rowsT[r * len + c]!);
-    const below = M - bb;
-    if (below === 0) break;
-    const pR = tauR.length;
-    // V_R padded with bb zero rows on top, so whole rows of s multiply it without a column slice.
-    const vR = reflectorMatrix(rowsT, tauR, len, pR, N, bb);
-    const tR = await wyFactor({ rows: len, cols: pR, data: vR.data.subarray(bb * pR) }, tauR);
-    // Both updates of the rows below the panel in one product (the left one is not yet applied
-    // there): S' = S − V·W, then S'' = S' − (S'·V_R·T_R)·V_Rᵀ with S'·V_R = S·V_R − V·(W·V_R), so
-    // S'' = S − [V | Z]·[W; V_Rᵀ], Z = (S·V_R − V·(W·V_R))·T_R: one pass over s in all.
-    const vBelow: Matrix64 = { rows: below, cols: p, data: v.data.subarray(bb * p) };
-    const sv = await matmul64({ rows: below, cols: N, data: s.subarray(bb * N) }, vR);
-    const vwv = await matmul64(vBelow, await matmul64(w, vR));
-    for (let i = 0; i < sv.data.length; i++) sv.data[i]! -= vwv.data[i]!;
-    const z = await matmul64(sv, tR);
-    const left = new Float64Array(below * (p + pR));
-    for (let i = 0; i < below; i++) {
-      left.set(vBelow.data.subarray(i * p, i * p + p), i * (p + pR));
-      left.set(z.data.subarray(i * pR, i * pR + pR), i * (p + pR) + p);
-    }
-    // [W[:, bb:]; V_Rᵀ] [p + pR, len]: V_Rᵀ's rows are rowsT's with the unit diagonal and zeros above.
-    const right = new Float64Array((p + pR) * len);
-    for (let r = 0; r < p; r++) right.set(w.data.subarray(r * N + bb, r * N + N), r * len);
-    for (let c = 0; c < pR; c++) {
-      if (tauR[c] === 0) continue;
-      const o = (p + c) * len;
-      right[o + c] = 1;
-      right.set(rowsT.subarray(c * len + c + 1, c * len + len), o + c + 1);
-    }
-    const prod = (
-      await matmul64(
-        { rows: below, cols: p + pR, data: left },
-        { rows: p + pR, cols: len, data: right },
-        { into: product },
-      )
-    ).data;
-    const next = subtractCompacted(s, N, bb, prod, below, len, spare);
+    // The block's update, once: the next trailing matrix S₀[o:, o:] − L[o:]·R[:, o:], compacted.
+    const rows = M0 - o;
+    const prod = (await matmul64(rowsFrom(L, o), R, { into: product })).data;
+    const next = subtractCompacted(s, N0, o, prod, rows, N0 - o, spare, N0);
     spare = s;
     s = next;
-    k += bb;
-    M -= bb;
-    N -= bb;
+    k += o;
+    M0 -= o;
+    N0 -= o;
   }
-  return band;
+}
+
+/** Rows `from` … `from + count` (default: to the end) of a row-major matrix, as a matrix sharing its storage. */
+function rowsFrom(x: Matrix64, from: number, count = x.rows - from): Matrix64 {
+  return { rows: count, cols: x.cols, data: x.data.subarray(from * x.cols, (from + count) * x.cols) };
+}
+
+/** x ← x − y, elementwise (same shape). */
+function subtractInPlace(x: Matrix64, y: Matrix64): void {
+  const a = x.data;
+  const d = y.data;
+  for (let i = 0; i < a.length; i++) a[i]! -= d[i]!;
+}
+
+/**
+ * The column panel S₀[o:o+M, o:o+bb] − L[o:]·R[:, o:o+bb] of the block's current matrix, in
+ * householderQrColumns' layout (column c in cols[c·M …]); `lo` = L[o:], null before any update.
+ */
+async function currentColumns(
+  s: Float64Array,
+  N0: number,
+  o: number,
+  M: number,
+  bb: number,
+  lo: Matrix64 | null,
+  R: Matrix64,
+): Promise<Float64Array> {
+  const cols = new Float64Array(bb * M);
+  for (let i = 0; i < M; i++) for (let c = 0; c < bb; c++) cols[c * M + i] = s[(o + i) * N0 + o + c]!;
+  if (lo === null) return cols;
+  const rc = new Float64Array(R.rows * bb);
+  for (let r = 0; r < R.rows; r++) rc.set(R.data.subarray(r * R.cols + o, r * R.cols + o + bb), r * bb);
+  const p = (await matmul64(lo, { rows: R.rows, cols: bb, data: rc })).data;
+  for (let i = 0; i < M; i++) for (let c = 0; c < bb; c++) cols[c * M + i]! -= p[i * bb + c]!;
+  return cols;
 }
 
 /**
@@ -146,7 +222,7 @@ export async function blockedQrR(a: Matrix64, b: number): Promise<Matrix64> {
   let k = 0;
   while (N > 0) {
     const bb = Math.min(b, N);
-    const { cols, tau } = panelQr(s, M, N, bb);
+    const { cols, tau } = await panelQr(s, M, N, bb);
     for (let c = 0; c < bb; c++)
       for (let i = 0; i <= Math.min(c, M - 1); i++) r[(k + i) * n + k + c] = cols[c * M + i]!;
     if (N === bb) break;
@@ -183,15 +259,10 @@ async function leftUpdateFactors(
   tau: Float64Array,
 ): Promise<{ v: Matrix64; w: Matrix64 }> {
   const p = tau.length;
-  const vt = new Float64Array(p * M);
-  for (let c = 0; c < p; c++) {
-    if (tau[c] === 0) continue;
-    vt[c * M + c] = 1;
-    vt.set(cols.subarray(c * M + c + 1, c * M + M), c * M + c + 1);
-  }
+  const vt = transposeReflectors(cols, tau, M);
   const v = reflectorMatrix(cols, tau, M, p, M, 0);
-  const t = compactWyFactor((await matmul64({ rows: p, cols: M, data: vt }, v)).data, tau, p);
-  const x = await matmul64({ rows: p, cols: M, data: vt }, { rows: M, cols: N, data: s });
+  const t = compactWyFactor((await matmul64(vt, v)).data, tau, p);
+  const x = await matmul64(vt, { rows: M, cols: N, data: s });
   const w = await matmul64({ rows: p, cols: p, data: transposeSmall(t, p) }, x);
   return { v, w };
 }
@@ -228,32 +299,16 @@ function subtractCompacted(
   return next;
 }
 
-/**
- * The reflectors of `householderQrColumns` (p of them, over `len` entries, stored in `cols` rows)
- * as a row-major [rows, p] matrix V with unit diagonal, placed from row `offset` (zeros above).
- */
-function reflectorMatrix(
-  cols: Float64Array,
-  tau: Float64Array,
-  len: number,
-  p: number,
-  rows: number,
-  offset: number,
-): Matrix64 {
-  const data = new Float64Array(rows * p);
-  for (let c = 0; c < p; c++) {
-    if (tau[c] === 0) continue;
-    data[(offset + c) * p + c] = 1;
-    for (let i = c + 1; i < len; i++) data[(offset + i) * p + c] = cols[c * len + i]!;
-  }
-  return { rows, cols: p, data };
-}
-
 /** Householder QR of the leading `bb` columns of `s` [M, N] row-major: the reflectors as rows of `cols` [bb, M] (householderQrColumns' layout) and their τ. */
-function panelQr(s: Float64Array, M: number, N: number, bb: number): { cols: Float64Array; tau: Float64Array } {
+async function panelQr(
+  s: Float64Array,
+  M: number,
+  N: number,
+  bb: number,
+): Promise<{ cols: Float64Array; tau: Float64Array }> {
   const cols = new Float64Array(bb * M);
   for (let i = 0; i < M; i++) for (let c = 0; c < bb; c++) cols[c * M + i] = s[i * N + c]!;
-  return { cols, tau: householderQrColumns(cols, bb, M) };
+  return { cols, tau: await householderQrColumnsBlocked(cols, bb, M) };
 }
 
 /** The T of Q = H₀⋯H_{p−1} = I − V·T·Vᵀ for the reflectors V [len, p] (qr.ts's compactWyFactor), [p, p]. */

@@ -8,7 +8,7 @@
  */
 
 import { finishCooperatively } from '../yield.js';
-import { blockedQrR, denseToUpperBand } from './bidiagonal-band.js';
+import { BAND_DELAY, blockedQrR, denseToUpperBand } from './bidiagonal-band.js';
 import { bandToBidiagonalSteps } from './bidiagonal-from-band.js';
 import { bidiagonalSingularValuesSteps } from './bidiagonal-values.js';
 import type { Matrix } from './matrix.js';
@@ -17,28 +17,40 @@ import type { Matrix } from './matrix.js';
  * Bandwidth between the stages. Stage 1 reads the trailing matrix twice per panel (wider panels,
  * fewer passes), stage 2 costs ≈ 6·n²·b in plain TypeScript.
  */
-export const BIDIAGONAL_BANDWIDTH = 32;
+const BIDIAGONAL_BANDWIDTH = 32;
 /**
  * Take the QR first when the long side is at least this many times the short one: the QR costs
  * 2·q·p² and the bidiagonalisation of R 8/3·p³, against 4·q·p² − 4/3·p³ directly (equal at q = 5/3·p).
  */
 const QR_FIRST_RATIO = 5 / 3;
 /**
- * Panel width of that QR, independent of the band: p/32 within [32, 128]. Wider panels make its
- * products larger (fewer passes over the long side) but its panel factorizations, 2·q·p·w flops in
- * plain TypeScript, grow with w and dominate when p is small. R of 11008×4096: 41 s at w = 32,
- * 26.5 s at 64, 20 s at 128 (load ≈ 3.5–4.4 on 2 cores); a 256×2048 k/v projection's values:
- * 72–90 ms at 32 against 107–113 ms at 128 (quiet).
+ * Panel width of that QR: p/8 within [64, 256]. Wider panels make its products larger (fewer
+ * passes over the long side); the panels themselves are factored by recursive halving
+ * (`householderQrColumnsBlocked`), so width no longer costs plain-TypeScript flops. Whole route,
+ * quiet 2 cores: 11008×4096 19.1 s at w = 128, 16.6 s at 256, 15.9 s at 384, 16.3 s at 512;
+ * 5632×2048 2.9–3.5 s at 128, 2.9 s at 256; a 256×2048 k/v projection 51–58 ms at 64 to 256.
  */
 function qrPanelWidth(p: number): number {
-  return Math.min(128, Math.max(32, Math.floor(p / 32)));
+  return Math.min(256, Math.max(64, Math.floor(p / 8)));
+}
+
+/**
+ * Bytes `bidiagonalRoute` holds for an m×n matrix: three f64 arrays of its size and the delayed
+ * update's factors (see its memory note).
+ * @example bidiagonalRouteBytes(4096, 4096) // ≈ 436e6
+ */
+export function bidiagonalRouteBytes(m: number, n: number): number {
+  const p = Math.min(m, n);
+  const b = Math.max(1, Math.min(BIDIAGONAL_BANDWIDTH, p - 1));
+  return 8 * (3 * m * n + 2 * b * BAND_DELAY * (m + n));
 }
 
 /**
  * All min(m, n) singular values of `a` (f32 [m, n], not changed), descending, in f64. Cost
  * ≈ 4·q·p² − 4/3·p³ f64 GEMM flops (q = max(m, n), p = min(m, n); 2·q·p² + 8/3·p³ through the
- * QR when q ≥ 5/3·p) plus ≈ 6·p²·b + 25·p² in
- * plain TypeScript; memory three q×p f64 arrays (the f64 copy and two that stage 1 reuses panel to panel).
+ * QR when q ≥ 5/3·p) plus ≈ 6·p²·b + 25·p² in plain TypeScript (4096²: ≈ 5.9 s on 2 cores);
+ * memory three q×p f64 arrays (the f64 copy and two that stage 1 reuses block to block) and the
+ * delayed update's factors, 2·b·delay·(q + p) f64 (≈ 8 % more at 4096²).
  * @example const s = await bidiagonalRoute(delta);
  */
 export async function bidiagonalRoute(
@@ -46,7 +58,8 @@ export async function bidiagonalRoute(
   {
     bandwidth = BIDIAGONAL_BANDWIDTH,
     qrPanel = qrPanelWidth(Math.min(a.rows, a.cols)),
-  }: { bandwidth?: number; qrPanel?: number } = {},
+    delay = BAND_DELAY,
+  }: { bandwidth?: number; qrPanel?: number; delay?: number } = {},
 ): Promise<Float64Array> {
   const { rows: m, cols: n, data } = a;
   const p = Math.min(m, n);
@@ -58,7 +71,7 @@ export async function bidiagonalRoute(
   else for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) w[j * m + i] = data[i * n + j]!;
   const b = Math.max(1, Math.min(bandwidth, p - 1));
   const tall = { rows, cols: p, data: w };
-  const band = await denseToUpperBand(rows >= QR_FIRST_RATIO * p ? await blockedQrR(tall, qrPanel) : tall, b);
+  const band = await denseToUpperBand(rows >= QR_FIRST_RATIO * p ? await blockedQrR(tall, qrPanel) : tall, b, delay);
   // Both stages run seconds at p in the thousands: they let the event loop turn (src/yield.ts).
   const { d, e } = await finishCooperatively(bandToBidiagonalSteps(band));
   return finishCooperatively(bidiagonalSingularValuesSteps(d, e));

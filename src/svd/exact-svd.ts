@@ -14,7 +14,7 @@
  *   error (they may read as 0). Faster; on request only (`route: 'gram'`).
  */
 import { DeltarankError } from '../errors.js';
-import { BIDIAGONAL_BANDWIDTH, bidiagonalRoute } from './exact-bidiagonal.js';
+import { bidiagonalRoute } from './exact-bidiagonal.js';
 import { gramSingularValues } from './exact-gram.js';
 import { jacobiSvd } from './exact-jacobi.js';
 import type { Matrix } from './matrix.js';
@@ -29,13 +29,19 @@ export const JACOBI_MAX_VALUES = 128;
 const SCALAR_RATE = 1e9;
 const GEMM_RATE = 1.5e11;
 /**
- * f64 flops per second of the bidiagonal route's first stage, products and panel work together
- * (onnxruntime's double kernels run at about a third of its f32 rate, and the thin panel products
- * below that): 4096² took 139 s at load 10 on 2 cores, 27.6 s for torch's f32 svdvals beside it.
+ * The bidiagonal route's cost on a quiet 2-core machine, fitted to its stages' times (dense → band
+ * of 512² … 4096², the QR of 2048×256 … 11008×4096, chase and values of 512² … 4096²): f64 flops
+ * per second of the engine's products (onnxruntime's double MatMul), and seconds per entry of
+ * the plain-TypeScript work beside them (panel factorizations, forming reflectors, the passes that
+ * subtract an update), per p² in the band stage and per q·p in the QR (that one grows with p:
+ * 6e-8 at 2048×256, 1.2e-7 at 11008×4096). 4096²: 4.2 s dense → band (est. 4.2), 1.2 s chase and
+ * 0.4 s values (est. 1.7); 11008×4096: 9.8 s QR (est. 8.2); 256×2048: 51–58 ms in all (est. 59).
  */
-const GEMM64_RATE = 8e9;
-/** Flops per p² of the bidiagonal QR sweeps, counting its square roots and divisions as the time they take (measured 0.17–0.4 s at p = 2048). */
-const BIDIAGONAL_QR_FLOPS = 100;
+const GEMM64_RATE = 7e10;
+const BAND_SECONDS_PER_P2 = 95e-9;
+const QR_SECONDS_PER_QP = 8e-8;
+/** Seconds per p² of the bulge chase (bandwidth 32) and the bidiagonal QR together: 86–120 ns measured at 512² … 4096². */
+const BIDIAGONAL_SECONDS_PER_P2 = 1e-7;
 
 export interface SingularValues {
   /** All min(m, n) singular values, descending. */
@@ -51,8 +57,8 @@ export interface SingularValues {
 /**
  * All min(m, n) singular values of `a` (f32 [m, n], not changed), descending: Jacobi when
  * min(m, n) ≤ JACOBI_MAX_VALUES, else the bidiagonal route, or the Gram route when asked (see
- * `method` for what each guarantees). Cost: ≈ 45·p³ scalar flops (Jacobi); ≈ 4·q·p² f64 GEMM
- * flops plus ≈ 6·p²·34 + 100·p² scalar ones (bidiagonal); ≈ 2·q·p² + 2·p³ f32 GEMM flops plus
+ * `method` for what each guarantees). Cost: ≈ 45·p³ scalar flops (Jacobi); ≈ 4·q·p² − 4/3·p³
+ * f64 GEMM flops plus ≈ 300·p² scalar ones (bidiagonal); ≈ 2·q·p² + 2·p³ f32 GEMM flops plus
  * ≈ 7·16·p² scalar ones (Gram); p = min(m, n), q = max(m, n). `completeCostSeconds` estimates them.
  * Throws DeltarankError on a NaN or infinite entry.
  * @example const { s, method } = await singularValues(delta);
@@ -100,15 +106,18 @@ export async function exactSvd(
 /**
  * Estimated seconds of `singularValues` on an m×n matrix on this machine, by the flop counts of
  * the route it takes and the rates above: what `analyze` weighs against its refinement cap.
- * @example completeCostSeconds(4096, 4096) // ≈ 4
+ * @example completeCostSeconds(4096, 4096) // ≈ 5.9
  */
 export function completeCostSeconds(m: number, n: number): number {
   const p = Math.min(m, n);
   const q = Math.max(m, n);
   if (p <= JACOBI_MAX_VALUES) return (2 * q * p * p + 45 * p ** 3) / SCALAR_RATE;
+  const p2 = p * p;
   // Through the QR first when the long side is 5/3 of the short one or more (exact-bidiagonal.ts).
-  const stage1 = q >= (5 / 3) * p ? 2 * q * p * p + 2 * p ** 3 : 4 * q * p * p - (4 / 3) * p ** 3;
-  return stage1 / GEMM64_RATE + ((6 * (BIDIAGONAL_BANDWIDTH + 2) + BIDIAGONAL_QR_FLOPS) * p * p) / SCALAR_RATE;
+  const qr = q >= (5 / 3) * p ? (2 * q * p2 - (2 / 3) * p ** 3) / GEMM64_RATE + QR_SECONDS_PER_QP * q * p : 0;
+  const bandRows = qr > 0 ? p : q;
+  const band = (4 * bandRows * p2 - (4 / 3) * p ** 3) / GEMM64_RATE + BAND_SECONDS_PER_P2 * p2;
+  return qr + band + BIDIAGONAL_SECONDS_PER_P2 * p2;
 }
 
 /**

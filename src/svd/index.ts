@@ -2,6 +2,7 @@
 
 export { adaptiveSvd } from './adaptive-svd.js';
 export { choleskyLower, solveCholesky } from './cholesky.js';
+export { bidiagonalRouteBytes } from './exact-bidiagonal.js';
 export { completeCostSeconds, exactIsCheaper, exactSvd, randomizedCostSeconds, singularValues } from './exact-svd.js';
 export { type FactoredSvd, factoredSvd } from './factored-svd.js';
 export { gemmEngine, matmul, matmulPlain, residualSquares } from './gemm.js';

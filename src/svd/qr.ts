@@ -13,7 +13,7 @@
  */
 import { DeltarankError, ShapeError } from '../errors.js';
 import { finishNow, turnDue } from '../yield.js';
-import { matmul } from './gemm.js';
+import { matmul, matmul64 } from './gemm.js';
 import { type Matrix, type Matrix64, transpose } from './matrix.js';
 
 /** f32 unit roundoff. */
@@ -57,6 +57,47 @@ export function householderQr(a: Matrix | Matrix64): { q: Matrix64; r: Matrix64 
  */
 export function householderQrColumns(cols: Float64Array, p: number, len: number): Float64Array {
   return finishNow(householderQrColumnsSteps(cols, p, len));
+}
+
+/** Panel width below which `householderQrColumnsBlocked` runs the plain kernel. */
+const QR_LEAF = 16;
+
+/**
+ * `householderQrColumns` by recursive halving (Elmroth & Gustavson 2000): the left half's
+ * reflectors are applied to the right half as three products through the f64 GEMM engine
+ * (compact WY), and only panels of `leaf` columns run the plain kernel, so its
+ * 2·len·p² flops in plain TypeScript fall to 2·len·p·leaf. Same layout, result and τ as
+ * `householderQrColumns` (to rounding); needs p ≤ len.
+ * @example const tau = await householderQrColumnsBlocked(cols, 128, 4096);
+ */
+export async function householderQrColumnsBlocked(
+  cols: Float64Array,
+  p: number,
+  len: number,
+  leaf = QR_LEAF,
+): Promise<Float64Array> {
+  if (p <= leaf || p > len) return householderQrColumns(cols, p, len);
+  const p1 = leaf * Math.ceil(p / 2 / leaf);
+  const p2 = p - p1;
+  const left = cols.subarray(0, p1 * len);
+  const tau1 = await householderQrColumnsBlocked(left, p1, len, leaf);
+  // Qᵀ·X₂ = X₂ − V·Tᵀ·Vᵀ·X₂ for the right columns X₂, held transposed as rows: X₂ᵀ −= (X₂ᵀ·V)·T·Vᵀ.
+  const v = reflectorMatrix(left, tau1, len, p1, len, 0);
+  const vt = transposeReflectors(left, tau1, len);
+  const t: Matrix64 = { rows: p1, cols: p1, data: compactWyFactor((await matmul64(vt, v)).data, tau1, p1) };
+  const right: Matrix64 = { rows: p2, cols: len, data: cols.subarray(p1 * len, p * len) };
+  const update = (await matmul64(await matmul64(await matmul64(right, v), t), vt)).data;
+  for (let i = 0; i < update.length; i++) right.data[i]! -= update[i]!;
+  // The right half below the left's rows, factored as its own panel (copied out: its rows are strided).
+  const rest = len - p1;
+  const lower = new Float64Array(p2 * rest);
+  for (let c = 0; c < p2; c++) lower.set(right.data.subarray(c * len + p1, (c + 1) * len), c * rest);
+  const tau2 = await householderQrColumnsBlocked(lower, p2, rest, leaf);
+  for (let c = 0; c < p2; c++) right.data.set(lower.subarray(c * rest, (c + 1) * rest), c * len + p1);
+  const tau = new Float64Array(p);
+  tau.set(tau1);
+  tau.set(tau2, p1);
+  return tau;
 }
 
 /** `householderQrColumns` as a generator kernel that yields when a turn of the event loop is due (src/yield.ts). */
@@ -323,4 +364,37 @@ export function compactWyFactor(vv: Float32Array | Float64Array, tau: Float64Arr
     }
   }
   return t;
+}
+
+/**
+ * The reflectors of `householderQrColumns` (p of them, over `len` entries, stored in `cols` rows)
+ * as a row-major [rows, p] matrix V with unit diagonal, placed from row `offset` (zeros above).
+ */
+export function reflectorMatrix(
+  cols: Float64Array,
+  tau: Float64Array,
+  len: number,
+  p: number,
+  rows: number,
+  offset: number,
+): Matrix64 {
+  const data = new Float64Array(rows * p);
+  for (let c = 0; c < p; c++) {
+    if (tau[c] === 0) continue;
+    data[(offset + c) * p + c] = 1;
+    for (let i = c + 1; i < len; i++) data[(offset + i) * p + c] = cols[c * len + i]!;
+  }
+  return { rows, cols: p, data };
+}
+
+/** Vᵀ [p, len] of the reflectors in `cols` (householderQrColumns' layout), unit diagonal, zeros left of it. */
+export function transposeReflectors(cols: Float64Array, tau: Float64Array, len: number): Matrix64 {
+  const p = tau.length;
+  const vt = new Float64Array(p * len);
+  for (let c = 0; c < p; c++) {
+    if (tau[c] === 0) continue;
+    vt[c * len + c] = 1;
+    vt.set(cols.subarray(c * len + c + 1, c * len + len), c * len + c + 1);
+  }
+  return { rows: p, cols: len, data: vt };
 }

@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { upperBand } from '../../src/svd/bidiagonal-band.js';
+import { bandToBidiagonalSteps } from '../../src/svd/bidiagonal-from-band.js';
 import { bidiagonalSingularValues } from '../../src/svd/bidiagonal-values.js';
 import { bidiagonalRoute } from '../../src/svd/exact-bidiagonal.js';
 import { JACOBI_MAX_VALUES, singularValues } from '../../src/svd/exact-svd.js';
 import type { Matrix } from '../../src/svd/matrix.js';
 import { tridiagonalEigenvalues } from '../../src/svd/tridiagonal-eigenvalues.js';
+import { finishNow } from '../../src/yield.js';
 import { gaussian, oracleSingularValues, planted } from './exact-helpers.js';
 
 /**
@@ -67,6 +70,33 @@ describe('bidiagonal QR (values)', () => {
   });
 });
 
+describe('band → bidiagonal (bulge chase)', () => {
+  it('keeps the singular values at any scale: entries near 1e±200, where the rotations take Math.hypot', () => {
+    const n = 90;
+    const b = 6;
+    const values = (scale: number) => {
+      const next = gaussian(5);
+      const band = upperBand(n, b);
+      for (let i = 0; i < n; i++)
+        for (let j = i; j <= Math.min(n - 1, i + b); j++)
+          band.data[i * band.width + j - i + 1] = Math.fround(next()) * scale;
+      const { d, e } = finishNow(bandToBidiagonalSteps(band));
+      return bidiagonalSingularValues(d, e);
+    };
+    const unit = values(1);
+    // The dense oracle of the same band (its entries rounded to f32 in both).
+    const next = gaussian(5);
+    const a: Matrix = { rows: n, cols: n, data: new Float32Array(n * n) };
+    for (let i = 0; i < n; i++) for (let j = i; j <= Math.min(n - 1, i + b); j++) a.data[i * n + j] = next();
+    expectAccurate(unit, oracleSingularValues(a), 'scale 1');
+    for (const scale of [1e200, 1e-200]) {
+      const got = values(scale);
+      for (let i = 0; i < n; i++)
+        assert.ok(Math.abs(got[i]! / scale - unit[i]!) <= 1e-13 * unit[0]!, `scale ${scale}: σ_${i + 1}`);
+    }
+  });
+});
+
 describe('exact SVD, bidiagonal route (two-stage, f64)', () => {
   const p = 200;
   const cases: [string, number, number, number[]][] = [
@@ -75,7 +105,7 @@ describe('exact SVD, bidiagonal route (two-stage, f64)', () => {
     ['graded, tall (through the QR)', 520, p, Array.from({ length: p }, (_, i) => 10 ** ((-8 * i) / (p - 1)))],
     ['clustered', p, 333, Array.from({ length: p }, (_, i) => (i < 60 ? 3 - 1e-7 * i : i < 120 ? 1 + 1e-9 * i : 1e-4))],
     ['rank-deficient', 260, p, [...Array.from({ length: 40 }, (_, i) => 5 - i / 10), ...new Array(p - 40).fill(0)]],
-    // The QR's panels (32 wide by default at p = 200, 128 below) do not divide 200 here.
+    // The QR's panels (64 wide by default at p = 200, 128 in the third run) do not divide 200 here.
     [
       'rank-deficient, tall (through the QR)',
       400,
@@ -84,12 +114,15 @@ describe('exact SVD, bidiagonal route (two-stage, f64)', () => {
     ],
   ];
   for (const [name, m, n, sigma] of cases) {
-    it(`${name} ${m}×${n}: every σ ≥ 1e-6·σ₁ within 1e-9 relative of the f64 oracle (band 32 and 8, QR panels 32 and 128)`, async () => {
+    it(`${name} ${m}×${n}: every σ ≥ 1e-6·σ₁ within 1e-9 relative of the f64 oracle (band 32 and 8, QR panels 64 and 128, blocks of 8, 1 and 3)`, async () => {
       const { a } = planted(m, n, sigma, 17);
       const truth = oracleSingularValues(a);
       expectAccurate(await bidiagonalRoute(a), truth, `${name}, band 32`);
       expectAccurate(await bidiagonalRoute(a, { bandwidth: 8 }), truth, `${name}, band 8`);
       expectAccurate(await bidiagonalRoute(a, { qrPanel: 128 }), truth, `${name}, QR panels of 128`);
+      // Band panels updated one at a time, and three at a time (blocks that do not divide n).
+      expectAccurate(await bidiagonalRoute(a, { delay: 1 }), truth, `${name}, band panels one by one`);
+      expectAccurate(await bidiagonalRoute(a, { bandwidth: 8, delay: 3 }), truth, `${name}, band 8, blocks of 3`);
     });
   }
 

@@ -2,7 +2,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ShapeError } from '../../src/errors.js';
 import { type Matrix, transpose } from '../../src/svd/matrix.js';
-import { householderQr, orthonormalizeRows } from '../../src/svd/qr.js';
+import {
+  householderQr,
+  householderQrColumns,
+  householderQrColumnsBlocked,
+  orthonormalizeRows,
+} from '../../src/svd/qr.js';
 import { createRng } from '../../src/svd/random.js';
 import { orthogonalityError, planted } from './planted.js';
 
@@ -58,6 +63,65 @@ describe('householderQr', () => {
   it('refuses a wide matrix', () => {
     assert.throws(() => householderQr({ rows: 2, cols: 3, data: new Float64Array(6) }), ShapeError);
   });
+});
+
+describe('householderQrColumnsBlocked (recursive panels through the GEMM engine)', () => {
+  /** p columns of len entries each; `deficient` plants an exactly zero column and a repeated one. */
+  function columns(p: number, len: number, seed: number, deficient: boolean): Float64Array {
+    const rng = createRng(seed);
+    const cols = Float64Array.from({ length: p * len }, () => rng.normal());
+    if (deficient) {
+      cols.fill(0, 5 * len, 6 * len);
+      cols.copyWithin(20 * len, 3 * len, 4 * len);
+    }
+    return cols;
+  }
+
+  for (const [p, len, leaf, deficient] of [
+    [40, 90, 16, false],
+    [37, 37, 8, false],
+    [50, 120, 4, true],
+  ] as const) {
+    it(`p=${p} len=${len} leaf=${leaf}${deficient ? ' (a zero and a repeated column)' : ''}: RᵀR = AᵀA, and the plain kernel's R and τ when of full rank`, async () => {
+      const a = columns(p, len, p + len, deficient);
+      const plain = a.slice();
+      const blocked = a.slice();
+      const tauPlain = householderQrColumns(plain, p, len);
+      const tauBlocked = await householderQrColumnsBlocked(blocked, p, len, leaf);
+      let scale = 0;
+      for (const x of a) scale = Math.max(scale, Math.abs(x));
+      // RᵀR = AᵀA holds for any QR; past a rank drop R itself is not unique (the reflector built
+      // from rounding noise points anywhere), so the entrywise match is asked of full-rank panels only.
+      let worstGram = 0;
+      for (let j = 0; j < p; j++) {
+        for (let k = 0; k <= j; k++) {
+          let rr = 0;
+          let aa = 0;
+          for (let i = 0; i <= k; i++) rr += blocked[j * len + i]! * blocked[k * len + i]!;
+          for (let i = 0; i < len; i++) aa += a[j * len + i]! * a[k * len + i]!;
+          worstGram = Math.max(worstGram, Math.abs(rr - aa));
+        }
+      }
+      assert.ok(worstGram < 1e-12 * len * scale * scale, `RᵀR − AᵀA = ${worstGram}`);
+      if (deficient) {
+        // The zero column meets no reflector that could fill it: both kernels skip it exactly.
+        assert.equal(tauPlain[5], 0);
+        assert.equal(tauBlocked[5], 0);
+        // The repeated column's remainder is rounding noise in both: R's diagonal there is tiny.
+        assert.ok(Math.abs(blocked[20 * len + 20]!) < 1e-12 * scale);
+      } else {
+        let worstR = 0;
+        for (let c = 0; c < p; c++) {
+          for (let i = 0; i <= c; i++) worstR = Math.max(worstR, Math.abs(plain[c * len + i]! - blocked[c * len + i]!));
+        }
+        assert.ok(worstR < 1e-12 * scale, `R differs by ${worstR}`);
+        for (let c = 0; c < p; c++) assert.ok(Math.abs(tauPlain[c]! - tauBlocked[c]!) < 1e-12, `τ[${c}]`);
+        for (let c = 0; c < p; c++) {
+          for (let i = c + 1; i < len; i++) assert.ok(Math.abs(plain[c * len + i]! - blocked[c * len + i]!) < 1e-10);
+        }
+      }
+    });
+  }
 });
 
 describe('orthonormalizeRows (CholeskyQR through the GEMM engine)', () => {
