@@ -366,6 +366,9 @@ export function compactWyFactor(vv: Float32Array | Float64Array, tau: Float64Arr
   return t;
 }
 
+/** Rows of V `reflectorMatrix` writes per pass over the reflectors (64 rows of 256 f64: 128 KiB). */
+const REFLECTOR_ROW_BLOCK = 64;
+
 /**
  * The reflectors of `householderQrColumns` (p of them, over `len` entries, stored in `cols` rows)
  * as a row-major [rows, p] matrix V with unit diagonal, placed from row `offset` (zeros above).
@@ -379,10 +382,15 @@ export function reflectorMatrix(
   offset: number,
 ): Matrix64 {
   const data = new Float64Array(rows * p);
-  for (let c = 0; c < p; c++) {
-    if (tau[c] === 0) continue;
-    data[(offset + c) * p + c] = 1;
-    for (let i = c + 1; i < len; i++) data[(offset + i) * p + c] = cols[c * len + i]!;
+  // A transpose, by blocks of rows so that the rows written stay in cache while each column is read.
+  for (let i0 = 0; i0 < len; i0 += REFLECTOR_ROW_BLOCK) {
+    const i1 = Math.min(len, i0 + REFLECTOR_ROW_BLOCK);
+    for (let c = 0; c < Math.min(p, i1); c++) {
+      if (tau[c] === 0) continue;
+      const from = c * len;
+      let o = (offset + Math.max(i0, c)) * p + c;
+      for (let i = Math.max(i0, c); i < i1; i++, o += p) data[o] = i === c ? 1 : cols[from + i]!;
+    }
   }
   return { rows, cols: p, data };
 }
