@@ -11,7 +11,7 @@ import { finishCooperatively } from '../yield.js';
 import { BAND_DELAY, blockedQrR, denseToUpperBand } from './bidiagonal-band.js';
 import { bandToBidiagonalSteps } from './bidiagonal-from-band.js';
 import { bidiagonalSingularValuesSteps } from './bidiagonal-values.js';
-import type { Matrix } from './matrix.js';
+import { type Matrix, transposeInto } from './matrix.js';
 
 /**
  * Bandwidth between the stages. Stage 1 reads the trailing matrix twice per panel (wider panels,
@@ -68,7 +68,7 @@ export async function bidiagonalRoute(
   const rows = Math.max(m, n);
   const w = new Float64Array(m * n);
   if (m >= n) for (let i = 0; i < w.length; i++) w[i] = data[i]!;
-  else for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) w[j * m + i] = data[i * n + j]!;
+  else transposeInto(a, w);
   const b = Math.max(1, Math.min(bandwidth, p - 1));
   const tall = { rows, cols: p, data: w };
   const band = await denseToUpperBand(rows >= QR_FIRST_RATIO * p ? await blockedQrR(tall, qrPanel) : tall, b, delay);

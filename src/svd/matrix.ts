@@ -19,6 +19,12 @@ export interface Matrix64 {
 /** Transposed copy [cols, rows]. O(mn); prefer the transA/transB flags of `matmul`. */
 export function transpose<M extends Matrix | Matrix64>(a: M): M {
   const out = new (a.data.constructor as Float32ArrayConstructor | Float64ArrayConstructor)(a.data.length);
+  transposeInto(a, out);
+  return { rows: a.cols, cols: a.rows, data: out } as M;
+}
+
+/** aᵀ written into `out` (row-major [cols, rows], of either precision). */
+export function transposeInto(a: Matrix | Matrix64, out: Float32Array | Float64Array): void {
   const { rows, cols, data } = a;
   // Blocked so that both the reads and the writes stay in cache.
   const B = 64;
@@ -29,7 +35,6 @@ export function transpose<M extends Matrix | Matrix64>(a: M): M {
       for (let i = i0; i < i1; i++) for (let j = j0; j < j1; j++) out[j * rows + i] = data[i * cols + j]!;
     }
   }
-  return { rows: cols, cols: rows, data: out } as M;
 }
 
 /** ‖a‖_F², accumulated in f64. */
