@@ -9,8 +9,8 @@
 
 Each prints one JSON line. `analyze` reads base/ and tuned/ tensor by tensor and runs
 torch.svd_lowrank(q = 74, niter = 2) on every matrix's ΔW, `analyze-exact` torch.linalg.svdvals
-(all values, f32 LAPACK) on every ΔW; `extract` does the same as `analyze` at rank 64
-and writes the PEFT adapter (lora_A = Σ^½Vᵀ, lora_B = UΣ^½, the checkpoint's dtype, norms as
+(all values, f32 LAPACK) on every ΔW; `svdvals` times f32 and f64 and states f32's accuracy
+against f64; `extract` does the same as `analyze` at rank 64 and writes the PEFT adapter (lora_A = Σ^½Vᵀ, lora_B = UΣ^½, the checkpoint's dtype, norms as
 modules_to_save). Checkpoints are read with the official `safetensors` package when it is
 installed, otherwise with the mmap reader below, which does what safetensors.safe_open does.
 """
@@ -121,10 +121,28 @@ def lowrank(m, n):
 
 
 def svdvals(m, n):
+    """svdvals of one Gaussian matrix in f32 (what users call on f32 weights) and in f64, and how far
+    the f32 values are from the f64 ones: relative error over the values ≥ 1e-6·σ₁, the accuracy
+    deltarank's complete route is held to (1e-5)."""
     torch.linalg.svdvals(torch.randn(64, 64))  # LAPACK's first call, outside the timing
+    torch.linalg.svdvals(torch.randn(64, 64, dtype=torch.float64))
     a = torch.randn(m, n)
+    a64 = a.double()
     reps = 3 if m * n <= 2048 * 2048 else 1
-    return {"seconds": median_seconds(reps, lambda: torch.linalg.svdvals(a), warmups=0), "runs": reps}
+    seconds = median_seconds(reps, lambda: torch.linalg.svdvals(a), warmups=0)
+    seconds64 = median_seconds(reps, lambda: torch.linalg.svdvals(a64), warmups=0)
+    s32 = torch.linalg.svdvals(a).double()
+    s64 = torch.linalg.svdvals(a64)
+    held = s64 >= 1e-6 * s64[0]
+    rel = ((s32 - s64).abs() / s64)[held]
+    return {
+        "seconds": seconds,
+        "seconds64": seconds64,
+        "runs": reps,
+        "f32MaxRelErr": rel.max().item(),
+        "f32Outside": int((rel > 1e-5).sum().item()),
+        "held": int(held.sum().item()),
+    }
 
 
 def top(delta):
