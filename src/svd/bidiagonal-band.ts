@@ -15,11 +15,11 @@
 import { matmul64 } from './gemm.js';
 import type { Matrix64 } from './matrix.js';
 import {
+  compactWy,
   compactWyFactor,
   householderQrColumns,
   householderQrColumnsBlocked,
   reflectorMatrix,
-  transposeReflectors,
 } from './qr.js';
 
 /**
@@ -104,9 +104,7 @@ export async function denseToUpperBand(a: Matrix64, b: number, delay = BAND_DELA
         for (let i = 0; i <= Math.min(c, M - 1); i++) put(k + o + i, k + o + c, cols[c * M + i]!);
       if (N === bb) return band;
       const p = tau.length;
-      const v = reflectorMatrix(cols, tau, M, p, M, 0);
-      const vt = transposeReflectors(cols, tau, M);
-      const t = compactWyFactor((await matmul64(vt, v)).data, tau, p);
+      const { v, vt, t } = await compactWy(cols, tau, M);
       // W = Tᵀ·Vᵀ·(S₀[o:] − L[o:]·R) over all N0 columns (those left of o + bb are never read).
       const x = await matmul64(vt, { rows: M, cols: N0, data: s.subarray(o * N0) });
       if (used > 0) subtractInPlace(x, await matmul64(await matmul64(vt, rowsFrom(L, o)), R));
@@ -259,9 +257,7 @@ async function leftUpdateFactors(
   tau: Float64Array,
 ): Promise<{ v: Matrix64; w: Matrix64 }> {
   const p = tau.length;
-  const vt = transposeReflectors(cols, tau, M);
-  const v = reflectorMatrix(cols, tau, M, p, M, 0);
-  const t = compactWyFactor((await matmul64(vt, v)).data, tau, p);
+  const { v, vt, t } = await compactWy(cols, tau, M);
   const x = await matmul64(vt, { rows: M, cols: N, data: s });
   const w = await matmul64({ rows: p, cols: p, data: transposeSmall(t, p) }, x);
   return { v, w };

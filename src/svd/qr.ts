@@ -82,9 +82,8 @@ export async function householderQrColumnsBlocked(
   const left = cols.subarray(0, p1 * len);
   const tau1 = await householderQrColumnsBlocked(left, p1, len, leaf);
   // Qᵀ·X₂ = X₂ − V·Tᵀ·Vᵀ·X₂ for the right columns X₂, held transposed as rows: X₂ᵀ −= (X₂ᵀ·V)·T·Vᵀ.
-  const v = reflectorMatrix(left, tau1, len, p1, len, 0);
-  const vt = transposeReflectors(left, tau1, len);
-  const t: Matrix64 = { rows: p1, cols: p1, data: compactWyFactor((await matmul64(vt, v)).data, tau1, p1) };
+  const { v, vt, t: tData } = await compactWy(left, tau1, len);
+  const t: Matrix64 = { rows: p1, cols: p1, data: tData };
   const right: Matrix64 = { rows: p2, cols: len, data: cols.subarray(p1 * len, p * len) };
   const update = (await matmul64(await matmul64(await matmul64(right, v), t), vt)).data;
   for (let i = 0; i < update.length; i++) right.data[i]! -= update[i]!;
@@ -405,4 +404,19 @@ export function transposeReflectors(cols: Float64Array, tau: Float64Array, len: 
     vt.set(cols.subarray(c * len + c + 1, c * len + len), c * len + c + 1);
   }
   return { rows: p, cols: len, data: vt };
+}
+
+/**
+ * The compact WY form Q = I − V·T·Vᵀ of the reflectors in `cols` (householderQrColumns' layout,
+ * over `len` entries): V [len, p], Vᵀ [p, len] and T (row-major [p, p]), T from one product.
+ */
+export async function compactWy(
+  cols: Float64Array,
+  tau: Float64Array,
+  len: number,
+): Promise<{ v: Matrix64; vt: Matrix64; t: Float64Array }> {
+  const p = tau.length;
+  const v = reflectorMatrix(cols, tau, len, p, len, 0);
+  const vt = transposeReflectors(cols, tau, len);
+  return { v, vt, t: compactWyFactor((await matmul64(vt, v)).data, tau, p) };
 }
