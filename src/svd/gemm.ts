@@ -10,7 +10,8 @@
  * Gemm with its transA/transB attributes otherwise. Gemm transposing the big operand of a
  * thin product is the slow case (Aᵀ·Q, A 4096², Q 4096×74: 16 ms against 12 ms for MatMul
  * Qᵀ·A), so the SVD code keeps thin blocks transposed and only ever asks for Qᵀ·A (MatMul)
- * and Pᵀ·Aᵀ (Gemm transB, as fast as MatMul or faster there).
+ * and Pᵀ·Aᵀ (Gemm transB, as fast as MatMul or faster there). Products with outputs over 8 MB
+ * run in row blocks (`runProduct`: the binding returns each output as a copy in fresh memory).
  */
 import { availableParallelism } from 'node:os';
 import { ShapeError } from '../errors.js';
@@ -139,13 +140,54 @@ export async function matmul(
   if (m * n * k < SMALL_PRODUCT) return matmulPlain(a, b, { transA, transB });
   const { ort } = await loadEngine();
   if (ort === null) return matmulPlain(a, b, { transA, transB });
-  const op = transA || transB ? 'Gemm' : 'MatMul';
-  const session = await productSession(ort, { op, transA, transB });
-  const A = new ort.ort.Tensor('float32', a.data, [a.rows, a.cols]);
-  const B = new ort.ort.Tensor('float32', b.data, [b.rows, b.cols]);
-  const out = await session.run({ A, B });
-  const y = out['Y']!;
-  return { rows: m, cols: n, data: y.data as Float32Array };
+  const session = await productSession(ort, { op: transA || transB ? 'Gemm' : 'MatMul', transA, transB });
+  const data = await runProduct(ort, session, 'float32', a, b, { m, n, transA });
+  return { rows: m, cols: n, data: data as Float32Array };
+}
+
+/**
+ * The most output bytes one session call hands back. onnxruntime-node returns every output as a
+ * copy in fresh memory, even one it wrote into a given buffer, and a copy of hundreds of MB costs
+ * more in page faults than the product (f64 4096×512×4096: 453 ms in one call, 164 ms in 64-row
+ * calls; all σ of 11008×4096 30.5 s against 17.3 s at 8 MB). Larger products run in row blocks of
+ * A, each written into its place in the result, so the copies stay small and their memory is reused.
+ */
+const OUTPUT_BLOCK_BYTES = 8 * 2 ** 20;
+
+/**
+ * op(A)·op(B) [m, n] through `session` (a product, or with `c` [m, n] the update C − op(A)·op(B)),
+ * into `into` (at least m·n values) or a new array: in row blocks of A (and C) when the output
+ * passes OUTPUT_BLOCK_BYTES and A is not transposed (rows of Aᵀ are not contiguous; those
+ * products are thin), else in one call.
+ */
+async function runProduct(
+  ort: OrtEngine,
+  session: Session,
+  type: 'float32' | 'float64',
+  a: Matrix | Matrix64,
+  b: Matrix | Matrix64,
+  { m, n, transA, c, into }: { m: number; n: number; transA: boolean; c?: Matrix64; into?: Float64Array },
+): Promise<Float32Array | Float64Array> {
+  const T = ort.ort.Tensor;
+  const B = new T(type, b.data, [b.rows, b.cols]);
+  const width = type === 'float64' ? 8 : 4;
+  const rowsPerCall = transA ? m : Math.max(1, Math.floor(OUTPUT_BLOCK_BYTES / (width * n)));
+  const rowsOf = (x: Matrix | Matrix64, r0: number, r: number) =>
+    new T(type, x.data.subarray(r0 * x.cols, (r0 + r) * x.cols), [r, x.cols]);
+  const feeds = (r0: number, r: number) => ({
+    A: transA ? new T(type, a.data, [a.rows, a.cols]) : rowsOf(a, r0, r),
+    B,
+    ...(c ? { C: rowsOf(c, r0, r) } : {}),
+  });
+  // One call and no output given: the binding's copy is the result.
+  if (rowsPerCall >= m && into === undefined)
+    return (await session.run(feeds(0, m)))['Y']!.data as Float32Array | Float64Array;
+  const out = into?.subarray(0, m * n) ?? (type === 'float64' ? new Float64Array(m * n) : new Float32Array(m * n));
+  for (let r0 = 0; r0 < m; r0 += rowsPerCall) {
+    const r = Math.min(rowsPerCall, m - r0);
+    await session.run(feeds(r0, r), { Y: new T(type, out.subarray(r0 * n, (r0 + r) * n), [r, n]) });
+  }
+  return out;
 }
 
 /**
@@ -246,10 +288,10 @@ function productDims(
 
 /**
  * C = op(A)·op(B) in f64, [m, n]: the products of the f64 reductions (complete spectra at full
- * accuracy). onnxruntime-node's double MatMul (≈ 45–70 GFLOP/s at 4096² on 2 cores, half the
- * f32 rate) or Gemm with a transpose (a half to a third of that), or the plain loop. With
- * `into` (at least m·n values) C is written at its start instead of a new array: a big product
- * repeated on shrinking sizes then costs no fresh pages each time.
+ * accuracy). onnxruntime-node's double MatMul (≈ 100 GFLOP/s at 4096³ on 2 cores, less than half
+ * the f32 rate; ≈ 100 at inner size 512 when run in row blocks) or Gemm with a transpose, or the
+ * plain loop. With `into` (at least m·n values) C is written at its start instead of a new
+ * array: a big product repeated on shrinking sizes then costs no fresh pages each time.
  * @example const c = await matmul64(v, s, { transA: true }); // Vᵀ·S
  */
 export async function matmul64(
@@ -270,13 +312,8 @@ export async function matmul64(
   }
   const op = transA || transB ? 'Gemm' : 'MatMul';
   const session = await productSession(ort, { op, transA, transB, double: true });
-  const T = ort.ort.Tensor;
-  const feeds = { A: new T('float64', a.data, [a.rows, a.cols]), B: new T('float64', b.data, [b.rows, b.cols]) };
-  if (into === undefined) return { rows: m, cols: n, data: (await session.run(feeds))['Y']!.data as Float64Array };
-  // A pre-allocated output: onnxruntime writes the product straight into it.
-  const data = into.subarray(0, m * n);
-  await session.run(feeds, { Y: new T('float64', data, [m, n]) });
-  return { rows: m, cols: n, data };
+  const data = await runProduct(ort, session, 'float64', a, b, { m, n, transA, ...(into ? { into } : {}) });
+  return { rows: m, cols: n, data: data as Float64Array };
 }
 
 /**
@@ -303,13 +340,8 @@ export async function subtractProduct64(
   const session = await sessionFor(ort, `update:${transA ? 1 : 0}${transB ? 1 : 0}`, () =>
     updateModel({ transA, transB }),
   );
-  const T = ort.ort.Tensor;
-  const out = await session.run({
-    A: new T('float64', a.data, [a.rows, a.cols]),
-    B: new T('float64', b.data, [b.rows, b.cols]),
-    C: new T('float64', c.data, [m, n]),
-  });
-  return { rows: m, cols: n, data: out['Y']!.data as Float64Array };
+  const data = await runProduct(ort, session, 'float64', a, b, { m, n, transA, c });
+  return { rows: m, cols: n, data: data as Float64Array };
 }
 
 /** The plain f64 product (fallback and reference). */

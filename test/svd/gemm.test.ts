@@ -3,15 +3,23 @@ import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ShapeError } from '../../src/errors.js';
-import { gemmEngine, matmul, matmulPlain, releaseGemm, residualSquares } from '../../src/svd/gemm.js';
-import type { Matrix } from '../../src/svd/matrix.js';
+import {
+  gemmEngine,
+  matmul,
+  matmul64,
+  matmulPlain,
+  releaseGemm,
+  residualSquares,
+  subtractProduct64,
+} from '../../src/svd/gemm.js';
+import type { Matrix, Matrix64 } from '../../src/svd/matrix.js';
 import { productModel } from '../../src/svd/onnx-model.js';
 import { gaussianMatrix } from '../../src/svd/random.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
 /** op(A)·op(B) by the textbook triple loop in f64. */
-function reference(a: Matrix, b: Matrix, transA: boolean, transB: boolean): Float64Array {
+function reference(a: Matrix | Matrix64, b: Matrix | Matrix64, transA: boolean, transB: boolean): Float64Array {
   const m = transA ? a.cols : a.rows;
   const k = transA ? a.rows : a.cols;
   const n = transB ? b.rows : b.cols;
@@ -87,6 +95,50 @@ describe('residualSquares', () => {
   it("rejects a C whose shape is not the product's", async () => {
     const [a, b] = operands(20, 30, 40, false, false, 1);
     await assert.rejects(residualSquares(gaussianMatrix(20, 41, 2), a, b), ShapeError);
+  });
+});
+
+/** max |x − ref| over max |ref|. */
+function maxRelative(x: ArrayLike<number>, ref: Float64Array): number {
+  let worst = 0;
+  let scale = 0;
+  for (let i = 0; i < ref.length; i++) {
+    worst = Math.max(worst, Math.abs(x[i]! - ref[i]!));
+    scale = Math.max(scale, Math.abs(ref[i]!));
+  }
+  return worst / scale;
+}
+
+const f64 = (m: Matrix): Matrix64 => ({ rows: m.rows, cols: m.cols, data: Float64Array.from(m.data) });
+
+// Outputs over 8 MB run in row blocks of A, the last one short: every block must land in its place.
+describe('products whose output runs in row blocks', () => {
+  it('f32 A·B and A·Bᵀ of 1500×3 by 3×1500 (9 MB out, blocks of 1398 rows) match the triple loop', async () => {
+    for (const transB of [false, true]) {
+      const [a, b] = operands(1500, 3, 1500, false, transB, 11);
+      const c = await matmul(a, b, { transB });
+      assert.ok(relativeError(c.data, reference(a, b, false, transB), 3) < 1e-6);
+    }
+  });
+
+  it('f64 A·B of 1100×5 by 5×1000 (8.8 MB out) matches the triple loop, new or into a given array', async () => {
+    const [a32, b32] = operands(1100, 5, 1000, false, false, 12);
+    const [a, b] = [f64(a32), f64(b32)];
+    const ref = reference(a, b, false, false);
+    assert.ok(maxRelative((await matmul64(a, b)).data, ref) < 1e-15);
+    const into = new Float64Array(1100 * 1000 + 3).fill(7);
+    const c = await matmul64(a, b, { into });
+    assert.equal(c.data.buffer, into.buffer);
+    assert.ok(maxRelative(c.data, ref) < 1e-15);
+    assert.deepEqual(Array.from(into.subarray(1100 * 1000)), [7, 7, 7]);
+  });
+
+  it('f64 C − A·Bᵀ of 1100×1000 matches C minus the triple loop', async () => {
+    const [a32, b32] = operands(1100, 5, 1000, false, true, 13);
+    const c = f64(gaussianMatrix(1100, 1000, 14));
+    const ref = reference(f64(a32), f64(b32), false, true).map((v, i) => c.data[i]! - v);
+    const out = await subtractProduct64(c, f64(a32), f64(b32), { transB: true });
+    assert.ok(maxRelative(out.data, ref) < 1e-15);
   });
 });
 
