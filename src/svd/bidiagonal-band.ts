@@ -21,6 +21,7 @@ import {
   householderQrColumnsBlocked,
   reflectorMatrix,
 } from './qr.js';
+import { returnScratch64, takeScratch64 } from './scratch.js';
 
 /**
  * An upper band matrix of bandwidth b with room for the chase that follows: entry (i, j),
@@ -75,94 +76,99 @@ export async function denseToUpperBand(a: Matrix64, b: number, delay = BAND_DELA
   let s: Float64Array = a.data;
   // The trailing matrices alternate between a's array and this one: fresh arrays each block
   // cost more in page faults than the pass that fills them.
-  let spare: Float64Array = new Float64Array(m * n);
+  const spareArray = takeScratch64(m * n);
+  let spare = spareArray;
   // The block's product L·R, written here by the engine.
-  const product = new Float64Array(Math.max(0, m - Math.min(b, n)) * n);
+  const product = takeScratch64(Math.max(0, m - Math.min(b, n)) * n);
   // The delayed update S₀ − L·R: L [M0, q] holds each panel pair's [V | Z], R [q, N0] its
   // [W; V_Rᵀ]; columns of L and rows of R not yet used are zero, so every product may run over all q.
   const q = 2 * Math.min(b, n) * delay;
-  const Lbuf = new Float64Array(m * q);
-  const Rbuf = new Float64Array(q * n);
+  const Lbuf = takeScratch64(m * q);
+  const Rbuf = takeScratch64(q * n);
   let M0 = m;
   let N0 = n;
   let k = 0;
-  for (;;) {
-    const L: Matrix64 = { rows: M0, cols: q, data: Lbuf.subarray(0, M0 * q) };
-    const R: Matrix64 = { rows: q, cols: N0, data: Rbuf.subarray(0, q * N0) };
-    L.data.fill(0);
-    R.data.fill(0);
-    let used = 0;
-    let o = 0;
-    for (let panel = 0; panel < delay; panel++) {
-      const M = M0 - o;
-      const N = N0 - o;
-      const bb = Math.min(b, N);
-      // Left: QR of the current column panel, S₀[o:, o:o+bb] − L[o:]·R[:, o:o+bb].
-      const cols = await currentColumns(s, N0, o, M, bb, used > 0 ? rowsFrom(L, o) : null, R);
-      const tau = householderQrColumns(cols, bb, M);
-      for (let c = 0; c < bb; c++)
-        for (let i = 0; i <= Math.min(c, M - 1); i++) put(k + o + i, k + o + c, cols[c * M + i]!);
-      if (N === bb) return band;
-      const p = tau.length;
-      const { v, vt, t } = await compactWy(cols, tau, M);
-      // W = Tᵀ·Vᵀ·(S₀[o:] − L[o:]·R) over all N0 columns (those left of o + bb are never read).
-      const x = await matmul64(vt, { rows: M, cols: N0, data: s.subarray(o * N0) });
-      if (used > 0) subtractInPlace(x, await matmul64(await matmul64(vt, rowsFrom(L, o)), R));
-      const w = await matmul64({ rows: p, cols: p, data: transposeSmall(t, p) }, x);
-      // The panel's rows after the left update, to the right of the panel.
-      const len = N - bb;
-      const rowsT = new Float64Array(bb * len);
-      const head = (await matmul64({ rows: bb, cols: p, data: v.data.subarray(0, bb * p) }, w)).data;
-      const pending = used > 0 ? (await matmul64(rowsFrom(L, o, bb), R)).data : null;
-      for (let r = 0; r < bb; r++) {
-        const so = (o + r) * N0 + o + bb;
-        const ho = r * N0 + o + bb;
-        for (let c = 0; c < len; c++)
-          rowsT[r * len + c] = s[so + c]! - head[ho + c]! - (pending === null ? 0 : pending[ho + c]!);
+  try {
+    for (;;) {
+      const L: Matrix64 = { rows: M0, cols: q, data: Lbuf.subarray(0, M0 * q) };
+      const R: Matrix64 = { rows: q, cols: N0, data: Rbuf.subarray(0, q * N0) };
+      L.data.fill(0);
+      R.data.fill(0);
+      let used = 0;
+      let o = 0;
+      for (let panel = 0; panel < delay; panel++) {
+        const M = M0 - o;
+        const N = N0 - o;
+        const bb = Math.min(b, N);
+        // Left: QR of the current column panel, S₀[o:, o:o+bb] − L[o:]·R[:, o:o+bb].
+        const cols = await currentColumns(s, N0, o, M, bb, used > 0 ? rowsFrom(L, o) : null, R);
+        const tau = householderQrColumns(cols, bb, M);
+        for (let c = 0; c < bb; c++)
+          for (let i = 0; i <= Math.min(c, M - 1); i++) put(k + o + i, k + o + c, cols[c * M + i]!);
+        if (N === bb) return band;
+        const p = tau.length;
+        const { v, vt, t } = await compactWy(cols, tau, M);
+        // W = Tᵀ·Vᵀ·(S₀[o:] − L[o:]·R) over all N0 columns (those left of o + bb are never read).
+        const x = await matmul64(vt, { rows: M, cols: N0, data: s.subarray(o * N0) });
+        if (used > 0) subtractInPlace(x, await matmul64(await matmul64(vt, rowsFrom(L, o)), R));
+        const w = await matmul64({ rows: p, cols: p, data: transposeSmall(t, p) }, x);
+        // The panel's rows after the left update, to the right of the panel.
+        const len = N - bb;
+        const rowsT = new Float64Array(bb * len);
+        const head = (await matmul64({ rows: bb, cols: p, data: v.data.subarray(0, bb * p) }, w)).data;
+        const pending = used > 0 ? (await matmul64(rowsFrom(L, o, bb), R)).data : null;
+        for (let r = 0; r < bb; r++) {
+          const so = (o + r) * N0 + o + bb;
+          const ho = r * N0 + o + bb;
+          for (let c = 0; c < len; c++)
+            rowsT[r * len + c] = s[so + c]! - head[ho + c]! - (pending === null ? 0 : pending[ho + c]!);
+        }
+        // Right: LQ of the row panel, the QR of its transpose.
+        const tauR = householderQrColumns(rowsT, bb, len);
+        // The panel becomes [L 0], L = Rᵀ lower triangular: entry (r, c) = R(c, r), c ≤ r.
+        for (let r = 0; r < bb; r++)
+          for (let c = 0; c <= Math.min(r, len - 1); c++) put(k + o + r, k + o + bb + c, rowsT[r * len + c]!);
+        const below = M - bb;
+        if (below === 0) return band;
+        const pR = tauR.length;
+        // V_R over all N0 columns, zero left of o + bb, so whole rows of S₀ multiply it.
+        const vR = reflectorMatrix(rowsT, tauR, len, pR, N0, o + bb);
+        const tR = await wyFactor({ rows: len, cols: pR, data: vR.data.subarray((o + bb) * pR) }, tauR);
+        // Z = (S'·V_R)·T_R over the rows below the panel, S' the left-updated current matrix:
+        // S'·V_R = S₀·V_R − L·(R·V_R) − V·(W·V_R).
+        const sv = await matmul64({ rows: below, cols: N0, data: s.subarray((o + bb) * N0) }, vR);
+        if (used > 0) subtractInPlace(sv, await matmul64(rowsFrom(L, o + bb), await matmul64(R, vR)));
+        const vBelow: Matrix64 = { rows: below, cols: p, data: v.data.subarray(bb * p) };
+        subtractInPlace(sv, await matmul64(vBelow, await matmul64(w, vR)));
+        const z = await matmul64(sv, tR);
+        // Append [V | Z] to L (rows below the panel: the panel's own rows are final) and [W; V_Rᵀ] to R.
+        for (let i = 0; i < below; i++) {
+          const lo = (o + bb + i) * q + used;
+          L.data.set(vBelow.data.subarray(i * p, i * p + p), lo);
+          L.data.set(z.data.subarray(i * pR, i * pR + pR), lo + p);
+        }
+        for (let r = 0; r < p; r++) R.data.set(w.data.subarray(r * N0 + o + bb, r * N0 + N0), (used + r) * N0 + o + bb);
+        for (let c = 0; c < pR; c++) {
+          if (tauR[c] === 0) continue;
+          const ro = (used + p + c) * N0 + o + bb;
+          R.data[ro + c] = 1;
+          R.data.set(rowsT.subarray(c * len + c + 1, c * len + len), ro + c + 1);
+        }
+        used += p + pR;
+        o += bb;
       }
-      // Right: LQ of the row panel, the QR of its transpose.
-      const tauR = householderQrColumns(rowsT, bb, len);
-      // The panel becomes [L 0], L = Rᵀ lower triangular: entry (r, c) = R(c, r), c ≤ r.
-      for (let r = 0; r < bb; r++)
-        for (let c = 0; c <= Math.min(r, len - 1); c++) put(k + o + r, k + o + bb + c, rowsT[r * len + c]!);
-      const below = M - bb;
-      if (below === 0) return band;
-      const pR = tauR.length;
-      // V_R over all N0 columns, zero left of o + bb, so whole rows of S₀ multiply it.
-      const vR = reflectorMatrix(rowsT, tauR, len, pR, N0, o + bb);
-      const tR = await wyFactor({ rows: len, cols: pR, data: vR.data.subarray((o + bb) * pR) }, tauR);
-      // Z = (S'·V_R)·T_R over the rows below the panel, S' the left-updated current matrix:
-      // S'·V_R = S₀·V_R − L·(R·V_R) − V·(W·V_R).
-      const sv = await matmul64({ rows: below, cols: N0, data: s.subarray((o + bb) * N0) }, vR);
-      if (used > 0) subtractInPlace(sv, await matmul64(rowsFrom(L, o + bb), await matmul64(R, vR)));
-      const vBelow: Matrix64 = { rows: below, cols: p, data: v.data.subarray(bb * p) };
-      subtractInPlace(sv, await matmul64(vBelow, await matmul64(w, vR)));
-      const z = await matmul64(sv, tR);
-      // Append [V | Z] to L (rows below the panel: the panel's own rows are final) and [W; V_Rᵀ] to R.
-      for (let i = 0; i < below; i++) {
-        const lo = (o + bb + i) * q + used;
-        L.data.set(vBelow.data.subarray(i * p, i * p + p), lo);
-        L.data.set(z.data.subarray(i * pR, i * pR + pR), lo + p);
-      }
-      for (let r = 0; r < p; r++) R.data.set(w.data.subarray(r * N0 + o + bb, r * N0 + N0), (used + r) * N0 + o + bb);
-      for (let c = 0; c < pR; c++) {
-        if (tauR[c] === 0) continue;
-        const ro = (used + p + c) * N0 + o + bb;
-        R.data[ro + c] = 1;
-        R.data.set(rowsT.subarray(c * len + c + 1, c * len + len), ro + c + 1);
-      }
-      used += p + pR;
-      o += bb;
+      // The block's update, once: the next trailing matrix S₀[o:, o:] − L[o:]·R[:, o:], compacted.
+      const rows = M0 - o;
+      const prod = (await matmul64(rowsFrom(L, o), R, { into: product })).data;
+      const next = subtractCompacted(s, N0, o, prod, rows, N0 - o, spare, N0);
+      spare = s;
+      s = next;
+      k += o;
+      M0 -= o;
+      N0 -= o;
     }
-    // The block's update, once: the next trailing matrix S₀[o:, o:] − L[o:]·R[:, o:], compacted.
-    const rows = M0 - o;
-    const prod = (await matmul64(rowsFrom(L, o), R, { into: product })).data;
-    const next = subtractCompacted(s, N0, o, prod, rows, N0 - o, spare, N0);
-    spare = s;
-    s = next;
-    k += o;
-    M0 -= o;
-    N0 -= o;
+  } finally {
+    returnScratch64(spareArray, product, Lbuf, Rbuf);
   }
 }
 
@@ -211,34 +217,40 @@ async function currentColumns(
 export async function blockedQrR(a: Matrix64, b: number): Promise<Matrix64> {
   const { rows: m, cols: n } = a;
   if (m < n) throw new RangeError(`blockedQrR: needs rows ≥ cols, got ${m}×${n}`);
-  const r = new Float64Array(n * n);
+  // From the pool (see scratch.ts), zeroed: the entries below the diagonal are never written.
+  const r = takeScratch64(n * n).fill(0);
   let s: Float64Array = a.data;
-  let spare: Float64Array = new Float64Array(m * n);
-  const product = new Float64Array(m * n);
+  const spareArray = takeScratch64(m * n);
+  let spare = spareArray;
+  const product = takeScratch64(m * n);
   let M = m;
   let N = n;
   let k = 0;
-  while (N > 0) {
-    const bb = Math.min(b, N);
-    const { cols, tau } = await panelQr(s, M, N, bb);
-    for (let c = 0; c < bb; c++)
-      for (let i = 0; i <= Math.min(c, M - 1); i++) r[(k + i) * n + k + c] = cols[c * M + i]!;
-    if (N === bb) break;
-    const { v, w } = await leftUpdateFactors(s, M, N, cols, tau);
-    const prod = (await matmul64(v, w, { into: product })).data;
-    const size = N - bb;
-    // R's rows k … k + bb to the right of the panel, then the trailing matrix, compacted.
-    for (let q = 0; q < bb; q++) {
-      const o = q * N + bb;
-      const ro = (k + q) * n + k + bb;
-      for (let c = 0; c < size; c++) r[ro + c] = s[o + c]! - prod[o + c]!;
+  try {
+    while (N > 0) {
+      const bb = Math.min(b, N);
+      const { cols, tau } = await panelQr(s, M, N, bb);
+      for (let c = 0; c < bb; c++)
+        for (let i = 0; i <= Math.min(c, M - 1); i++) r[(k + i) * n + k + c] = cols[c * M + i]!;
+      if (N === bb) break;
+      const { v, w } = await leftUpdateFactors(s, M, N, cols, tau);
+      const prod = (await matmul64(v, w, { into: product })).data;
+      const size = N - bb;
+      // R's rows k … k + bb to the right of the panel, then the trailing matrix, compacted.
+      for (let q = 0; q < bb; q++) {
+        const o = q * N + bb;
+        const ro = (k + q) * n + k + bb;
+        for (let c = 0; c < size; c++) r[ro + c] = s[o + c]! - prod[o + c]!;
+      }
+      const next = subtractCompacted(s, N, bb, prod.subarray(bb * N), M - bb, size, spare, N);
+      spare = s;
+      s = next;
+      k += bb;
+      M -= bb;
+      N -= bb;
     }
-    const next = subtractCompacted(s, N, bb, prod.subarray(bb * N), M - bb, size, spare, N);
-    spare = s;
-    s = next;
-    k += bb;
-    M -= bb;
-    N -= bb;
+  } finally {
+    returnScratch64(spareArray, product);
   }
   return { rows: n, cols: n, data: r };
 }

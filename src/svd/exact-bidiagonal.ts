@@ -8,10 +8,11 @@
  */
 
 import { finishCooperatively } from '../yield.js';
-import { BAND_DELAY, blockedQrR, denseToUpperBand } from './bidiagonal-band.js';
+import { BAND_DELAY, blockedQrR, denseToUpperBand, type UpperBand } from './bidiagonal-band.js';
 import { bandToBidiagonalSteps } from './bidiagonal-from-band.js';
 import { bidiagonalSingularValuesSteps } from './bidiagonal-values.js';
 import { type Matrix, transposeInto } from './matrix.js';
+import { returnScratch64, takeScratch64 } from './scratch.js';
 
 /**
  * Bandwidth between the stages. Stage 1 reads the trailing matrix twice per panel (wider panels,
@@ -66,12 +67,21 @@ export async function bidiagonalRoute(
   if (p === 0) return new Float64Array(0);
   // Tall orientation (rows ≥ cols): Aᵀ has the same singular values.
   const rows = Math.max(m, n);
-  const w = new Float64Array(m * n);
-  if (m >= n) for (let i = 0; i < w.length; i++) w[i] = data[i]!;
+  const w = takeScratch64(m * n);
+  if (m >= n) w.set(data);
   else transposeInto(a, w);
   const b = Math.max(1, Math.min(bandwidth, p - 1));
   const tall = { rows, cols: p, data: w };
-  const band = await denseToUpperBand(rows >= QR_FIRST_RATIO * p ? await blockedQrR(tall, qrPanel) : tall, b, delay);
+  // Both w and the QR's R are scratch once the band is formed.
+  const held = [w];
+  let band: UpperBand;
+  try {
+    const square = rows >= QR_FIRST_RATIO * p ? await blockedQrR(tall, qrPanel) : tall;
+    held.push(square.data);
+    band = await denseToUpperBand(square, b, delay);
+  } finally {
+    returnScratch64(...held);
+  }
   // Both stages run seconds at p in the thousands: they let the event loop turn (src/yield.ts).
   const { d, e } = await finishCooperatively(bandToBidiagonalSteps(band));
   return finishCooperatively(bidiagonalSingularValuesSteps(d, e));
