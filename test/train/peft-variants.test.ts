@@ -30,6 +30,8 @@ interface PyResult {
   useDora: boolean;
   trainable: string[];
   residualDiff: number | null;
+  /** PiSSA: ours against W − U_r·S_r·V_rᵀ from LAPACK's f64 SVD. */
+  residualTruthDiff: number | null;
   mergeDiff: number;
 }
 
@@ -176,9 +178,16 @@ test('PEFT loads every variant’s adapter (mnist MLP and charlm as LlamaForCaus
         r.mergeDiff < 1e-5,
         `${r.name}: PEFT's merged weights differ from deltarank's by ${r.mergeDiff} of their max |W|`,
       );
+      // PiSSA: PEFT's SVD runs in f32 (1.3e-5 of max |W| from the f64 truth on an AMD EPYC), ours in
+      // f64: ours is held to LAPACK's f64 residual at f32 rounding, PEFT's to ours at f32 SVD accuracy.
+      if (r.residualTruthDiff !== null)
+        assert.ok(
+          r.residualTruthDiff < 1e-6,
+          `${r.name}: residual base differs from LAPACK's f64 one by ${r.residualTruthDiff} of max |W|`,
+        );
       if (c.residual)
         assert.ok(
-          r.residualDiff! < 1e-5,
+          r.residualDiff! < (r.residualTruthDiff === null ? 1e-5 : 1e-4),
           `${r.name}: residual base differs from PEFT's by ${r.residualDiff} of max |W|`,
         );
     }

@@ -94,11 +94,21 @@ def main():
             if p.requires_grad
         )
         residual_diff = None
+        residual_truth_diff = None
         if case.get("residual"):
             first = case["targets"][0]
             w = tuned.base_model.model.get_submodule(first).base_layer.weight.detach().numpy().ravel()
             ours = np.array(case["residual"], dtype=np.float32)
-            residual_diff = float(np.max(np.abs(w - ours)) / np.max(np.abs(ours)))
+            scale = np.max(np.abs(ours))
+            residual_diff = float(np.max(np.abs(w - ours)) / scale)
+            if v["init"] == "pissa":
+                # PiSSA's residual W - U_r S_r V_r^T with LAPACK's SVD in f64: PEFT takes it in f32,
+                # which puts its own residual a few 1e-5 of max |W| away on some processors.
+                w0 = load_file(case["base"] + "/model.safetensors")[first + ".weight"].double()
+                u, s, vh = torch.linalg.svd(w0, full_matrices=False)
+                r = case["rank"]
+                truth = (w0 - u[:, :r] @ torch.diag(s[:r]) @ vh[:r]).numpy().ravel()
+                residual_truth_diff = float(np.max(np.abs(ours - truth)) / scale)
         # PEFT's merge against deltarank's (case["merged"]: tensor name -> values).
         merged = peft_model.merge_and_unload().state_dict()
         merge_diff = 0.0
@@ -117,6 +127,7 @@ def main():
                 "useDora": bool(peft_model.peft_config["default"].use_dora),
                 "trainable": trainable,
                 "residualDiff": residual_diff,
+                "residualTruthDiff": residual_truth_diff,
             }
         )
     print(json.dumps(out))
