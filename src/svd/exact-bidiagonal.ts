@@ -16,9 +16,12 @@ import { returnScratch64, takeScratch64 } from './scratch.js';
 
 /**
  * Bandwidth between the stages. Stage 1 reads the trailing matrix twice per panel (wider panels,
- * fewer passes), stage 2 costs ≈ 6·n²·b in plain TypeScript.
+ * fewer passes), stage 2 costs ≈ 6·n²·b in plain TypeScript. Once stage 1's products stopped
+ * paying page faults for their outputs, 16 beat 32 (whole route, same runs, 2 cores of an AMD
+ * EPYC: 1024² 0.86×, 2048² 0.88–0.93×, 5632×2048 0.92–1.0×, 4096² 0.91–1.02×; at 4096² the chase
+ * falls from 1.36 to 0.89 s and stage 1 grows by about as much).
  */
-const BIDIAGONAL_BANDWIDTH = 32;
+const BIDIAGONAL_BANDWIDTH = 16;
 /**
  * Take the QR first when the long side is at least this many times the short one: the QR costs
  * 2·q·p² and the bidiagonalisation of R 8/3·p³, against 4·q·p² − 4/3·p³ directly (equal at q = 5/3·p).

@@ -40,7 +40,11 @@ const GEMM_RATE = 1.5e11;
 const GEMM64_RATE = 7e10;
 const BAND_SECONDS_PER_P2 = 95e-9;
 const QR_SECONDS_PER_QP = 8e-8;
-/** Seconds per p² of the bulge chase (bandwidth 32) and the bidiagonal QR together: 86–120 ns measured at 512² … 4096². */
+/**
+ * Seconds per p² of the bulge chase and the bidiagonal QR together: 86–120 ns measured at 512² …
+ * 4096² with a band of 32, 67–92 ns at 2048² and 4096² with the band of 16 now taken (kept: a
+ * conservative estimate moves no tensor to the complete route on a faster machine's figures).
+ */
 const BIDIAGONAL_SECONDS_PER_P2 = 1e-7;
 
 export interface SingularValues {
