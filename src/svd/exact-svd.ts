@@ -42,8 +42,9 @@ const BAND_SECONDS_PER_P2 = 95e-9;
 const QR_SECONDS_PER_QP = 8e-8;
 /**
  * Seconds per p² of the bulge chase and the bidiagonal QR together: 86–120 ns measured at 512² …
- * 4096² with a band of 32, 67–92 ns at 2048² and 4096² with the band of 16 now taken (kept: a
- * conservative estimate moves no tensor to the complete route on a faster machine's figures).
+ * 4096² with a band of 32, 67–92 ns at 2048² and 4096² with the band of 16 now taken. Kept at
+ * 100 ns: an estimate on the high side never sends a tensor to the complete route on the strength
+ * of one machine's faster figures.
  */
 const BIDIAGONAL_SECONDS_PER_P2 = 1e-7;
 

@@ -43,7 +43,7 @@ export function returnScratch64(...arrays: Float64Array[]): void {
   dropTimer.unref();
 }
 
-/** Values held by idle arrays (for tests and memory accounting). */
+/** Values held by idle arrays (what the tests watch). */
 export function idleScratchValues(): number {
   return idle.reduce((sum, a) => sum + a.length, 0);
 }
