@@ -20,14 +20,17 @@ import { applyModule, expertModule, storedTransposed, weightLayout } from './lor
 import { nameFilter, pairTensors } from './pairing.js';
 import { resizedVocabulary, tiedReplacements } from './replacements.js';
 import {
+  completeAtOnce,
   computeSpectrum,
   DEFAULT_REFINE_CAP_SECONDS,
   DEFAULT_THRESHOLDS,
   DEFAULT_TOP_K,
   relativeUpdate,
+  type SpectrumSummary,
   summarize,
   tensorSpectrum,
 } from './spectrum.js';
+import { computeSpectrumHere, defaultJobs, submitSpectrum } from './spectrum-pool.js';
 import {
   ANALYZE_SCHEMA_VERSION,
   type AnalyzeResult,
@@ -65,6 +68,11 @@ export interface AnalyzeOptions {
   /** Energy thresholds for `rankAt` (default 0.5, 0.9, 0.95, 0.99). */
   thresholds?: number[];
   seed?: number;
+  /**
+   * Most ΔW whose spectra are computed at once, each on a worker thread (default: the cores, at
+   * most 4). Memory grows with it: each holds its own SVD workspace.
+   */
+  jobs?: number;
   onProgress?: (p: AnalyzeProgress) => void;
 }
 
@@ -75,6 +83,7 @@ interface Resolved {
   seed: number;
   refine: boolean;
   refineCapSeconds: number;
+  jobs: number;
 }
 
 function resolve(opts: AnalyzeOptions): Resolved {
@@ -86,6 +95,9 @@ function resolve(opts: AnalyzeOptions): Resolved {
   const refineCapSeconds = opts.refineCapSeconds ?? DEFAULT_REFINE_CAP_SECONDS;
   if (!(refineCapSeconds >= 0))
     throw new UsageError(`the refinement cap must be a non-negative number of seconds, got ${refineCapSeconds}`);
+  const jobs = opts.jobs ?? defaultJobs();
+  if (!Number.isInteger(jobs) || jobs < 1)
+    throw new UsageError(`\`jobs\` must be a positive integer, got ${jobs}`, { option: 'jobs' });
   return {
     topK,
     exact: opts.exact ?? false,
@@ -93,12 +105,13 @@ function resolve(opts: AnalyzeOptions): Resolved {
     seed: opts.seed ?? 0,
     refine: opts.refine ?? true,
     refineCapSeconds,
+    jobs,
   };
 }
 
 /**
  * Analyze the fine-tune `tuned` of `base` (each a .safetensors file, a sharded index JSON, or a folder).
- * Peak memory: about two f32 copies of the largest tensor plus the SVD workspace.
+ * Peak memory: about two f32 copies of the largest tensor, plus per job (`jobs`) one more and its SVD workspace.
  * @example const result = await analyzeCheckpoints('llama/base', 'llama/tuned', { topK: 64 });
  */
 export async function analyzeCheckpoints(
@@ -122,23 +135,24 @@ export async function analyzeCheckpoints(
         bytesRead += bytes;
         opts.onProgress?.({ index: ++done, total, name, bytesRead });
       };
-      const tensors: TensorSpectrum[] = [];
+      const spectra = new SpectraInFlight(o);
       const otherEntries: OtherTensor[] = [];
       const isMatrix = new Set(matrices);
       for await (const [pair, d] of readDeltas(base, tuned, [...matrices, ...others])) {
-        if (isMatrix.has(pair)) tensors.push(await spectrumEntry(pair.name, pair.tuned.shape, pair.tuned.dtype, d, o));
-        else {
-          const deltaNorm = Math.sqrt(d.frobSquared);
-          otherEntries.push({
-            name: pair.name,
-            shape: pair.tuned.shape,
-            deltaNorm,
-            relativeUpdate: relativeUpdate(deltaNorm, d.baseNorm),
-          });
+        if (isMatrix.has(pair)) {
+          await spectra.add(pair.name, pair.tuned.shape, pair.tuned.dtype, d, () => tick(pair.name, d.bytesRead));
+          continue;
         }
+        const deltaNorm = Math.sqrt(d.frobSquared);
+        otherEntries.push({
+          name: pair.name,
+          shape: pair.tuned.shape,
+          deltaNorm,
+          relativeUpdate: relativeUpdate(deltaNorm, d.baseNorm),
+        });
         tick(pair.name, d.bytesRead);
       }
-      return document({ base: basePath, tuned: tunedPath }, o, tensors, otherEntries, skipped, start);
+      return document({ base: basePath, tuned: tunedPath }, o, await spectra.all(), otherEntries, skipped, start);
     } finally {
       await tuned.close();
     }
@@ -158,24 +172,27 @@ export async function analyzeDelta(deltaPath: string, opts: AnalyzeOptions = {})
   try {
     const keep = nameFilter(opts);
     const chosen = ck.tensors.filter((t) => keep(t.name));
-    const tensors: TensorSpectrum[] = [];
+    const spectra = new SpectraInFlight(o);
     const others: OtherTensor[] = [];
     const skipped: SkippedTensor[] = [];
     let bytesRead = 0;
     let done = 0;
+    const tick = (name: string) => opts.onProgress?.({ index: ++done, total: chosen.length, name, bytesRead });
     for (const t of chosen) {
       if (!isFloatDType(t.dtype)) {
         skipped.push({ name: t.name, reason: `not a float tensor (${t.dtype})` });
       } else {
         const d = await readStoredDelta(ck, t.name);
         bytesRead += d.bytesRead;
-        if (t.shape.length === 2 && t.shape[0]! > 1 && t.shape[1]! > 1)
-          tensors.push(await spectrumEntry(t.name, t.shape, t.dtype, d, o));
-        else others.push({ name: t.name, shape: t.shape, deltaNorm: Math.sqrt(d.frobSquared), relativeUpdate: null });
+        if (t.shape.length === 2 && t.shape[0]! > 1 && t.shape[1]! > 1) {
+          await spectra.add(t.name, t.shape, t.dtype, d, () => tick(t.name));
+          continue;
+        }
+        others.push({ name: t.name, shape: t.shape, deltaNorm: Math.sqrt(d.frobSquared), relativeUpdate: null });
       }
-      opts.onProgress?.({ index: ++done, total: chosen.length, name: t.name, bytesRead });
+      tick(t.name);
     }
-    return document({ base: null, tuned: null, delta: deltaPath }, o, tensors, others, skipped, start);
+    return document({ base: null, tuned: null, delta: deltaPath }, o, await spectra.all(), others, skipped, start);
   } finally {
     await ck.close();
   }
@@ -418,16 +435,46 @@ function sumSquares(x: Float32Array): number {
   return s;
 }
 
-async function spectrumEntry(
-  name: string,
-  shape: number[],
-  dtype: string,
-  d: Delta,
-  o: Resolved,
-): Promise<TensorSpectrum> {
-  const t0 = performance.now();
-  const summary = await computeSpectrum(d.delta, d.frobSquared, o);
-  return tensorSpectrum(name, shape, dtype, d.baseNorm, d.frobSquared, summary, t0);
+/**
+ * The spectra of a stream of ΔW, listed in the order they were added. Those that take a complete
+ * route at once (`completeAtOnce`: all of them under `exact`) go to worker threads, up to `jobs` at
+ * a time (spectrum-pool.ts): their routes spend long stretches on one core, which the others fill.
+ * The rest start with randomized passes, which keep every core busy with products; they are
+ * computed here, in turn, while the workers go on. After a failure, `add` and `all` throw it;
+ * spectra still running finish unread.
+ */
+class SpectraInFlight {
+  private readonly entries: Promise<TensorSpectrum>[] = [];
+  private failure: { error: unknown } | null = null;
+  constructor(private readonly o: Resolved) {}
+
+  /** Compute or start the spectrum of `d`; `onDone` runs when it is computed. ΔW's memory is free again on return. */
+  async add(name: string, shape: number[], dtype: string, d: Delta, onDone: () => void): Promise<void> {
+    if (this.failure) throw this.failure.error;
+    const { delta, baseNorm, frobSquared } = d;
+    const entry = (summary: SpectrumSummary, t0: number) => {
+      onDone();
+      return tensorSpectrum(name, shape, dtype, baseNorm, frobSquared, summary, t0);
+    };
+    if (frobSquared === 0 || !completeAtOnce(delta.rows, delta.cols, this.o)) {
+      const t0 = performance.now();
+      this.entries.push(Promise.resolve(entry(await computeSpectrumHere(delta, frobSquared, this.o), t0)));
+      return;
+    }
+    const { result } = await submitSpectrum(delta, frobSquared, this.o, this.o.jobs);
+    // Its own time, from the moment a worker took it.
+    const t0 = performance.now();
+    const pending = result.then((summary) => entry(summary, t0));
+    // Seen here at once (no unhandled rejection while later tensors are read), thrown by the next add or by all.
+    pending.catch((error: unknown) => {
+      this.failure ??= { error };
+    });
+    this.entries.push(pending);
+  }
+
+  all(): Promise<TensorSpectrum[]> {
+    return Promise.all(this.entries);
+  }
 }
 
 function document(

@@ -20,4 +20,5 @@ export {
 export { pairTensors, type TensorPair } from './pairing.js';
 export { resizedVocabulary, tiedReplacements } from './replacements.js';
 export { DEFAULT_THRESHOLDS, DEFAULT_TOP_K, exactRank, formatRankValue } from './spectrum.js';
+export { stopSpectrumWorkers } from './spectrum-pool.js';
 export * from './types.js';

@@ -133,26 +133,13 @@ export async function computeSpectrum(
       : `Gram route: the bidiagonal route's ${(routeBytes / 1e6).toFixed(0)} MB exceed the ${BIDIAGONAL_MEMORY_LIMIT / 1e6} MB allowed`;
     return { ...summarize(s, frobSquared, true, method, opts.thresholds, evidence), refinement: note };
   };
-  if (opts.exact || exactIsCheaper(m, n, Math.min(opts.topK, p))) return complete(null);
+  const atOnce = completeAtOnce(m, n, opts);
+  if (atOnce) return complete(atOnce.refinement);
   const target = Math.max(...opts.thresholds);
   const maxRank = Math.min(opts.topK, p);
-  // Wide blocks: a block of 32 columns runs the products at half the speed of one of 72, so a
-  // cap of 64 is best reached in one block (the cost of torch.svd_lowrank's q = 74); larger caps
-  // still grow in blocks and stop early on a low-rank ΔW.
-  const blockSize = Math.min(maxRank + ADAPTIVE_OVERSAMPLE, MAX_BLOCK);
-  // Refining, a complete spectrum that costs at most a few first passes is bought at once: it
-  // certifies every threshold, where a first pass that leaves one open pays for both (the
-  // 256×2048 k/v projections of a Llama: est. 0.058 s against 0.015 s, and all 44 of a 1.1B
-  // model's went on to the complete route).
+  const blockSize = firstBlockSize(maxRank);
   const cap = opts.refineCapSeconds ?? DEFAULT_REFINE_CAP_SECONDS;
   const completeCost = fitsBidiagonal ? completeCostSeconds(m, n) : Infinity;
-  if (opts.refine) {
-    const firstCost = randomizedCostSeconds(m, n, blockSize, 2);
-    if (completeCost <= Math.min(NOISE_FLOOR_CAP_SECONDS, cap) && completeCost <= COMPLETE_FIRST_FACTOR * firstCost)
-      return complete(
-        `complete spectrum at once (est. ${completeCost.toPrecision(2)} s, within ${COMPLETE_FIRST_FACTOR}× the ${firstCost.toPrecision(2)} s of a randomized pass)`,
-      );
-  }
   const first = await adaptiveSvd(delta, {
     energy: target,
     maxRank,
@@ -223,6 +210,40 @@ export async function computeSpectrum(
       : `the complete spectrum (est. ${completeCost.toPrecision(2)} s) exceeds the refinement cap of ${allowed} s`;
   steps.push(`rankAt ${which} left as intervals: ${why}`);
   return { ...current, refinement: steps.join('; ') };
+}
+
+/**
+ * Whether `computeSpectrum` of a nonzero m×n ΔW takes the complete route before any randomized
+ * pass, decided by shape and options alone: asked for, cheaper than the randomized top-k, or
+ * (refining) cheap enough to buy at once. Then the refinement note it records; else null.
+ * @example completeAtOnce(256, 2048, opts) // { refinement: 'complete spectrum at once (…)' }
+ */
+export function completeAtOnce(m: number, n: number, opts: SpectrumOptions): { refinement: string | null } | null {
+  const p = Math.min(m, n);
+  if (opts.exact || exactIsCheaper(m, n, Math.min(opts.topK, p))) return { refinement: null };
+  if (!opts.refine || bidiagonalRouteBytes(m, n) > BIDIAGONAL_MEMORY_LIMIT) return null;
+  // Refining, a complete spectrum that costs at most a few first passes is bought at once: it
+  // certifies every threshold, where a first pass that leaves one open pays for both (the
+  // 256×2048 k/v projections of a Llama: est. 0.058 s against 0.015 s, and all 44 of a 1.1B
+  // model's went on to the complete route).
+  const cap = opts.refineCapSeconds ?? DEFAULT_REFINE_CAP_SECONDS;
+  const completeCost = completeCostSeconds(m, n);
+  const firstCost = randomizedCostSeconds(m, n, firstBlockSize(Math.min(opts.topK, p)), 2);
+  if (completeCost > Math.min(NOISE_FLOOR_CAP_SECONDS, cap) || completeCost > COMPLETE_FIRST_FACTOR * firstCost)
+    return null;
+  return {
+    refinement: `complete spectrum at once (est. ${completeCost.toPrecision(2)} s, within ${COMPLETE_FIRST_FACTOR}× the ${firstCost.toPrecision(2)} s of a randomized pass)`,
+  };
+}
+
+/**
+ * The first randomized pass's block for a cap of `maxRank` values. Wide blocks: a block of 32
+ * columns runs the products at half the speed of one of 72, so a cap of 64 is best reached in one
+ * block (the cost of torch.svd_lowrank's q = 74); larger caps still grow in blocks and stop early
+ * on a low-rank ΔW.
+ */
+function firstBlockSize(maxRank: number): number {
+  return Math.min(maxRank + ADAPTIVE_OVERSAMPLE, MAX_BLOCK);
 }
 
 /**

@@ -3,6 +3,7 @@
  * `deltarank` entry point: parse, run, map errors to one line and an exit code.
  */
 import { hideBin } from 'yargs/helpers';
+import { stopSpectrumWorkers } from '../analyze/index.js';
 import { describeError, EXIT, exitCodeFor } from './exit.js';
 import { lastOutput } from './output.js';
 import { buildParser } from './parser.js';
@@ -15,10 +16,11 @@ const SIGNAL_EXIT = { SIGHUP: 129, SIGINT: EXIT.interrupted, SIGTERM: 143 } as c
 
 for (const signal of Object.keys(SIGNAL_EXIT) as (keyof typeof SIGNAL_EXIT)[]) {
   process.on(signal, () => {
-    // Ctrl-C, kill, a closed terminal: exit now. The exit handler of src/io/atomic.ts removes
-    // every temporary and every output still provisional, so nothing half-written stays.
+    // Ctrl-C, kill, a closed terminal: exit now, once the spectrum workers have stopped (within a
+    // product's time). The exit handler of src/io/atomic.ts removes every temporary and every
+    // output still provisional, so nothing half-written stays.
     process.stderr.write(`\ndeltarank: interrupted (${signal}); nothing unfinished was kept\n`);
-    process.exit(SIGNAL_EXIT[signal]);
+    void stopSpectrumWorkers().finally(() => process.exit(SIGNAL_EXIT[signal]));
   });
 }
 

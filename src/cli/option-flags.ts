@@ -25,6 +25,7 @@ export const OPTION_FLAGS: Readonly<Record<string, string>> = Object.freeze({
   exact: '--exact',
   include: '--include',
   exclude: '--exclude',
+  jobs: '--jobs',
   // every command that writes a folder
   force: '--force',
   // train, compare, synth

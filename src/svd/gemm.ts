@@ -75,21 +75,47 @@ function loadEngine(): Promise<{ info: GemmEngineInfo; ort: OrtEngine | null }> 
   return engine;
 }
 
+/**
+ * When set by `shareCores`: how many product-running threads of this process are busy now (a
+ * counter they share). Each product then takes cores / busy threads, so that spectra computed side
+ * by side in worker threads do not oversubscribe the cores (2 cores, eight 2048² spectra two at a
+ * time: 6.2 s at one thread each against 8.2 s at two).
+ */
+let busyThreads: Int32Array | null = null;
+
+/**
+ * Share the cores with the other threads counting themselves in `busy` (an Int32Array on a
+ * SharedArrayBuffer, entry 0): from now on each product of this thread runs on
+ * max(1, ⌊cores / busy⌋) threads, read when the product starts.
+ * @example shareCores(new Int32Array(workerData.busy));
+ */
+export function shareCores(busy: Int32Array): void {
+  busyThreads = busy;
+}
+
+/** Threads the next product runs on. */
+function productThreads(e: OrtEngine): number {
+  if (busyThreads === null) return e.threads;
+  return Math.max(1, Math.floor(e.threads / Math.max(1, Atomics.load(busyThreads, 0))));
+}
+
 function productSession(e: OrtEngine, kind: ProductKind): Promise<Session> {
   return sessionFor(e, `${kind.op}:${kind.transA ? 1 : 0}${kind.transB ? 1 : 0}${kind.double ? ':f64' : ''}`, () =>
     productModel(kind),
   );
 }
 
-/** The session of a model, built once per key. */
-function sessionFor(e: OrtEngine, key: string, bytes: () => Uint8Array): Promise<Session> {
+/** The session of a model, built once per key and thread count. */
+function sessionFor(e: OrtEngine, model: string, bytes: () => Uint8Array): Promise<Session> {
+  const threads = productThreads(e);
+  const key = `${model}@${threads}`;
   let s = e.sessions.get(key);
   if (s === undefined) {
     // No spinning: idle pool threads otherwise busy-wait after each product and take the core
     // the JS between products runs on (a 4096² top-64 SVD: 145–225 ms without, 250–660 ms with,
     // alternating runs on 2 busy cores).
     s = e.ort.InferenceSession.create(bytes(), {
-      intraOpNumThreads: e.threads,
+      intraOpNumThreads: threads,
       extra: { session: { intra_op: { allow_spinning: '0' } } },
     });
     e.sessions.set(key, s);

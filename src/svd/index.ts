@@ -5,7 +5,7 @@ export { choleskyLower, solveCholesky } from './cholesky.js';
 export { bidiagonalRouteBytes } from './exact-bidiagonal.js';
 export { completeCostSeconds, exactIsCheaper, exactSvd, randomizedCostSeconds, singularValues } from './exact-svd.js';
 export { type FactoredSvd, factoredSvd } from './factored-svd.js';
-export { gemmEngine, matmul, matmulPlain, residualSquares } from './gemm.js';
+export { gemmEngine, matmul, matmulPlain, residualSquares, shareCores } from './gemm.js';
 export { frobeniusSquared, leadingColumns, type Matrix, type Matrix64 } from './matrix.js';
 export {
   amplificationFactor,
@@ -32,3 +32,4 @@ export {
   roundingAllowance,
   type ValueBounds,
 } from './spectrum-bounds.js';
+export { startWorker } from './worker.js';

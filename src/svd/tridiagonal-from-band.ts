@@ -12,9 +12,9 @@
  * over a shared band and wait on each other's step counters.
  */
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
 import { DeltarankError } from '../errors.js';
 import { finishCooperatively, finishNow, turnDue } from '../yield.js';
+import { startWorker } from './worker.js';
 
 /**
  * Storage of a symmetric matrix with lower bandwidth up to `width`: entry (i, c), for
@@ -89,7 +89,15 @@ export async function bandToTridiagonalParallel(
     throw new RangeError('bandToTridiagonalParallel: the band must live in a SharedArrayBuffer');
   const done = new Int32Array(new SharedArrayBuffer(4 * n));
   const workers = Array.from({ length: threads }, (_, first) =>
-    startWorker({ data, done, n, width, b, first, stride: threads }),
+    startWorker(import.meta.url, './band-chase-worker', {
+      data,
+      done,
+      n,
+      width,
+      b,
+      first,
+      stride: threads,
+    } satisfies ChaseJob),
   );
   try {
     await Promise.all(
@@ -135,26 +143,6 @@ export interface ChaseJob {
   b: number;
   first: number;
   stride: number;
-}
-
-/**
- * A worker running band-chase-worker, a real module beside this one, so that coverage tools and
- * bundlers see its code. From TypeScript sources (tests under tsx) this module is `.ts`: Node 20
- * does not carry tsx's hooks into worker threads, so there the worker registers them first.
- * Without tsx the `.ts` worker is started as it is (Node ≥ 22.6 strips types itself).
- */
-function startWorker(job: ChaseJob): Worker {
-  if (!import.meta.url.endsWith('.ts'))
-    return new Worker(new URL('./band-chase-worker.js', import.meta.url), { workerData: job });
-  const entry = new URL('./band-chase-worker.ts', import.meta.url);
-  let tsx: string;
-  try {
-    tsx = import.meta.resolve('tsx/esm/api');
-  } catch {
-    return new Worker(entry, { workerData: job });
-  }
-  const bootstrap = `import(${JSON.stringify(tsx)}).then((t) => { t.register(); return import(${JSON.stringify(entry.href)}); })`;
-  return new Worker(bootstrap, { eval: true, workerData: job });
 }
 
 /** Wait until sweep j has finished `steps` steps (j < 0: nothing to wait for). Spins briefly, then sleeps in 0.1 ms naps. */

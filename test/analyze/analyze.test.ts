@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Matrix as MlMatrix, SVD } from 'ml-matrix';
 import { analyzeCheckpoints, analyzeDelta, type TensorSpectrum } from '../../src/analyze/index.js';
-import { FormatError, ShapeError } from '../../src/errors.js';
+import { FormatError, ShapeError, UsageError } from '../../src/errors.js';
 import { openCheckpoint, writeCheckpoint } from '../../src/io/index.js';
 import { writeSynthPair } from '../../src/synth/index.js';
 import { NO_PYTHON, runPython } from '../helpers/python.js';
@@ -209,6 +209,32 @@ describe('analyze against an exact SVD of the stored ΔW', () => {
       assert.match(t.refinement ?? '', /left as intervals: .*(noise floor|cap)/);
     }
     await checkAgainstExact('small', result);
+  });
+
+  it('the same document one spectrum at a time and several at once (`jobs`), default and --exact', async () => {
+    const [base, tuned] = [join(dir, 'small', 'base'), join(dir, 'small', 'tuned')];
+    for (const exact of [false, true]) {
+      const include = /layers\.1\./;
+      const one = await analyzeCheckpoints(base, tuned, { exact, include, jobs: 1 });
+      const three = await analyzeCheckpoints(base, tuned, { exact, include, jobs: 3 });
+      assert.ok(one.tensors.length >= 7);
+      assert.deepEqual(
+        three.tensors.map((t) => t.name),
+        one.tensors.map((t) => t.name),
+        'listed in checkpoint order',
+      );
+      for (const [i, t] of three.tensors.entries()) {
+        const u = one.tensors[i]!;
+        assert.deepEqual(t.rankAt, u.rankAt, `${t.name}: rankAt`);
+        assert.equal(t.method, u.method);
+        for (const [k, v] of t.singularValues.entries())
+          assert.ok(Math.abs(v - u.singularValues[k]!) <= 1e-12 * u.singularValues[0]!, `${t.name}: σ_${k + 1}`);
+      }
+    }
+    await assert.rejects(analyzeCheckpoints(base, tuned, { jobs: 0 }), (e: unknown) => {
+      assert.ok(e instanceof UsageError && e.option === 'jobs', String(e));
+      return true;
+    });
   });
 
   it('--exact gives complete spectra', async () => {

@@ -34,6 +34,7 @@ interface AnalyzeArgs extends CommonArgs {
   exact?: boolean;
   refine: boolean;
   'refine-cap'?: number;
+  jobs?: number;
   include?: string;
   exclude?: string;
   report?: string;
@@ -72,6 +73,10 @@ export const analyzeCommand: CommandModule<object, AnalyzeArgs> = {
         'refine-cap': numberOption(
           'refine-cap',
           'most estimated seconds one tensor may spend refining (default 60; 0.5 where the rest is a noise floor)',
+        ),
+        jobs: integerOption(
+          'jobs',
+          'most tensors whose spectra are computed at once, each on its own thread (default: the cores, at most 4; memory grows with it)',
         ),
         ...FILTER_OPTIONS,
         ...reportOption(),
@@ -114,6 +119,7 @@ export const analyzeCommand: CommandModule<object, AnalyzeArgs> = {
         exact: args.exact,
         refine: args.refine,
         refineCapSeconds: args['refine-cap'],
+        jobs: args.jobs,
         include,
         exclude,
         seed: args.seed,
