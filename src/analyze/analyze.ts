@@ -20,13 +20,13 @@ import { applyModule, expertModule, storedTransposed, weightLayout } from './lor
 import { nameFilter, pairTensors } from './pairing.js';
 import { resizedVocabulary, tiedReplacements } from './replacements.js';
 import {
-  completeAtOnce,
   computeSpectrum,
   DEFAULT_REFINE_CAP_SECONDS,
   DEFAULT_THRESHOLDS,
   DEFAULT_TOP_K,
   relativeUpdate,
   type SpectrumSummary,
+  straightToBidiagonal,
   summarize,
   tensorSpectrum,
 } from './spectrum.js';
@@ -436,12 +436,12 @@ function sumSquares(x: Float32Array): number {
 }
 
 /**
- * The spectra of a stream of ΔW, listed in the order they were added. Those that take a complete
- * route at once (`completeAtOnce`: all of them under `exact`) go to worker threads, up to `jobs` at
- * a time (spectrum-pool.ts): their routes spend long stretches on one core, which the others fill.
- * The rest start with randomized passes, which keep every core busy with products; they are
- * computed here, in turn, while the workers go on. After a failure, `add` and `all` throw it;
- * spectra still running finish unread.
+ * The spectra of a stream of ΔW, listed in the order they were added. Those that go straight to
+ * the bidiagonal route (`straightToBidiagonal`: under `exact`, every ΔW that fits its memory
+ * limit) go to worker threads, up to `jobs` at a time (spectrum-pool.ts): their routes spend long
+ * stretches on one core, which the others fill. The rest start with randomized passes or take the
+ * Gram route, both products that keep every core busy; they are computed here, in turn, while the
+ * workers go on. After a failure, `add` and `all` throw it; spectra still running finish unread.
  */
 class SpectraInFlight {
   private readonly entries: Promise<TensorSpectrum>[] = [];
@@ -456,7 +456,7 @@ class SpectraInFlight {
       onDone();
       return tensorSpectrum(name, shape, dtype, baseNorm, frobSquared, summary, t0);
     };
-    if (frobSquared === 0 || !completeAtOnce(delta.rows, delta.cols, this.o)) {
+    if (frobSquared === 0 || !straightToBidiagonal(delta.rows, delta.cols, this.o)) {
       const t0 = performance.now();
       this.entries.push(Promise.resolve(entry(await computeSpectrumHere(delta, frobSquared, this.o), t0)));
       return;

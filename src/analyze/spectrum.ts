@@ -237,6 +237,16 @@ export function completeAtOnce(m: number, n: number, opts: SpectrumOptions): { r
 }
 
 /**
+ * Whether `computeSpectrum` of a nonzero m×n ΔW goes straight to the bidiagonal route: a complete
+ * route at once (`completeAtOnce`) whose workspace fits BIDIAGONAL_MEMORY_LIMIT. Those spectra spend
+ * long stretches on one core (see spectrum-pool.ts); the Gram route taken past the limit is products.
+ * @example straightToBidiagonal(2048, 2048, { ...opts, exact: true }) // true
+ */
+export function straightToBidiagonal(m: number, n: number, opts: SpectrumOptions): boolean {
+  return completeAtOnce(m, n, opts) !== null && bidiagonalRouteBytes(m, n) <= BIDIAGONAL_MEMORY_LIMIT;
+}
+
+/**
  * The first randomized pass's block for a cap of `maxRank` values. Wide blocks: a block of 32
  * columns runs the products at half the speed of one of 72, so a cap of 64 is best reached in one
  * block (the cost of torch.svd_lowrank's q = 74); larger caps still grow in blocks and stop early
