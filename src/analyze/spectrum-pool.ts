@@ -1,14 +1,14 @@
 /**
- * Spectra computed side by side, each on a worker thread. A spectrum's route alternates products
+ * Spectra computed side by side, each on a worker thread. A complete route alternates products
  * (onnxruntime, every core) with stretches of plain TypeScript on one core (panel factorizations,
  * the bulge chase, the bidiagonal values), so one spectrum at a time leaves cores idle for much of
  * its run; two at a time on 2 cores, each product on one thread, keep both busy (eight 2048²
  * complete spectra: 11.2 s one at a time, 6.2 s two at a time; four of 5632×2048: 12.6 s and 9.0 s).
- * Products take ⌊cores / busy workers⌋ threads each (`shareCores`), so a spectrum alone still
- * has every core. The workers live as long as the process, unreferenced while idle (they never
- * keep it alive); each keeps its input buffer (here while idle) and its route's work arrays (scratch.ts drops those
- * after 2 s idle).
- */
+ * Products take ⌊cores / threads computing a spectrum⌋ threads each (`shareCores`; this thread
+ * counts itself in through `computeSpectrumHere`), so a spectrum alone still has every core. The
+ * workers live as long as the process, unreferenced while idle (they never keep it alive); each
+ * keeps its input buffer (here while it is idle) and its route's work arrays (scratch.ts drops
+ * those after 2 s idle). */
 import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import { DeltarankError, type ErrorSubject, FormatError, ShapeError, UsageError } from '../errors.js';
