@@ -69,8 +69,9 @@ export interface AnalyzeOptions {
   thresholds?: number[];
   seed?: number;
   /**
-   * Most ΔW whose spectra are computed at once, each on a worker thread (default: the cores, at
-   * most 4). Memory grows with it: each holds its own SVD workspace.
+   * Most ΔW whose complete spectra (the bidiagonal route, taken at once) are computed at once, each
+   * on a worker thread (default: the cores, at most 4). Memory grows with it: each holds its own
+   * SVD workspace.
    */
   jobs?: number;
   onProgress?: (p: AnalyzeProgress) => void;

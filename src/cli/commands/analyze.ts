@@ -76,7 +76,7 @@ export const analyzeCommand: CommandModule<object, AnalyzeArgs> = {
         ),
         jobs: integerOption(
           'jobs',
-          'most tensors whose spectra are computed at once, each on its own thread (default: the cores, at most 4; memory grows with it)',
+          'most complete spectra computed at once, each on a worker thread (default: the cores, at most 4; memory grows with it)',
         ),
         ...FILTER_OPTIONS,
         ...reportOption(),
