@@ -8,7 +8,8 @@
  * counts itself in through `computeSpectrumHere`), so a spectrum alone still has every core. The
  * workers live as long as the process, unreferenced while idle (they never keep it alive); each
  * keeps its input buffer (here while it is idle) and its route's work arrays (scratch.ts drops
- * those after 2 s idle). */
+ * those after 2 s idle).
+ */
 import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import { DeltarankError, type ErrorSubject, FormatError, ShapeError, UsageError } from '../errors.js';

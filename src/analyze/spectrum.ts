@@ -216,9 +216,8 @@ export async function computeSpectrum(
  * Whether `computeSpectrum` of a nonzero m×n ΔW takes the complete route before any randomized
  * pass, decided by shape and options alone: asked for, cheaper than the randomized top-k, or
  * (refining) cheap enough to buy at once. Then the refinement note it records; else null.
- * @example completeAtOnce(256, 2048, opts) // { refinement: 'complete spectrum at once (…)' }
  */
-export function completeAtOnce(m: number, n: number, opts: SpectrumOptions): { refinement: string | null } | null {
+function completeAtOnce(m: number, n: number, opts: SpectrumOptions): { refinement: string | null } | null {
   const p = Math.min(m, n);
   if (opts.exact || exactIsCheaper(m, n, Math.min(opts.topK, p))) return { refinement: null };
   if (!opts.refine || bidiagonalRouteBytes(m, n) > BIDIAGONAL_MEMORY_LIMIT) return null;
