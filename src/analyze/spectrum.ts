@@ -53,9 +53,10 @@ const NOISE_FLOOR_CAP_SECONDS = 0.5;
 /** A left-out part whose largest Ritz value is within this factor of its noise edge counts as a noise floor. */
 const NOISE_EDGE_FACTOR = 1.5;
 /**
- * Most bytes the bidiagonal route may hold (`bidiagonalRouteBytes`: three f64 arrays of ΔW's size and a little more): analyze's memory stays bounded
- * by a few f32 tensors of the largest shape, so a larger ΔW (a 32000×2048 embedding: 1.6 GB) takes the
- * Gram route under `--exact` (f32, p×p, with its wider bounds) and is not refined to a complete spectrum.
+ * Most bytes the bidiagonal route may hold (`bidiagonalRouteBytes`: an f64 copy of ΔW, reduced in
+ * place, and R when a QR comes first): analyze's memory stays bounded by a few f32 tensors of the
+ * largest shape, so a larger ΔW (a 32000×2048 embedding: 771 MB; 11008×4096 takes 588 MB) takes
+ * the Gram route under `--exact` (f32, p×p, with its wider bounds) and is not refined to a complete spectrum.
  */
 const BIDIAGONAL_MEMORY_LIMIT = 600e6;
 /** Under refinement, the complete route is taken at once where it costs at most this many randomized first passes. */

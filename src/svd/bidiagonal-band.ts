@@ -55,11 +55,16 @@ export const BAND_DELAY = 8;
  * block the trailing matrix is S₀ − L·R, never formed; each panel's columns and rows are brought
  * up to date by thin products, and L·R is subtracted once at the block's end.
  * Cost ≈ 4·m·n² − 4/3·n³ flops in f64 products (plus ≈ 4·m·n·b·delay in the thin ones) and
- * 2·(m + n)·n·b and ≈ n³/(3·b·delay) subtractions here; memory two more m×n f64 arrays (the
- * next trailing matrix and the engine's output, both reused from block to block).
+ * 2·(m + n)·n·b and ≈ n³/(3·b·delay) subtractions here; memory the delayed update's factors,
+ * 2·b·delay·(m + n) f64, and one block of the engine's output (`subtractCompactedInPlace`).
  * @example const band = await denseToUpperBand({ rows: m, cols: n, data }, 32);
  */
-export async function denseToUpperBand(a: Matrix64, b: number, delay = BAND_DELAY): Promise<UpperBand> {
+export async function denseToUpperBand(
+  a: Matrix64,
+  b: number,
+  delay = BAND_DELAY,
+  outputBlock = UPDATE_BLOCK_VALUES,
+): Promise<UpperBand> {
   const { rows: m, cols: n } = a;
   if (m < n) throw new RangeError(`denseToUpperBand: needs rows ≥ cols, got ${m}×${n}`);
   if (!Number.isInteger(b) || b < 1)
@@ -72,14 +77,7 @@ export async function denseToUpperBand(a: Matrix64, b: number, delay = BAND_DELA
   const put = (i: number, j: number, v: number) => {
     out[i * W + j - i + 1] = v;
   };
-  // s: the trailing matrix at the block's start, rows and columns from global k on, contiguous [M0, N0].
-  let s: Float64Array = a.data;
-  // The trailing matrices alternate between a's array and this one: fresh arrays each block
-  // cost more in page faults than the pass that fills them.
-  const spareArray = takeScratch64(m * n);
-  let spare = spareArray;
-  // The block's product L·R, written here by the engine.
-  const product = takeScratch64(Math.max(0, m - Math.min(b, n)) * n);
+  const block = takeScratch64(updateBlockValues(m, n, outputBlock));
   // The delayed update S₀ − L·R: L [M0, q] holds each panel pair's [V | Z], R [q, N0] its
   // [W; V_Rᵀ]; columns of L and rows of R not yet used are zero, so every product may run over all q.
   const q = 2 * Math.min(b, n) * delay;
@@ -90,6 +88,8 @@ export async function denseToUpperBand(a: Matrix64, b: number, delay = BAND_DELA
   let k = 0;
   try {
     for (;;) {
+      // The trailing matrix at the block's start, rows and columns from global k on, contiguous [M0, N0].
+      const s = a.data.subarray(0, M0 * N0);
       const L: Matrix64 = { rows: M0, cols: q, data: Lbuf.subarray(0, M0 * q) };
       const R: Matrix64 = { rows: q, cols: N0, data: Rbuf.subarray(0, q * N0) };
       L.data.fill(0);
@@ -158,17 +158,13 @@ export async function denseToUpperBand(a: Matrix64, b: number, delay = BAND_DELA
         o += bb;
       }
       // The block's update, once: the next trailing matrix S₀[o:, o:] − L[o:]·R[:, o:], compacted.
-      const rows = M0 - o;
-      const prod = (await matmul64(rowsFrom(L, o), R, { into: product })).data;
-      const next = subtractCompacted(s, N0, o, prod, rows, N0 - o, spare, N0);
-      spare = s;
-      s = next;
+      await subtractCompactedInPlace(s, N0, o, rowsFrom(L, o), columnsFrom(R, o), block);
       k += o;
       M0 -= o;
       N0 -= o;
     }
   } finally {
-    returnScratch64(spareArray, product, Lbuf, Rbuf);
+    returnScratch64(block, Lbuf, Rbuf);
   }
 }
 
@@ -211,46 +207,45 @@ async function currentColumns(
  * R of the QR factorisation a = Q·R of a tall `a` (f64 [m, n], m ≥ n; overwritten with scratch),
  * by the same left panels as `denseToUpperBand` without the right ones: [n, n] upper triangular,
  * with a's singular values. Taken first when m is well above n, where it halves the passes over
- * the long side. Cost ≈ 2·m·n² − ⅔·n³ flops in f64 products; memory two more m×n f64 arrays.
+ * the long side. Cost ≈ 2·m·n² − ⅔·n³ flops in f64 products; memory R, the panel's reflectors
+ * (≈ 3·m·b f64) and one block of the engine's output.
  * @example const r = await blockedQrR({ rows: 4096, cols: 512, data }, 32);
  */
-export async function blockedQrR(a: Matrix64, b: number): Promise<Matrix64> {
+export async function blockedQrR(a: Matrix64, b: number, outputBlock = UPDATE_BLOCK_VALUES): Promise<Matrix64> {
   const { rows: m, cols: n } = a;
   if (m < n) throw new RangeError(`blockedQrR: needs rows ≥ cols, got ${m}×${n}`);
   // From the pool (see scratch.ts), zeroed: the entries below the diagonal are never written.
   const r = takeScratch64(n * n).fill(0);
-  let s: Float64Array = a.data;
-  const spareArray = takeScratch64(m * n);
-  let spare = spareArray;
-  const product = takeScratch64(m * n);
+  const block = takeScratch64(updateBlockValues(m, n, outputBlock));
   let M = m;
   let N = n;
   let k = 0;
   try {
     while (N > 0) {
+      // The trailing matrix, contiguous [M, N] at the start of a's array.
+      const s = a.data.subarray(0, M * N);
       const bb = Math.min(b, N);
       const { cols, tau } = await panelQr(s, M, N, bb);
       for (let c = 0; c < bb; c++)
         for (let i = 0; i <= Math.min(c, M - 1); i++) r[(k + i) * n + k + c] = cols[c * M + i]!;
       if (N === bb) break;
       const { v, w } = await leftUpdateFactors(s, M, N, cols, tau);
-      const prod = (await matmul64(v, w, { into: product })).data;
       const size = N - bb;
-      // R's rows k … k + bb to the right of the panel, then the trailing matrix, compacted.
+      const right = columnsFrom(w, bb);
+      // R's rows k … k + bb to the right of the panel, before the compaction overwrites them.
+      const head = (await matmul64(rowsFrom(v, 0, bb), right)).data;
       for (let q = 0; q < bb; q++) {
         const o = q * N + bb;
         const ro = (k + q) * n + k + bb;
-        for (let c = 0; c < size; c++) r[ro + c] = s[o + c]! - prod[o + c]!;
+        for (let c = 0; c < size; c++) r[ro + c] = s[o + c]! - head[q * size + c]!;
       }
-      const next = subtractCompacted(s, N, bb, prod.subarray(bb * N), M - bb, size, spare, N);
-      spare = s;
-      s = next;
+      await subtractCompactedInPlace(s, N, bb, rowsFrom(v, bb), right, block);
       k += bb;
       M -= bb;
       N -= bb;
     }
   } finally {
-    returnScratch64(spareArray, product);
+    returnScratch64(block);
   }
   return { rows: n, cols: n, data: r };
 }
@@ -283,28 +278,55 @@ function transposeSmall(t: Float64Array, p: number): Float64Array {
 }
 
 /**
- * The new trailing matrix s[bb:, bb:] − prod, contiguous [rows, size] at the start of `into`
- * (another array than s), in one pass; s is [·, N], prod [rows, size] (or row stride
- * `prodStride` with the same column offset bb).
+ * Values in one block of the engine's output in `subtractCompactedInPlace` (8 MB, the most the
+ * engine hands back per call, see gemm.ts).
  */
-function subtractCompacted(
+export const UPDATE_BLOCK_VALUES = 2 ** 20;
+
+/** Values of the output block a reduction of an m×n matrix (m ≥ n) takes: at least a row. */
+export function updateBlockValues(m: number, n: number, block = UPDATE_BLOCK_VALUES): number {
+  return Math.min(m * n, Math.max(block, n));
+}
+
+/**
+ * Columns `from` … of a row-major matrix, as a new contiguous matrix.
+ */
+function columnsFrom(x: Matrix64, from: number): Matrix64 {
+  const cols = x.cols - from;
+  const data = new Float64Array(x.rows * cols);
+  for (let r = 0; r < x.rows; r++) data.set(x.data.subarray(r * x.cols + from, (r + 1) * x.cols), r * cols);
+  return { rows: x.rows, cols, data };
+}
+
+/**
+ * The next trailing matrix s[from:, from:] − L·R, compacted in place to the start of s: s is
+ * row-major with N columns, L [rows, q] (its row i belongs to s's row from + i) and R
+ * [q, N − from]. The product is formed in row blocks written into `block` and subtracted as
+ * each arrives, so nothing of the trailing matrix's size is held beside s (two such arrays
+ * before: 1.1 GB more at 11008×4096, each page of it a fault on first use). Row i of the result
+ * lands at i·(N − from), before where row from + i is read, and rows go in order, so nothing is
+ * overwritten before it is read.
+ */
+async function subtractCompactedInPlace(
   s: Float64Array,
   N: number,
-  bb: number,
-  prod: Float64Array,
-  rows: number,
-  size: number,
-  into: Float64Array,
-  prodStride = 0,
-): Float64Array {
-  const next = into.subarray(0, rows * size);
-  for (let i = 0; i < rows; i++) {
-    const so = (i + bb) * N + bb;
-    const po = prodStride ? i * prodStride + bb : i * size;
-    const no = i * size;
-    for (let c = 0; c < size; c++) next[no + c] = s[so + c]! - prod[po + c]!;
+  from: number,
+  l: Matrix64,
+  r: Matrix64,
+  block: Float64Array,
+): Promise<void> {
+  const size = N - from;
+  const step = Math.max(1, Math.floor(block.length / size));
+  for (let i0 = 0; i0 < l.rows; i0 += step) {
+    const rows = Math.min(step, l.rows - i0);
+    const prod = (await matmul64(rowsFrom(l, i0, rows), r, { into: block })).data;
+    for (let i = 0; i < rows; i++) {
+      const so = (from + i0 + i) * N + from;
+      const po = i * size;
+      const no = (i0 + i) * size;
+      for (let c = 0; c < size; c++) s[no + c] = s[so + c]! - prod[po + c]!;
+    }
   }
-  return next;
 }
 
 /** Householder QR of the leading `bb` columns of `s` [M, N] row-major: the reflectors as rows of `cols` [bb, M] (householderQrColumns' layout) and their τ. */

@@ -8,7 +8,14 @@
  */
 
 import { finishCooperatively } from '../yield.js';
-import { BAND_DELAY, blockedQrR, denseToUpperBand, type UpperBand } from './bidiagonal-band.js';
+import {
+  BAND_DELAY,
+  blockedQrR,
+  denseToUpperBand,
+  UPDATE_BLOCK_VALUES,
+  type UpperBand,
+  updateBlockValues,
+} from './bidiagonal-band.js';
 import { bandToBidiagonalSteps } from './bidiagonal-from-band.js';
 import { bidiagonalSingularValuesSteps } from './bidiagonal-values.js';
 import { type Matrix, transposeInto } from './matrix.js';
@@ -39,22 +46,27 @@ function qrPanelWidth(p: number): number {
 }
 
 /**
- * Bytes `bidiagonalRoute` holds for an m×n matrix: three f64 arrays of its size and the delayed
- * update's factors (see its memory note).
- * @example bidiagonalRouteBytes(4096, 4096) // ≈ 436e6
+ * Bytes `bidiagonalRoute` holds for an m×n matrix: its f64 copy, the QR's R and panel when the
+ * QR comes first, the delayed update's factors and a block of the engine's output (see its memory note).
+ * @example bidiagonalRouteBytes(4096, 4096) // ≈ 159e6
  */
 export function bidiagonalRouteBytes(m: number, n: number): number {
+  const q = Math.max(m, n);
   const p = Math.min(m, n);
   const b = Math.max(1, Math.min(BIDIAGONAL_BANDWIDTH, p - 1));
-  return 8 * (3 * m * n + 2 * b * BAND_DELAY * (m + n));
+  const qrFirst = q >= QR_FIRST_RATIO * p;
+  // R, and the panel's reflectors three times over (the panel, V and Vᵀ).
+  const qr = qrFirst ? p * p + 3 * qrPanelWidth(p) * q : 0;
+  return 8 * (q * p + qr + 2 * b * BAND_DELAY * ((qrFirst ? p : q) + p) + updateBlockValues(q, p));
 }
 
 /**
  * All min(m, n) singular values of `a` (f32 [m, n], not changed), descending, in f64. Cost
  * ≈ 4·q·p² − 4/3·p³ f64 GEMM flops (q = max(m, n), p = min(m, n); 2·q·p² + 8/3·p³ through the
  * QR when q ≥ 5/3·p) plus ≈ 6·p²·b + 25·p² in plain TypeScript (4096²: ≈ 5.9 s on 2 cores);
- * memory three q×p f64 arrays (the f64 copy and two that stage 1 reuses block to block) and the
- * delayed update's factors, 2·b·delay·(q + p) f64 (≈ 8 % more at 4096²).
+ * memory the f64 copy, which both stages reduce in place, R (p×p) when the QR comes first, the
+ * delayed update's factors, 2·b·delay·(q + p) f64, and one 8 MB block of the engine's output
+ * (`bidiagonalRouteBytes`: 1.2 times the f64 copy at 4096², 1.6 at 11008×4096).
  * @example const s = await bidiagonalRoute(delta);
  */
 export async function bidiagonalRoute(
@@ -63,7 +75,8 @@ export async function bidiagonalRoute(
     bandwidth = BIDIAGONAL_BANDWIDTH,
     qrPanel = qrPanelWidth(Math.min(a.rows, a.cols)),
     delay = BAND_DELAY,
-  }: { bandwidth?: number; qrPanel?: number; delay?: number } = {},
+    outputBlock = UPDATE_BLOCK_VALUES,
+  }: { bandwidth?: number; qrPanel?: number; delay?: number; outputBlock?: number } = {},
 ): Promise<Float64Array> {
   const { rows: m, cols: n, data } = a;
   const p = Math.min(m, n);
@@ -75,15 +88,20 @@ export async function bidiagonalRoute(
   else transposeInto(a, w);
   const b = Math.max(1, Math.min(bandwidth, p - 1));
   const tall = { rows, cols: p, data: w };
-  // Both w and the QR's R are scratch once the band is formed.
-  const held = [w];
+  let square = tall;
+  // What goes back to the pool when the band is formed (or a stage fails): w, or the QR's R.
+  let held = w;
   let band: UpperBand;
   try {
-    const square = rows >= QR_FIRST_RATIO * p ? await blockedQrR(tall, qrPanel) : tall;
-    held.push(square.data);
-    band = await denseToUpperBand(square, b, delay);
+    if (rows >= QR_FIRST_RATIO * p) {
+      square = await blockedQrR(tall, qrPanel, outputBlock);
+      // Scratch from here on: the band stage's work arrays may be views of it (pages already faulted in).
+      returnScratch64(w);
+      held = square.data;
+    }
+    band = await denseToUpperBand(square, b, delay, outputBlock);
   } finally {
-    returnScratch64(...held);
+    returnScratch64(held);
   }
   // Both stages run seconds at p in the thousands: they let the event loop turn (src/yield.ts).
   const { d, e } = await finishCooperatively(bandToBidiagonalSteps(band));

@@ -6,6 +6,7 @@ import { bidiagonalSingularValues } from '../../src/svd/bidiagonal-values.js';
 import { bidiagonalRoute } from '../../src/svd/exact-bidiagonal.js';
 import { JACOBI_MAX_VALUES, singularValues } from '../../src/svd/exact-svd.js';
 import type { Matrix } from '../../src/svd/matrix.js';
+import { idleScratchValues, takeScratch64 } from '../../src/svd/scratch.js';
 import { tridiagonalEigenvalues } from '../../src/svd/tridiagonal-eigenvalues.js';
 import { finishNow } from '../../src/yield.js';
 import { gaussian, oracleSingularValues, planted } from './exact-helpers.js';
@@ -114,7 +115,7 @@ describe('exact SVD, bidiagonal route (two-stage, f64)', () => {
     ],
   ];
   for (const [name, m, n, sigma] of cases) {
-    it(`${name} ${m}×${n}: every σ ≥ 1e-6·σ₁ within 1e-9 relative of the f64 oracle (band 32 and 8, QR panels 64 and 128, blocks of 8, 1 and 3)`, async () => {
+    it(`${name} ${m}×${n}: every σ ≥ 1e-6·σ₁ within 1e-9 relative of the f64 oracle (band 32 and 8, QR panels 64 and 128, blocks of 8, 1 and 3, products in row blocks)`, async () => {
       const { a } = planted(m, n, sigma, 17);
       const truth = oracleSingularValues(a);
       expectAccurate(await bidiagonalRoute(a), truth, `${name}, band 32`);
@@ -123,8 +124,29 @@ describe('exact SVD, bidiagonal route (two-stage, f64)', () => {
       // Band panels updated one at a time, and three at a time (blocks that do not divide n).
       expectAccurate(await bidiagonalRoute(a, { delay: 1 }), truth, `${name}, band panels one by one`);
       expectAccurate(await bidiagonalRoute(a, { bandwidth: 8, delay: 3 }), truth, `${name}, band 8, blocks of 3`);
+      // Each update's product arrives in row blocks of a few rows (not dividing the rows) and is
+      // subtracted in place as it comes: a row written too early would be read back wrong.
+      expectAccurate(await bidiagonalRoute(a, { outputBlock: 7 * 333 }), truth, `${name}, products in row blocks`);
     });
   }
+
+  it('reduces in place: its work arrays, left in the pool, come to the matrix, R and little more', async () => {
+    const [m, n] = [520, 200];
+    const next = gaussian(7);
+    const a: Matrix = { rows: m, cols: n, data: Float32Array.from({ length: m * n }, next) };
+    // Empty the pool: a request larger than every idle array drops them all.
+    takeScratch64(idleScratchValues() + 1);
+    assert.equal(idleScratchValues(), 0);
+    const outputBlock = 20_000;
+    expectAccurate(
+      await bidiagonalRoute(a, { bandwidth: 4, delay: 2, outputBlock }),
+      oracleSingularValues(a),
+      'in place',
+    );
+    // The f64 copy, R, one output block and the band's factors (2·4·2 columns of 200 rows, two of them).
+    const expected = m * n + n * n + outputBlock + 2 * 16 * n;
+    assert.ok(idleScratchValues() <= expected, `${idleScratchValues()} values held, at most ${expected} expected`);
+  });
 
   it(`is the default above min(m, n) = ${JACOBI_MAX_VALUES}; random tall and wide; bandwidths that do not divide n`, async () => {
     for (const [m, n, bw] of [
