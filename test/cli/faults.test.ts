@@ -392,10 +392,11 @@ describe('signals', () => {
       for (let i = 0; i < fractions.length; i++) {
         const signal = signals[i]!;
         const out = join(folder, `out${i}`);
-        // A loaded machine can finish sooner than the calm run did: then once more, earlier.
+        // A machine less loaded than during the calm run (other test files run beside this one)
+        // can finish before the signal: then again, earlier each time.
         let delay = Math.round(fractions[i]! * length);
         let r = await interrupt(c.args(out), signal, delay);
-        if (r.status === 0) {
+        for (let retry = 0; r.status === 0 && retry < 3; retry++) {
           // It finished before the signal: its outputs are whole.
           assert.ok(existsSync(c.output?.(out) ?? out), `${signal}: exit 0 but no output`);
           await rm(out, { recursive: true, force: true });
