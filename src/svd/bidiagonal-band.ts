@@ -20,6 +20,7 @@ import {
   householderQrColumns,
   householderQrColumnsBlocked,
   reflectorMatrix,
+  wyFactors,
 } from './qr.js';
 import { returnScratch64, takeScratch64 } from './scratch.js';
 
@@ -240,6 +241,8 @@ export async function blockedQrR(a: Matrix64, b: number, outputBlock = UPDATE_BL
         for (let c = 0; c < size; c++) r[ro + c] = s[o + c]! - head[q * size + c]!;
       }
       await subtractCompactedInPlace(s, N, bb, rowsFrom(v, bb), right, block);
+      // The panel's arrays go back to the pool: the next, smaller panel reuses them.
+      returnScratch64(cols, v.data);
       k += bb;
       M -= bb;
       N -= bb;
@@ -252,9 +255,10 @@ export async function blockedQrR(a: Matrix64, b: number, outputBlock = UPDATE_BL
 
 /**
  * The left update S ← (I − V·T·Vᵀ)ᵀ·S = S − V·W of the trailing matrix s [M, N] by the panel's
- * reflectors (`cols`, `tau` of `panelQr`): V [M, p] and W = Tᵀ·(Vᵀ·S) [p, N], not applied.
- * Vᵀ is formed too, so that every product is a plain MatMul (the engine's double Gemm with a
- * transpose or an added C runs at a third to a sixth of its MatMul rate here).
+ * reflectors (`cols`, `tau` of `panelQr`, R's entries already copied out: `cols` becomes Vᵀ):
+ * V [M, p] and W = Tᵀ·(Vᵀ·S) [p, N], not applied. V is formed, so that V·W is a plain MatMul
+ * in row blocks of V (the engine's double Gemm transposing its big operand runs at a third to a
+ * sixth of its MatMul rate here); it is from the scratch pool, and the caller hands it back.
  */
 async function leftUpdateFactors(
   s: Float64Array,
@@ -264,7 +268,8 @@ async function leftUpdateFactors(
   tau: Float64Array,
 ): Promise<{ v: Matrix64; w: Matrix64 }> {
   const p = tau.length;
-  const { v, vt, t } = await compactWy(cols, tau, M);
+  const v = reflectorMatrix(cols, tau, M, p, M, 0, takeScratch64(M * p));
+  const { vt, t } = await wyFactors(cols, tau, M, cols);
   const x = await matmul64(vt, { rows: M, cols: N, data: s });
   const w = await matmul64({ rows: p, cols: p, data: transposeSmall(t, p) }, x);
   return { v, w };
@@ -329,15 +334,25 @@ async function subtractCompactedInPlace(
   }
 }
 
-/** Householder QR of the leading `bb` columns of `s` [M, N] row-major: the reflectors as rows of `cols` [bb, M] (householderQrColumns' layout) and their τ. */
+/** Rows of the panel `panelQr` transposes per pass (64 rows of 256 f64: 128 KiB). */
+const PANEL_ROW_BLOCK = 64;
+
+/**
+ * Householder QR of the leading `bb` columns of `s` [M, N] row-major: the reflectors as rows of
+ * `cols` [bb, M] (householderQrColumns' layout, from the scratch pool: the caller hands it back) and their τ.
+ */
 async function panelQr(
   s: Float64Array,
   M: number,
   N: number,
   bb: number,
 ): Promise<{ cols: Float64Array; tau: Float64Array }> {
-  const cols = new Float64Array(bb * M);
-  for (let i = 0; i < M; i++) for (let c = 0; c < bb; c++) cols[c * M + i] = s[i * N + c]!;
+  const cols = takeScratch64(bb * M);
+  // A transpose by slabs of rows, so that the rows read stay in cache while each column is written.
+  for (let i0 = 0; i0 < M; i0 += PANEL_ROW_BLOCK) {
+    const i1 = Math.min(M, i0 + PANEL_ROW_BLOCK);
+    for (let c = 0; c < bb; c++) for (let i = i0; i < i1; i++) cols[c * M + i] = s[i * N + c]!;
+  }
   return { cols, tau: await householderQrColumnsBlocked(cols, bb, M) };
 }
 

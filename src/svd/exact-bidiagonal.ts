@@ -55,7 +55,7 @@ export function bidiagonalRouteBytes(m: number, n: number): number {
   const p = Math.min(m, n);
   const b = Math.max(1, Math.min(BIDIAGONAL_BANDWIDTH, p - 1));
   const qrFirst = q >= QR_FIRST_RATIO * p;
-  // R, and the panel's reflectors three times over (the panel, V and Vᵀ).
+  // R, and three panels' worth of work arrays (the panel, which becomes Vᵀ, V, and its recursive factorization's).
   const qr = qrFirst ? p * p + 3 * qrPanelWidth(p) * q : 0;
   return 8 * (q * p + qr + 2 * b * BAND_DELAY * ((qrFirst ? p : q) + p) + updateBlockValues(q, p));
 }

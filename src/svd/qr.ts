@@ -15,6 +15,7 @@ import { DeltarankError, ShapeError } from '../errors.js';
 import { finishNow, turnDue } from '../yield.js';
 import { matmul, matmul64 } from './gemm.js';
 import { type Matrix, type Matrix64, transpose } from './matrix.js';
+import { returnScratch64, takeScratch64 } from './scratch.js';
 
 /** f32 unit roundoff. */
 const EPS32 = 2 ** -24;
@@ -82,17 +83,22 @@ export async function householderQrColumnsBlocked(
   const left = cols.subarray(0, p1 * len);
   const tau1 = await householderQrColumnsBlocked(left, p1, len, leaf);
   // Qᵀ·X₂ = X₂ − V·Tᵀ·Vᵀ·X₂ for the right columns X₂, held transposed as rows: X₂ᵀ −= (X₂ᵀ·V)·T·Vᵀ.
-  const { v, vt, t: tData } = await compactWy(left, tau1, len);
+  // Work arrays from the pool (see wyFactors), handed back before the recursion takes its own.
+  const { vt, t: tData } = await wyFactors(left, tau1, len, takeScratch64(p1 * len));
   const t: Matrix64 = { rows: p1, cols: p1, data: tData };
   const right: Matrix64 = { rows: p2, cols: len, data: cols.subarray(p1 * len, p * len) };
-  const update = (await matmul64(await matmul64(await matmul64(right, v), t), vt)).data;
+  const into = takeScratch64(p2 * len);
+  const xv = await matmul64(right, vt, { transB: true });
+  const update = (await matmul64(await matmul64(xv, t), vt, { into })).data;
   for (let i = 0; i < update.length; i++) right.data[i]! -= update[i]!;
+  returnScratch64(vt.data, into);
   // The right half below the left's rows, factored as its own panel (copied out: its rows are strided).
   const rest = len - p1;
-  const lower = new Float64Array(p2 * rest);
+  const lower = takeScratch64(p2 * rest);
   for (let c = 0; c < p2; c++) lower.set(right.data.subarray(c * len + p1, (c + 1) * len), c * rest);
   const tau2 = await householderQrColumnsBlocked(lower, p2, rest, leaf);
   for (let c = 0; c < p2; c++) right.data.set(lower.subarray(c * rest, (c + 1) * rest), c * len + p1);
+  returnScratch64(lower);
   const tau = new Float64Array(p);
   tau.set(tau1);
   tau.set(tau2, p1);
@@ -370,7 +376,8 @@ const REFLECTOR_ROW_BLOCK = 64;
 
 /**
  * The reflectors of `householderQrColumns` (p of them, over `len` entries, stored in `cols` rows)
- * as a row-major [rows, p] matrix V with unit diagonal, placed from row `offset` (zeros above).
+ * as a row-major [rows, p] matrix V with unit diagonal, placed from row `offset` (zeros above;
+ * rows = offset + len), in `into` (every entry written) or a new array.
  */
 export function reflectorMatrix(
   cols: Float64Array,
@@ -379,44 +386,68 @@ export function reflectorMatrix(
   p: number,
   rows: number,
   offset: number,
+  into?: Float64Array,
 ): Matrix64 {
-  const data = new Float64Array(rows * p);
+  const data = into?.subarray(0, rows * p) ?? new Float64Array(rows * p);
+  if (into) data.fill(0, 0, offset * p);
   // A transpose, by blocks of rows so that the rows written stay in cache while each column is read.
   for (let i0 = 0; i0 < len; i0 += REFLECTOR_ROW_BLOCK) {
     const i1 = Math.min(len, i0 + REFLECTOR_ROW_BLOCK);
-    for (let c = 0; c < Math.min(p, i1); c++) {
-      if (tau[c] === 0) continue;
+    for (let c = 0; c < p; c++) {
       const from = c * len;
-      let o = (offset + Math.max(i0, c)) * p + c;
-      for (let i = Math.max(i0, c); i < i1; i++, o += p) data[o] = i === c ? 1 : cols[from + i]!;
+      let o = (offset + i0) * p + c;
+      let i = i0;
+      // Above and on the diagonal (the first p rows only), and a column without a reflector.
+      for (const head = tau[c] === 0 ? i1 : Math.min(i1, c + 1); i < head; i++, o += p) data[o] = i === c ? 1 : 0;
+      for (; i < i1; i++, o += p) data[o] = cols[from + i]!;
     }
   }
   return { rows, cols: p, data };
 }
 
-/** Vᵀ [p, len] of the reflectors in `cols` (householderQrColumns' layout), unit diagonal, zeros left of it. */
-export function transposeReflectors(cols: Float64Array, tau: Float64Array, len: number): Matrix64 {
+/**
+ * Vᵀ [p, len] of the reflectors in `cols` (householderQrColumns' layout), unit diagonal, zeros
+ * left of it, in `into` or a new array; `into` may be `cols` itself (R's entries are then lost).
+ */
+export function transposeReflectors(cols: Float64Array, tau: Float64Array, len: number, into?: Float64Array): Matrix64 {
   const p = tau.length;
-  const vt = new Float64Array(p * len);
+  const vt = into?.subarray(0, p * len) ?? new Float64Array(p * len);
   for (let c = 0; c < p; c++) {
-    if (tau[c] === 0) continue;
+    if (tau[c] === 0) {
+      if (into) vt.fill(0, c * len, (c + 1) * len);
+      continue;
+    }
+    if (into) vt.fill(0, c * len, c * len + c);
     vt[c * len + c] = 1;
-    vt.set(cols.subarray(c * len + c + 1, c * len + len), c * len + c + 1);
+    if (into !== cols) vt.set(cols.subarray(c * len + c + 1, c * len + len), c * len + c + 1);
   }
   return { rows: p, cols: len, data: vt };
 }
 
 /**
- * The compact WY form Q = I − V·T·Vᵀ of the reflectors in `cols` (householderQrColumns' layout,
- * over `len` entries): V [len, p], Vᵀ [p, len] and T (row-major [p, p]), T from one product.
+ * Vᵀ [p, len] and T (row-major [p, p]) of the compact WY form Q = I − V·T·Vᵀ of the reflectors in
+ * `cols` (householderQrColumns' layout, over `len` entries), T from one product (VᵀV as Vᵀ·(Vᵀ)ᵀ:
+ * the engine's Gemm with transB is as fast as MatMul on such thin products, 97–120 GFLOP/s at
+ * 11008 × 32 to 128, so V need not be formed). Vᵀ goes to `into` (a panel of a tall QR is tens
+ * of MB, and a fresh array of that size costs a page fault per 4 KiB each time; it may be `cols`,
+ * see `transposeReflectors`) or a new array.
  */
+export async function wyFactors(
+  cols: Float64Array,
+  tau: Float64Array,
+  len: number,
+  into?: Float64Array,
+): Promise<{ vt: Matrix64; t: Float64Array }> {
+  const p = tau.length;
+  const vt = transposeReflectors(cols, tau, len, into);
+  return { vt, t: compactWyFactor((await matmul64(vt, vt, { transB: true })).data, tau, p) };
+}
+
+/** `wyFactors` and V [len, p] itself, new arrays, for products that need it row-major. */
 export async function compactWy(
   cols: Float64Array,
   tau: Float64Array,
   len: number,
 ): Promise<{ v: Matrix64; vt: Matrix64; t: Float64Array }> {
-  const p = tau.length;
-  const v = reflectorMatrix(cols, tau, len, p, len, 0);
-  const vt = transposeReflectors(cols, tau, len);
-  return { v, vt, t: compactWyFactor((await matmul64(vt, v)).data, tau, p) };
+  return { v: reflectorMatrix(cols, tau, len, tau.length, len, 0), ...(await wyFactors(cols, tau, len)) };
 }

@@ -137,14 +137,16 @@ describe('exact SVD, bidiagonal route (two-stage, f64)', () => {
     // Empty the pool: a request larger than every idle array drops them all.
     takeScratch64(idleScratchValues() + 1);
     assert.equal(idleScratchValues(), 0);
-    const outputBlock = 20_000;
+    const [outputBlock, qrPanel] = [20_000, 64];
     expectAccurate(
-      await bidiagonalRoute(a, { bandwidth: 4, delay: 2, outputBlock }),
+      await bidiagonalRoute(a, { bandwidth: 4, delay: 2, outputBlock, qrPanel }),
       oracleSingularValues(a),
       'in place',
     );
-    // The f64 copy, R, one output block and the band's factors (2·4·2 columns of 200 rows, two of them).
-    const expected = m * n + n * n + outputBlock + 2 * 16 * n;
+    // The f64 copy, R, one output block, the band's factors (2·4·2 columns of 200 rows, two of
+    // them) and the QR panel's arrays (the panel, which becomes Vᵀ, V and what its recursive
+    // factorization holds, three panels' worth), which the next panel reuses.
+    const expected = m * n + n * n + outputBlock + 2 * 16 * n + 3 * qrPanel * m;
     assert.ok(idleScratchValues() <= expected, `${idleScratchValues()} values held, at most ${expected} expected`);
   });
 
