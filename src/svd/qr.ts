@@ -397,8 +397,10 @@ export function reflectorMatrix(
       const from = c * len;
       let o = (offset + i0) * p + c;
       let i = i0;
-      // Above and on the diagonal (the first p rows only), and a column without a reflector.
-      for (const head = tau[c] === 0 ? i1 : Math.min(i1, c + 1); i < head; i++, o += p) data[o] = i === c ? 1 : 0;
+      // Above and on the diagonal (the first p rows only), and all of a column without a reflector.
+      const reflector = tau[c] !== 0;
+      for (const head = reflector ? Math.min(i1, c + 1) : i1; i < head; i++, o += p)
+        data[o] = reflector && i === c ? 1 : 0;
       for (; i < i1; i++, o += p) data[o] = cols[from + i]!;
     }
   }

@@ -7,6 +7,8 @@ import {
   householderQrColumns,
   householderQrColumnsBlocked,
   orthonormalizeRows,
+  reflectorMatrix,
+  transposeReflectors,
 } from '../../src/svd/qr.js';
 import { createRng } from '../../src/svd/random.js';
 import { orthogonalityError, planted } from './planted.js';
@@ -122,6 +124,31 @@ describe('householderQrColumnsBlocked (recursive panels through the GEMM engine)
       }
     });
   }
+});
+
+describe('reflectorMatrix and transposeReflectors into a used array', () => {
+  it('write every entry: V and Vᵀ in an array full of NaN equal those in a new one, a column without a reflector zero', () => {
+    const [p, len, offset] = [5, 9, 3];
+    const rng = createRng(8);
+    const cols = Float64Array.from({ length: p * len }, () => rng.normal());
+    // A reflector with τ = 0 (H = I) stands for nothing: its column of V is zero, diagonal too.
+    const tau = Float64Array.from([0.7, 0, 1.2, 0.4, 0.9]);
+    const dirty = () => new Float64Array(200).fill(Number.NaN);
+    const v = reflectorMatrix(cols, tau, len, p, offset + len, offset);
+    assert.deepEqual(reflectorMatrix(cols, tau, len, p, offset + len, offset, dirty()).data, v.data);
+    for (let i = 0; i < offset + len; i++) assert.equal(v.data[i * p + 1], 0, `V[${i}, 1]`);
+    for (let c = 0; c < p; c++) {
+      if (c !== 1) assert.equal(v.data[(offset + c) * p + c], 1, `V's unit diagonal at column ${c}`);
+      for (let i = 0; i < offset + c; i++) assert.equal(v.data[i * p + c], 0, `V[${i}, ${c}] above the diagonal`);
+    }
+    const vt = transposeReflectors(cols, tau, len);
+    assert.deepEqual(transposeReflectors(cols, tau, len, dirty()).data, vt.data);
+    // In place, `cols` itself becomes Vᵀ.
+    const own = cols.slice();
+    assert.deepEqual(transposeReflectors(own, tau, len, own).data, vt.data);
+    for (let i = 0; i < len; i++)
+      for (let c = 0; c < p; c++) assert.equal(vt.data[c * len + i], v.data[(offset + i) * p + c], `Vᵀ[${c}, ${i}]`);
+  });
 });
 
 describe('orthonormalizeRows (CholeskyQR through the GEMM engine)', () => {
