@@ -12,7 +12,7 @@
  * ≈ √(m·n)·ε₆₄·‖A‖ (backward stable, no squaring of the condition number).
  */
 
-import { matmul64 } from './gemm.js';
+import { matmul64, OUTPUT_BLOCK_BYTES } from './gemm.js';
 import type { Matrix64 } from './matrix.js';
 import {
   compactWy,
@@ -133,7 +133,7 @@ export async function denseToUpperBand(
         if (below === 0) return band;
         const pR = tauR.length;
         // V_R over all N0 columns, zero left of o + bb, so whole rows of S₀ multiply it.
-        const vR = reflectorMatrix(rowsT, tauR, len, pR, N0, o + bb);
+        const vR = reflectorMatrix(rowsT, tauR, len, pR, o + bb);
         const tR = await wyFactor({ rows: len, cols: pR, data: vR.data.subarray((o + bb) * pR) }, tauR);
         // Z = (S'·V_R)·T_R over the rows below the panel, S' the left-updated current matrix:
         // S'·V_R = S₀·V_R − L·(R·V_R) − V·(W·V_R).
@@ -268,7 +268,7 @@ async function leftUpdateFactors(
   tau: Float64Array,
 ): Promise<{ v: Matrix64; w: Matrix64 }> {
   const p = tau.length;
-  const v = reflectorMatrix(cols, tau, M, p, M, 0, takeScratch64(M * p));
+  const v = reflectorMatrix(cols, tau, M, p, 0, takeScratch64(M * p));
   const { vt, t } = await wyFactors(cols, tau, M, cols);
   const x = await matmul64(vt, { rows: M, cols: N, data: s });
   const w = await matmul64({ rows: p, cols: p, data: transposeSmall(t, p) }, x);
@@ -282,11 +282,8 @@ function transposeSmall(t: Float64Array, p: number): Float64Array {
   return out;
 }
 
-/**
- * Values in one block of the engine's output in `subtractCompactedInPlace` (8 MB, the most the
- * engine hands back per call, see gemm.ts).
- */
-export const UPDATE_BLOCK_VALUES = 2 ** 20;
+/** Values in one block of the engine's output in `subtractCompactedInPlace`: the most it hands back per call. */
+export const UPDATE_BLOCK_VALUES = OUTPUT_BLOCK_BYTES / 8;
 
 /** Values of the output block a reduction of an m×n matrix (m ≥ n) takes: at least a row. */
 export function updateBlockValues(m: number, n: number, block = UPDATE_BLOCK_VALUES): number {

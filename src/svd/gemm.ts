@@ -178,7 +178,7 @@ export async function matmul(
  * calls; all σ of 11008×4096 30.5 s against 17.3 s at 8 MB). Larger products run in row blocks of
  * A, each written into its place in the result, so the copies stay small and their memory is reused.
  */
-const OUTPUT_BLOCK_BYTES = 8 * 2 ** 20;
+export const OUTPUT_BLOCK_BYTES = 8 * 2 ** 20;
 
 /**
  * op(A)·op(B) [m, n] through `session` (a product, or with `c` [m, n] the update C − op(A)·op(B)),

@@ -376,18 +376,18 @@ const REFLECTOR_ROW_BLOCK = 64;
 
 /**
  * The reflectors of `householderQrColumns` (p of them, over `len` entries, stored in `cols` rows)
- * as a row-major [rows, p] matrix V with unit diagonal, placed from row `offset` (zeros above;
- * rows = offset + len), in `into` (every entry written) or a new array.
+ * as a row-major [offset + len, p] matrix V with unit diagonal, placed from row `offset` (zeros
+ * above), in `into` (every entry written) or a new array.
  */
 export function reflectorMatrix(
   cols: Float64Array,
   tau: Float64Array,
   len: number,
   p: number,
-  rows: number,
   offset: number,
   into?: Float64Array,
 ): Matrix64 {
+  const rows = offset + len;
   const data = into?.subarray(0, rows * p) ?? new Float64Array(rows * p);
   if (into) data.fill(0, 0, offset * p);
   // A transpose, by blocks of rows so that the rows written stay in cache while each column is read.
@@ -451,5 +451,5 @@ export async function compactWy(
   tau: Float64Array,
   len: number,
 ): Promise<{ v: Matrix64; vt: Matrix64; t: Float64Array }> {
-  return { v: reflectorMatrix(cols, tau, len, tau.length, len, 0), ...(await wyFactors(cols, tau, len)) };
+  return { v: reflectorMatrix(cols, tau, len, tau.length, 0), ...(await wyFactors(cols, tau, len)) };
 }
