@@ -58,6 +58,7 @@ function loadEngine(): Promise<{ info: GemmEngineInfo; ort: OrtEngine | null }> 
     }
     try {
       const ort = await import('onnxruntime-node');
+      raiseTrimThreshold();
       const threads = availableParallelism();
       const ortEngine: OrtEngine = { ort, threads, sessions: new Map() };
       // Fail here, not on the first big product, if the native binding cannot run a model.
@@ -73,6 +74,20 @@ function loadEngine(): Promise<{ info: GemmEngineInfo; ort: OrtEngine | null }> 
     }
   })();
   return engine;
+}
+
+/**
+ * The binding hands every output back as a copy in fresh memory (`OUTPUT_BLOCK_BYTES` blocks),
+ * freed when V8 collects it, tens of MB at a time. glibc's malloc trims such a batch off its heap,
+ * and the next copies fault their pages in again (≈ 10 µs a page on virtual machines: the first
+ * all-σ of 11008×4096 in a process faulted 1.1–1.6 GB, about half of it these copies). glibc sets
+ * its trim threshold to twice the largest mmap-served block freed so far, up to 2·32 MiB: this
+ * buffer (never touched, so it costs no faults) is such a block once collected, and the copies are
+ * reused from then on (480 MB of 8 MB outputs: 0–60 MB faulted against 330–450 MB). Elsewhere
+ * than glibc it is a buffer allocated and dropped.
+ */
+function raiseTrimThreshold(): void {
+  new ArrayBuffer(31 * 2 ** 20);
 }
 
 /**
