@@ -54,8 +54,8 @@ const NOISE_FLOOR_CAP_SECONDS = 0.5;
 const NOISE_EDGE_FACTOR = 1.5;
 /**
  * Most bytes the bidiagonal route may hold (`bidiagonalRouteBytes`: an f64 copy of ΔW, reduced in
- * place, and R when a QR comes first): analyze's memory stays bounded by a few f32 tensors of the
- * largest shape, so a larger ΔW (a 32000×2048 embedding: 771 MB; 11008×4096 takes 588 MB) takes
+ * place, and the QR's panels when a QR comes first): analyze's memory stays bounded by a few f32
+ * tensors of the largest shape, so a larger ΔW (a 32000×2048 embedding: 742 MB; 11008×4096 takes 462 MB) takes
  * the Gram route under `--exact` (f32, p×p, with its wider bounds) and is not refined to a complete spectrum.
  */
 const BIDIAGONAL_MEMORY_LIMIT = 600e6;

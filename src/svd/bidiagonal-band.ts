@@ -205,19 +205,21 @@ async function currentColumns(
 }
 
 /**
- * R of the QR factorisation a = Q·R of a tall `a` (f64 [m, n], m ≥ n; overwritten with scratch),
- * by the same left panels as `denseToUpperBand` without the right ones: [n, n] upper triangular,
- * with a's singular values. Taken first when m is well above n, where it halves the passes over
- * the long side. Cost ≈ 2·m·n² − ⅔·n³ flops in f64 products; memory R, the panel's reflectors
- * (≈ 3·m·b f64) and one block of the engine's output.
- * @example const r = await blockedQrR({ rows: 4096, cols: 512, data }, 32);
+ * R of the QR factorisation a = Q·R of a tall `a` (f64 [m, n], m ≥ n), by the same left panels as
+ * `denseToUpperBand` without the right ones, as J·R: R's rows in reverse order (the same singular
+ * values), [n, n] in the last n² values of a's array, whose other values are left as scratch.
+ * Once the K rows of R up to a panel's end are known, the trailing matrix ends at
+ * (m − K)·(n − K) ≤ (m − K)·n, where row K − 1 of R begins: so R takes no array of its own
+ * (134 MB at n = 4096, each page a fault on first use). Taken first when m is well above n, where it
+ * halves the passes over the long side. Cost ≈ 2·m·n² − ⅔·n³ flops in f64 products; memory the
+ * panel's reflectors (≈ 3·m·b f64), its rows of R and one block of the engine's output.
+ * @example const jr = await blockedQrR({ rows: 4096, cols: 512, data }, 32);
  */
 export async function blockedQrR(a: Matrix64, b: number, outputBlock = UPDATE_BLOCK_VALUES): Promise<Matrix64> {
   const { rows: m, cols: n } = a;
   if (m < n) throw new RangeError(`blockedQrR: needs rows ≥ cols, got ${m}×${n}`);
-  // From the pool (see scratch.ts), zeroed: the entries below the diagonal are never written.
-  const r = takeScratch64(n * n).fill(0);
   const block = takeScratch64(updateBlockValues(m, n, outputBlock));
+  const rowsR = takeScratch64(Math.min(b, n) * n);
   let M = m;
   let N = n;
   let k = 0;
@@ -227,30 +229,36 @@ export async function blockedQrR(a: Matrix64, b: number, outputBlock = UPDATE_BL
       const s = a.data.subarray(0, M * N);
       const bb = Math.min(b, N);
       const { cols, tau } = await panelQr(s, M, N, bb);
-      for (let c = 0; c < bb; c++)
-        for (let i = 0; i <= Math.min(c, M - 1); i++) r[(k + i) * n + k + c] = cols[c * M + i]!;
-      if (N === bb) break;
-      const { v, w } = await leftUpdateFactors(s, M, N, cols, tau);
-      const size = N - bb;
-      const right = columnsFrom(w, bb);
-      // R's rows k … k + bb to the right of the panel, before the compaction overwrites them.
-      const head = (await matmul64(rowsFrom(v, 0, bb), right)).data;
-      for (let q = 0; q < bb; q++) {
-        const o = q * N + bb;
-        const ro = (k + q) * n + k + bb;
-        for (let c = 0; c < size; c++) r[ro + c] = s[o + c]! - head[q * size + c]!;
+      // R's rows k … k + bb from column k on, [bb, N]: the panel's triangle, and right of it the
+      // updated panel rows; they go to their place once the trailing matrix has moved out of it.
+      for (let q = 0; q < bb; q++) for (let c = 0; c < bb; c++) rowsR[q * N + c] = c < q ? 0 : cols[c * M + q]!;
+      if (N > bb) {
+        const { v, w } = await leftUpdateFactors(s, M, N, cols, tau);
+        const size = N - bb;
+        const right = columnsFrom(w, bb);
+        const head = (await matmul64(rowsFrom(v, 0, bb), right)).data;
+        for (let q = 0; q < bb; q++) {
+          const o = q * N + bb;
+          for (let c = 0; c < size; c++) rowsR[o + c] = s[o + c]! - head[q * size + c]!;
+        }
+        await subtractCompactedInPlace(s, N, bb, rowsFrom(v, bb), right, block);
+        returnScratch64(v.data);
       }
-      await subtractCompactedInPlace(s, N, bb, rowsFrom(v, bb), right, block);
+      for (let q = 0; q < bb; q++) {
+        const at = (m - k - q - 1) * n;
+        a.data.fill(0, at, at + k);
+        a.data.set(rowsR.subarray(q * N, (q + 1) * N), at + k);
+      }
       // The panel's arrays go back to the pool: the next, smaller panel reuses them.
-      returnScratch64(cols, v.data);
+      returnScratch64(cols);
       k += bb;
       M -= bb;
       N -= bb;
     }
   } finally {
-    returnScratch64(block);
+    returnScratch64(block, rowsR);
   }
-  return { rows: n, cols: n, data: r };
+  return { rows: n, cols: n, data: a.data.subarray((m - n) * n, m * n) };
 }
 
 /**

@@ -46,8 +46,9 @@ function qrPanelWidth(p: number): number {
 }
 
 /**
- * Bytes `bidiagonalRoute` holds for an m×n matrix: its f64 copy, the QR's R and panel when the
- * QR comes first, the delayed update's factors and a block of the engine's output (see its memory note).
+ * Bytes `bidiagonalRoute` holds for an m×n matrix: its f64 copy, the QR's panel and a panel's rows
+ * of R when the QR comes first (R itself lies in the copy), the delayed update's factors and a
+ * block of the engine's output (see its memory note).
  * @example bidiagonalRouteBytes(4096, 4096) // ≈ 159e6
  */
 export function bidiagonalRouteBytes(m: number, n: number): number {
@@ -55,8 +56,9 @@ export function bidiagonalRouteBytes(m: number, n: number): number {
   const p = Math.min(m, n);
   const b = Math.max(1, Math.min(BIDIAGONAL_BANDWIDTH, p - 1));
   const qrFirst = q >= QR_FIRST_RATIO * p;
-  // R, and three panels' worth of work arrays (the panel, which becomes Vᵀ, V, and its recursive factorization's).
-  const qr = qrFirst ? p * p + 3 * qrPanelWidth(p) * q : 0;
+  // A panel's rows of R, and three panels' worth of work arrays (the panel, which becomes Vᵀ, V,
+  // and its recursive factorization's).
+  const qr = qrFirst ? qrPanelWidth(p) * (p + 3 * q) : 0;
   return 8 * (q * p + qr + 2 * b * BAND_DELAY * ((qrFirst ? p : q) + p) + updateBlockValues(q, p));
 }
 
@@ -64,9 +66,10 @@ export function bidiagonalRouteBytes(m: number, n: number): number {
  * All min(m, n) singular values of `a` (f32 [m, n], not changed), descending, in f64. Cost
  * ≈ 4·q·p² − 4/3·p³ f64 GEMM flops (q = max(m, n), p = min(m, n); 2·q·p² + 8/3·p³ through the
  * QR when q ≥ 5/3·p) plus ≈ 6·p²·b + 25·p² in plain TypeScript (4096²: ≈ 5.9 s on 2 cores);
- * memory the f64 copy, which both stages reduce in place, R (p×p) when the QR comes first, the
- * delayed update's factors, 2·b·delay·(q + p) f64, and one 8 MB block of the engine's output
- * (`bidiagonalRouteBytes`: 1.2 times the f64 copy at 4096², 1.6 at 11008×4096).
+ * memory the f64 copy, which both stages reduce in place (the QR, when it comes first, leaves R
+ * in the copy's last p² values), the delayed update's factors, 2·b·delay·(q + p) f64, and one
+ * 8 MB block of the engine's output (`bidiagonalRouteBytes`: 1.2 times the f64 copy at 4096², 1.3 at
+ * 11008×4096).
  * @example const s = await bidiagonalRoute(delta);
  */
 export async function bidiagonalRoute(
@@ -87,20 +90,13 @@ export async function bidiagonalRoute(
   await tallCopyInto(a, w);
   const b = Math.max(1, Math.min(bandwidth, p - 1));
   const tall = { rows, cols: p, data: w };
-  let square = tall;
-  // What goes back to the pool when the band is formed (or a stage fails): w, or the QR's R.
-  let held = w;
   let band: UpperBand;
   try {
-    if (rows >= QR_FIRST_RATIO * p) {
-      square = await blockedQrR(tall, qrPanel, outputBlock);
-      // Scratch from here on: the band stage's work arrays may be views of it (pages already faulted in).
-      returnScratch64(w);
-      held = square.data;
-    }
+    // The QR's R (rows reversed) lies in w's last p² values.
+    const square = rows >= QR_FIRST_RATIO * p ? await blockedQrR(tall, qrPanel, outputBlock) : tall;
     band = await denseToUpperBand(square, b, delay, outputBlock);
   } finally {
-    returnScratch64(held);
+    returnScratch64(w);
   }
   // Both stages run seconds at p in the thousands: they let the event loop turn (src/yield.ts).
   const { d, e } = await finishCooperatively(bandToBidiagonalSteps(band));
