@@ -358,30 +358,33 @@ export async function matmul64(
 }
 
 /**
- * C − op(A)·op(B) in f64, a new matrix [m, n] (C is not changed): one Gemm pass in
- * onnxruntime-node (alpha = −1, beta = 1), or the plain loop.
+ * C − op(A)·op(B) in f64, [m, n] (C is not changed): one Gemm pass in onnxruntime-node
+ * (alpha = −1, beta = 1), or the plain loop. A new matrix, or with `into` (at least m·n values,
+ * not overlapping C, A or B) written at its start.
  * @example const s2 = await subtractProduct64(s, v, w); // S − V·W
  */
 export async function subtractProduct64(
   c: Matrix64,
   a: Matrix64,
   b: Matrix64,
-  { transA = false, transB = false }: MatmulOptions = {},
+  { transA = false, transB = false, into }: MatmulOptions & { into?: Float64Array } = {},
 ): Promise<Matrix64> {
   const { m, n, k } = productDims(a, b, transA, transB, 'subtractProduct64');
   if (c.rows !== m || c.cols !== n || c.data.length !== m * n)
     throw new ShapeError(`subtractProduct64: ${c.rows}×${c.cols} minus a ${m}×${n} product`);
   const { ort } = await loadEngine();
+  if (into !== undefined && into.length < m * n)
+    throw new ShapeError(`subtractProduct64: an output of ${into.length} values for a ${m}×${n} product`);
   if (ort === null || m * n * k < SMALL_PRODUCT) {
     const p = matmulPlain64(a, b, { transA, transB }).data;
-    const out = new Float64Array(m * n);
+    const out = into?.subarray(0, m * n) ?? new Float64Array(m * n);
     for (let i = 0; i < out.length; i++) out[i] = c.data[i]! - p[i]!;
     return { rows: m, cols: n, data: out };
   }
   const session = await sessionFor(ort, `update:${transA ? 1 : 0}${transB ? 1 : 0}`, () =>
     updateModel({ transA, transB }),
   );
-  const data = await runProduct(ort, session, 'float64', a, b, { m, n, transA, c });
+  const data = await runProduct(ort, session, 'float64', a, b, { m, n, transA, c, ...(into ? { into } : {}) });
   return { rows: m, cols: n, data: data as Float64Array };
 }
 

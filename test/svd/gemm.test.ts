@@ -122,12 +122,24 @@ describe('products whose output runs in row blocks', () => {
     assert.deepEqual(Array.from(into.subarray(1100 * 1000)), [7, 7, 7]);
   });
 
-  it('f64 C − A·Bᵀ of 1100×1000 matches C minus the triple loop', async () => {
+  it('f64 C − A·Bᵀ of 1100×1000 matches C minus the triple loop, new or into a given array', async () => {
     const [a32, b32] = operands(1100, 5, 1000, false, true, 13);
     const c = f64(gaussianMatrix(1100, 1000, 14));
     const ref = reference(f64(a32), f64(b32), false, true).map((v, i) => c.data[i]! - v);
     const out = await subtractProduct64(c, f64(a32), f64(b32), { transB: true });
     assert.ok(relativeError(out.data, ref, 1) < 1e-15);
+    const into = new Float64Array(1100 * 1000 + 3).fill(7);
+    const given = await subtractProduct64(c, f64(a32), f64(b32), { transB: true, into });
+    assert.equal(given.data.buffer, into.buffer);
+    assert.ok(relativeError(given.data, ref, 1) < 1e-15);
+    assert.deepEqual(Array.from(into.subarray(1100 * 1000)), [7, 7, 7]);
+    // A product small enough for the plain loop writes into the given array too, and a short one is refused.
+    const [c2, a2, b2] = [gaussianMatrix(3, 4, 15), gaussianMatrix(3, 2, 16), gaussianMatrix(2, 4, 17)].map(f64);
+    const ref2 = reference(a2!, b2!, false, false).map((v, i) => c2!.data[i]! - v);
+    const into2 = new Float64Array(12);
+    await subtractProduct64(c2!, a2!, b2!, { into: into2 });
+    assert.ok(relativeError(into2, ref2, 1) < 1e-15);
+    await assert.rejects(subtractProduct64(c2!, a2!, b2!, { into: new Float64Array(11) }), /an output of 11 values/);
   });
 });
 
