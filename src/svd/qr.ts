@@ -13,7 +13,7 @@
  */
 import { DeltarankError, ShapeError } from '../errors.js';
 import { finishNow, turnDue } from '../yield.js';
-import { matmul, matmul64 } from './gemm.js';
+import { matmul, matmul64, subtractProduct64 } from './gemm.js';
 import { type Matrix, type Matrix64, transpose } from './matrix.js';
 import { returnScratch64, takeScratch64 } from './scratch.js';
 
@@ -89,8 +89,10 @@ export async function householderQrColumnsBlocked(
   const right: Matrix64 = { rows: p2, cols: len, data: cols.subarray(p1 * len, p * len) };
   const into = takeScratch64(p2 * len);
   const xv = await matmul64(right, vt, { transB: true });
-  const update = (await matmul64(await matmul64(xv, t), vt, { into })).data;
-  for (let i = 0; i < update.length; i++) right.data[i]! -= update[i]!;
+  // The engine subtracts as it forms the product (one Gemm pass), into a work array copied back:
+  // a native copy in place of a plain-TypeScript pass over both.
+  await subtractProduct64(right, await matmul64(xv, t), vt, { into });
+  right.data.set(into);
   returnScratch64(vt.data, into);
   // The right half below the left's rows, factored as its own panel (copied out: its rows are strided).
   const rest = len - p1;
