@@ -316,7 +316,7 @@ function columnsFrom(x: Matrix64, from: number): Matrix64 {
  * The next trailing matrix s[from:, from:] − L·R, compacted in place to the start of s: s is
  * row-major with N columns, L [rows, q] (its row i belongs to s's row from + i) and R
  * [q, N − from]. In row blocks: the block's rows of s are gathered into `block`, and the engine
- * writes block − L·R (one Gemm pass, alpha = −1, beta = 1) straight to where they go, so nothing
+ * writes block − L·R (one session call, `subtractProduct64`) straight to where they go, so nothing
  * of the trailing matrix's size is held beside s (two such arrays before: 1.1 GB more at
  * 11008×4096, each page of it a fault on first use). Row i of the result lands at i·(N − from),
  * before where row from + i is read, and blocks go in order, so nothing is overwritten before it

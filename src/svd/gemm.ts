@@ -358,8 +358,8 @@ export async function matmul64(
 }
 
 /**
- * C − op(A)·op(B) in f64, [m, n] (C is not changed): one Gemm pass in onnxruntime-node
- * (alpha = −1, beta = 1), or the plain loop. A new matrix, or with `into` (at least m·n values,
+ * C − op(A)·op(B) in f64, [m, n] (C is not changed): one onnxruntime-node call (`updateModel`),
+ * or the plain loop. A new matrix, or with `into` (at least m·n values,
  * not overlapping C, A or B) written at its start.
  * @example const s2 = await subtractProduct64(s, v, w); // S − V·W
  */

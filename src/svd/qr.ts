@@ -93,7 +93,7 @@ export async function householderQrColumnsBlocked(
   const right: Matrix64 = { rows: p2, cols: len, data: cols.subarray(p1 * len, p * len) };
   const into = takeScratch64(p2 * len);
   const xv = await matmul64(right, vt, { transB: true });
-  // The engine subtracts as it forms the product (one Gemm pass), into a work array copied back:
+  // The engine subtracts the product (one session call), into a work array copied back:
   // a native copy in place of a plain-TypeScript pass over both.
   await subtractProduct64(right, await matmul64(xv, t), vt, { into });
   right.data.set(into);
