@@ -33,9 +33,12 @@ const GEMM_RATE = 1.5e11;
  * of 512² … 4096², the QR of 2048×256 … 11008×4096, chase and values of 512² … 4096²): f64 flops
  * per second of the engine's products (onnxruntime's double MatMul), and seconds per entry of
  * the plain-TypeScript work beside them (panel factorizations, forming reflectors, the passes that
- * subtract an update), per p² in the band stage and per q·p in the QR (that one grows with p:
- * 6e-8 at 2048×256, 1.2e-7 at 11008×4096). 4096²: 4.2 s dense → band (est. 4.2), 1.2 s chase and
- * 0.4 s values (est. 1.7); 11008×4096: 9.8 s QR (est. 8.2); 256×2048: 51–58 ms in all (est. 59).
+ * subtract an update), per p² in the band stage and per q·p in the QR (that one shrinks as p
+ * grows: ≈ 8e-8 at 2048×256, 1.7e-8 at 5632×2048, 0.9e-8 at 11008×4096 since the engine
+ * subtracts the QR's updates itself; the constant keeps the small shapes', whose estimates decide
+ * when analyze buys a complete spectrum at once). 4096²: 4.2 s dense → band (est. 4.2), 1.2 s
+ * chase and 0.4 s values (est. 1.7); 256×2048: 51–58 ms in all (est. 59); 11008×4096: 10.0–11.5 s
+ * in all (est. 14.1, high: a larger matrix than analyze's default route takes).
  */
 const GEMM64_RATE = 7e10;
 const BAND_SECONDS_PER_P2 = 95e-9;
