@@ -49,8 +49,6 @@ export function upperBand(n: number, b: number): UpperBand {
  */
 export const BAND_DELAY = 8;
 
-const TRANSPOSE_BOTH = { transA: true, transB: true };
-
 /**
  * Reduce `a` (f64 [m, n] row-major, m ≥ n; overwritten with scratch) to an upper band matrix of
  * bandwidth b whose singular values are a's (orthogonal transformations from both sides).
@@ -114,9 +112,11 @@ export async function denseToUpperBand(
         // W = Tᵀ·Vᵀ·(S₀[o:] − L[o:]·R) over all N0 columns (those left of o + bb are never read).
         // Vᵀ·S as (Sᵀ·V)ᵀ: the engine's Gemm reading S transposed runs this thin product in 8.8 ms
         // at 4096² against 13.2 for MatMul, which packs all of S.
-        const x = transpose(await matmul64({ rows: M, cols: N0, data: s.subarray(o * N0) }, vt, TRANSPOSE_BOTH));
+        const x = transpose(
+          await matmul64({ rows: M, cols: N0, data: s.subarray(o * N0) }, vt, { transA: true, transB: true }),
+        );
         if (used > 0) subtractInPlace(x, await matmul64(await matmul64(vt, rowsFrom(L, o)), R));
-        const w = await matmul64({ rows: p, cols: p, data: transposeSmall(t, p) }, x);
+        const w = await matmul64(transpose({ rows: p, cols: p, data: t }), x);
         // The panel's rows after the left update, to the right of the panel.
         const len = N - bb;
         const rowsT = new Float64Array(bb * len);
@@ -283,15 +283,8 @@ async function leftUpdateFactors(
   const v = reflectorMatrix(cols, tau, M, p, 0, takeScratch64(M * p));
   const { vt, t } = await wyFactors(cols, tau, M, cols);
   const x = await matmul64(vt, { rows: M, cols: N, data: s });
-  const w = await matmul64({ rows: p, cols: p, data: transposeSmall(t, p) }, x);
+  const w = await matmul64(transpose({ rows: p, cols: p, data: t }), x);
   return { v, w };
-}
-
-/** Tᵀ of a p×p row-major matrix. */
-function transposeSmall(t: Float64Array, p: number): Float64Array {
-  const out = new Float64Array(p * p);
-  for (let r = 0; r < p; r++) for (let c = 0; c < p; c++) out[c * p + r] = t[r * p + c]!;
-  return out;
 }
 
 /** Values in one block of `subtractCompactedInPlace` (its rows of s, then the engine's output): the most the engine hands back per call. */

@@ -372,9 +372,9 @@ export async function subtractProduct64(
   const { m, n, k } = productDims(a, b, transA, transB, 'subtractProduct64');
   if (c.rows !== m || c.cols !== n || c.data.length !== m * n)
     throw new ShapeError(`subtractProduct64: ${c.rows}×${c.cols} minus a ${m}×${n} product`);
-  const { ort } = await loadEngine();
   if (into !== undefined && into.length < m * n)
     throw new ShapeError(`subtractProduct64: an output of ${into.length} values for a ${m}×${n} product`);
+  const { ort } = await loadEngine();
   if (ort === null || m * n * k < SMALL_PRODUCT) {
     const p = matmulPlain64(a, b, { transA, transB }).data;
     const out = into?.subarray(0, m * n) ?? new Float64Array(m * n);
