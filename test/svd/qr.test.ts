@@ -67,6 +67,19 @@ describe('householderQr', () => {
   });
 });
 
+describe('householderQrColumns', () => {
+  it('takes the norm of columns whose squares overflow or underflow: |R₀₀| = ‖column 0‖, R₁₁ exact', () => {
+    for (const unit of [1e200, 1e-200, 1]) {
+      // Columns [3, 4, 0] and [1, 2, 2] (times unit): ‖c₀‖ = 5, R₀₁ = −11/5, |R₁₁| = √(9 − 121/25) = √104/5.
+      const cols = Float64Array.of(3, 4, 0, 1, 2, 2).map((x) => x * unit);
+      householderQrColumns(cols, 2, 3);
+      assert.ok(Math.abs(Math.abs(cols[0]!) / unit - 5) < 1e-14, `R₀₀ = ${cols[0]} at ${unit}`);
+      assert.ok(Math.abs(Math.abs(cols[3]!) / unit - 11 / 5) < 1e-14, `R₀₁ = ${cols[3]} at ${unit}`);
+      assert.ok(Math.abs(Math.abs(cols[4]!) / unit - Math.sqrt(104) / 5) < 1e-14, `R₁₁ = ${cols[4]} at ${unit}`);
+    }
+  });
+});
+
 describe('householderQrColumnsBlocked (recursive panels through the GEMM engine)', () => {
   /** p columns of len entries each; `deficient` plants an exactly zero column and a repeated one. */
   function columns(p: number, len: number, seed: number, deficient: boolean): Float64Array {
