@@ -199,6 +199,13 @@ describe('exact SVD, Jacobi route: planted spectra', () => {
       exactSvd(a),
       (e: unknown) => e instanceof DeltarankError && /non-finite.*-Infinity/.test(e.message),
     );
+    // The last of 15 entries: past the blocks of four the scan takes at once.
+    const odd = new Float32Array(15);
+    odd[14] = Infinity;
+    await assert.rejects(
+      singularValues({ rows: 3, cols: 5, data: odd }),
+      (e: unknown) => e instanceof DeltarankError && /non-finite.*Infinity.*row 2, column 4/.test(e.message),
+    );
   });
 });
 
