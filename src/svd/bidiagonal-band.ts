@@ -117,16 +117,19 @@ export async function denseToUpperBand(
         );
         if (used > 0) subtractInPlace(x, await matmul64(await matmul64(vt, rowsFrom(L, o)), R));
         const w = await matmul64(transpose({ rows: p, cols: p, data: t }), x);
+        // [V | ·] joins L from the panel's first row (its own rows are read in this panel only) and
+        // W right of the panel joins R: from here L·R is the block's whole update so far, so each
+        // correction below is one product where it was two.
+        for (let i = 0; i < M; i++) L.data.set(v.data.subarray(i * p, i * p + p), (o + i) * q + used);
+        for (let r = 0; r < p; r++) R.data.set(w.data.subarray(r * N0 + o + bb, r * N0 + N0), (used + r) * N0 + o + bb);
         // The panel's rows after the left update, to the right of the panel.
         const len = N - bb;
         const rowsT = new Float64Array(bb * len);
-        const head = (await matmul64({ rows: bb, cols: p, data: v.data.subarray(0, bb * p) }, w)).data;
-        const pending = used > 0 ? (await matmul64(rowsFrom(L, o, bb), R)).data : null;
+        const pending = (await matmul64(rowsFrom(L, o, bb), R)).data;
         for (let r = 0; r < bb; r++) {
           const so = (o + r) * N0 + o + bb;
-          const ho = r * N0 + o + bb;
-          for (let c = 0; c < len; c++)
-            rowsT[r * len + c] = s[so + c]! - head[ho + c]! - (pending === null ? 0 : pending[ho + c]!);
+          const po = r * N0 + o + bb;
+          for (let c = 0; c < len; c++) rowsT[r * len + c] = s[so + c]! - pending[po + c]!;
         }
         // Right: LQ of the row panel, the QR of its transpose.
         const tauR = householderQrColumns(rowsT, bb, len);
@@ -139,20 +142,12 @@ export async function denseToUpperBand(
         // V_R over all N0 columns, zero left of o + bb, so whole rows of S₀ multiply it.
         const vR = reflectorMatrix(rowsT, tauR, len, pR, o + bb);
         const tR = await wyFactor({ rows: len, cols: pR, data: vR.data.subarray((o + bb) * pR) }, tauR);
-        // Z = (S'·V_R)·T_R over the rows below the panel, S' the left-updated current matrix:
-        // S'·V_R = S₀·V_R − L·(R·V_R) − V·(W·V_R).
+        // Z = (S'·V_R)·T_R over the rows below the panel, S' = S₀ − L·R the left-updated current matrix.
         const sv = await matmul64({ rows: below, cols: N0, data: s.subarray((o + bb) * N0) }, vR);
-        if (used > 0) subtractInPlace(sv, await matmul64(rowsFrom(L, o + bb), await matmul64(R, vR)));
-        const vBelow: Matrix64 = { rows: below, cols: p, data: v.data.subarray(bb * p) };
-        subtractInPlace(sv, await matmul64(vBelow, await matmul64(w, vR)));
+        subtractInPlace(sv, await matmul64(rowsFrom(L, o + bb), await matmul64(R, vR)));
         const z = await matmul64(sv, tR);
-        // Append [V | Z] to L (rows below the panel: the panel's own rows are final) and [W; V_Rᵀ] to R.
-        for (let i = 0; i < below; i++) {
-          const lo = (o + bb + i) * q + used;
-          L.data.set(vBelow.data.subarray(i * p, i * p + p), lo);
-          L.data.set(z.data.subarray(i * pR, i * pR + pR), lo + p);
-        }
-        for (let r = 0; r < p; r++) R.data.set(w.data.subarray(r * N0 + o + bb, r * N0 + N0), (used + r) * N0 + o + bb);
+        // Z joins L below the panel, V_Rᵀ joins R.
+        for (let i = 0; i < below; i++) L.data.set(z.data.subarray(i * pR, i * pR + pR), (o + bb + i) * q + used + p);
         for (let c = 0; c < pR; c++) {
           if (tauR[c] === 0) continue;
           const ro = (used + p + c) * N0 + o + bb;
