@@ -14,6 +14,7 @@
 import { DeltarankError, ShapeError } from '../errors.js';
 import { finishNow, turnDue } from '../yield.js';
 import { matmul, matmul64, subtractProduct64 } from './gemm.js';
+import { householderQrKernel, KERNEL_MAX_VALUES } from './householder-kernel.js';
 import { type Matrix, type Matrix64, transpose } from './matrix.js';
 import { returnScratch64, takeScratch64 } from './scratch.js';
 
@@ -61,11 +62,12 @@ export function householderQrColumns(cols: Float64Array, p: number, len: number)
 }
 
 /**
- * Panel width below which `householderQrColumnsBlocked` runs the plain kernel. A 256×11008 panel
- * (the tall QR's): 87 ms at 8 (and at 4), 101 at 16, 130 at 32; the engine's calls for the extra
- * level cost less than the plain flops they save.
+ * Panel width below which `householderQrColumnsBlocked` runs the plain kernel (WebAssembly, see
+ * householder-kernel.ts). A 256×11008 panel (the tall QR's): 65–69 ms at 16, 63–66 at 32, 71–75 at
+ * 8; 256×32000: 174–183 ms at 16, 188–196 at 32, 188–208 at 8. (In TypeScript the kernel was
+ * slower and 8 was best: 87 ms, against 101 at 16.)
  */
-const QR_LEAF = 8;
+const QR_LEAF = 16;
 
 /**
  * `householderQrColumns` by recursive halving (Elmroth & Gustavson 2000): the left half's
@@ -111,8 +113,28 @@ export async function householderQrColumnsBlocked(
   return tau;
 }
 
+/**
+ * Flops of a panel the WebAssembly kernel takes in one call (≈ 2·len·p²): at its 4–6 GFLOP/s, a
+ * call of at most ≈ 50–70 ms, so that a signal still waits no longer than between two turns
+ * (src/yield.ts). Larger panels run in TypeScript, yielding.
+ */
+const KERNEL_MAX_FLOPS = 2 ** 28;
+
 /** `householderQrColumns` as a generator kernel that yields when a turn of the event loop is due (src/yield.ts). */
 export function* householderQrColumnsSteps(
+  cols: Float64Array,
+  p: number,
+  len: number,
+): Generator<void, Float64Array, undefined> {
+  if (p * len <= KERNEL_MAX_VALUES && 2 * len * p * p <= KERNEL_MAX_FLOPS) return householderQrKernel(cols, p, len);
+  return yield* householderQrColumnsPlainSteps(cols, p, len);
+}
+
+/**
+ * The same arithmetic in TypeScript (householder-kernel.wat's, to rounding: sums in another order),
+ * yielding when a turn is due: panels too large for the WebAssembly kernel.
+ */
+export function* householderQrColumnsPlainSteps(
   cols: Float64Array,
   p: number,
   len: number,
