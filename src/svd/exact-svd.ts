@@ -44,10 +44,11 @@ const GEMM64_RATE = 7e10;
 const BAND_SECONDS_PER_P2 = 95e-9;
 const QR_SECONDS_PER_QP = 8e-8;
 /**
- * Seconds per p² of the bulge chase and the bidiagonal QR together: 86–120 ns measured at 512² …
- * 4096² with a band of 32, 67–92 ns at 2048² and 4096² with the band of 16 now taken. Kept at
- * 100 ns: an estimate on the high side never sends a tensor to the complete route on the strength
- * of one machine's faster figures.
+ * Seconds per p² of the bulge chase and the bidiagonal values together: 86–120 ns measured at
+ * 512² … 4096² with a band of 32, 67–92 ns at 2048² and 4096² with the band of 16 now taken, less
+ * since dqds replaced the values' QR (4096²: 0.31 against 0.46 s). Kept at 100 ns: an estimate on
+ * the high side never sends a tensor to the complete route on the strength of one machine's
+ * faster figures.
  */
 const BIDIAGONAL_SECONDS_PER_P2 = 1e-7;
 

@@ -30,7 +30,7 @@ function expectAccurate(got: ArrayLike<number>, truth: number[], what: string): 
   assert.ok(worst <= 1e-9, `${what}: worst relative error ${worst.toExponential(2)} on σ ≥ 1e-6·σ₁`);
 }
 
-describe('bidiagonal QR (values)', () => {
+describe('bidiagonal values (dqds)', () => {
   it('agrees with the eigenvalues of the Golub–Kahan tridiagonal [0 B; Bᵀ 0] (±σ), random and graded', () => {
     for (const [n, graded] of [
       [1, false],
