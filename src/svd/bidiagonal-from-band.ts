@@ -8,11 +8,20 @@
  */
 import { turnDue } from '../yield.js';
 import type { UpperBand } from './bidiagonal-band.js';
+import { bandChaseKernel, KERNEL_MAX_VALUES } from './wasm-kernels.js';
+
+/**
+ * Entry updates (≈ 2·(n − i)·(b + 2) per sweep i) the WebAssembly chase takes per call: about
+ * 10–20 ms, after which the event loop may turn; each call copies the band in and out (0.6 MB at
+ * 4096² and b = 16, ≈ 0.1 ms).
+ */
+const CHASE_CALL_UPDATES = 2e7;
 
 /**
  * The upper bidiagonal matrix with the singular values of `band` (overwritten): diagonal d [n],
- * super-diagonal e [n − 1]. Cost ≈ 6·n²·(b + 2) flops in plain TypeScript (4096²: ≈ 1.0–1.4 s at b = 32, 0.9–1.0 s at b = 16);
- * no allocation beyond d, e.
+ * super-diagonal e [n − 1]. Cost ≈ 6·n²·(b + 2) flops, in WebAssembly (`bandChaseKernel`, 4096²
+ * at b = 16: ≈ 0.5 s) or, for a band beyond its memory, in TypeScript (`chaseSweepsPlain`, about
+ * twice that); no allocation beyond d, e.
  * A generator kernel: it yields when a turn of the event loop is due (src/yield.ts), so run it
  * with `finishCooperatively` (or `finishNow`).
  * @example const { d, e } = await finishCooperatively(bandToBidiagonalSteps(await denseToUpperBand(a, 16)));
@@ -21,9 +30,35 @@ export function* bandToBidiagonalSteps(
   band: UpperBand,
 ): Generator<void, { d: Float64Array; e: Float64Array }, undefined> {
   const { n, b, width: W, data: a } = band;
-  // Entry (i, j) lives at i·W + j − i + 1.
-  for (let i = 0; i + 2 < n && b >= 2; i++) {
+  const kernel = n * W <= KERNEL_MAX_VALUES;
+  for (let i = 0; i + 2 < n && b >= 2; ) {
     if (turnDue()) yield;
+    if (!kernel) {
+      chaseSweepsPlain(band, i, i + 1);
+      i++;
+      continue;
+    }
+    let to = i;
+    for (let updates = 0; to + 2 < n && updates < CHASE_CALL_UPDATES; to++) updates += 2 * (n - to) * (b + 2);
+    bandChaseKernel(a, n, b, W, i, to);
+    i = to;
+  }
+  const d = new Float64Array(n);
+  const e = new Float64Array(Math.max(0, n - 1));
+  for (let i = 0; i < n; i++) d[i] = a[i * W + 1]!;
+  for (let i = 0; i + 1 < n; i++) e[i] = a[i * W + 2]!;
+  return { d, e };
+}
+
+/**
+ * Sweeps from … to − 1 of the chase on `band`, in TypeScript: sweep i zeroes row i beyond the
+ * super-diagonal, each entry by a rotation of two columns whose fill below the diagonal a rotation
+ * of two rows removes, which fills an entry b columns on, chased down to the end.
+ */
+export function chaseSweepsPlain(band: UpperBand, from: number, to: number): void {
+  const { n, b, width: W, data: a } = band;
+  // Entry (i, j) lives at i·W + j − i + 1.
+  for (let i = from; i < to; i++) {
     for (let j = Math.min(i + b, n - 1); j >= i + 2; j--) {
       // Zero (i, j) with a rotation of columns j − 1, j, over the rows that hold either.
       let row = i;
@@ -70,11 +105,6 @@ export function* bandToBidiagonalSteps(
       }
     }
   }
-  const d = new Float64Array(n);
-  const e = new Float64Array(Math.max(0, n - 1));
-  for (let i = 0; i < n; i++) d[i] = a[i * W + 1]!;
-  for (let i = 0; i + 1 < n; i++) e[i] = a[i * W + 2]!;
-  return { d, e };
 }
 
 /** √(x² + y²): the plain square root where the squares can neither overflow nor underflow, Math.hypot (several times slower) otherwise. */

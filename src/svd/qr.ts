@@ -14,9 +14,9 @@
 import { DeltarankError, ShapeError } from '../errors.js';
 import { finishNow, turnDue } from '../yield.js';
 import { matmul, matmul64, subtractProduct64 } from './gemm.js';
-import { householderQrKernel, KERNEL_MAX_VALUES } from './householder-kernel.js';
 import { type Matrix, type Matrix64, transpose } from './matrix.js';
 import { returnScratch64, takeScratch64 } from './scratch.js';
+import { householderQrKernel, KERNEL_MAX_VALUES } from './wasm-kernels.js';
 
 /** f32 unit roundoff. */
 const EPS32 = 2 ** -24;

@@ -1,11 +1,18 @@
-;; Householder QR of a panel of columns: the kernel of householderQrColumns (src/svd/qr.ts), which
-;; householder-kernel.ts runs on a copy of the panel in this module's memory. Column c of the p
-;; columns (len f64 each) lies at byte c·len·8, τ at byte tauAt. For each column k: its norm (one
-;; pass of max|x| and Σx², a scaled pass where a square could overflow or underflow), the reflector
-;; v = [1, x_{k+1…}/(α − β)] with τ = (β − α)/β (β = −sign(α)·‖x‖), then the columns right of it
-;; four at a time (d = τ·(x_k + Σ v_i·x_i), x −= d·v), two f64 lanes per instruction.
-;; householder-kernel-bytes.ts holds the assembled bytes; test/svd/householder-kernel.test.ts
-;; assembles this file with wabt and requires the same bytes (`npm run wasm` writes them anew).
+;; deltarank's WebAssembly kernels (src/svd/wasm-kernels.ts runs them on copies in this module's
+;; memory, which starts at byte 0 for each call). wasm-kernels-bytes.ts holds the assembled bytes;
+;; test/svd/wasm-kernels.test.ts assembles this file with wabt and requires the same bytes
+;; (`npm run wasm` writes them anew).
+;;
+;; householderQr: Householder QR of a panel of columns, householderQrColumns' arithmetic
+;; (src/svd/qr.ts). Column c of the p columns (len f64 each) lies at byte c·len·8, τ at byte tauAt.
+;; For each column k: its norm (one pass of max|x| and Σx², a scaled pass where a square could
+;; overflow or underflow), the reflector v = [1, x_{k+1…}/(α − β)] with τ = (β − α)/β
+;; (β = −sign(α)·‖x‖), then the columns right of it four at a time (d = τ·(x_k + Σ v_i·x_i),
+;; x −= d·v), two f64 lanes per instruction.
+;;
+;; chase: sweeps from … to − 1 of the bulge chase from band to bidiagonal, bandToBidiagonalSteps'
+;; arithmetic to the last bit (src/svd/bidiagonal-from-band.ts): the band of order n and bandwidth b
+;; at byte 0, entry (i, j) at f64 index i·W + j − i + 1.
 (module
   (memory (export "memory") 1)
   (func (export "householderQr") (param $p i32) (param $len i32) (param $tauAt i32)
@@ -167,4 +174,86 @@
             (local.set $j (i32.add (local.get $j) (i32.const 1)))
             (br $l7)))))
         (local.set $k (i32.add (local.get $k) (i32.const 1)))
-        (br $next)))))
+        (br $next))))
+  ;; √(x² + y²) without overflow or underflow of the squares
+  (func $norm2 (param $x f64) (param $y f64) (result f64)
+    (local $big f64)
+    (local.set $big (f64.max (f64.abs (local.get $x)) (f64.abs (local.get $y))))
+    (if (result f64) (i32.and (f64.lt (local.get $big) (f64.const 1e150)) (f64.gt (local.get $big) (f64.const 1e-150)))
+      (then (f64.sqrt (f64.add (f64.mul (local.get $x) (local.get $x)) (f64.mul (local.get $y) (local.get $y)))))
+      (else
+        (if (result f64) (f64.eq (local.get $big) (f64.const 0))
+          (then (f64.const 0))
+          (else
+            (local.set $x (f64.div (local.get $x) (local.get $big)))
+            (local.set $y (f64.div (local.get $y) (local.get $big)))
+            (f64.mul (local.get $big) (f64.sqrt (f64.add (f64.mul (local.get $x) (local.get $x)) (f64.mul (local.get $y) (local.get $y))))))))))
+  (func (export "chase") (param $n i32) (param $b i32) (param $W i32) (param $from i32) (param $to i32)
+    (local $i i32) (local $j i32) (local $row i32) (local $col i32) (local $k i32) (local $end i32)
+    (local $step i32) (local $t i32) (local $last i32) (local $u i32) (local $v i32) (local $r1 i32)
+    (local $x f64) (local $y f64) (local $r f64) (local $c f64) (local $s f64) (local $p f64) (local $q f64) (local $fill f64)
+    (local.set $step (i32.shl (i32.sub (local.get $W) (i32.const 1)) (i32.const 3)))
+    (local.set $i (local.get $from))
+    (block $sweeps (loop $sweep
+      (br_if $sweeps (i32.ge_u (local.get $i) (local.get $to)))
+      ;; j = min(i + b, n − 1) down to i + 2
+      (local.set $j (i32.add (local.get $i) (local.get $b)))
+      (if (i32.gt_u (local.get $j) (i32.sub (local.get $n) (i32.const 1))) (then (local.set $j (i32.sub (local.get $n) (i32.const 1)))))
+      (block $cols (loop $colloop
+        (br_if $cols (i32.lt_u (local.get $j) (i32.add (local.get $i) (i32.const 2))))
+        (local.set $row (local.get $i))
+        (local.set $col (local.get $j))
+        (block $chain (loop $bulge
+          ;; x = (row, col − 1), y = (row, col): byte 8·(row·W + col − row + 1) for y
+          (local.set $k (i32.shl (i32.add (i32.sub (i32.add (i32.mul (local.get $row) (local.get $W)) (local.get $col)) (local.get $row)) (i32.const 1)) (i32.const 3)))
+          (local.set $y (f64.load (local.get $k)))
+          (br_if $chain (f64.eq (local.get $y) (f64.const 0)))
+          (local.set $x (f64.load (i32.sub (local.get $k) (i32.const 8))))
+          (local.set $r (call $norm2 (local.get $x) (local.get $y)))
+          (local.set $c (f64.div (local.get $x) (local.get $r)))
+          (local.set $s (f64.div (local.get $y) (local.get $r)))
+          ;; columns col − 1, col over rows row … min(col, n − 1): entry (t, col − 1) at t·(W − 1) + col
+          (local.set $r1 (local.get $col))
+          (if (i32.gt_u (local.get $r1) (i32.sub (local.get $n) (i32.const 1))) (then (local.set $r1 (i32.sub (local.get $n) (i32.const 1)))))
+          (local.set $t (i32.shl (i32.add (i32.mul (local.get $row) (i32.sub (local.get $W) (i32.const 1))) (local.get $col)) (i32.const 3)))
+          (local.set $end (i32.shl (i32.add (i32.mul (local.get $r1) (i32.sub (local.get $W) (i32.const 1))) (local.get $col)) (i32.const 3)))
+          (block $e1 (loop $l1
+            (br_if $e1 (i32.gt_u (local.get $t) (local.get $end)))
+            (local.set $p (f64.load (local.get $t)))
+            (local.set $q (f64.load offset=8 (local.get $t)))
+            (f64.store (local.get $t) (f64.add (f64.mul (local.get $c) (local.get $p)) (f64.mul (local.get $s) (local.get $q))))
+            (f64.store offset=8 (local.get $t) (f64.sub (f64.mul (local.get $c) (local.get $q)) (f64.mul (local.get $s) (local.get $p))))
+            (local.set $t (i32.add (local.get $t) (local.get $step)))
+            (br $l1)))
+          (f64.store (local.get $k) (f64.const 0))
+          ;; the fill at (col, col − 1): rows col − 1, col
+          (local.set $fill (f64.load (i32.shl (i32.mul (local.get $col) (local.get $W)) (i32.const 3))))
+          (br_if $chain (f64.eq (local.get $fill) (f64.const 0)))
+          (local.set $x (f64.load (i32.shl (i32.add (i32.mul (i32.sub (local.get $col) (i32.const 1)) (local.get $W)) (i32.const 1)) (i32.const 3))))
+          (local.set $r (call $norm2 (local.get $x) (local.get $fill)))
+          (local.set $c (f64.div (local.get $x) (local.get $r)))
+          (local.set $s (f64.div (local.get $fill) (local.get $r)))
+          (local.set $last (i32.add (local.get $col) (local.get $b)))
+          (if (i32.gt_u (local.get $last) (i32.sub (local.get $n) (i32.const 1))) (then (local.set $last (i32.sub (local.get $n) (i32.const 1)))))
+          ;; u = byte of (col − 1, t) at t = col − 1, v the same in row col; both runs contiguous
+          (local.set $u (i32.shl (i32.add (i32.mul (i32.sub (local.get $col) (i32.const 1)) (local.get $W)) (i32.const 1)) (i32.const 3)))
+          (local.set $v (i32.shl (i32.mul (local.get $col) (local.get $W)) (i32.const 3)))
+          (local.set $end (i32.add (local.get $u) (i32.shl (i32.sub (local.get $last) (i32.sub (local.get $col) (i32.const 1))) (i32.const 3))))
+          (block $e2 (loop $l2
+            (br_if $e2 (i32.gt_u (local.get $u) (local.get $end)))
+            (local.set $p (f64.load (local.get $u)))
+            (local.set $q (f64.load (local.get $v)))
+            (f64.store (local.get $u) (f64.add (f64.mul (local.get $c) (local.get $p)) (f64.mul (local.get $s) (local.get $q))))
+            (f64.store (local.get $v) (f64.sub (f64.mul (local.get $c) (local.get $q)) (f64.mul (local.get $s) (local.get $p))))
+            (local.set $u (i32.add (local.get $u) (i32.const 8)))
+            (local.set $v (i32.add (local.get $v) (i32.const 8)))
+            (br $l2)))
+          (f64.store (i32.shl (i32.mul (local.get $col) (local.get $W)) (i32.const 3)) (f64.const 0))
+          (br_if $chain (i32.gt_u (i32.add (local.get $col) (local.get $b)) (i32.sub (local.get $n) (i32.const 1))))
+          (local.set $row (i32.sub (local.get $col) (i32.const 1)))
+          (local.set $col (i32.add (local.get $col) (local.get $b)))
+          (br $bulge)))
+        (local.set $j (i32.sub (local.get $j) (i32.const 1)))
+        (br $colloop)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $sweep)))))
