@@ -1,6 +1,6 @@
-;; The ΔW kernel of delta-kernel.ts in WebAssembly's text format: the source of the bytes that
-;; file builds by hand (test/analyze/delta-kernel-wat.test.ts assembles this with wabt and
-;; checks the two agree byte for byte). Change both together.
+;; The ΔW kernel of delta-kernel.ts. delta-kernel-bytes.ts holds the bytes this assembles to
+;; (`npm run wasm` writes them anew; test/analyze/delta-kernel-wat.test.ts assembles this with wabt
+;; and requires the same bytes).
 ;;
 ;; Both functions take (base, tuned, out, n): byte addresses in the imported memory and a count
 ;; of values. They write ΔW = tuned − base as f32 to out[0, n), and at bytes 0 and 8 of the

@@ -1,7 +1,7 @@
 ;; deltarank's WebAssembly kernels (src/svd/wasm-kernels.ts runs them on copies in this module's
-;; memory, which starts at byte 0 for each call). wasm-kernels-bytes.ts holds the assembled bytes;
-;; test/svd/wasm-kernels.test.ts assembles this file with wabt and requires the same bytes
-;; (`npm run wasm` writes them anew).
+;; memory, which starts at byte 0 for each call). wasm-kernels-bytes.ts holds the bytes this
+;; assembles to (`npm run wasm` writes them anew; test/svd/wasm-kernels.test.ts assembles this with
+;; wabt and requires the same bytes).
 ;;
 ;; householderQr: Householder QR of a panel of columns, householderQrColumns' arithmetic
 ;; (src/svd/qr.ts). Column c of the p columns (len f64 each) lies at byte c·len·8, τ at byte tauAt.

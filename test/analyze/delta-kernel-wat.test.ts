@@ -1,56 +1,24 @@
 /**
- * src/analyze/delta-kernel.wat is the source of the bytes delta-kernel.ts builds by hand:
- * assembled by wabt (a dev dependency; the shipped code needs none), it must give the same module
- * byte for byte, and that module must compute ΔW and both sums as plain arithmetic does.
+ * src/analyze/delta-kernel.wat is the source of the module delta-kernel.ts runs: assembled by wabt
+ * (a dev dependency; the shipped code needs none), it must give the bytes delta-kernel-bytes.ts
+ * ships, and that module must compute ΔW and both sums as plain arithmetic does.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import wabt from 'wabt';
+import { DELTA_KERNEL_WASM } from '../../src/analyze/delta-kernel-bytes.js';
+import { assemble, bytesModuleText, WASM_MODULES } from '../wasm-modules.js';
 
-const WAT = new URL('../../src/analyze/delta-kernel.wat', import.meta.url);
-
-/** The bytes deltaKernel() compiles, caught on their way into WebAssembly.Module (compiled once per process). */
-async function shippedBytes(): Promise<Uint8Array> {
-  const Module = WebAssembly.Module;
-  let caught: Uint8Array | undefined;
-  class Spy extends Module {
-    constructor(bytes: BufferSource) {
-      caught = new Uint8Array(bytes instanceof ArrayBuffer ? bytes : (bytes as Uint8Array).slice().buffer);
-      super(bytes);
-    }
-  }
-  const spy = Spy as typeof WebAssembly.Module;
-  (WebAssembly as { Module: typeof WebAssembly.Module }).Module = spy;
-  try {
-    const { deltaKernel } = await import('../../src/analyze/delta-kernel.js');
-    assert.ok(deltaKernel(8));
-  } finally {
-    (WebAssembly as { Module: typeof WebAssembly.Module }).Module = Module;
-  }
-  assert.ok(caught, 'deltaKernel compiled a module');
-  return caught;
-}
+const MODULE = WASM_MODULES.find((m) => m.name === 'DELTA_KERNEL_WASM')!;
 
 describe('delta-kernel.wat', () => {
-  it('assembles to the bytes delta-kernel.ts ships', async () => {
-    const shipped = await shippedBytes();
-    const module = (await wabt()).parseWat('delta-kernel.wat', readFileSync(WAT, 'utf8'), { simd: true });
-    try {
-      module.validate();
-      const { buffer } = module.toBinary({ canonicalize_lebs: true, write_debug_names: false });
-      assert.equal(buffer.length, shipped.length, `assembled ${buffer.length} bytes, shipped ${shipped.length}`);
-      const first = buffer.findIndex((b, i) => b !== shipped[i]);
-      assert.equal(first, -1, `first difference at byte ${first}`);
-    } finally {
-      module.destroy();
-    }
+  it('assembles to the bytes delta-kernel-bytes.ts ships (else: npm run wasm)', async () => {
+    const assembled = await assemble(MODULE);
+    assert.equal(Buffer.from(assembled).toString('base64'), DELTA_KERNEL_WASM);
+    assert.ok(bytesModuleText(MODULE, assembled).includes(DELTA_KERNEL_WASM));
   });
 
   it('its module computes ΔW, ‖base‖² and ‖ΔW‖² (f32 and bf16 inputs, vector loop and tail)', async () => {
-    const module = (await wabt()).parseWat('delta-kernel.wat', readFileSync(WAT, 'utf8'), { simd: true });
-    const bytes = module.toBinary({}).buffer;
-    module.destroy();
+    const bytes = await assemble(MODULE);
     const memory = new WebAssembly.Memory({ initial: 1 });
     const k = new WebAssembly.Instance(new WebAssembly.Module(new Uint8Array(bytes)), { k: { memory } })
       .exports as Record<string, (...a: number[]) => void>;
