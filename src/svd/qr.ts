@@ -63,7 +63,7 @@ export function householderQrColumns(cols: Float64Array, p: number, len: number)
 
 /**
  * Panel width below which `householderQrColumnsBlocked` runs the plain kernel (WebAssembly, see
- * householder-kernel.ts). A 256×11008 panel (the tall QR's): 65–69 ms at 16, 63–66 at 32, 71–75 at
+ * wasm-kernels.ts). A 256×11008 panel (the tall QR's): 65–69 ms at 16, 63–66 at 32, 71–75 at
  * 8; 256×32000: 174–183 ms at 16, 188–196 at 32, 188–208 at 8. (In TypeScript the kernel was
  * slower and 8 was best: 87 ms, against 101 at 16.)
  */
@@ -131,7 +131,7 @@ export function* householderQrColumnsSteps(
 }
 
 /**
- * The same arithmetic in TypeScript (householder-kernel.wat's, to rounding: sums in another order),
+ * The same arithmetic in TypeScript (wasm-kernels.wat's, to rounding: sums in another order),
  * yielding when a turn is due: panels too large for the WebAssembly kernel.
  */
 export function* householderQrColumnsPlainSteps(
