@@ -310,6 +310,23 @@ class Dqds {
   }
 
   /**
+   * dlasq4's estimate of the norm squared's contribution from higher up the block: a2 plus the
+   * terms b2·∏ z[i4]/z[i4 − 2] for i4 = from, from − 4, … down to the block's top, until they are
+   * negligible, times CNST3; null where a ratio passes 1 (then there is no estimate).
+   */
+  ratioSum(from: number, i0: number, a2: number, b2: number): number | null {
+    const { z, pp } = this;
+    for (let i4 = from; i4 >= 4 * i0 - 1 + pp && b2 !== 0; i4 -= 4) {
+      const b1 = b2;
+      if (z[i4]! > z[i4 - 2]!) return null;
+      b2 *= z[i4]! / z[i4 - 2]!;
+      a2 += b2;
+      if (100 * Math.max(b2, b1) < a2 || CNST1 < a2) break;
+    }
+    return a2 * CNST3;
+  }
+
+  /**
    * dlasq4: the shift τ for the next transform, from the last one's d's and minima: estimates of
    * the smallest eigenvalue from the bottom of the block (Parlett & Marques 2000), each kind
    * numbered by ttype as in LAPACK. Some estimates give up early and keep the last τ.
@@ -326,7 +343,7 @@ class Dqds {
     if (n0in === n0) {
       // No deflation last time.
       if (dmin === dn || dmin === dn1) {
-        let b1 = Math.sqrt(z[nn - 3]!) * Math.sqrt(z[nn - 5]!);
+        const b1 = Math.sqrt(z[nn - 3]!) * Math.sqrt(z[nn - 5]!);
         let b2 = Math.sqrt(z[nn - 7]!) * Math.sqrt(z[nn - 9]!);
         let a2 = z[nn - 7]! + z[nn - 5]!;
         if (dmin === dn && dmin1 === dn1) {
@@ -365,15 +382,9 @@ class Dqds {
             np = nn - 13;
           }
           // Approximate the contribution to the norm squared from i < nn − 1.
-          a2 += b2;
-          for (let i4 = np; i4 >= 4 * i0 - 1 + pp && b2 !== 0; i4 -= 4) {
-            b1 = b2;
-            if (z[i4]! > z[i4 - 2]!) return;
-            b2 *= z[i4]! / z[i4 - 2]!;
-            a2 += b2;
-            if (100 * Math.max(b2, b1) < a2 || CNST1 < a2) break;
-          }
-          a2 *= CNST3;
+          const sum = this.ratioSum(np, i0, a2 + b2, b2);
+          if (sum === null) return;
+          a2 = sum;
           // Rayleigh quotient residual bound.
           if (a2 < CNST1) s = (gam * (1 - Math.sqrt(a2))) / (1 + a2);
         }
@@ -382,21 +393,15 @@ class Dqds {
         this.ttype = -5;
         s = 0.25 * dmin;
         const np = nn - 2 * pp;
-        let b1 = z[np - 2]!;
+        const b1 = z[np - 2]!;
         let b2 = z[np - 6]!;
         if (z[np - 8]! > b2 || z[np - 4]! > b1) return;
         let a2 = (z[np - 8]! / b2) * (1 + z[np - 4]! / b1);
         if (n0 - i0 > 2) {
           b2 = z[nn - 13]! / z[nn - 15]!;
-          a2 += b2;
-          for (let i4 = nn - 17; i4 >= 4 * i0 - 1 + pp && b2 !== 0; i4 -= 4) {
-            b1 = b2;
-            if (z[i4]! > z[i4 - 2]!) return;
-            b2 *= z[i4]! / z[i4 - 2]!;
-            a2 += b2;
-            if (100 * Math.max(b2, b1) < a2 || CNST1 < a2) break;
-          }
-          a2 *= CNST3;
+          const sum = this.ratioSum(nn - 17, i0, a2 + b2, b2);
+          if (sum === null) return;
+          a2 = sum;
         }
         if (a2 < CNST1) s = (dn2 * (1 - Math.sqrt(a2))) / (1 + a2);
       } else {
