@@ -36,7 +36,7 @@ export function bytesModuleText(module: WasmModule, bytes: Uint8Array): string {
   const wat = module.wat.split('/').pop()!;
   return `/**
  * The bytes of the WebAssembly module ${wat} assembles to, written by \`npm run wasm\`
- * (test/wasm-modules.ts); a test checks that they match.
+ * (test/wasm-modules.ts); test/wasm-modules.test.ts checks that they match.
  */
 export const ${module.name} =
   '${Buffer.from(bytes).toString('base64')}';

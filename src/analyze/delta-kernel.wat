@@ -1,5 +1,5 @@
 ;; The ΔW kernel of delta-kernel.ts. delta-kernel-bytes.ts holds the bytes this assembles to
-;; (`npm run wasm` writes them anew; test/analyze/delta-kernel-wat.test.ts assembles this with wabt
+;; (`npm run wasm` writes them anew; test/wasm-modules.test.ts assembles this with wabt
 ;; and requires the same bytes).
 ;;
 ;; Both functions take (base, tuned, out, n): byte addresses in the imported memory and a count

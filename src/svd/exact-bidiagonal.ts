@@ -1,6 +1,6 @@
 /**
  * All singular values by two-stage bidiagonalisation in f64: dense → band (`denseToUpperBand`,
- * blocked Householder, products through the f64 GEMM engine), band → bidiagonal (`bandToBidiagonal`,
+ * blocked Householder, products through the f64 GEMM engine), band → bidiagonal (`bandToBidiagonalSteps`,
  * Givens bulge chasing), bidiagonal → values (`bidiagonalSingularValues`, dqds).
  * Unlike the Gram route it never forms AᵀA, so the condition number is not squared: every value
  * comes with an absolute error ≈ √(m·n)·ε₆₄·‖A‖, i.e. within 1e-9 relative of LAPACK down to
@@ -65,7 +65,7 @@ export function bidiagonalRouteBytes(m: number, n: number): number {
 /**
  * All min(m, n) singular values of `a` (f32 [m, n], not changed), descending, in f64. Cost
  * ≈ 4·q·p² − 4/3·p³ f64 GEMM flops (q = max(m, n), p = min(m, n); 2·q·p² + 8/3·p³ through the
- * QR when q ≥ 5/3·p) plus ≈ 6·p²·b flops and ≈ 2·p² dqds steps in plain TypeScript (4096²: ≈ 5.9 s on 2 cores);
+ * QR when q ≥ 5/3·p) plus ≈ 6·p²·b flops and ≈ 2·p² dqds steps in WebAssembly and plain TypeScript (4096²: ≈ 4–5 s on 2 cores);
  * memory the f64 copy, which both stages reduce in place (the QR, when it comes first, leaves R
  * in the copy's last p² values), the delayed update's factors, 2·b·delay·(q + p) f64, and one
  * 8 MB block of the engine's output (`bidiagonalRouteBytes`: 1.2 times the f64 copy at 4096², 1.3 at

@@ -1,6 +1,6 @@
 ;; deltarank's WebAssembly kernels (src/svd/wasm-kernels.ts runs them on copies in this module's
 ;; memory, which starts at byte 0 for each call). wasm-kernels-bytes.ts holds the bytes this
-;; assembles to (`npm run wasm` writes them anew; test/svd/wasm-kernels.test.ts assembles this with
+;; assembles to (`npm run wasm` writes them anew; test/wasm-modules.test.ts assembles this with
 ;; wabt and requires the same bytes).
 ;;
 ;; householderQr: Householder QR of a panel of columns, householderQrColumns' arithmetic

@@ -1,5 +1,5 @@
 /**
- * The WebAssembly kernels: their shipped bytes are wasm-kernels.wat's; the Householder kernel
+ * The WebAssembly kernels (their bytes against wasm-kernels.wat: test/wasm-modules.test.ts): the Householder kernel
  * computes what the TypeScript loops compute (τ, R and the reflectors, to rounding) on panels with
  * odd lengths (the lane loops' tails), more columns than rows, zero and repeated columns, and
  * entries whose squares overflow or underflow; the chase gives the TypeScript chase's bidiagonal to
@@ -13,18 +13,7 @@ import { bidiagonalSingularValues } from '../../src/svd/bidiagonal-values.js';
 import { householderQrColumnsPlainSteps } from '../../src/svd/qr.js';
 import { createRng } from '../../src/svd/random.js';
 import { bandChaseKernel, householderQrKernel, KERNEL_MAX_VALUES } from '../../src/svd/wasm-kernels.js';
-import { WASM_KERNELS } from '../../src/svd/wasm-kernels-bytes.js';
 import { finishNow } from '../../src/yield.js';
-import { assemble, bytesModuleText, WASM_MODULES } from '../wasm-modules.js';
-
-describe('wasm-kernels.wat', () => {
-  it('assembles to the bytes wasm-kernels-bytes.ts ships (else: npm run wasm)', async () => {
-    const module = WASM_MODULES.find((m) => m.name === 'WASM_KERNELS')!;
-    const assembled = await assemble(module);
-    assert.equal(Buffer.from(assembled).toString('base64'), WASM_KERNELS);
-    assert.ok(bytesModuleText(module, assembled).includes(WASM_KERNELS));
-  });
-});
 
 describe('householderQrKernel', () => {
   /** p columns of len entries times `unit`; `special` zeroes column 2 and repeats column 0 as column 3. */

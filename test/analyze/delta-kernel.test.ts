@@ -1,27 +1,17 @@
 /**
- * src/analyze/delta-kernel.wat is the source of the module delta-kernel.ts runs: assembled by wabt
- * (a dev dependency; the shipped code needs none), it must give the bytes delta-kernel-bytes.ts
- * ships, and that module must compute ΔW and both sums as plain arithmetic does.
+ * The module delta-kernel.ts runs (the bytes delta-kernel-bytes.ts ships, checked against
+ * delta-kernel.wat by test/wasm-modules.test.ts) computes ΔW and both sums as plain arithmetic does.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DELTA_KERNEL_WASM } from '../../src/analyze/delta-kernel-bytes.js';
-import { assemble, bytesModuleText, WASM_MODULES } from '../wasm-modules.js';
 
-const MODULE = WASM_MODULES.find((m) => m.name === 'DELTA_KERNEL_WASM')!;
-
-describe('delta-kernel.wat', () => {
-  it('assembles to the bytes delta-kernel-bytes.ts ships (else: npm run wasm)', async () => {
-    const assembled = await assemble(MODULE);
-    assert.equal(Buffer.from(assembled).toString('base64'), DELTA_KERNEL_WASM);
-    assert.ok(bytesModuleText(MODULE, assembled).includes(DELTA_KERNEL_WASM));
-  });
-
-  it('its module computes ΔW, ‖base‖² and ‖ΔW‖² (f32 and bf16 inputs, vector loop and tail)', async () => {
-    const bytes = await assemble(MODULE);
+describe('the ΔW kernel module', () => {
+  it('computes ΔW, ‖base‖² and ‖ΔW‖² (f32 and bf16 inputs, vector loop and tail)', async () => {
     const memory = new WebAssembly.Memory({ initial: 1 });
-    const k = new WebAssembly.Instance(new WebAssembly.Module(new Uint8Array(bytes)), { k: { memory } })
-      .exports as Record<string, (...a: number[]) => void>;
+    const k = new WebAssembly.Instance(new WebAssembly.Module(Buffer.from(DELTA_KERNEL_WASM, 'base64')), {
+      k: { memory },
+    }).exports as Record<string, (...a: number[]) => void>;
     const n = 19; // two vector steps of 8 and a tail of 3 (bf16); four of 4 and 3 (f32)
     const base = Float32Array.from({ length: n }, (_, i) => Math.fround(Math.sin(i + 1) * 3));
     const tuned = Float32Array.from(base, (x, i) => Math.fround(x + Math.cos(i) / 4));
