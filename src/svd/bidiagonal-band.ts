@@ -357,5 +357,5 @@ async function panelQr(
 /** The T of Q = H₀⋯H_{p−1} = I − V·T·Vᵀ for the reflectors V [len, p] (qr.ts's compactWyFactor), [p, p]. */
 async function wyFactor(v: Matrix64, tau: Float64Array): Promise<Matrix64> {
   const p = v.cols;
-  return { rows: p, cols: p, data: compactWyFactor((await matmul64(v, v, { transA: true })).data, tau, p) };
+  return { rows: p, cols: p, data: await compactWyFactor((await matmul64(v, v, { transA: true })).data, tau, p) };
 }

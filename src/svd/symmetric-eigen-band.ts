@@ -122,7 +122,7 @@ export async function denseToBand(g: Matrix, b: number): Promise<LowerBand> {
 async function updateFactor(v: Matrix, av: Float32Array, tau: Float64Array): Promise<Float32Array> {
   const M = v.rows;
   const p = v.cols;
-  const t = compactWyFactor((await matmul(v, v, { transA: true })).data, tau, p);
+  const t = await compactWyFactor((await matmul(v, v, { transA: true })).data, tau, p);
   const y = (await matmul({ rows: M, cols: p, data: av }, { rows: p, cols: p, data: Float32Array.from(t) })).data;
   const vy = (await matmul(v, { rows: M, cols: p, data: y }, { transA: true })).data;
   // z = ½·Tᵀ·(VᵀY), symmetric in exact arithmetic.

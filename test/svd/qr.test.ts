@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { ShapeError } from '../../src/errors.js';
 import { type Matrix, transpose } from '../../src/svd/matrix.js';
 import {
+  compactWyFactor,
   householderQr,
   householderQrColumns,
   householderQrColumnsBlocked,
@@ -135,6 +136,53 @@ describe('householderQrColumnsBlocked (recursive panels through the GEMM engine)
           for (let i = c + 1; i < len; i++) assert.ok(Math.abs(plain[c * len + i]! - blocked[c * len + i]!) < 1e-10);
         }
       }
+    });
+  }
+});
+
+describe('compactWyFactor (recursive halving, corners through the GEMM engine)', () => {
+  // Widths below, at and past the plain loops' 32, split unevenly (100 = 64 + 36), and a τ = 0.
+  for (const [p, len] of [
+    [7, 30],
+    [32, 60],
+    [100, 180],
+    [256, 400],
+  ] as const) {
+    it(`p=${p} len=${len}: (I − V·T·Vᵀ)·x = H₀⋯H_{p−1}·x, reflector by reflector`, async () => {
+      const rng = createRng(p * 7 + len);
+      const cols = Float64Array.from({ length: p * len }, () => rng.normal());
+      const tau = householderQrColumns(cols, p, len);
+      tau[Math.floor(p / 2)] = 0;
+      const vt = transposeReflectors(cols, tau, len);
+      const vv = new Float64Array(p * p);
+      for (let i = 0; i < p; i++)
+        for (let j = 0; j < p; j++) {
+          let acc = 0;
+          for (let k = 0; k < len; k++) acc += vt.data[i * len + k]! * vt.data[j * len + k]!;
+          vv[i * p + j] = acc;
+        }
+      const t = await compactWyFactor(vv, tau, p);
+      for (let r = 0; r < p; r++)
+        for (let c = 0; c < r; c++) assert.equal(t[r * p + c], 0, `T[${r}, ${c}] below the diagonal`);
+      const x = Float64Array.from({ length: len }, () => rng.normal());
+      // H₀⋯H_{p−1}·x: the last reflector first, H_c = I − τ_c·v_c·v_cᵀ.
+      const direct = x.slice();
+      for (let c = p - 1; c >= 0; c--) {
+        let dot = 0;
+        for (let k = 0; k < len; k++) dot += vt.data[c * len + k]! * direct[k]!;
+        for (let k = 0; k < len; k++) direct[k]! -= tau[c]! * dot * vt.data[c * len + k]!;
+      }
+      const y = new Float64Array(p);
+      for (let c = 0; c < p; c++) for (let k = 0; k < len; k++) y[c]! += vt.data[c * len + k]! * x[k]!;
+      const ty = new Float64Array(p);
+      for (let r = 0; r < p; r++) for (let c = r; c < p; c++) ty[r]! += t[r * p + c]! * y[c]!;
+      let worst = 0;
+      for (let k = 0; k < len; k++) {
+        let vty = 0;
+        for (let c = 0; c < p; c++) vty += vt.data[c * len + k]! * ty[c]!;
+        worst = Math.max(worst, Math.abs(x[k]! - vty - direct[k]!));
+      }
+      assert.ok(worst < 1e-12 * Math.sqrt(len), `|(I − V·T·Vᵀ)·x − H₀⋯H_{p−1}·x| = ${worst}`);
     });
   }
 });
