@@ -39,16 +39,20 @@ function heapOf(values: number, fn: string): { k: Kernels; heap: Float64Array } 
 }
 
 /**
- * Householder QR of the p columns of `cols` (column c in cols[c·len …], p·len + p ≤
- * KERNEL_MAX_VALUES), in place and in `householderQrColumns`' layout; returns the min(p, len) values τ.
+ * Householder QR of the p columns of `cols` (column c in cols[c·pitch + start …], len entries,
+ * p·len + p ≤ KERNEL_MAX_VALUES), in place and in `householderQrColumns`' layout; returns the
+ * min(p, len) values τ. Entries outside the columns' len are not touched.
  * @example const tau = householderQrKernel(cols, 8, 11008);
  */
-export function householderQrKernel(cols: Float64Array, p: number, len: number): Float64Array {
+export function householderQrKernel(cols: Float64Array, p: number, len: number, pitch = len, start = 0): Float64Array {
   const values = p * len;
   const { k, heap } = heapOf(values + p, 'householderQrKernel');
-  heap.set(cols.subarray(0, values));
+  const whole = pitch === len && start === 0;
+  if (whole) heap.set(cols.subarray(0, values));
+  else for (let c = 0; c < p; c++) heap.set(cols.subarray(c * pitch + start, c * pitch + start + len), c * len);
   k.householderQr(p, len, values * 8);
-  cols.set(heap.subarray(0, values));
+  if (whole) cols.set(heap.subarray(0, values));
+  else for (let c = 0; c < p; c++) cols.set(heap.subarray(c * len, (c + 1) * len), c * pitch + start);
   return heap.slice(values, values + Math.min(p, len));
 }
 

@@ -97,6 +97,8 @@ describe('householderQrColumnsBlocked (recursive panels through the GEMM engine)
     [40, 90, 16, false],
     [37, 37, 8, false],
     [50, 120, 4, true],
+    // A right half too large for the WebAssembly kernel (32 × 69968 values > 2^21), factored from a copy.
+    [64, 70000, 32, false],
   ] as const) {
     it(`p=${p} len=${len} leaf=${leaf}${deficient ? ' (a zero and a repeated column)' : ''}: RᵀR = AᵀA, and the plain kernel's R and τ when of full rank`, async () => {
       const a = columns(p, len, p + len, deficient);
