@@ -13,7 +13,7 @@
  */
 
 import { matmul64, OUTPUT_BLOCK_BYTES, subtractProduct64 } from './gemm.js';
-import { type Matrix64, transpose } from './matrix.js';
+import { type Matrix, type Matrix64, transpose } from './matrix.js';
 import {
   compactWy,
   compactWyFactor,
@@ -57,7 +57,7 @@ export const BAND_DELAY = 8;
  * up to date by thin products, and L·R is subtracted once at the block's end.
  * Cost ≈ 4·m·n² − 4/3·n³ flops in f64 products (plus ≈ 4·m·n·b·delay in the thin ones) and
  * 2·(m + n)·n·b and ≈ n³/(3·b·delay) subtractions here; memory the delayed update's factors,
- * 2·b·delay·(m + n) f64, and one block of the engine's output (`subtractCompactedInPlace`).
+ * 2·b·delay·(m + n) f64, and one block of the engine's output (`subtractCompacted`).
  * @example const band = await denseToUpperBand({ rows: m, cols: n, data }, 32);
  */
 export async function denseToUpperBand(
@@ -158,7 +158,7 @@ export async function denseToUpperBand(
         o += bb;
       }
       // The block's update, once: the next trailing matrix S₀[o:, o:] − L[o:]·R[:, o:], compacted.
-      await subtractCompactedInPlace(s, N0, o, rowsFrom(L, o), columnsFrom(R, o), block);
+      await subtractCompacted(s, s, N0, o, rowsFrom(L, o), columnsFrom(R, o), block);
       k += o;
       M0 -= o;
       N0 -= o;
@@ -212,11 +212,22 @@ async function currentColumns(
  * (134 MB at n = 4096, each page a fault on first use). Taken first when m is well above n, where it
  * halves the passes over the long side. Cost ≈ 2·m·n² − ⅔·n³ flops in f64 products; memory the
  * panel's reflectors (≈ 3·m·b f64), its rows of R and one block of the engine's output.
+ * With `source` (f32, m×n), a's values are not read: the first panel is taken from source, whose
+ * rows are widened to f64 a block at a time as the products need them, and its update writes the
+ * first trailing matrix into a. So a's pages are first touched by the engine's threads, not by a
+ * copy on this one (11008×4096 on a process's first call: ≈ 0.3 s less).
  * @example const jr = await blockedQrR({ rows: 4096, cols: 512, data }, 32);
  */
-export async function blockedQrR(a: Matrix64, b: number, outputBlock = UPDATE_BLOCK_VALUES): Promise<Matrix64> {
+export async function blockedQrR(
+  a: Matrix64,
+  b: number,
+  outputBlock = UPDATE_BLOCK_VALUES,
+  source?: Matrix,
+): Promise<Matrix64> {
   const { rows: m, cols: n } = a;
   if (m < n) throw new RangeError(`blockedQrR: needs rows ≥ cols, got ${m}×${n}`);
+  if (source && (source.rows !== m || source.cols !== n))
+    throw new RangeError(`blockedQrR: a source of ${source.rows}×${source.cols} for ${m}×${n}`);
   const block = takeScratch64(updateBlockValues(m, n, outputBlock));
   const rowsR = takeScratch64(Math.min(b, n) * n);
   let M = m;
@@ -224,23 +235,24 @@ export async function blockedQrR(a: Matrix64, b: number, outputBlock = UPDATE_BL
   let k = 0;
   try {
     while (N > 0) {
-      // The trailing matrix, contiguous [M, N] at the start of a's array.
+      // The trailing matrix, contiguous [M, N] at the start of a's array; the first one `source`'s, when given.
       const s = a.data.subarray(0, M * N);
+      const from = k === 0 && source ? source.data : s;
       const bb = Math.min(b, N);
-      const { cols, tau } = await panelQr(s, M, N, bb);
+      const { cols, tau } = await panelQr(from, M, N, bb);
       // R's rows k … k + bb from column k on, [bb, N]: the panel's triangle, and right of it the
       // updated panel rows; they go to their place once the trailing matrix has moved out of it.
       for (let q = 0; q < bb; q++) for (let c = 0; c < bb; c++) rowsR[q * N + c] = c < q ? 0 : cols[c * M + q]!;
       if (N > bb) {
-        const { v, w } = await leftUpdateFactors(s, M, N, cols, tau);
+        const { v, w } = await leftUpdateFactors(from, M, N, cols, tau, block);
         const size = N - bb;
         const right = columnsFrom(w, bb);
         const head = (await matmul64(rowsFrom(v, 0, bb), right)).data;
         for (let q = 0; q < bb; q++) {
           const o = q * N + bb;
-          for (let c = 0; c < size; c++) rowsR[o + c] = s[o + c]! - head[q * size + c]!;
+          for (let c = 0; c < size; c++) rowsR[o + c] = from[o + c]! - head[q * size + c]!;
         }
-        await subtractCompactedInPlace(s, N, bb, rowsFrom(v, bb), right, block);
+        await subtractCompacted(from, s, N, bb, rowsFrom(v, bb), right, block);
         returnScratch64(v.data);
       }
       for (let q = 0; q < bb; q++) {
@@ -266,23 +278,54 @@ export async function blockedQrR(a: Matrix64, b: number, outputBlock = UPDATE_BL
  * V [M, p] and W = Tᵀ·(Vᵀ·S) [p, N], not applied. V is formed, so that V·W is a plain MatMul
  * in row blocks of V (the engine's double Gemm transposing its big operand runs at a third to a
  * sixth of its MatMul rate here); it is from the scratch pool, and the caller hands it back.
+ * An f32 s is widened a row block at a time into `block` (`rowsProduct`).
  */
 async function leftUpdateFactors(
-  s: Float64Array,
+  s: Float32Array | Float64Array,
   M: number,
   N: number,
   cols: Float64Array,
   tau: Float64Array,
+  block: Float64Array,
 ): Promise<{ v: Matrix64; w: Matrix64 }> {
   const p = tau.length;
   const v = reflectorMatrix(cols, tau, M, p, 0, takeScratch64(M * p));
   const { vt, t } = await wyFactors(cols, tau, M, cols);
-  const x = await matmul64(vt, { rows: M, cols: N, data: s });
+  const x =
+    s instanceof Float64Array ? await matmul64(vt, { rows: M, cols: N, data: s }) : await rowsProduct(vt, s, N, block);
   const w = await matmul64(transpose({ rows: p, cols: p, data: t }), x);
   return { v, w };
 }
 
-/** Values in one block of `subtractCompactedInPlace` (its rows of s, then the engine's output): the most the engine hands back per call. */
+/**
+ * X·S for X [p, M] and an f32 S [M, N] (row-major, M = X's columns), in f64: S's rows are widened
+ * into `block` a block at a time and each block's product is added by the engine (X·S = −(0 −
+ * Σ X[:, blk]·S[blk])), so no f64 copy of S is made.
+ */
+async function rowsProduct(x: Matrix64, s: Float32Array, N: number, block: Float64Array): Promise<Matrix64> {
+  const { rows: p, cols: M } = x;
+  const step = Math.max(1, Math.floor(block.length / N));
+  let sum = new Float64Array(p * N);
+  let next = new Float64Array(p * N);
+  const part = new Float64Array(p * Math.min(step, M));
+  for (let i0 = 0; i0 < M; i0 += step) {
+    const rows = Math.min(step, M - i0);
+    block.set(s.subarray(i0 * N, (i0 + rows) * N));
+    for (let r = 0; r < p; r++) part.set(x.data.subarray(r * M + i0, r * M + i0 + rows), r * rows);
+    const xs: Matrix64 = { rows: p, cols: rows, data: part.subarray(0, p * rows) };
+    await subtractProduct64(
+      { rows: p, cols: N, data: sum },
+      xs,
+      { rows, cols: N, data: block.subarray(0, rows * N) },
+      { into: next },
+    );
+    [sum, next] = [next, sum];
+  }
+  for (let i = 0; i < sum.length; i++) sum[i] = -sum[i]!;
+  return { rows: p, cols: N, data: sum };
+}
+
+/** Values in one block of `subtractCompacted` (its rows of s, then the engine's output): the most the engine hands back per call. */
 export const UPDATE_BLOCK_VALUES = OUTPUT_BLOCK_BYTES / 8;
 
 /** Values of the output block a reduction of an m×n matrix (m ≥ n) takes: at least a row. */
@@ -301,17 +344,19 @@ function columnsFrom(x: Matrix64, from: number): Matrix64 {
 }
 
 /**
- * The next trailing matrix s[from:, from:] − L·R, compacted in place to the start of s: s is
- * row-major with N columns, L [rows, q] (its row i belongs to s's row from + i) and R
- * [q, N − from]. In row blocks: the block's rows of s are gathered into `block`, and the engine
- * writes block − L·R (one session call, `subtractProduct64`) straight to where they go, so nothing
- * of the trailing matrix's size is held beside s (two such arrays before: 1.1 GB more at
- * 11008×4096, each page of it a fault on first use). Row i of the result lands at i·(N − from),
- * before where row from + i is read, and blocks go in order, so nothing is overwritten before it
- * is gathered. (Against forming L·R and subtracting it here: 235 against 315 ms for the first
- * update of an 11008×4096 QR, whose product alone is ≈ 210 ms.)
+ * The next trailing matrix src[from:, from:] − L·R, compacted to the start of s: src is row-major
+ * with N columns, s itself or (the tall QR's first panel) its f32 source, L [rows, q] (its row i
+ * belongs to src's row from + i) and R [q, N − from]. In row blocks: the block's rows of src are
+ * gathered into `block` (widened to f64), and the engine writes block − L·R (one session call,
+ * `subtractProduct64`) straight to where they go, so nothing of the trailing matrix's size is held
+ * beside s (two such arrays before: 1.1 GB more at 11008×4096, each page of it a fault on first
+ * use). Row i of the result lands at i·(N − from), before where row from + i is read, and blocks
+ * go in order, so nothing is overwritten before it is gathered. (Against forming L·R and
+ * subtracting it here: 235 against 315 ms for the first update of an 11008×4096 QR, whose
+ * product alone is ≈ 210 ms.)
  */
-async function subtractCompactedInPlace(
+async function subtractCompacted(
+  src: Float32Array | Float64Array,
   s: Float64Array,
   N: number,
   from: number,
@@ -325,7 +370,7 @@ async function subtractCompactedInPlace(
     const rows = Math.min(step, l.rows - i0);
     for (let i = 0; i < rows; i++) {
       const so = (from + i0 + i) * N + from;
-      block.set(s.subarray(so, so + size), i * size);
+      block.set(src.subarray(so, so + size), i * size);
     }
     const c = { rows, cols: size, data: block.subarray(0, rows * size) };
     await subtractProduct64(c, rowsFrom(l, i0, rows), r, { into: s.subarray(i0 * size, (i0 + rows) * size) });
@@ -336,11 +381,11 @@ async function subtractCompactedInPlace(
 const PANEL_ROW_BLOCK = 64;
 
 /**
- * Householder QR of the leading `bb` columns of `s` [M, N] row-major: the reflectors as rows of
+ * Householder QR of the leading `bb` columns of `s` [M, N] row-major (f64, or f32 widened): the reflectors as rows of
  * `cols` [bb, M] (householderQrColumns' layout, from the scratch pool: the caller hands it back) and their τ.
  */
 async function panelQr(
-  s: Float64Array,
+  s: Float32Array | Float64Array,
   M: number,
   N: number,
   bb: number,

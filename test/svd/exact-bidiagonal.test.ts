@@ -115,12 +115,13 @@ describe('exact SVD, bidiagonal route (two-stage, f64)', () => {
     ],
   ];
   for (const [name, m, n, sigma] of cases) {
-    it(`${name} ${m}×${n}: every σ ≥ 1e-6·σ₁ within 1e-9 relative of the f64 oracle (band 32 and 8, QR panels 64 and 128, blocks of 8, 1 and 3, products in row blocks)`, async () => {
+    it(`${name} ${m}×${n}: every σ ≥ 1e-6·σ₁ within 1e-9 relative of the f64 oracle (band 32 and 8, QR panels 64, 128 and one, blocks of 8, 1 and 3, products in row blocks)`, async () => {
       const { a } = planted(m, n, sigma, 17);
       const truth = oracleSingularValues(a);
       expectAccurate(await bidiagonalRoute(a), truth, `${name}, band 32`);
       expectAccurate(await bidiagonalRoute(a, { bandwidth: 8 }), truth, `${name}, band 8`);
       expectAccurate(await bidiagonalRoute(a, { qrPanel: 128 }), truth, `${name}, QR panels of 128`);
+      expectAccurate(await bidiagonalRoute(a, { qrPanel: 256 }), truth, `${name}, one QR panel`);
       // Band panels updated one at a time, and three at a time (blocks that do not divide n).
       expectAccurate(await bidiagonalRoute(a, { delay: 1 }), truth, `${name}, band panels one by one`);
       expectAccurate(await bidiagonalRoute(a, { bandwidth: 8, delay: 3 }), truth, `${name}, band 8, blocks of 3`);
