@@ -11,8 +11,11 @@ import { gaussianMatrix } from '../src/svd/random.js';
 import { describe, runTorch } from './torch-peer.js';
 import type { BenchRow } from './types.js';
 
-/** Above this many seconds one run stands for the median: three would crowd the bench on 2 cores. */
-const SLOW_RUN_S = 10;
+/**
+ * Runs on each side, in one process each, after a small warm-up: the figure is their median, and
+ * the first run (which, on this side, also allocates the route's arrays) is shown beside it.
+ */
+const RUNS = 3;
 
 /** Shapes measured, with torch.linalg.svdvals on this machine quoted from docs/ARCHITECTURE.md (null: none quoted) for when torch is missing. */
 const CASES: [m: number, n: number, quoted: number | null][] = [
@@ -27,7 +30,7 @@ const CASES: [m: number, n: number, quoted: number | null][] = [
  */
 function accuracy(peer: Record<string, unknown>): string {
   const f32 = `f32 max rel err ${(peer['f32MaxRelErr'] as number).toExponential(1)}, ${peer['f32Outside']} of ${peer['held']} σ ≥ 1e-6·σ₁ off by > 1e-5`;
-  return `${f32}; in f64 ${(peer['seconds64'] as number).toFixed(2)} s`;
+  return `${f32}; in f64 ${(peer['seconds64'] as number).toFixed(2)} s (1 run)`;
 }
 
 async function seconds(run: () => Promise<unknown>): Promise<number> {
@@ -50,20 +53,20 @@ export async function bench(): Promise<BenchRow[]> {
     };
     // Other work on the machine slows the GEMM threads most: say how busy it was.
     const load = loadavg()[0]!;
-    const times = [await seconds(run)];
-    if (times[0]! < SLOW_RUN_S) times.push(await seconds(run), await seconds(run));
+    const times: number[] = [];
+    for (let r = 0; r < RUNS; r++) times.push(await seconds(run));
     // The first call allocates the route's work arrays; later ones reuse them (src/svd/scratch.ts).
     const first = times[0]!;
     times.sort((x, y) => x - y);
     const median = times[Math.floor(times.length / 2)]!;
-    const peer = runTorch(['svdvals', String(m), String(n)]);
+    const peer = runTorch(['svdvals', String(m), String(n), String(RUNS)]);
     const torch = peer ? (peer['seconds'] as number) : quoted;
     rows.push({
       area: 'svd',
-      name: `all σ ${m}×${n} (${method}, f64, ${times.length === 1 ? '1 run' : `median of ${times.length}, the first ${first.toFixed(2)} s`}, load ${load.toFixed(1)})`,
+      name: `all σ ${m}×${n} (${method}, f64, median of ${RUNS}, the first ${first.toFixed(2)} s, load ${load.toFixed(1)})`,
       figure: `${median.toFixed(2)} s`,
       peer: peer
-        ? `torch.linalg.svdvals ${torch!.toFixed(2)} s in f32 (${describe(peer)}, ${peer['runs'] === 1 ? '1 run' : `median of ${peer['runs']}`}): ${(median / torch!).toFixed(2)}×; ${accuracy(peer)}`
+        ? `torch.linalg.svdvals ${torch!.toFixed(2)} s in f32 (${describe(peer)}, median of ${peer['runs']}, the first ${(peer['firstSeconds'] as number).toFixed(2)} s): ${(median / torch!).toFixed(2)}×, first runs ${(first / (peer['firstSeconds'] as number)).toFixed(2)}×; ${accuracy(peer)}`
         : torch === null
           ? 'no torch, none quoted'
           : `torch.linalg.svdvals ${torch} s (quoted)`,
