@@ -215,7 +215,7 @@ async function currentColumns(
  * With `source` (f32, m×n), a's values are not read: the first panel is taken from source, whose
  * rows are widened to f64 a block at a time as the products need them, and its update writes the
  * first trailing matrix into a. So a's pages are first touched by the engine's threads, not by a
- * copy on this one (11008×4096 on a process's first call: ≈ 0.3 s less).
+ * copy on this one (11008×4096 on a process's first call: ≈ 0.4 s less).
  * @example const jr = await blockedQrR({ rows: 4096, cols: 512, data }, 32);
  */
 export async function blockedQrR(

@@ -47,12 +47,9 @@ function heapOf(values: number, fn: string): { k: Kernels; heap: Float64Array } 
 export function householderQrKernel(cols: Float64Array, p: number, len: number, pitch = len, start = 0): Float64Array {
   const values = p * len;
   const { k, heap } = heapOf(values + p, 'householderQrKernel');
-  const whole = pitch === len && start === 0;
-  if (whole) heap.set(cols.subarray(0, values));
-  else for (let c = 0; c < p; c++) heap.set(cols.subarray(c * pitch + start, c * pitch + start + len), c * len);
+  for (let c = 0; c < p; c++) heap.set(cols.subarray(c * pitch + start, c * pitch + start + len), c * len);
   k.householderQr(p, len, values * 8);
-  if (whole) cols.set(heap.subarray(0, values));
-  else for (let c = 0; c < p; c++) cols.set(heap.subarray(c * len, (c + 1) * len), c * pitch + start);
+  for (let c = 0; c < p; c++) cols.set(heap.subarray(c * len, (c + 1) * len), c * pitch + start);
   return heap.slice(values, values + Math.min(p, len));
 }
 
