@@ -37,7 +37,7 @@ const GEMM_RATE = 1.5e11;
  * grows: ≈ 8e-8 at 2048×256, 1.7e-8 at 5632×2048, 0.9e-8 at 11008×4096 since the engine
  * subtracts the QR's updates itself; the constant keeps the small shapes', whose estimates decide
  * when analyze buys a complete spectrum at once). 4096²: 4.2 s dense → band (est. 4.2), 1.2 s
- * chase and 0.4 s values (est. 1.7); 256×2048: 51–58 ms in all (est. 59); 11008×4096: 10.0–11.5 s
+ * chase and 0.4 s values (est. 1.7); 256×2048: 51–58 ms in all (est. 59); 11008×4096: 8.1–10.7 s
  * in all (est. 14.1, high: a larger matrix than analyze's default route takes).
  */
 const GEMM64_RATE = 7e10;
