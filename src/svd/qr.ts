@@ -89,7 +89,8 @@ export async function householderQrColumnsBlocked(
 
 /**
  * The recursion of `householderQrColumnsBlocked` on rows `start` … len − 1 of the p columns
- * (rows above are R's, finished, and left alone). The right half is factored where it lies,
+ * (rows above are R's, finished, and left alone; p ≤ len − start, which both halves inherit:
+ * p₂ ≤ len − start − p₁). The right half is factored where it lies,
  * from row start + p₁ on: its reflectors, as Vᵀ with zeros up to their first row, span the
  * whole column length, so every product runs on whole columns (≤ start + p extra rows of len)
  * and no half is copied out and back (a 256×11008 panel: ≈ 6 copies of 11 MB fewer).
@@ -101,7 +102,7 @@ async function qrColumnsFrom(
   start: number,
   leaf: number,
 ): Promise<Float64Array> {
-  if (p <= leaf || p > len - start) return householderQrKernelFrom(cols, p, len, start);
+  if (p <= leaf) return householderQrKernelFrom(cols, p, len, start);
   const p1 = leaf * Math.ceil(p / 2 / leaf);
   const p2 = p - p1;
   const left = cols.subarray(0, p1 * len);
