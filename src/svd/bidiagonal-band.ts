@@ -120,7 +120,7 @@ export async function denseToUpperBand(
         // [V | ·] joins L from the panel's first row (its own rows are read in this panel only) and
         // W right of the panel joins R: from here L·R is the block's whole update so far, so each
         // correction below is one product where it was two.
-        for (let i = 0; i < M; i++) L.data.set(v.data.subarray(i * p, i * p + p), (o + i) * q + used);
+        copyRows(v.data, p, L.data, o * q + used, q, M);
         for (let r = 0; r < p; r++) R.data.set(w.data.subarray(r * N0 + o + bb, r * N0 + N0), (used + r) * N0 + o + bb);
         // The panel's rows after the left update, to the right of the panel.
         const len = N - bb;
@@ -147,7 +147,7 @@ export async function denseToUpperBand(
         subtractInPlace(sv, await matmul64(rowsFrom(L, o + bb), await matmul64(R, vR)));
         const z = await matmul64(sv, tR);
         // Z joins L below the panel, V_Rᵀ joins R.
-        for (let i = 0; i < below; i++) L.data.set(z.data.subarray(i * pR, i * pR + pR), (o + bb + i) * q + used + p);
+        copyRows(z.data, pR, L.data, (o + bb) * q + used + p, q, below);
         for (let c = 0; c < pR; c++) {
           if (tauR[c] === 0) continue;
           const ro = (used + p + c) * N0 + o + bb;
@@ -173,6 +173,15 @@ function rowsFrom(x: Matrix64, from: number, count = x.rows - from): Matrix64 {
   return { rows: count, cols: x.cols, data: x.data.subarray(from * x.cols, (from + count) * x.cols) };
 }
 
+/**
+ * Rows of `width` values from `src` (contiguous) into `dst` at `at`, `at + pitch`, …: a panel's
+ * 16 columns per row, where a `set` per row costs more than the copy.
+ */
+function copyRows(src: Float64Array, width: number, dst: Float64Array, at: number, pitch: number, rows: number): void {
+  for (let i = 0, from = 0, to = at; i < rows; i++, to += pitch)
+    for (let c = 0; c < width; c++, from++) dst[to + c] = src[from]!;
+}
+
 /** x ← x − y, elementwise (same shape). */
 function subtractInPlace(x: Matrix64, y: Matrix64): void {
   const a = x.data;
@@ -194,12 +203,17 @@ async function currentColumns(
   R: Matrix64,
 ): Promise<Float64Array> {
   const cols = new Float64Array(bb * M);
-  for (let i = 0; i < M; i++) for (let c = 0; c < bb; c++) cols[c * M + i] = s[(o + i) * N0 + o + c]!;
-  if (lo === null) return cols;
-  const rc = new Float64Array(R.rows * bb);
-  for (let r = 0; r < R.rows; r++) rc.set(R.data.subarray(r * R.cols + o, r * R.cols + o + bb), r * bb);
-  const p = (await matmul64(lo, { rows: R.rows, cols: bb, data: rc })).data;
-  for (let i = 0; i < M; i++) for (let c = 0; c < bb; c++) cols[c * M + i]! -= p[i * bb + c]!;
+  let p: Float64Array | null = null;
+  if (lo !== null) {
+    const rc = new Float64Array(R.rows * bb);
+    for (let r = 0; r < R.rows; r++) rc.set(R.data.subarray(r * R.cols + o, r * R.cols + o + bb), r * bb);
+    p = (await matmul64(lo, { rows: R.rows, cols: bb, data: rc })).data;
+  }
+  for (let i = 0; i < M; i++) {
+    const at = (o + i) * N0 + o;
+    if (p === null) for (let c = 0; c < bb; c++) cols[c * M + i] = s[at + c]!;
+    else for (let c = 0; c < bb; c++) cols[c * M + i] = s[at + c]! - p[i * bb + c]!;
+  }
   return cols;
 }
 
