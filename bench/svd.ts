@@ -16,8 +16,8 @@ import type { BenchRow } from './types.js';
 
 const AREA = 'svd';
 /** torch.svd_lowrank(q = 74, niter = 2) on this machine, quoted from docs/ARCHITECTURE.md for when torch is missing. */
-const TORCH_4096 = 0.11;
-const TORCH_11008 = 0.27;
+const TORCH_4096 = 0.16;
+const TORCH_11008 = 0.45;
 /** Below this share of our GEMM rate, torch's BLAS is likely running a generic kernel. */
 const SLOW_BLAS_SHARE = 0.5;
 const GEMM_TARGET = 200;
