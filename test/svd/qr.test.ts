@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ShapeError } from '../../src/errors.js';
+import { matmulPlain64 } from '../../src/svd/gemm.js';
 import { type Matrix, transpose } from '../../src/svd/matrix.js';
 import {
   compactWyFactor,
@@ -156,13 +157,7 @@ describe('compactWyFactor (recursive halving, corners through the GEMM engine)',
       const tau = householderQrColumns(cols, p, len);
       tau[Math.floor(p / 2)] = 0;
       const vt = transposeReflectors(cols, tau, len);
-      const vv = new Float64Array(p * p);
-      for (let i = 0; i < p; i++)
-        for (let j = 0; j < p; j++) {
-          let acc = 0;
-          for (let k = 0; k < len; k++) acc += vt.data[i * len + k]! * vt.data[j * len + k]!;
-          vv[i * p + j] = acc;
-        }
+      const vv = matmulPlain64(vt, vt, { transB: true }).data;
       const t = await compactWyFactor(vv, tau, p);
       for (let r = 0; r < p; r++)
         for (let c = 0; c < r; c++) assert.equal(t[r * p + c], 0, `T[${r}, ${c}] below the diagonal`);
